@@ -1,0 +1,55 @@
+"""Nebula: distributed Python. Functions become tasks, classes become actors."""
+
+from __future__ import annotations
+
+# The "nebula" package is shared by several distributions (nebula-data, nebula-tune, ...):
+# extend the search path so their subpackages resolve when, and only when, they are installed.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
+from nebula import exceptions  # noqa: E402
+from nebula._api.actor import ActorClass, ActorHandle, method  # noqa: E402
+from nebula._api.cluster_info import (  # noqa: E402
+    available_resources,
+    cluster_resources,
+    get_runtime_context,
+    nodes,
+)
+from nebula._api.decorators import remote  # noqa: E402
+from nebula._api.object_ref import ObjectRef  # noqa: E402
+from nebula._api.remote_function import RemoteFunction  # noqa: E402
+from nebula._api.runtime import (  # noqa: E402
+    cancel,
+    get,
+    get_actor,
+    init,
+    is_initialized,
+    kill,
+    put,
+    shutdown,
+    wait,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActorClass",
+    "ActorHandle",
+    "ObjectRef",
+    "RemoteFunction",
+    "available_resources",
+    "cancel",
+    "cluster_resources",
+    "exceptions",
+    "get",
+    "get_actor",
+    "get_runtime_context",
+    "init",
+    "is_initialized",
+    "kill",
+    "method",
+    "nodes",
+    "put",
+    "remote",
+    "shutdown",
+    "wait",
+]

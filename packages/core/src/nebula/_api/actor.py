@@ -1,0 +1,201 @@
+"""``@nebula.remote`` on a class: ``ActorClass``, ``ActorHandle`` and ``nebula.method``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from nebula._api import options as opts
+from nebula._serialization import record_serialized_ref
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NUM_RETURNS_ATTR = "__nebula_num_returns__"
+
+
+def method(*, num_returns: int = 1, **_ignored: Any) -> Callable[[F], F]:
+    """Declare per-method options on an actor method: ``@nebula.method(num_returns=2)``."""
+    if not isinstance(num_returns, int) or num_returns < 0:
+        raise ValueError(f"num_returns must be a non-negative integer, got {num_returns!r}.")
+
+    def decorate(fn: F) -> F:
+        setattr(fn, _NUM_RETURNS_ATTR, num_returns)
+        return fn
+
+    return decorate
+
+
+def _method_meta(cls: type) -> dict[str, int]:
+    meta: dict[str, int] = {}
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("__") and name != "__call__":
+            continue
+        if callable(member):
+            meta[name] = getattr(member, _NUM_RETURNS_ATTR, 1)
+    return meta
+
+
+def _is_async(cls: type) -> bool:
+    return any(
+        inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
+        for _, member in inspect.getmembers(cls)
+    )
+
+
+class ActorClass:
+    """A class whose ``.remote(...)`` starts an actor: a process holding one instance."""
+
+    def __init__(self, cls: type, options: dict[str, Any]) -> None:
+        self._cls = cls
+        self._options = opts.validate(options, for_actor=True)
+        self._method_meta = _method_meta(cls)
+        self._is_async = _is_async(cls)
+        self._pickled: bytes | None = None
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__module__ = cls.__module__
+        self.__doc__ = cls.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Actor class {self._cls.__name__} cannot be instantiated directly; "
+            f"use {self._cls.__name__}.remote(...) to start an actor."
+        )
+
+    def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
+        return self._remote(args, kwargs, self._options)
+
+    def options(self, **options: Any) -> _ActorClassWithOptions:
+        merged = {**self._options, **opts.validate(options, for_actor=True)}
+        return _ActorClassWithOptions(self, merged)
+
+    def _remote(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> ActorHandle:
+        from nebula._api import runtime
+
+        if self._pickled is None:
+            from nebula._serialization import dumps_function
+
+            self._pickled = dumps_function(self._cls)
+        return runtime.create_actor(
+            class_name=self._cls.__name__,
+            class_bytes=self._pickled,
+            method_meta=self._method_meta,
+            is_async=self._is_async,
+            args=args,
+            kwargs=kwargs,
+            options=options,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_pickled"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"ActorClass({self._cls.__module__}.{self._cls.__qualname__})"
+
+
+class _ActorClassWithOptions:
+    def __init__(self, actor_class: ActorClass, options: dict[str, Any]) -> None:
+        self._actor_class = actor_class
+        self._options = options
+
+    def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
+        return self._actor_class._remote(args, kwargs, self._options)
+
+
+class ActorHandle:
+    """A handle to an actor. Pass it to tasks and other actors; call ``handle.method.remote()``.
+
+    Handles cannot be constructed by users: ``Cls.remote()`` and ``nebula.get_actor()`` make them.
+    """
+
+    def __init__(
+        self, actor_id: bytes, owner_address: str, class_name: str, method_meta: dict[str, int]
+    ) -> None:
+        from nebula._api import runtime
+
+        self._actor_id = actor_id
+        self._owner = owner_address
+        self._class_name = class_name
+        self._method_meta = method_meta
+        self._cw = runtime.core_worker_or_none()
+        if self._cw is not None:
+            self._cw.add_local_ref(actor_id, owner_address, is_actor=True)
+
+    def __del__(self) -> None:
+        cw = self.__dict__.get("_cw")
+        if cw is not None:
+            cw.release_local_ref(self._actor_id)
+
+    def __getattr__(self, name: str) -> ActorMethod:
+        meta = self.__dict__.get("_method_meta")
+        if meta is None or name.startswith("__"):
+            raise AttributeError(name)
+        if name not in meta:
+            raise AttributeError(
+                f"Actor {self._class_name} has no method {name!r}; "
+                f"its methods are: {', '.join(sorted(meta))}."
+            )
+        return ActorMethod(self, name, meta[name])
+
+    @property
+    def actor_id(self) -> bytes:
+        return self._actor_id
+
+    @property
+    def owner_address(self) -> str:
+        return self._owner
+
+    @property
+    def object_id(self) -> bytes:
+        return self._actor_id
+
+    def __repr__(self) -> str:
+        return f"Actor({self._class_name}, {self._actor_id.hex()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self) -> int:
+        return hash(self._actor_id)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        record_serialized_ref(self)
+        return (
+            ActorHandle,
+            (self._actor_id, self._owner, self._class_name, self._method_meta),
+        )
+
+
+class ActorMethod:
+    """``handle.method``: call ``.remote(...)`` on it."""
+
+    def __init__(self, handle: ActorHandle, name: str, num_returns: int) -> None:
+        self._handle = handle
+        self._name = name
+        self._num_returns = num_returns
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Actor methods cannot be called directly; use .{self._name}.remote(...)."
+        )
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        return self._remote(args, kwargs, self._num_returns)
+
+    def options(self, *, num_returns: int | None = None, **_ignored: Any) -> ActorMethod:
+        if num_returns is not None and (not isinstance(num_returns, int) or num_returns < 0):
+            raise ValueError(f"num_returns must be a non-negative integer, got {num_returns!r}.")
+        return ActorMethod(
+            self._handle, self._name, self._num_returns if num_returns is None else num_returns
+        )
+
+    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], num_returns: int) -> Any:
+        from nebula._api import runtime
+
+        return runtime.submit_actor_task(self._handle, self._name, args, kwargs, num_returns)

@@ -1,0 +1,594 @@
+"""The process's connection to a cluster, and the public calls that use it."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nebula import _protocol as p
+from nebula._api import options as opts
+from nebula._api import services
+from nebula._api.actor import ActorHandle
+from nebula._api.object_ref import ObjectRef
+from nebula._ids import new_actor_id, new_task_id, object_id_for_return
+from nebula._worker.args import pack_args
+from nebula._worker.core_worker import CoreWorker, load_value, print_log_lines
+from nebula._worker.submitter import PendingTask
+from nebula.exceptions import TaskError
+
+
+@dataclass
+class _Runtime:
+    core_worker: CoreWorker
+    is_driver: bool
+    namespace: str
+    local_cluster: services.LocalCluster | None = None
+    address: str = ""
+    session_dir: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_state: _Runtime | None = None
+_init_lock = threading.RLock()
+
+
+def core_worker_or_none() -> CoreWorker | None:
+    return _state.core_worker if _state is not None else None
+
+
+def require_core_worker() -> CoreWorker:
+    if _state is None:
+        raise RuntimeError("Nebula is not initialized; call nebula.init() first.")
+    return _state.core_worker
+
+
+def _auto_init() -> CoreWorker:
+    if _state is None:
+        init()
+    return require_core_worker()
+
+
+def is_initialized() -> bool:
+    return _state is not None
+
+
+def attach_worker(cw: CoreWorker) -> None:
+    """Inside a worker process: the public API talks to this core worker."""
+    global _state
+    _state = _Runtime(cw, is_driver=False, namespace="")
+
+
+# ------------------------------------------------------------------ init/shutdown
+
+
+class NebulaContext(dict):  # type: ignore[type-arg]
+    """What ``init`` returns: address information, also usable as a context manager."""
+
+    def __enter__(self) -> NebulaContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutdown()
+
+    @property
+    def address_info(self) -> dict[str, Any]:
+        return dict(self)
+
+
+def init(
+    address: str | None = None,
+    *,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    resources: dict[str, float] | None = None,
+    object_store_memory: int | None = None,
+    namespace: str | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    log_to_driver: bool = True,
+    ignore_reinit_error: bool = False,
+    include_dashboard: bool | None = None,
+    logging_level: Any = None,
+    _node_ip_address: str | None = None,
+    **_unused: Any,
+) -> NebulaContext:
+    """Start a local cluster, or connect to one at ``address`` ("HOST:PORT" or "auto")."""
+    global _state
+    with _init_lock:
+        if _state is not None:
+            if ignore_reinit_error:
+                return _context(_state)
+            raise RuntimeError(
+                "nebula.init() was already called; call nebula.shutdown() first or pass "
+                "ignore_reinit_error=True."
+            )
+        _validate_init(num_cpus, num_gpus, resources, object_store_memory)
+        address = address or os.environ.get("NEBULA_ADDRESS") or None
+        namespace = namespace or _anonymous_namespace()
+        if address is None or address == "local":
+            state = _start_local(
+                num_cpus, num_gpus, resources, object_store_memory, namespace, log_to_driver
+            )
+        else:
+            if num_cpus is not None or num_gpus is not None or resources:
+                raise ValueError(
+                    "num_cpus, num_gpus and resources describe a new local cluster; they "
+                    "cannot be given when connecting to an existing one with address=."
+                )
+            state = _connect(address, namespace, log_to_driver)
+        state.extra["runtime_env"] = runtime_env
+        _state = state
+        atexit.register(shutdown)
+        return _context(state)
+
+
+def _validate_init(
+    num_cpus: Any, num_gpus: Any, resources: Any, object_store_memory: Any
+) -> None:
+    for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+        if value is not None:
+            opts._non_negative_number(name, value)
+    if resources is not None:
+        opts._check_resources(resources)
+    if object_store_memory is not None and (
+        not isinstance(object_store_memory, int) or object_store_memory <= 0
+    ):
+        raise ValueError(
+            f"object_store_memory must be a positive number of bytes, got {object_store_memory!r}."
+        )
+
+
+def _anonymous_namespace() -> str:
+    return f"anonymous-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def _start_local(
+    num_cpus: float | None,
+    num_gpus: float | None,
+    resources: dict[str, float] | None,
+    object_store_memory: int | None,
+    namespace: str,
+    log_to_driver: bool,
+) -> _Runtime:
+    session_dir, tag = services.new_session()
+    processes = []
+    try:
+        cs_process, cs_address = services.start_control_store(
+            session_dir, host="127.0.0.1", port=0, detached=False
+        )
+        processes.append(cs_process)
+        nm_process, nm_address, node_id = services.start_node_manager(
+            session_dir,
+            control_store=cs_address,
+            host="127.0.0.1",
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            resources=resources,
+            object_store_memory=object_store_memory,
+            detached=False,
+        )
+        processes.append(nm_process)
+    except BaseException:
+        services.stop_processes(processes)
+        raise
+    cluster = services.LocalCluster(session_dir, tag, cs_address, nm_address, node_id, processes)
+    try:
+        state = _make_driver(cs_address, nm_address, node_id, tag, namespace, log_to_driver)
+    except BaseException:
+        services.stop_processes(processes)
+        raise
+    state.local_cluster = cluster
+    state.session_dir = session_dir
+    state.address = cs_address.removeprefix("tcp://")
+    return state
+
+
+def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
+    if address == "auto":
+        info = services.read_address_file()
+        if info is None:
+            raise ConnectionError(
+                "No running Nebula cluster was found on this machine; start one with "
+                "`nebula start --head` or call nebula.init() without an address."
+            )
+        address = str(info["address"])
+    host_port = address.removeprefix("tcp://").removeprefix("nebula://")
+    if ":" not in host_port:
+        raise ValueError(f"address must look like HOST:PORT, got {address!r}.")
+    cs_address = f"tcp://{host_port}"
+    # Ask the control store for the nodes first, through a temporary core worker.
+    probe = CoreWorker(
+        is_driver=True,
+        host="127.0.0.1",
+        control_store=cs_address,
+        node_manager="",
+        node_id=b"",
+        session_tag="",
+    )
+    try:
+        reply = probe.call(
+            cs_address, lambda rid, reply_to: p.GetClusterInfo(rid, reply_to), timeout_s=10.0
+        )
+    except TimeoutError:
+        raise ConnectionError(
+            f"Could not reach a Nebula cluster at {address}: no answer within 10 s."
+        ) from None
+    finally:
+        probe.shutdown()
+    assert isinstance(reply, p.ClusterInfoReply)
+    alive = [n for n in reply.nodes if n.alive]
+    if not alive:
+        raise ConnectionError(f"The cluster at {address} has no live node yet.")
+    node = alive[0]
+    tag = services.session_tag_of(reply.session_dir)
+    state = _make_driver(cs_address, node.address, node.node_id, tag, namespace, log_to_driver)
+    state.address = host_port
+    state.session_dir = reply.session_dir
+    return state
+
+
+def _make_driver(
+    cs_address: str,
+    nm_address: str,
+    node_id: bytes,
+    tag: str,
+    namespace: str,
+    log_to_driver: bool,
+) -> _Runtime:
+    cw = CoreWorker(
+        is_driver=True,
+        host="127.0.0.1",
+        control_store=cs_address,
+        node_manager=nm_address,
+        node_id=node_id,
+        session_tag=tag,
+        namespace=namespace,
+    )
+    try:
+        reply = cw.call(
+            cs_address,
+            lambda rid, reply_to: p.RegisterJob(rid, reply_to, os.getpid(), namespace, "127.0.0.1"),
+        )
+    except BaseException:
+        cw.shutdown()
+        raise
+    assert isinstance(reply, p.JobRegistered)
+    cw.job_id = reply.job_id
+    cw.job_sys_path = tuple(path for path in [os.getcwd(), *sys.path] if path)
+    if log_to_driver:
+        cw.log_sink = print_log_lines
+    cw.send(nm_address, p.RegisterDriver(cw.job_id, cw.address, log_to_driver))
+    return _Runtime(cw, is_driver=True, namespace=namespace)
+
+
+def _context(state: _Runtime) -> NebulaContext:
+    cw = state.core_worker
+    return NebulaContext(
+        address=state.address,
+        session_dir=state.session_dir,
+        node_id=cw.node_id.hex(),
+        job_id=cw.job_id,
+        namespace=state.namespace,
+    )
+
+
+def shutdown() -> None:
+    """Disconnect; if this process started the cluster, stop it and free its memory."""
+    global _state
+    with _init_lock:
+        state = _state
+        if state is None or not state.is_driver:
+            return
+        _state = None
+        cw = state.core_worker
+        cw.send(cw.control_store, p.FinishJob(cw.job_id))
+        cluster = state.local_cluster
+        if cluster is None:
+            _free_owned_objects(cw)
+        cw.shutdown()
+        if cluster is not None:
+            services.stop_processes(cluster.processes)
+            from nebula._object_store import shm
+
+            shm.delete_session_objects(cluster.session_tag)
+        _notify_job_finished(cw.job_id, state.namespace)
+
+
+def _free_owned_objects(cw: CoreWorker) -> None:
+    with cw.lock:
+        shm_ids = tuple(
+            e.object_id
+            for e in cw.refs.entries.values()
+            if e.owned and e.value is not None and e.value.shm is not None
+        )
+    if shm_ids:
+        cw.send(cw.node_manager, p.FreeObjects(shm_ids))
+
+
+def _notify_job_finished(job_id: int, namespace: str) -> None:
+    try:
+        from nebula._plugins.lifecycle import JobInfo
+        from nebula._plugins.manager import get_plugin_manager
+
+        get_plugin_manager().hook.nebula_job_finished(
+            job=JobInfo(job_id=str(job_id), driver_pid=os.getpid(), namespace=namespace)
+        )
+    except Exception as exc:  # a broken plugin must not break shutdown
+        sys.stderr.write(f"Warning: a plugin failed in nebula_job_finished: {exc!r}\n")
+
+
+# ------------------------------------------------------------------- submission
+
+
+def _namespace() -> str:
+    cw = require_core_worker()
+    return cw.namespace or (_state.namespace if _state else "")
+
+
+def submit_task(
+    *,
+    name: str,
+    function_id: bytes,
+    function_bytes: bytes,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: dict[str, Any],
+) -> Any:
+    cw = _auto_init()
+    num_returns = options.get("num_returns", 1)
+    serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    task_id = new_task_id()
+    return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
+    refs = [ObjectRef(oid, cw.address) for oid in return_ids]
+    spec = p.TaskSpec(
+        task_id=task_id,
+        job_id=cw.job_id,
+        name=name,
+        owner_address=cw.address,
+        function_id=function_id,
+        function_bytes=None,
+        args_blob=serialized.to_bytes(),
+        ref_args=(),
+        num_returns=num_returns,
+        retry_exceptions=opts.retry_exceptions(options),
+        job_sys_path=cw.job_sys_path,
+        namespace=_namespace(),
+    )
+    task = PendingTask(
+        spec,
+        return_ids,
+        arg_refs,
+        list(serialized.contained_refs),
+        function_bytes,
+        resources=opts.resource_request(options, default_cpus=1),
+        strategy=options.get("scheduling_strategy"),
+        retries_left=opts.retries(options),
+    )
+    with cw.lock:
+        cw.submitter.submit(task)
+    if num_returns == 1:
+        return refs[0]
+    return refs
+
+
+def create_actor(
+    *,
+    class_name: str,
+    class_bytes: bytes,
+    method_meta: dict[str, int],
+    is_async: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: dict[str, Any],
+) -> ActorHandle:
+    cw = _auto_init()
+    namespace = options.get("namespace") or _namespace()
+    name = options.get("name")
+    if name is not None and options.get("get_if_exists"):
+        try:
+            return get_actor(name, namespace)
+        except ValueError:
+            pass
+    serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    # Creation arguments are resolved here so the control store never waits on an owner.
+    ref_values = tuple(cw.get_values(arg_refs, None)) if arg_refs else ()
+    actor_id = new_actor_id()
+    creation = p.TaskSpec(
+        task_id=new_task_id(),
+        job_id=cw.job_id,
+        name=class_name,
+        owner_address=cw.address,
+        function_id=actor_id,
+        function_bytes=class_bytes,
+        args_blob=serialized.to_bytes(),
+        ref_args=ref_values,
+        num_returns=0,
+        job_sys_path=cw.job_sys_path,
+        namespace=namespace,
+    )
+    max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
+    spec = p.ActorSpec(
+        actor_id=actor_id,
+        job_id=cw.job_id,
+        class_name=class_name,
+        owner_address=cw.address,
+        creation=creation,
+        resources=opts.resource_request(options, default_cpus=0),
+        name=name,
+        namespace=namespace,
+        detached=options.get("lifetime") == "detached",
+        max_concurrency=max_concurrency,
+        is_async=is_async,
+        max_restarts=options.get("max_restarts", 0),
+        strategy=options.get("scheduling_strategy"),
+        method_meta=method_meta,
+    )
+    with cw.lock:
+        cw.refs.owned(actor_id, is_actor=True)
+        cw.submitter.actor_state(actor_id)
+    handle = ActorHandle(actor_id, cw.address, class_name, method_meta)
+    held = list(serialized.contained_refs)
+    if name is not None:
+        reply = cw.call(cw.control_store, lambda rid, reply_to: p.CreateActor(rid, reply_to, spec))
+        assert isinstance(reply, p.CreateActorReply)
+        if reply.error is not None:
+            raise ValueError(reply.error)
+    else:
+        cw.send(cw.control_store, p.CreateActor(0, cw.address, spec))
+    del held
+    return handle
+
+
+def submit_actor_task(
+    handle: ActorHandle,
+    method_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    num_returns: int,
+) -> Any:
+    cw = _auto_init()
+    serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    task_id = new_task_id()
+    return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
+    refs = [ObjectRef(oid, cw.address) for oid in return_ids]
+    with cw.lock:
+        sequence_no = cw.submitter.next_sequence_no(handle.actor_id)
+    spec = p.TaskSpec(
+        task_id=task_id,
+        job_id=cw.job_id,
+        name=f"{handle._class_name}.{method_name}",
+        owner_address=cw.address,
+        function_id=b"",
+        function_bytes=None,
+        args_blob=serialized.to_bytes(),
+        ref_args=(),
+        num_returns=num_returns,
+        actor_id=handle.actor_id,
+        method_name=method_name,
+        sequence_no=sequence_no,
+        namespace=_namespace(),
+    )
+    task = PendingTask(
+        spec, return_ids, arg_refs, [handle, *serialized.contained_refs], None
+    )
+    with cw.lock:
+        cw.submitter.submit(task)
+    if num_returns == 1:
+        return refs[0]
+    return refs
+
+
+# -------------------------------------------------------------------- objects
+
+
+def put(value: Any) -> ObjectRef:
+    if isinstance(value, ObjectRef):
+        raise TypeError(
+            "Calling nebula.put() on an ObjectRef is not allowed; pass the ref itself instead."
+        )
+    cw = _auto_init()
+    return cw.put(value, owner_ref_factory=ObjectRef)  # type: ignore[no-any-return]
+
+
+def get(refs: Any, *, timeout: float | None = None) -> Any:
+    cw = require_core_worker()
+    single = isinstance(refs, ObjectRef)
+    if single:
+        ref_list = [refs]
+    elif isinstance(refs, (list, tuple)):
+        ref_list = list(refs)
+        for item in ref_list:
+            if not isinstance(item, ObjectRef):
+                raise TypeError(
+                    "nebula.get() expects an ObjectRef or a list of ObjectRefs; the list "
+                    f"holds a {type(item).__name__}."
+                )
+    else:
+        raise TypeError(
+            f"nebula.get() expects an ObjectRef or a list of ObjectRefs, got {type(refs).__name__}."
+        )
+    _check_timeout(timeout)
+    values = cw.get_values(ref_list, timeout)
+    results = []
+    for value in values:
+        result = load_value(value)
+        if value.is_error:
+            if isinstance(result, TaskError):
+                raise result.as_instanceof_cause()
+            raise result
+        results.append(result)
+    return results[0] if single else results
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ValueError(f"timeout must be None or a non-negative number, got {timeout!r}.")
+
+
+def wait(
+    refs: Sequence[ObjectRef],
+    *,
+    num_returns: int = 1,
+    timeout: float | None = None,
+    fetch_local: bool = True,
+) -> tuple[list[ObjectRef], list[ObjectRef]]:
+    cw = require_core_worker()
+    if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
+        raise TypeError(
+            f"nebula.wait() expects a list of ObjectRefs, got {type(refs).__name__}."
+        )
+    for item in refs:
+        if not isinstance(item, ObjectRef):
+            raise TypeError(
+                f"nebula.wait() expects a list of ObjectRefs; the list holds a {type(item).__name__}."
+            )
+    if len(set(refs)) != len(refs):
+        raise ValueError("nebula.wait() requires a list of unique ObjectRefs.")
+    if not isinstance(num_returns, int) or num_returns < 1 and refs:
+        raise ValueError(f"num_returns must be a positive integer, got {num_returns!r}.")
+    if num_returns > len(refs):
+        raise ValueError(
+            f"num_returns ({num_returns}) cannot exceed the number of refs ({len(refs)})."
+        )
+    _check_timeout(timeout)
+    if not refs:
+        return [], []
+    return cw.wait(list(refs), num_returns, timeout)
+
+
+def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    if not isinstance(ref, ObjectRef):
+        raise TypeError(f"nebula.cancel() expects an ObjectRef, got {type(ref).__name__}.")
+    cw = require_core_worker()
+    if ref.owner_address != cw.address:
+        raise ValueError(
+            "Only the process that submitted a task can cancel it; this ObjectRef is borrowed."
+        )
+    with cw.lock:
+        cw.submitter.cancel(ref.object_id, force)
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"nebula.kill() expects an actor handle, got {type(actor).__name__}.")
+    cw = require_core_worker()
+    cw.send(cw.control_store, p.KillActor(actor.actor_id, no_restart))
+
+
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"get_actor() needs a non-empty actor name, got {name!r}.")
+    cw = require_core_worker()
+    namespace = namespace or _namespace()
+    reply = cw.call(
+        cw.control_store, lambda rid, reply_to: p.GetNamedActor(rid, reply_to, name, namespace)
+    )
+    assert isinstance(reply, p.NamedActorReply)
+    if reply.spec is None:
+        raise ValueError(f"Failed to look up actor with name {name!r} in namespace {namespace!r}.")
+    spec = reply.spec
+    return ActorHandle(spec.actor_id, spec.owner_address, spec.class_name, spec.method_meta)

@@ -1,0 +1,44 @@
+"""Tunables, each overridable by a ``NEBULA_<NAME>`` environment variable."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(f"NEBULA_{name}")
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(f"NEBULA_{name}")
+    return int(value) if value else default
+
+
+# Values at most this large travel inline in messages and live in the owner's memory;
+# larger ones go to the node's shared-memory store.
+INLINE_OBJECT_MAX_BYTES = _env_int("INLINE_OBJECT_MAX_BYTES", 100 * 1024)
+# An idle lease is kept this long so that a burst of tasks does not re-lease per task.
+LEASE_IDLE_TIMEOUT_S = _env_float("LEASE_IDLE_TIMEOUT_S", 0.2)
+# How many lease requests one scheduling class may have outstanding at once.
+MAX_PENDING_LEASES_PER_CLASS = _env_int("MAX_PENDING_LEASES_PER_CLASS", 16)
+# Drivers tell the control store they are alive this often; a silent driver's job ends
+# after DRIVER_TIMEOUT_S.
+DRIVER_HEARTBEAT_S = _env_float("DRIVER_HEARTBEAT_S", 1.0)
+DRIVER_TIMEOUT_S = _env_float("DRIVER_TIMEOUT_S", 30.0)
+NODE_HEARTBEAT_S = _env_float("NODE_HEARTBEAT_S", 1.0)
+# How long a process may take to start and report ready before start-up fails.
+PROCESS_START_TIMEOUT_S = _env_float("PROCESS_START_TIMEOUT_S", 30.0)
+# Default share of the machine's memory given to a node's object store.
+OBJECT_STORE_MEMORY_FRACTION = _env_float("OBJECT_STORE_MEMORY_FRACTION", 0.3)
+# Maximum number of workers a node starts at the same time.
+MAX_STARTING_WORKERS = _env_int("MAX_STARTING_WORKERS", 4)
+# Shared-memory files live here; /dev/shm is RAM-backed on Linux.
+SHM_DIR = os.environ.get("NEBULA_SHM_DIR") or (
+    "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+)
+# Session folders (logs, address files).
+TEMP_DIR = os.environ.get("NEBULA_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "nebula")
+DEFAULT_HEAD_PORT = _env_int("DEFAULT_HEAD_PORT", 6380)
+DEFAULT_MAX_RETRIES = 3

@@ -1,0 +1,43 @@
+"""Entry point: ``python -m nebula._control_store``."""
+
+from __future__ import annotations
+
+import argparse
+
+from nebula._control_store.server import ControlStore
+from nebula._process import (
+    announce_ready,
+    die_with_parent,
+    install_term_handler,
+    parent_alive,
+    setup_logging,
+)
+from nebula._transport import Endpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="nebula-control-store")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--session-dir", required=True)
+    parser.add_argument("--parent-pid", type=int, default=0)
+    args = parser.parse_args()
+    setup_logging("control-store")
+    if args.parent_pid:
+        die_with_parent()
+    endpoint = Endpoint(args.host, args.port)
+    store = ControlStore(endpoint, args.session_dir)
+    stop = [False]
+    install_term_handler(stop)
+    announce_ready(endpoint.address)
+    endpoint.serve(
+        store.handle,
+        should_stop=lambda: stop[0] or store.stopped or not parent_alive(args.parent_pid),
+        on_tick=store.tick,
+        tick_s=0.5,
+    )
+    endpoint.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""The control store: the cluster's tables of nodes, jobs and actors.
+
+It is off the task hot path: tasks go straight from owner to leased worker. The control
+store places actors (so that a named or detached actor outlives the process that made it),
+answers name look-ups, tells node managers when a job ends, and publishes actor state to
+the processes that hold handles.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from nebula import _config
+from nebula import _protocol as p
+from nebula._ids import new_lease_id
+from nebula._transport import Endpoint
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Node:
+    info: p.NodeInfoMsg
+    available: dict[str, float]
+    last_heartbeat: float
+
+
+@dataclass
+class _Job:
+    job_id: int
+    driver_address: str
+    driver_pid: int
+    namespace: str
+    last_heartbeat: float
+    alive: bool = True
+
+
+@dataclass
+class _Actor:
+    spec: p.ActorSpec
+    update: p.ActorUpdate
+    worker_id: bytes | None = None
+    lease_id: bytes | None = None
+    subscribers: set[str] = field(default_factory=set)
+
+
+class ControlStore:
+    def __init__(self, endpoint: Endpoint, session_dir: str) -> None:
+        self.endpoint = endpoint
+        self.session_dir = session_dir
+        self.nodes: dict[bytes, _Node] = {}
+        self.jobs: dict[int, _Job] = {}
+        self.actors: dict[bytes, _Actor] = {}
+        self.named: dict[tuple[str, str], bytes] = {}
+        self.kv: dict[str, bytes] = {}
+        self.actor_leases: dict[bytes, bytes] = {}
+        self._unplaced: list[bytes] = []
+        self._next_job_id = 1
+        self.stopped = False
+
+    # --------------------------------------------------------------- dispatch
+
+    def handle(self, msg: p.Message) -> None:
+        handler = getattr(self, "_on_" + type(msg).__name__, None)
+        if handler is None:
+            logger.warning("control store ignored an unexpected %s", type(msg).__name__)
+            return
+        handler(msg)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for job in list(self.jobs.values()):
+            if job.alive and now - job.last_heartbeat > _config.DRIVER_TIMEOUT_S:
+                logger.warning("driver of job %d stopped responding; ending the job", job.job_id)
+                self._finish_job(job)
+
+    # ------------------------------------------------------------------ nodes
+
+    def _on_RegisterNode(self, msg: p.RegisterNode) -> None:
+        self.nodes[msg.node.node_id] = _Node(msg.node, dict(msg.node.resources), time.monotonic())
+        unplaced, self._unplaced = self._unplaced, []
+        for actor_id in unplaced:
+            self._place_actor(actor_id)
+
+    def _on_NodeHeartbeat(self, msg: p.NodeHeartbeat) -> None:
+        node = self.nodes.get(msg.node_id)
+        if node is not None:
+            node.available = msg.available
+            node.last_heartbeat = time.monotonic()
+
+    def _on_UnregisterNode(self, msg: p.UnregisterNode) -> None:
+        node = self.nodes.get(msg.node_id)
+        if node is not None:
+            node.info = p.NodeInfoMsg(
+                node.info.node_id, node.info.address, node.info.ip, node.info.resources, False
+            )
+
+    def _alive_nodes(self) -> list[_Node]:
+        return [n for n in self.nodes.values() if n.info.alive]
+
+    def _on_GetClusterInfo(self, msg: p.GetClusterInfo) -> None:
+        self.endpoint.send(
+            msg.reply_to,
+            p.ClusterInfoReply(
+                msg.request_id,
+                tuple(n.info for n in self.nodes.values()),
+                {nid: n.available for nid, n in self.nodes.items()},
+                self.session_dir,
+            ),
+        )
+
+    # ------------------------------------------------------------------- jobs
+
+    def _on_RegisterJob(self, msg: p.RegisterJob) -> None:
+        job_id = self._next_job_id
+        self._next_job_id += 1
+        self.jobs[job_id] = _Job(
+            job_id, msg.reply_to, msg.driver_pid, msg.namespace, time.monotonic()
+        )
+        nodes = tuple(n.info for n in self._alive_nodes())
+        self.endpoint.send(
+            msg.reply_to, p.JobRegistered(msg.request_id, job_id, nodes, self.session_dir)
+        )
+
+    def _on_JobHeartbeat(self, msg: p.JobHeartbeat) -> None:
+        job = self.jobs.get(msg.job_id)
+        if job is not None:
+            job.last_heartbeat = time.monotonic()
+
+    def _on_FinishJob(self, msg: p.FinishJob) -> None:
+        job = self.jobs.get(msg.job_id)
+        if job is not None and job.alive:
+            self._finish_job(job)
+
+    def _finish_job(self, job: _Job) -> None:
+        job.alive = False
+        keep: list[bytes] = []
+        for actor in list(self.actors.values()):
+            if actor.spec.job_id != job.job_id or actor.update.state == "DEAD":
+                continue
+            if actor.spec.detached:
+                if actor.worker_id is not None:
+                    keep.append(actor.worker_id)
+                continue
+            self._mark_dead(actor, "the job that created the actor finished")
+        for node in self._alive_nodes():
+            self.endpoint.send(node.info.address, p.JobFinishedNotice(job.job_id, tuple(keep)))
+        self.endpoint.disconnect(job.driver_address)
+
+    # ----------------------------------------------------------------- actors
+
+    def _on_CreateActor(self, msg: p.CreateActor) -> None:
+        spec = msg.spec
+        if spec.name is not None:
+            key = (spec.namespace, spec.name)
+            existing = self.named.get(key)
+            if existing is not None and self.actors[existing].update.state != "DEAD":
+                self.endpoint.send(
+                    msg.reply_to,
+                    p.CreateActorReply(
+                        msg.request_id,
+                        f"An actor named {spec.name!r} already exists in namespace "
+                        f"{spec.namespace!r}; pick another name or use nebula.get_actor().",
+                    ),
+                )
+                return
+            self.named[key] = spec.actor_id
+        self.actors[spec.actor_id] = _Actor(spec, p.ActorUpdate(spec.actor_id, "PENDING"))
+        self.endpoint.send(msg.reply_to, p.CreateActorReply(msg.request_id, None))
+        self._place_actor(spec.actor_id)
+
+    def _place_actor(self, actor_id: bytes) -> None:
+        actor = self.actors.get(actor_id)
+        if actor is None or actor.update.state == "DEAD":
+            return
+        node = self._choose_node(actor.spec)
+        if node is None:
+            self._unplaced.append(actor_id)
+            return
+        lease_id = new_lease_id()
+        actor.lease_id = lease_id
+        self.actor_leases[lease_id] = actor_id
+        self.endpoint.send(
+            node.info.address,
+            p.RequestLease(
+                lease_id,
+                actor.spec.job_id,
+                actor.spec.resources,
+                self.endpoint.address,
+                for_actor=True,
+                actor_id=actor_id,
+            ),
+        )
+
+    def _choose_node(self, spec: p.ActorSpec) -> _Node | None:
+        from nebula._plugins.manager import scheduling_policy_registry
+        from nebula._plugins.scheduling import NodeView
+
+        nodes = self._alive_nodes()
+        if not nodes:
+            return None
+        views = [
+            NodeView(
+                node_id=n.info.node_id.hex(), total=n.info.resources, available=n.available
+            )
+            for n in nodes
+        ]
+        strategy = spec.strategy if isinstance(spec.strategy, str) else "DEFAULT"
+        policy = scheduling_policy_registry().get(strategy)
+        owner_node = next((n for n in nodes if n.info.ip in spec.owner_address), nodes[0])
+        chosen = policy.select_node(spec.resources, views, owner_node.info.node_id.hex())
+        if chosen is None:
+            # Nothing fits; queue on the owner's node, whose manager warns and waits.
+            return owner_node
+        return self.nodes[bytes.fromhex(chosen)]
+
+    def _on_LeaseGranted(self, msg: p.LeaseGranted) -> None:
+        actor_id = self.actor_leases.pop(msg.lease_id, None)
+        actor = self.actors.get(actor_id) if actor_id else None
+        if actor is None or actor.update.state == "DEAD":
+            node = self.nodes.get(msg.node_id)
+            if node is not None:
+                self.endpoint.send(node.info.address, p.ReturnLease(msg.lease_id, True))
+            return
+        actor.worker_id = msg.worker_id
+        actor.update = p.ActorUpdate(
+            actor.spec.actor_id, "PENDING", None, msg.pid, msg.node_id, None
+        )
+        self.endpoint.send(
+            msg.worker_address,
+            p.CreateActorTask(
+                actor.spec.actor_id,
+                actor.spec.creation,
+                actor.spec.max_concurrency,
+                actor.spec.is_async,
+                self.endpoint.address,
+            ),
+        )
+
+    def _on_LeaseInfeasible(self, msg: p.LeaseInfeasible) -> None:
+        actor_id = self.actor_leases.get(msg.lease_id)
+        actor = self.actors.get(actor_id) if actor_id else None
+        if actor is not None:
+            self.endpoint.send(
+                actor.spec.owner_address,
+                p.LogLines(0, True, (f"Warning: actor {actor.spec.class_name}: {msg.message}",)),
+            )
+
+    def _on_ActorCreated(self, msg: p.ActorCreated) -> None:
+        actor = self.actors.get(msg.actor_id)
+        if actor is None or actor.update.state == "DEAD":
+            return
+        if msg.error is not None:
+            self._mark_dead(actor, _creation_error_text(msg.error), kill=True)
+            return
+        actor.update = p.ActorUpdate(
+            msg.actor_id, "ALIVE", msg.worker_address, msg.pid, actor.update.node_id
+        )
+        self._publish(actor)
+
+    def _on_SubscribeActor(self, msg: p.SubscribeActor) -> None:
+        actor = self.actors.get(msg.actor_id)
+        if actor is None:
+            self.endpoint.send(
+                msg.reply_to,
+                p.ActorUpdate(msg.actor_id, "DEAD", death_cause="the actor is unknown"),
+            )
+            return
+        actor.subscribers.add(msg.reply_to)
+        self.endpoint.send(msg.reply_to, actor.update)
+
+    def _on_GetNamedActor(self, msg: p.GetNamedActor) -> None:
+        actor_id = self.named.get((msg.namespace, msg.name))
+        actor = self.actors.get(actor_id) if actor_id else None
+        if actor is None or actor.update.state == "DEAD":
+            self.endpoint.send(msg.reply_to, p.NamedActorReply(msg.request_id, None, None))
+            return
+        self.endpoint.send(msg.reply_to, p.NamedActorReply(msg.request_id, actor.spec, actor.update))
+
+    def _on_KillActor(self, msg: p.KillActor) -> None:
+        actor = self.actors.get(msg.actor_id)
+        if actor is not None and actor.update.state != "DEAD":
+            self._mark_dead(actor, msg.reason, kill=True)
+
+    def _on_ActorOutOfScope(self, msg: p.ActorOutOfScope) -> None:
+        actor = self.actors.get(msg.actor_id)
+        if actor is None or actor.update.state == "DEAD":
+            return
+        if actor.spec.detached or actor.spec.name is not None:
+            return
+        self._mark_dead(actor, "all handles to the actor went out of scope", kill=True)
+
+    def _on_WorkerDied(self, msg: p.WorkerDied) -> None:
+        if msg.actor_id is None:
+            return
+        actor = self.actors.get(msg.actor_id)
+        if actor is not None and actor.update.state != "DEAD":
+            self._mark_dead(
+                actor, f"the actor's worker process (pid {msg.pid}) died: {msg.reason}"
+            )
+
+    def _mark_dead(self, actor: _Actor, cause: str, *, kill: bool = True) -> None:
+        node_id = actor.update.node_id
+        actor.update = p.ActorUpdate(
+            actor.spec.actor_id, "DEAD", None, actor.update.pid, node_id, cause
+        )
+        self._publish(actor)
+        if actor.spec.name is not None:
+            self.named.pop((actor.spec.namespace, actor.spec.name), None)
+        if kill and actor.worker_id is not None and node_id in self.nodes:
+            self.endpoint.send(
+                self.nodes[node_id].info.address, p.KillWorker(actor.worker_id, cause)
+            )
+        elif actor.lease_id is not None and actor.lease_id in self.actor_leases:
+            for node in self._alive_nodes():
+                self.endpoint.send(node.info.address, p.CancelLeaseRequest(actor.lease_id))
+
+    def _publish(self, actor: _Actor) -> None:
+        for address in actor.subscribers:
+            self.endpoint.send(address, actor.update)
+        if actor.update.state == "DEAD":
+            actor.subscribers.clear()
+
+    # --------------------------------------------------------------------- kv
+
+    def _on_KvPut(self, msg: p.KvPut) -> None:
+        ok = msg.overwrite or msg.key not in self.kv
+        if ok:
+            self.kv[msg.key] = msg.value
+        self.endpoint.send(msg.reply_to, p.KvReply(msg.request_id, None, ok))
+
+    def _on_KvGet(self, msg: p.KvGet) -> None:
+        self.endpoint.send(msg.reply_to, p.KvReply(msg.request_id, self.kv.get(msg.key)))
+
+    def _on_Ping(self, msg: p.Ping) -> None:
+        self.endpoint.send(msg.reply_to, p.Pong(msg.request_id))
+
+    def _on_Shutdown(self, msg: p.Shutdown) -> None:
+        for node in self._alive_nodes():
+            self.endpoint.send(node.info.address, p.Shutdown(msg.reason))
+        self.stopped = True
+
+
+def _creation_error_text(error: bytes) -> str:
+    from nebula._serialization import deserialize
+
+    try:
+        err = deserialize(error)
+    except Exception as exc:
+        return f"the actor's __init__ raised an exception that could not be read: {exc!r}"
+    return f"the actor's __init__ raised an exception:\n{err}"

@@ -1,0 +1,1 @@
+"""The node manager process: resources, worker leases, the node's object store."""

@@ -1,0 +1,107 @@
+"""Entry point: ``python -m nebula._node_manager``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from nebula import _config
+from nebula import _protocol as p
+from nebula._node_manager.server import NodeManager
+from nebula._process import (
+    announce_ready,
+    die_with_parent,
+    install_term_handler,
+    parent_alive,
+    setup_logging,
+)
+from nebula._transport import Endpoint
+
+
+def detect_resources(args: argparse.Namespace) -> dict[str, float]:
+    """The node's resources: what plugins detect, overridden by explicit flags."""
+    from nebula._plugins.manager import resource_registry
+
+    resources = {k: float(v) for k, v in resource_registry().detect_all().items()}
+    if args.num_cpus is not None:
+        resources["CPU"] = float(args.num_cpus)
+    if args.num_gpus is not None:
+        resources["GPU"] = float(args.num_gpus)
+    if args.resources:
+        resources.update({k: float(v) for k, v in json.loads(args.resources).items()})
+    return {k: v for k, v in resources.items() if v > 0 or k in ("CPU", "GPU")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="nebula-node-manager")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--control-store", required=True)
+    parser.add_argument("--node-id", required=True)
+    parser.add_argument("--session-tag", required=True)
+    parser.add_argument("--session-dir", required=True)
+    parser.add_argument("--num-cpus", type=float)
+    parser.add_argument("--num-gpus", type=float)
+    parser.add_argument("--resources", default="")
+    parser.add_argument("--object-store-memory", type=int, default=0)
+    parser.add_argument("--prestart", type=int, default=-1)
+    parser.add_argument("--parent-pid", type=int, default=0)
+    args = parser.parse_args()
+    setup_logging("node-manager")
+    if args.parent_pid:
+        die_with_parent()
+    resources = detect_resources(args)
+    endpoint = Endpoint(args.host, args.port)
+    log_dir = os.path.join(args.session_dir, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    store_memory = args.object_store_memory or _default_store_memory()
+    prestart = args.prestart if args.prestart >= 0 else int(resources.get("CPU", 1))
+    manager = NodeManager(
+        endpoint,
+        node_id=bytes.fromhex(args.node_id),
+        control_store=args.control_store,
+        resources=resources,
+        object_store_memory=store_memory,
+        session_tag=args.session_tag,
+        log_dir=log_dir,
+        prestart_workers=prestart,
+    )
+    node_info = p.NodeInfoMsg(manager.node_id, endpoint.address, args.host, resources)
+    endpoint.send(args.control_store, p.RegisterNode(node_info))
+    _notify_plugins(node_info)
+    stop = [False]
+    install_term_handler(stop)
+    announce_ready(endpoint.address)
+    try:
+        endpoint.serve(
+            manager.handle,
+            should_stop=lambda: stop[0] or manager.stopped or not parent_alive(args.parent_pid),
+            on_tick=manager.tick,
+            tick_s=0.05,
+            extra_fds=manager.pool.output_fds,
+            on_fd=manager.on_output,
+        )
+    finally:
+        endpoint.send(args.control_store, p.UnregisterNode(manager.node_id))
+        manager.close()
+        endpoint.close()
+
+
+def _default_store_memory() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().total * _config.OBJECT_STORE_MEMORY_FRACTION)
+
+
+def _notify_plugins(node: p.NodeInfoMsg) -> None:
+    from nebula._plugins.manager import get_plugin_manager
+    from nebula._plugins.lifecycle import NodeInfo
+
+    get_plugin_manager().hook.nebula_node_started(
+        node=NodeInfo(node_id=node.node_id.hex(), address=node.address, resources=node.resources)
+    )
+
+
+if __name__ == "__main__":
+    main()

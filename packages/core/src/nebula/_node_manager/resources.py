@@ -1,0 +1,25 @@
+"""Arithmetic on resource dictionaries (``{"CPU": 2.0, "GPU": 1.0, ...}``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+_EPS = 1e-9
+
+
+def fits(request: Mapping[str, float], available: Mapping[str, float]) -> bool:
+    return all(amount <= available.get(name, 0.0) + _EPS for name, amount in request.items())
+
+
+def subtract(available: dict[str, float], request: Mapping[str, float]) -> None:
+    for name, amount in request.items():
+        available[name] = available.get(name, 0.0) - amount
+
+
+def add(available: dict[str, float], request: Mapping[str, float]) -> None:
+    for name, amount in request.items():
+        available[name] = available.get(name, 0.0) + amount
+
+
+def describe(resources: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(resources.items()) if v) or "nothing"

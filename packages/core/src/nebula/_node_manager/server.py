@@ -1,0 +1,316 @@
+"""The node manager: grants worker leases against the node's resources.
+
+An owner asks for a lease for a resource shape; the node manager hands it a worker once the
+resources are free, and the owner then pushes tasks to that worker directly until it gives
+the lease back. A request that can never fit this node stays queued and the requester is
+warned once: it never runs on resources it does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from nebula import _config
+from nebula import _protocol as p
+from nebula._node_manager import resources as res
+from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
+from nebula._object_store import shm
+from nebula._transport import Endpoint
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _LeaseRequest:
+    msg: p.RequestLease
+    warned: bool = False
+
+
+@dataclass
+class _Lease:
+    lease_id: bytes
+    request: p.RequestLease
+    worker_id: bytes
+
+
+class NodeManager:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        node_id: bytes,
+        control_store: str,
+        resources: dict[str, float],
+        object_store_memory: int,
+        session_tag: str,
+        log_dir: str,
+        prestart_workers: int,
+    ) -> None:
+        self.endpoint = endpoint
+        self.node_id = node_id
+        self.control_store = control_store
+        self.total = dict(resources)
+        self.available = dict(resources)
+        self.object_store_memory = object_store_memory
+        self.session_tag = session_tag
+        self.pool = WorkerPool(
+            endpoint.address, control_store, node_id, session_tag, endpoint.host, log_dir)
+        self.pending: list[_LeaseRequest] = []
+        self.leases: dict[bytes, _Lease] = {}
+        self.drivers: dict[int, str] = {}
+        self.finished_jobs: set[int] = set()
+        self.objects: dict[bytes, p.ShmLocation] = {}
+        self.object_bytes = 0
+        self.stopped = False
+        self._last_heartbeat = 0.0
+        for _ in range(prestart_workers):
+            self.pool.start_worker()
+
+    # --------------------------------------------------------------- dispatch
+
+    def handle(self, msg: p.Message) -> None:
+        handler = getattr(self, "_on_" + type(msg).__name__, None)
+        if handler is None:
+            logger.warning("node manager ignored an unexpected %s", type(msg).__name__)
+            return
+        handler(msg)
+
+    def tick(self) -> None:
+        for worker in self.pool.reap():
+            self._on_worker_exit(worker)
+        now = time.monotonic()
+        if now - self._last_heartbeat >= _config.NODE_HEARTBEAT_S:
+            self._last_heartbeat = now
+            self.endpoint.send(self.control_store, p.NodeHeartbeat(self.node_id, self.available))
+
+    # ---------------------------------------------------------------- workers
+
+    def _on_RegisterWorker(self, msg: p.RegisterWorker) -> None:
+        worker = self.pool.workers.get(msg.worker_id)
+        if worker is None:
+            return
+        worker.address = msg.address
+        worker.idle_since = time.monotonic()
+        self._dispatch()
+
+    def _on_worker_exit(self, worker: WorkerProcess) -> None:
+        for is_err, lines in self.pool.drain_output(worker):
+            self._forward_logs(worker, is_err, lines)
+        self.pool.close_worker_files(worker)
+        code = worker.process.returncode
+        reason = _exit_reason(code)
+        if worker.lease_id is not None:
+            lease = self.leases.pop(worker.lease_id, None)
+            if lease is not None:
+                self._release(lease, worker)
+                if not lease.request.for_actor:
+                    self.endpoint.send(
+                        lease.request.reply_to,
+                        p.LeasedWorkerDied(
+                            lease.lease_id, worker.worker_id, worker.pid, code, reason
+                        ),
+                    )
+        if worker.actor_id is not None or worker.lease_id is not None:
+            self.endpoint.send(
+                self.control_store,
+                p.WorkerDied(
+                    self.node_id, worker.worker_id, worker.pid, worker.actor_id, code, reason
+                ),
+            )
+        if worker.address is not None:
+            self.endpoint.disconnect(worker.address)
+        self._dispatch()
+
+    def _on_KillWorker(self, msg: p.KillWorker) -> None:
+        worker = self.pool.workers.get(msg.worker_id)
+        if worker is not None:
+            self.pool.kill(worker)
+
+    def _on_WorkerBlocked(self, msg: p.WorkerBlocked) -> None:
+        # A worker waiting in get() gives its CPUs back so the tasks it waits for can run.
+        worker = self.pool.workers.get(msg.worker_id)
+        if worker is None or worker.blocked or worker.lease_id is None:
+            return
+        lease = self.leases.get(worker.lease_id)
+        if lease is None:
+            return
+        worker.blocked = True
+        res.add(self.available, _cpu_only(lease.request.resources))
+        self._dispatch()
+
+    def _on_WorkerUnblocked(self, msg: p.WorkerUnblocked) -> None:
+        worker = self.pool.workers.get(msg.worker_id)
+        if worker is None or not worker.blocked:
+            return
+        worker.blocked = False
+        lease = self.leases.get(worker.lease_id) if worker.lease_id else None
+        if lease is not None:
+            res.subtract(self.available, _cpu_only(lease.request.resources))
+
+    # ----------------------------------------------------------------- leases
+
+    def _on_RequestLease(self, msg: p.RequestLease) -> None:
+        if msg.job_id in self.finished_jobs:
+            return
+        self.pending.append(_LeaseRequest(msg))
+        self._dispatch()
+
+    def _on_CancelLeaseRequest(self, msg: p.CancelLeaseRequest) -> None:
+        self.pending = [r for r in self.pending if r.msg.lease_id != msg.lease_id]
+
+    def _on_ReturnLease(self, msg: p.ReturnLease) -> None:
+        lease = self.leases.pop(msg.lease_id, None)
+        if lease is None:
+            return
+        worker = self.pool.workers.get(lease.worker_id)
+        if worker is not None:
+            self._release(lease, worker)
+            if msg.kill_worker:
+                self.pool.kill(worker)
+        self._dispatch()
+
+    def _release(self, lease: _Lease, worker: WorkerProcess) -> None:
+        returned = dict(lease.request.resources)
+        if worker.blocked:
+            returned = {k: v for k, v in returned.items() if k != "CPU"}
+            worker.blocked = False
+        res.add(self.available, returned)
+        worker.lease_id = None
+        worker.idle_since = time.monotonic()
+
+    def _dispatch(self) -> None:
+        if not self.pending:
+            return
+        starting = sum(1 for w in self.pool.workers.values() if not w.registered)
+        still_pending: list[_LeaseRequest] = []
+        for request in self.pending:
+            msg = request.msg
+            if not res.fits(msg.resources, self.total):
+                if not request.warned:
+                    request.warned = True
+                    self._warn_infeasible(msg)
+                still_pending.append(request)
+                continue
+            if not res.fits(msg.resources, self.available):
+                still_pending.append(request)
+                continue
+            worker = self._idle_worker_for(msg.job_id)
+            if worker is None:
+                if starting < _config.MAX_STARTING_WORKERS:
+                    self.pool.start_worker()
+                    starting += 1
+                still_pending.append(request)
+                continue
+            self._grant(msg, worker)
+        self.pending = still_pending
+
+    def _idle_worker_for(self, job_id: int) -> WorkerProcess | None:
+        fallback = None
+        for worker in self.pool.workers.values():
+            if not worker.idle:
+                continue
+            if worker.job_id == job_id:
+                return worker
+            if worker.job_id is None and fallback is None:
+                fallback = worker
+        return fallback
+
+    def _grant(self, msg: p.RequestLease, worker: WorkerProcess) -> None:
+        res.subtract(self.available, msg.resources)
+        worker.lease_id = msg.lease_id
+        worker.job_id = msg.job_id
+        worker.actor_id = msg.actor_id if msg.for_actor else None
+        self.leases[msg.lease_id] = _Lease(msg.lease_id, msg, worker.worker_id)
+        assert worker.address is not None
+        self.endpoint.send(
+            msg.reply_to,
+            p.LeaseGranted(msg.lease_id, worker.worker_id, worker.address, self.node_id, worker.pid),
+        )
+
+    def _warn_infeasible(self, msg: p.RequestLease) -> None:
+        text = (
+            f"a request for {res.describe(msg.resources)} cannot be met by this cluster "
+            f"(this node has {res.describe(self.total)}); it will wait until a node that "
+            "fits joins."
+        )
+        logger.warning(text)
+        self.endpoint.send(msg.reply_to, p.LeaseInfeasible(msg.lease_id, text))
+
+    # ------------------------------------------------------------- jobs/logs
+
+    def _on_RegisterDriver(self, msg: p.RegisterDriver) -> None:
+        if msg.log_to_driver:
+            self.drivers[msg.job_id] = msg.address
+
+    def _on_JobFinishedNotice(self, msg: p.JobFinishedNotice) -> None:
+        self.finished_jobs.add(msg.job_id)
+        address = self.drivers.pop(msg.job_id, None)
+        if address is not None:
+            self.endpoint.disconnect(address)
+        self.pending = [r for r in self.pending if r.msg.job_id != msg.job_id]
+        keep = set(msg.keep_worker_ids)
+        for worker in list(self.pool.workers.values()):
+            if worker.job_id == msg.job_id and worker.worker_id not in keep:
+                self.pool.kill(worker)
+
+    def on_output(self, fd: int) -> None:
+        result = self.pool.read_output(fd)
+        if result is not None:
+            worker, is_err, lines = result
+            if lines:
+                self._forward_logs(worker, is_err, lines)
+
+    def _forward_logs(self, worker: WorkerProcess, is_err: bool, lines: list[str]) -> None:
+        address = self.drivers.get(worker.job_id) if worker.job_id is not None else None
+        if address is not None:
+            self.endpoint.send(address, p.LogLines(worker.pid, is_err, tuple(lines)))
+
+    # ---------------------------------------------------------------- objects
+
+    def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
+        location = msg.location
+        if location.object_id not in self.objects:
+            self.objects[location.object_id] = location
+            self.object_bytes += location.size
+
+    def _on_FreeObjects(self, msg: p.FreeObjects) -> None:
+        for object_id in msg.object_ids:
+            location = self.objects.pop(object_id, None)
+            if location is not None:
+                self.object_bytes -= location.size
+                shm.delete_object(location.path)
+
+    def _on_NodeResourcesRequest(self, msg: p.NodeResourcesRequest) -> None:
+        self.endpoint.send(
+            msg.reply_to, p.NodeResourcesReply(msg.request_id, self.total, self.available)
+        )
+
+    def _on_Ping(self, msg: p.Ping) -> None:
+        self.endpoint.send(msg.reply_to, p.Pong(msg.request_id))
+
+    def _on_Shutdown(self, msg: p.Shutdown) -> None:
+        self.stopped = True
+
+    def close(self) -> None:
+        self.pool.kill_all()
+        shm.delete_session_objects(self.session_tag)
+
+
+def _cpu_only(resources: dict[str, float]) -> dict[str, float]:
+    return {"CPU": resources["CPU"]} if resources.get("CPU") else {}
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "the process is gone"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"the process was killed by {name}"
+    return f"the process exited with code {code}"

@@ -1,0 +1,194 @@
+"""The node's worker processes: starting them, watching them die, and forwarding their output."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from nebula._ids import random_id
+
+
+@dataclass
+class WorkerProcess:
+    worker_id: bytes
+    process: subprocess.Popen[bytes]
+    started_at: float
+    address: str | None = None
+    job_id: int | None = None
+    lease_id: bytes | None = None
+    actor_id: bytes | None = None
+    blocked: bool = False
+    idle_since: float = field(default_factory=time.monotonic)
+    partial: dict[int, bytes] = field(default_factory=dict)
+    log_files: dict[int, object] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def registered(self) -> bool:
+        return self.address is not None
+
+    @property
+    def idle(self) -> bool:
+        return self.registered and self.lease_id is None
+
+
+class WorkerPool:
+    """Starts workers and tracks them by id, pid and output pipe."""
+
+    def __init__(
+        self,
+        node_manager_address: str,
+        control_store: str,
+        node_id: bytes,
+        session_tag: str,
+        host: str,
+        log_dir: str,
+    ) -> None:
+        self.node_manager_address = node_manager_address
+        self.control_store = control_store
+        self.node_id = node_id
+        self.session_tag = session_tag
+        self.host = host
+        self.log_dir = log_dir
+        self.workers: dict[bytes, WorkerProcess] = {}
+        self._by_fd: dict[int, tuple[WorkerProcess, bool]] = {}
+
+    def start_worker(self) -> WorkerProcess:
+        worker_id = random_id(16)
+        cmd = [
+            sys.executable,
+            "-u",
+            "-m",
+            "nebula._worker",
+            "--node-manager",
+            self.node_manager_address,
+            "--control-store",
+            self.control_store,
+            "--node-id",
+            self.node_id.hex(),
+            "--worker-id",
+            worker_id.hex(),
+            "--session-tag",
+            self.session_tag,
+            "--host",
+            self.host,
+        ]
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        # Raw pipes we own: the node manager polls their read ends in its loop.
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env
+            )
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        worker = WorkerProcess(worker_id, process, time.monotonic())
+        for fd, is_err in ((out_r, False), (err_r, True)):
+            os.set_blocking(fd, False)
+            self._by_fd[fd] = (worker, is_err)
+            suffix = "err" if is_err else "out"
+            path = os.path.join(self.log_dir, f"worker-{process.pid}.{suffix}")
+            with contextlib.suppress(OSError):
+                worker.log_files[int(is_err)] = open(path, "ab")  # noqa: SIM115
+        self.workers[worker_id] = worker
+        return worker
+
+    # ---------------------------------------------------------------- output
+
+    def output_fds(self) -> list[int]:
+        return list(self._by_fd)
+
+    def read_output(self, fd: int) -> tuple[WorkerProcess, bool, list[str]] | None:
+        """Read what a worker wrote; returns complete lines (a dead pipe is closed)."""
+        entry = self._by_fd.get(fd)
+        if entry is None:
+            return None
+        worker, is_err = entry
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return worker, is_err, []
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._close_fd(fd)
+            rest = worker.partial.pop(fd, b"")
+            lines = [rest.decode(errors="replace")] if rest else []
+            return worker, is_err, lines
+        log_file = worker.log_files.get(int(is_err))
+        if log_file is not None:
+            with contextlib.suppress(OSError):
+                log_file.write(chunk)  # type: ignore[attr-defined]
+                log_file.flush()  # type: ignore[attr-defined]
+        data = worker.partial.pop(fd, b"") + chunk
+        *complete, rest = data.split(b"\n")
+        if rest:
+            worker.partial[fd] = rest
+        return worker, is_err, [line.decode(errors="replace") for line in complete]
+
+    def _close_fd(self, fd: int) -> None:
+        if self._by_fd.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def drain_output(self, worker: WorkerProcess) -> list[tuple[bool, list[str]]]:
+        out = []
+        for fd, (w, _) in list(self._by_fd.items()):
+            if w is worker:
+                for _ in range(64):
+                    result = self.read_output(fd)
+                    if result is None:
+                        break
+                    _, is_err, lines = result
+                    if lines:
+                        out.append((is_err, lines))
+                    if fd not in self._by_fd or not lines:
+                        break
+        return out
+
+    # ------------------------------------------------------------- lifecycle
+
+    def reap(self) -> list[WorkerProcess]:
+        """Workers whose process has exited since the last call."""
+        dead = [w for w in self.workers.values() if w.process.poll() is not None]
+        for worker in dead:
+            del self.workers[worker.worker_id]
+        return dead
+
+    def close_worker_files(self, worker: WorkerProcess) -> None:
+        for fd, (w, _) in list(self._by_fd.items()):
+            if w is worker:
+                self._close_fd(fd)
+        for log_file in worker.log_files.values():
+            with contextlib.suppress(OSError):
+                log_file.close()  # type: ignore[attr-defined]
+
+    def kill(self, worker: WorkerProcess) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.send_signal(signal.SIGKILL)
+
+    def kill_all(self, timeout_s: float = 2.0) -> None:
+        for worker in self.workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for worker in list(self.workers.values()):
+            try:
+                worker.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.kill(worker)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.process.wait(1.0)
+            self.close_worker_files(worker)
+        self.workers.clear()

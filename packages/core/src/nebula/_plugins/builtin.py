@@ -1,0 +1,93 @@
+"""Nebula's own resources and scheduling policies, provided the same way any plugin would."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+from nebula._plugins.policies import DefaultPolicy, SpreadPolicy
+from nebula.hookspecs import ResourceRegistry, SchedulingPolicyRegistry, hookimpl
+
+_logger = logging.getLogger(__name__)
+
+NVIDIA_SMI_TIMEOUT_S = 5.0
+MEMORY_FRACTION = 0.7
+"""Share of currently available RAM offered to tasks; the rest is headroom for the OS and
+for Nebula's own processes, so that over-subscribed tasks hit a scheduling wait, not OOM."""
+
+
+def detect_cpus() -> float:
+    """CPUs this process may run on, which is fewer than the machine's inside a cpuset."""
+    if hasattr(os, "sched_getaffinity"):  # Linux only
+        return float(len(os.sched_getaffinity(0)))
+    import psutil  # deferred: keeps ``import nebula.hookspecs`` free of compiled modules
+
+    return float(psutil.cpu_count() or os.cpu_count() or 1)
+
+
+def detect_gpus() -> float:
+    """GPUs CUDA would show this process: ``CUDA_VISIBLE_DEVICES`` if set, else nvidia-smi."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return float(_count_visible_devices(visible))
+    return float(_count_nvidia_smi_gpus())
+
+
+def _count_visible_devices(visible: str) -> int:
+    # CUDA stops at the first invalid entry, and "-1" is the usual way to hide every device.
+    count = 0
+    for entry in visible.split(","):
+        entry = entry.strip()
+        if not entry or entry.startswith("-"):
+            break
+        count += 1
+    return count
+
+
+def _count_nvidia_smi_gpus() -> int:
+    executable = shutil.which("nvidia-smi")
+    if executable is None:
+        return 0
+    try:
+        listing = subprocess.run(
+            [executable, "-L"],
+            capture_output=True,
+            text=True,
+            timeout=NVIDIA_SMI_TIMEOUT_S,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        _logger.warning("assuming no GPUs: %s -L failed: %s", executable, exc)
+        return 0
+    # MIG instances are listed indented under their GPU; only whole GPUs count here.
+    return sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU "))
+
+
+def detect_memory() -> float:
+    """Bytes of RAM tasks may reserve, in whole bytes."""
+    import psutil  # deferred: keeps ``import nebula.hookspecs`` free of compiled modules
+
+    return float(int(psutil.virtual_memory().available * MEMORY_FRACTION))
+
+
+@hookimpl
+def nebula_register_resources(registry: ResourceRegistry) -> None:
+    registry.add("CPU", detect_cpus, description="logical CPUs this node may use")
+    registry.add("GPU", detect_gpus, description="NVIDIA GPUs visible to this node")
+    registry.add("memory", detect_memory, description="bytes of RAM tasks may reserve")
+
+
+@hookimpl
+def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> None:
+    registry.add(
+        "DEFAULT",
+        DefaultPolicy(),
+        description="run locally while it fits, else on the node with the most free CPU",
+    )
+    registry.add(
+        "SPREAD",
+        SpreadPolicy(),
+        description="run on the least-loaded node, rotating among equally loaded ones",
+    )

@@ -1,0 +1,73 @@
+"""Nebula's built-in placement policies, registered through the builtin plugin."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+from nebula._plugins.scheduling import FIT_EPSILON, NodeView, feasible_nodes, ready_nodes
+
+__all__ = ["DefaultPolicy", "SpreadPolicy"]
+
+
+class DefaultPolicy:
+    """Keep work local while it fits, else go where the most CPU is free.
+
+    Staying local avoids moving arguments and results across the network; overflowing to
+    the node with the most free CPU keeps a busy node from queueing what others could run.
+    """
+
+    def select_node(
+        self,
+        request: Mapping[str, float],
+        nodes: Sequence[NodeView],
+        local_node_id: str | None,
+    ) -> str | None:
+        ready = ready_nodes(request, nodes)
+        local = _find(ready, local_node_id)
+        if local is not None:
+            return local.node_id
+        if ready:
+            return max(ready, key=lambda node: node.available.get("CPU", 0.0)).node_id
+        feasible = feasible_nodes(request, nodes)
+        fallback = _find(feasible, local_node_id) or next(iter(feasible), None)
+        return fallback.node_id if fallback else None
+
+
+class SpreadPolicy:
+    """Put each request on the least-loaded node, rotating among equally loaded ones.
+
+    The rotation matters at start-up, when every node is idle: without it every request
+    would land on the first node in the list.
+    """
+
+    def __init__(self) -> None:
+        self._turn = itertools.count()
+
+    def select_node(
+        self,
+        request: Mapping[str, float],
+        nodes: Sequence[NodeView],
+        local_node_id: str | None,
+    ) -> str | None:
+        ready = ready_nodes(request, nodes)
+        if ready:
+            least = min(_cpu_load(node) for node in ready)
+            candidates = [node for node in ready if _cpu_load(node) <= least + FIT_EPSILON]
+        else:
+            candidates = feasible_nodes(request, nodes)
+        if not candidates:
+            return None
+        return candidates[next(self._turn) % len(candidates)].node_id
+
+
+def _find(nodes: Sequence[NodeView], node_id: str | None) -> NodeView | None:
+    return next((node for node in nodes if node.node_id == node_id), None)
+
+
+def _cpu_load(node: NodeView) -> float:
+    """Fraction of the node's CPUs in use; a node without CPUs has nothing to be busy with."""
+    total = node.total.get("CPU", 0.0)
+    if total <= 0:
+        return 0.0
+    return 1.0 - node.available.get("CPU", 0.0) / total

@@ -1,0 +1,134 @@
+"""Turning values into bytes and back, with pickle-5 out-of-band buffers.
+
+A serialized value is one contiguous frame::
+
+    u32 buffer count | u64 pickle size | u64 size of each buffer | pickle | buffers...
+
+Each buffer starts on a 64-byte boundary so that numpy arrays read from shared memory are
+aligned. Deserializing hands pickle memoryview slices of the frame, so arrays come back as
+views of the frame (read-only when the frame is), never as copies.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+_ALIGN = 64
+_COUNT = struct.Struct("<IQ")
+_SIZE = struct.Struct("<Q")
+
+_local = threading.local()
+
+
+@dataclass(slots=True)
+class Serialized:
+    """A pickled value waiting to be written inline or into shared memory."""
+
+    pickle_bytes: bytes
+    buffers: list[pickle.PickleBuffer]
+    contained_refs: list[Any]
+    total_size: int
+
+    def to_bytes(self) -> bytes:
+        out = bytearray(self.total_size)
+        self.write_into(memoryview(out))
+        return bytes(out)
+
+    def write_into(self, target: memoryview) -> None:
+        sizes = [memoryview(b).nbytes for b in self.buffers]
+        _COUNT.pack_into(target, 0, len(sizes), len(self.pickle_bytes))
+        offset = _COUNT.size
+        for size in sizes:
+            _SIZE.pack_into(target, offset, size)
+            offset += _SIZE.size
+        target[offset : offset + len(self.pickle_bytes)] = self.pickle_bytes
+        offset += len(self.pickle_bytes)
+        for buf, size in zip(self.buffers, sizes):
+            offset = _aligned(offset)
+            raw = buf.raw()
+            target[offset : offset + size] = raw
+            offset += size
+
+
+def _aligned(offset: int) -> int:
+    return (offset + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+class _RefCollector:
+    def __init__(self) -> None:
+        self.refs: list[Any] = []
+
+
+def record_serialized_ref(ref: Any) -> None:
+    """Called by ObjectRef/ActorHandle ``__reduce__`` so the container knows what it holds."""
+    collector: _RefCollector | None = getattr(_local, "collector", None)
+    if collector is not None:
+        collector.refs.append(ref)
+
+
+def serialize(value: Any) -> Serialized:
+    buffers: list[pickle.PickleBuffer] = []
+    collector = _RefCollector()
+    previous = getattr(_local, "collector", None)
+    _local.collector = collector
+    try:
+        data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    except Exception as exc:
+        raise TypeError(
+            f"Could not serialize a value of type {type(value).__name__}: {exc}. "
+            "Values sent to tasks and actors must be picklable."
+        ) from exc
+    finally:
+        _local.collector = previous
+    # Small out-of-band buffers cost more to frame than to copy in-band.
+    if buffers and all(memoryview(b).nbytes < 4096 for b in buffers):
+        buffers = []
+        data = cloudpickle.dumps(value, protocol=5)
+    total = _COUNT.size + _SIZE.size * len(buffers) + len(data)
+    for buf in buffers:
+        total = _aligned(total) + memoryview(buf).nbytes
+    return Serialized(data, buffers, collector.refs, total)
+
+
+def serialize_to_bytes(value: Any) -> bytes:
+    return serialize(value).to_bytes()
+
+
+def deserialize(frame: bytes | memoryview) -> Any:
+    view = memoryview(frame)
+    count, pickle_size = _COUNT.unpack_from(view, 0)
+    offset = _COUNT.size
+    sizes: Sequence[int] = [
+        _SIZE.unpack_from(view, offset + i * _SIZE.size)[0] for i in range(count)
+    ]
+    offset += _SIZE.size * count
+    data = view[offset : offset + pickle_size]
+    offset += pickle_size
+    buffers = []
+    for size in sizes:
+        offset = _aligned(offset)
+        buffers.append(view[offset : offset + size])
+        offset += size
+    return pickle.loads(data, buffers=buffers)
+
+
+def dumps_function(fn: Any) -> bytes:
+    try:
+        return cloudpickle.dumps(fn, protocol=5)
+    except Exception as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"Could not serialize {name}: {exc}. A remote function or actor class must be "
+            "picklable, including every global it uses."
+        ) from exc
+
+
+def loads_function(data: bytes) -> Any:
+    return pickle.loads(data)

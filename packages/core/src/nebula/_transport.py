@@ -1,0 +1,157 @@
+"""Message transport over ZeroMQ.
+
+Each process binds one PULL socket (its *address*) and keeps one PUSH socket per peer it
+talks to. Only the process's I/O loop reads; any thread may send, under a lock, so a caller
+thread never hops to another thread to send. ZeroMQ keeps the order of messages on a socket,
+which is what gives actor calls their per-caller ordering.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import zmq
+
+from nebula._protocol import Message, ProtocolError, decode, encode
+
+logger = logging.getLogger(__name__)
+
+
+class Endpoint:
+    """One process's inbox plus its outgoing connections."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._context = zmq.Context.instance()
+        self._inbox = self._context.socket(zmq.PULL)
+        self._inbox.setsockopt(zmq.RCVHWM, 0)
+        self._inbox.setsockopt(zmq.LINGER, 0)
+        if port:
+            self._inbox.bind(f"tcp://{host}:{port}")
+        else:
+            port = self._inbox.bind_to_random_port(f"tcp://{host}")
+        self.host = host
+        self.port = port
+        self.address = f"tcp://{host}:{port}"
+        self._outboxes: dict[str, zmq.Socket[bytes]] = {}
+        self._send_lock = threading.Lock()
+        # A second inbox for waking the loop from other threads without a message.
+        self._wake_addr = f"inproc://wake-{id(self)}"
+        self._wake_recv = self._context.socket(zmq.PULL)
+        self._wake_recv.bind(self._wake_addr)
+        self._wake_send = self._context.socket(zmq.PUSH)
+        self._wake_send.connect(self._wake_addr)
+        self._closed = False
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, address: str, message: Message) -> None:
+        payload = encode(message)
+        with self._send_lock:
+            if self._closed:
+                return
+            sock = self._outboxes.get(address)
+            if sock is None:
+                sock = self._connect(address)
+            sock.send(payload, copy=len(payload) < 65536)
+
+    def _connect(self, address: str) -> zmq.Socket[bytes]:
+        sock = self._context.socket(zmq.PUSH)
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.setsockopt(zmq.LINGER, 2000)
+        sock.connect(address)
+        self._outboxes[address] = sock
+        return sock
+
+    def disconnect(self, address: str) -> None:
+        """Forget a dead peer; queued messages to it are dropped."""
+        with self._send_lock:
+            sock = self._outboxes.pop(address, None)
+            if sock is not None:
+                sock.close(linger=0)
+
+    def wake(self) -> None:
+        with self._send_lock:
+            if not self._closed:
+                self._wake_send.send(b"", zmq.NOBLOCK)
+
+    # ---------------------------------------------------------------- receiving
+
+    def serve(
+        self,
+        handle: Callable[[Message], None],
+        *,
+        should_stop: Callable[[], bool],
+        on_tick: Callable[[], None] | None = None,
+        tick_s: float = 0.05,
+        extra_fds: Callable[[], Iterable[int]] | None = None,
+        on_fd: Callable[[int], None] | None = None,
+    ) -> None:
+        """Run the receive loop until ``should_stop()``; ``handle`` sees each message."""
+        next_tick = time.monotonic() + tick_s
+        registered: set[int] = set()
+        poller = zmq.Poller()
+        poller.register(self._inbox, zmq.POLLIN)
+        poller.register(self._wake_recv, zmq.POLLIN)
+        while not should_stop():
+            if extra_fds is not None:
+                wanted = set(extra_fds())
+                for fd in registered - wanted:
+                    poller.unregister(fd)
+                for fd in wanted - registered:
+                    poller.register(fd, zmq.POLLIN)
+                registered = wanted
+            timeout_ms = max(0.0, (next_tick - time.monotonic()) * 1000)
+            events = poller.poll(timeout_ms)
+            for sock, _ in events:
+                if sock is self._inbox:
+                    self._drain(handle)
+                elif sock is self._wake_recv:
+                    try:
+                        while True:
+                            self._wake_recv.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        pass
+                elif on_fd is not None and isinstance(sock, int):
+                    on_fd(sock)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick_s
+                if on_tick is not None:
+                    on_tick()
+
+    def _drain(self, handle: Callable[[Message], None]) -> None:
+        # Read everything queued before polling again: fewer syscalls under bursts.
+        for _ in range(10000):
+            try:
+                payload = self._inbox.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                message = decode(payload.buffer)
+            except ProtocolError as exc:
+                logger.warning("dropped a malformed message: %s", exc)
+                continue
+            try:
+                handle(message)
+            except Exception:
+                logger.exception("error while handling %s", type(message).__name__)
+
+    def recv(self, timeout_s: float | None) -> Message | None:
+        """Receive one message directly (for processes without a loop yet)."""
+        if self._inbox.poll(None if timeout_s is None else int(timeout_s * 1000)):
+            return decode(self._inbox.recv())
+        return None
+
+    def close(self) -> None:
+        with self._send_lock:
+            if self._closed:
+                return
+            self._closed = True
+            for sock in self._outboxes.values():
+                sock.close()
+            self._outboxes.clear()
+            self._wake_send.close(linger=0)
+        self._wake_recv.close(linger=0)
+        self._inbox.close(linger=0)

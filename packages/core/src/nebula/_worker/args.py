@@ -1,0 +1,50 @@
+"""Packing a call's arguments: one pickle for the values, ObjectRefs resolved separately.
+
+Top-level ObjectRef arguments are replaced by placeholders so the owner can resolve them
+before the task runs; refs nested inside containers stay refs, as users expect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nebula._serialization import Serialized, serialize
+
+
+class ArgRef:
+    """Stands in for the ``index``-th top-level ObjectRef argument."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ArgRef, (self.index,))
+
+
+def pack_args(
+    args: tuple[Any, ...], kwargs: dict[str, Any], ref_type: type
+) -> tuple[Serialized, list[Any]]:
+    refs: list[Any] = []
+
+    def swap(value: Any) -> Any:
+        if type(value) is ref_type:
+            refs.append(value)
+            return ArgRef(len(refs) - 1)
+        return value
+
+    packed_args = tuple(swap(a) for a in args)
+    packed_kwargs = {k: swap(v) for k, v in kwargs.items()}
+    return serialize((packed_args, packed_kwargs)), refs
+
+
+def unpack_args(
+    packed: tuple[tuple[Any, ...], dict[str, Any]], values: list[Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    args, kwargs = packed
+
+    def fill(value: Any) -> Any:
+        return values[value.index] if type(value) is ArgRef else value
+
+    return [fill(a) for a in args], {k: fill(v) for k, v in kwargs.items()}

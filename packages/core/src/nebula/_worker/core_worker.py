@@ -1,0 +1,421 @@
+"""The core worker: the runtime inside the driver and inside every worker process.
+
+It owns the objects this process creates, submits tasks and actor calls, and answers other
+processes about its objects. One I/O thread reads the process's inbox; every other thread
+sends directly (no hop) and waits on a condition for values to arrive. All state sits
+behind one lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nebula import _config
+from nebula import _protocol as p
+from nebula._ids import new_put_id
+from nebula._object_store import shm
+from nebula._serialization import Serialized, deserialize, serialize
+from nebula._transport import Endpoint
+from nebula._worker.references import Entry, ReferenceTable
+from nebula.exceptions import GetTimeoutError, ObjectLostError
+
+logger = logging.getLogger(__name__)
+
+
+class CoreWorker:
+    def __init__(
+        self,
+        *,
+        is_driver: bool,
+        host: str,
+        control_store: str,
+        node_manager: str,
+        node_id: bytes,
+        session_tag: str,
+        job_id: int = 0,
+        worker_id: bytes | None = None,
+        namespace: str = "",
+    ) -> None:
+        self.is_driver = is_driver
+        self.endpoint = Endpoint(host)
+        self.address = self.endpoint.address
+        self.control_store = control_store
+        self.node_manager = node_manager
+        self.node_id = node_id
+        self.session_tag = session_tag
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.namespace = namespace
+        self.job_sys_path: tuple[str, ...] = ()
+        self.lock = threading.RLock()
+        self.cv = threading.Condition(self.lock)
+        self.refs = ReferenceTable(self.address)
+        self._released: deque[bytes] = deque()
+        self._rpc_ids = itertools.count(1)
+        self._rpc_replies: dict[int, list[p.Message]] = {}
+        self._handlers: dict[type, Callable[[Any], None]] = {}
+        self._stopping = False
+        self._blocked_depth = 0
+        self._last_heartbeat = 0.0
+        self.log_sink: Callable[[p.LogLines], None] | None = None
+        from nebula._worker.submitter import Submitter
+
+        self.submitter = Submitter(self)
+        self._register_handlers()
+        self._io_thread = threading.Thread(target=self._io_loop, name="nebula-io", daemon=True)
+        self._io_thread.start()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def on(self, message_type: type, handler: Callable[[Any], None]) -> None:
+        self._handlers[message_type] = handler
+
+    def _register_handlers(self) -> None:
+        self.on(p.GetObject, self._on_get_object)
+        self.on(p.ObjectValue, self._on_object_value)
+        self.on(p.AddBorrower, self._on_add_borrower)
+        self.on(p.RemoveBorrower, self._on_remove_borrower)
+        self.on(p.LogLines, self._on_log_lines)
+        for reply in (
+            p.JobRegistered,
+            p.CreateActorReply,
+            p.NamedActorReply,
+            p.ClusterInfoReply,
+            p.KvReply,
+            p.NodeResourcesReply,
+            p.Pong,
+        ):
+            self.on(reply, self._on_rpc_reply)
+        self.submitter.register_handlers()
+
+    def _io_loop(self) -> None:
+        self.endpoint.serve(
+            self._dispatch,
+            should_stop=lambda: self._stopping,
+            on_tick=self._tick,
+            tick_s=0.02,
+        )
+
+    def _dispatch(self, msg: p.Message) -> None:
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            logger.warning("ignored an unexpected %s", type(msg).__name__)
+            return
+        with self.lock:
+            handler(msg)
+
+    def _tick(self) -> None:
+        with self.lock:
+            self._process_released()
+            self.submitter.tick()
+        if self.is_driver and self.job_id:
+            now = time.monotonic()
+            if now - self._last_heartbeat >= _config.DRIVER_HEARTBEAT_S:
+                self._last_heartbeat = now
+                self.send(self.control_store, p.JobHeartbeat(self.job_id))
+
+    def send(self, address: str, msg: p.Message) -> None:
+        self.endpoint.send(address, msg)
+
+    def call(
+        self, address: str, make: Callable[[int, str], p.Message], timeout_s: float = 30.0
+    ) -> p.Message:
+        """Send a request and wait for the reply that carries its request id."""
+        request_id = next(self._rpc_ids)
+        with self.lock:
+            self._rpc_replies[request_id] = []
+        self.send(address, make(request_id, self.address))
+        deadline = time.monotonic() + timeout_s
+        with self.cv:
+            while not self._rpc_replies[request_id]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    del self._rpc_replies[request_id]
+                    raise TimeoutError(
+                        f"no reply from {address} within {timeout_s:.0f}s; is the cluster up?"
+                    )
+                self.cv.wait(remaining)
+            return self._rpc_replies.pop(request_id)[0]
+
+    def _on_rpc_reply(self, msg: Any) -> None:
+        waiting = self._rpc_replies.get(msg.request_id)
+        if waiting is not None:
+            waiting.append(msg)
+            self.cv.notify_all()
+
+    def _on_log_lines(self, msg: p.LogLines) -> None:
+        if self.log_sink is not None:
+            self.log_sink(msg)
+
+    def shutdown(self) -> None:
+        with self.lock:
+            self._process_released()
+            self.submitter.shutdown()
+            self._stopping = True
+            self.cv.notify_all()
+        self.endpoint.wake()
+        self._io_thread.join(timeout=2.0)
+        self.endpoint.close()
+
+    # ------------------------------------------------------------- references
+
+    def add_local_ref(self, object_id: bytes, owner: str, is_actor: bool = False) -> None:
+        with self.lock:
+            entry = self.refs.reference(object_id, owner, is_actor=is_actor)
+            entry.local_refs += 1
+            if not entry.owned and not entry.registered:
+                entry.registered = True
+                self.send(owner, p.AddBorrower(object_id, self.address))
+
+    def release_local_ref(self, object_id: bytes) -> None:
+        # Runs from __del__, possibly inside a locked section of this very thread:
+        # defer the bookkeeping to the I/O thread.
+        self._released.append(object_id)
+
+    def _process_released(self) -> None:
+        while self._released:
+            object_id = self._released.popleft()
+            entry = self.refs.get(object_id)
+            if entry is not None:
+                entry.local_refs -= 1
+                self.maybe_free(entry)
+
+    def pin(self, object_id: bytes, owner: str) -> None:
+        entry = self.refs.reference(object_id, owner)
+        entry.pins += 1
+        entry.registered = True
+
+    def unpin(self, object_id: bytes) -> None:
+        entry = self.refs.get(object_id)
+        if entry is not None:
+            entry.pins -= 1
+            self.maybe_free(entry)
+
+    def maybe_free(self, entry: Entry) -> None:
+        if entry.in_use():
+            return
+        if entry.owned:
+            if entry.is_actor:
+                self.refs.remove(entry.object_id)
+                self.submitter.actor_out_of_scope(entry.object_id)
+                return
+            if entry.value is None:
+                return  # freed when the producing task's result arrives
+            self.refs.remove(entry.object_id)
+            self._free_value(entry)
+        else:
+            self.refs.remove(entry.object_id)
+            if entry.registered:
+                self.send(entry.owner, p.RemoveBorrower(entry.object_id, self.address))
+            if entry.is_actor:
+                self.submitter.forget_actor(entry.object_id)
+
+    def _free_value(self, entry: Entry) -> None:
+        value = entry.value
+        entry.keep_alive.clear()
+        for object_id, _owner in entry.contained:
+            self.unpin(object_id)
+        if value is not None and value.shm is not None:
+            self.send(self.node_manager, p.FreeObjects((entry.object_id,)))
+
+    def _on_add_borrower(self, msg: p.AddBorrower) -> None:
+        entry = self.refs.get(msg.object_id)
+        if entry is not None and msg.borrower != self.address:
+            entry.borrowers.add(msg.borrower)
+
+    def _on_remove_borrower(self, msg: p.RemoveBorrower) -> None:
+        entry = self.refs.get(msg.object_id)
+        if entry is not None:
+            entry.borrowers.discard(msg.borrower)
+            self.maybe_free(entry)
+
+    # ----------------------------------------------------------------- values
+
+    def set_value(self, value: p.ObjectValue, *, pin_contained: bool = True) -> None:
+        """Record an owned or fetched value and wake whoever waits for it."""
+        entry = self.refs.get(value.object_id)
+        if entry is None:
+            # Nobody references it any more: release what it holds.
+            if value.shm is not None:
+                self.send(self.node_manager, p.FreeObjects((value.object_id,)))
+            for object_id, owner in value.contained:
+                if pin_contained and owner != self.address:
+                    self.send(owner, p.RemoveBorrower(object_id, self.address))
+            return
+        if entry.value is not None:
+            return
+        if pin_contained and entry.owned:
+            for object_id, owner in value.contained:
+                self.pin(object_id, owner)
+            entry.contained = value.contained
+        entry.value = value
+        entry.producing_task = None
+        callbacks, entry.callbacks = entry.callbacks, []
+        for callback in callbacks:
+            callback(value)
+        for address in entry.waiters:
+            self.send(address, value)
+        entry.waiters.clear()
+        self.cv.notify_all()
+        self.maybe_free(entry)
+
+    def _on_get_object(self, msg: p.GetObject) -> None:
+        entry = self.refs.get(msg.object_id)
+        if entry is None or not entry.owned:
+            error = ObjectLostError(
+                f"Object {msg.object_id.hex()} was already freed by its owner; it can no "
+                "longer be read."
+            )
+            self.send(
+                msg.reply_to,
+                p.ObjectValue(msg.object_id, inline=_serialize_error(error), is_error=True),
+            )
+        elif entry.value is not None:
+            self.send(msg.reply_to, entry.value)
+        else:
+            entry.waiters.append(msg.reply_to)
+
+    def _on_object_value(self, msg: p.ObjectValue) -> None:
+        entry = self.refs.get(msg.object_id)
+        if entry is not None and not entry.owned:
+            self.set_value(msg, pin_contained=False)
+
+    def when_ready(self, entry: Entry, callback: Callable[[p.ObjectValue], None]) -> None:
+        """Run ``callback(value)`` (under the lock) once the entry has a value."""
+        if entry.value is not None:
+            callback(entry.value)
+            return
+        entry.callbacks.append(callback)
+        self._request(entry)
+
+    def _request(self, entry: Entry) -> None:
+        if not entry.owned and not entry.requested and entry.value is None:
+            entry.requested = True
+            self.send(entry.owner, p.GetObject(entry.object_id, self.address))
+
+    # -------------------------------------------------------------------- put
+
+    def put(self, value: Any, *, owner_ref_factory: Callable[[bytes, str], Any]) -> Any:
+        serialized = serialize(value)
+        object_id = new_put_id()
+        stored = self.store_value(object_id, serialized)
+        ref = owner_ref_factory(object_id, self.address)
+        with self.lock:
+            entry = self.refs.owned(object_id)
+            entry.keep_alive.extend(serialized.contained_refs)
+            self.set_value(stored, pin_contained=False)
+        return ref
+
+    def store_value(self, object_id: bytes, serialized: Serialized) -> p.ObjectValue:
+        """Inline small values; write large ones to shared memory and tell the node."""
+        contained = tuple((r.object_id, r.owner_address) for r in serialized.contained_refs)
+        if serialized.total_size <= _config.INLINE_OBJECT_MAX_BYTES:
+            return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
+        location = shm.write_object(self.session_tag, self.node_id, object_id, serialized)
+        self.send(self.node_manager, p.ObjectSealed(location, self.address))
+        return p.ObjectValue(object_id, shm=location, contained=contained)
+
+    # -------------------------------------------------------------- get/wait
+
+    def get_values(self, refs: Sequence[Any], timeout: float | None) -> list[p.ObjectValue]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        entries: list[Entry] = []
+        with self.lock:
+            for ref in refs:
+                entry = self.refs.reference(ref.object_id, ref.owner_address)
+                self._request(entry)
+                entries.append(entry)
+            pending = [e for e in entries if e.value is None]
+            if pending:
+                self._wait_for(pending, len(pending), deadline)
+                if any(e.value is None for e in entries):
+                    raise GetTimeoutError(
+                        f"Get timed out: {sum(e.value is None for e in entries)} of "
+                        f"{len(entries)} objects were not ready within {timeout} s."
+                    )
+            return [e.value for e in entries]  # type: ignore[misc]
+
+    def wait(
+        self, refs: Sequence[Any], num_returns: int, timeout: float | None
+    ) -> tuple[list[Any], list[Any]]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            entries = []
+            for ref in refs:
+                entry = self.refs.reference(ref.object_id, ref.owner_address)
+                self._request(entry)
+                entries.append(entry)
+            self._wait_for(entries, num_returns, deadline)
+            ready: list[Any] = []
+            not_ready: list[Any] = []
+            for ref, entry in zip(refs, entries):
+                if entry.value is not None and len(ready) < num_returns:
+                    ready.append(ref)
+                else:
+                    not_ready.append(ref)
+            return ready, not_ready
+
+    def _wait_for(self, entries: list[Entry], count: int, deadline: float | None) -> None:
+        """Wait (lock held) until ``count`` entries have values or the deadline passes."""
+        if sum(e.value is not None for e in entries) >= count:
+            return
+        self._set_blocked(True)
+        try:
+            while sum(e.value is not None for e in entries) < count:
+                if self._stopping:
+                    raise RuntimeError("Nebula is shutting down.")
+                if deadline is None:
+                    self.cv.wait(1.0)
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self.cv.wait(remaining)
+        finally:
+            self._set_blocked(False)
+
+    def _set_blocked(self, blocked: bool) -> None:
+        # A task blocked in get() lends its CPU back so the tasks it waits on can run.
+        if self.is_driver or self.worker_id is None:
+            return
+        if threading.current_thread() is self._io_thread:
+            return
+        if blocked:
+            self._blocked_depth += 1
+            if self._blocked_depth == 1:
+                self.send(self.node_manager, p.WorkerBlocked(self.worker_id))
+        else:
+            self._blocked_depth -= 1
+            if self._blocked_depth == 0:
+                self.send(self.node_manager, p.WorkerUnblocked(self.worker_id))
+
+    def on_ready_async(self, ref: Any, callback: Callable[[], None]) -> None:
+        with self.lock:
+            entry = self.refs.reference(ref.object_id, ref.owner_address)
+            self.when_ready(entry, lambda _value: callback())
+
+
+def _serialize_error(error: BaseException) -> bytes:
+    return serialize(error).to_bytes()
+
+
+def load_value(value: p.ObjectValue) -> Any:
+    """Deserialize a value; shared-memory values come back as zero-copy views."""
+    if value.shm is not None:
+        return deserialize(shm.map_object(value.shm))
+    assert value.inline is not None
+    return deserialize(value.inline)
+
+
+def print_log_lines(msg: p.LogLines) -> None:
+    stream = sys.stderr if msg.is_stderr else sys.stdout
+    prefix = f"(pid={msg.pid}) " if msg.pid else ""
+    stream.write("".join(f"{prefix}{line}\n" for line in msg.lines))
+    stream.flush()

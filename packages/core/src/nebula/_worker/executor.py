@@ -1,0 +1,326 @@
+"""Running tasks and actor methods inside a worker process.
+
+Normal tasks and the methods of a plain actor run one at a time on the main thread (so a
+cancel can interrupt them with a signal); a threaded actor runs methods on a pool of
+``max_concurrency`` threads; an async actor runs them as coroutines on one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from nebula import _protocol as p
+from nebula._ids import object_id_for_return
+from nebula._serialization import deserialize, loads_function, serialize
+from nebula._worker.args import unpack_args
+from nebula._worker.core_worker import CoreWorker, load_value
+from nebula.exceptions import (
+    TaskCancelledError,
+    TaskError,
+    ensure_picklable_cause,
+)
+
+_current = threading.local()
+
+
+def current_task() -> p.TaskSpec | None:
+    return getattr(_current, "spec", None)
+
+
+class Executor:
+    def __init__(self, cw: CoreWorker, node_ip: str) -> None:
+        self.cw = cw
+        self.node_ip = node_ip
+        self.functions: dict[bytes, Any] = {}
+        self.main_queue: queue.SimpleQueue[p.Message | None] = queue.SimpleQueue()
+        self.actor: Any = None
+        self.actor_id: bytes | None = None
+        self.actor_class_name = ""
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._async_tasks: dict[bytes, asyncio.Future[Any]] = {}
+        self._main_task: bytes | None = None
+        self._cancel_main: bytes | None = None
+        self._cancelled: set[bytes] = set()
+        self._job_paths_added: set[str] = set()
+        cw.on(p.PushTask, self._on_push_task)
+        cw.on(p.CreateActorTask, self._on_create_actor)
+        cw.on(p.CancelTask, self._on_cancel)
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    # ------------------------------------------------------------- receiving
+
+    def _on_push_task(self, msg: p.PushTask) -> None:
+        spec = msg.spec
+        if self._loop is not None and spec.actor_id is not None:
+            future = asyncio.run_coroutine_threadsafe(self._run_async(spec), self._loop)
+            self._async_tasks[spec.task_id] = future  # type: ignore[assignment]
+        elif self._pool is not None and spec.actor_id is not None:
+            self._pool.submit(self._run_and_reply, spec)
+        else:
+            self.main_queue.put(msg)
+
+    def _on_create_actor(self, msg: p.CreateActorTask) -> None:
+        self.main_queue.put(msg)
+
+    def _on_cancel(self, msg: p.CancelTask) -> None:
+        if msg.force:
+            os._exit(1)
+        self._cancelled.add(msg.task_id)
+        future = self._async_tasks.get(msg.task_id)
+        if future is not None:
+            future.cancel()
+        elif self._main_task == msg.task_id:
+            self._cancel_main = msg.task_id
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._cancel_main is not None and self._cancel_main == self._main_task:
+            self._cancel_main = None
+            raise TaskCancelledError("the task was cancelled with nebula.cancel()")
+
+    # ------------------------------------------------------------- main loop
+
+    def run_forever(self) -> None:
+        while True:
+            msg = self.main_queue.get()
+            if msg is None:
+                return
+            if isinstance(msg, p.CreateActorTask):
+                self._create_actor(msg)
+            else:
+                assert isinstance(msg, p.PushTask)
+                self._main_task = msg.spec.task_id
+                try:
+                    self._run_and_reply(msg.spec)
+                finally:
+                    self._main_task = None
+
+    def stop(self) -> None:
+        self.main_queue.put(None)
+
+    def _run_and_reply(self, spec: p.TaskSpec) -> None:
+        self.cw.send(spec.owner_address, self._execute(spec))
+
+    def _execute(self, spec: p.TaskSpec) -> p.TaskDone:
+        _current.spec = spec
+        try:
+            if spec.task_id in self._cancelled:
+                raise TaskCancelledError("the task was cancelled with nebula.cancel()")
+            fn = self._callable(spec)
+            args, kwargs = self._load_args(spec)
+            result = fn(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+            return self._success(spec, result)
+        except BaseException as exc:
+            return self._failure(spec, exc)
+        finally:
+            _current.spec = None
+            self._cancelled.discard(spec.task_id)
+
+    async def _run_async(self, spec: p.TaskSpec) -> None:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            _current.spec = spec
+            try:
+                fn = self._callable(spec)
+                args, kwargs = self._load_args(spec)
+                result = fn(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                reply = self._success(spec, result)
+            except asyncio.CancelledError:
+                reply = self._failure(
+                    spec, TaskCancelledError("the task was cancelled with nebula.cancel()")
+                )
+            except BaseException as exc:
+                reply = self._failure(spec, exc)
+            finally:
+                _current.spec = None
+                self._async_tasks.pop(spec.task_id, None)
+        self.cw.send(spec.owner_address, reply)
+
+    # --------------------------------------------------------------- helpers
+
+    def _callable(self, spec: p.TaskSpec) -> Callable[..., Any]:
+        self._adopt_job(spec)
+        if spec.actor_id is not None:
+            if self.actor is None:
+                raise RuntimeError("this worker holds no actor")
+            return getattr(self.actor, spec.method_name or "")  # type: ignore[no-any-return]
+        fn = self.functions.get(spec.function_id)
+        if fn is None:
+            if spec.function_bytes is None:
+                raise RuntimeError(f"the definition of {spec.name}() never reached this worker")
+            fn = loads_function(spec.function_bytes)
+            self.functions[spec.function_id] = fn
+        return fn  # type: ignore[no-any-return]
+
+    def _adopt_job(self, spec: p.TaskSpec) -> None:
+        cw = self.cw
+        if cw.job_id != spec.job_id:
+            cw.job_id = spec.job_id
+            cw.namespace = spec.namespace
+        for path in reversed(spec.job_sys_path):
+            if path not in self._job_paths_added:
+                self._job_paths_added.add(path)
+                if path not in sys.path:
+                    sys.path.insert(0, path)
+
+    def _load_args(self, spec: p.TaskSpec) -> tuple[list[Any], dict[str, Any]]:
+        values = []
+        for value in spec.ref_args:
+            if value.is_error:
+                raise _ArgumentError(deserialize(value.inline or b""))
+            values.append(load_value(value))
+        return unpack_args(deserialize(spec.args_blob), values)
+
+    def _success(self, spec: p.TaskSpec, result: Any) -> p.TaskDone:
+        if spec.num_returns == 1:
+            results = [result]
+        elif spec.num_returns == 0:
+            results = []
+        else:
+            if not isinstance(result, (tuple, list)) or len(result) != spec.num_returns:
+                raise ValueError(
+                    f"{spec.name}() declared num_returns={spec.num_returns} but returned "
+                    f"{type(result).__name__}"
+                    + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+                )
+            results = list(result)
+        returns = []
+        for index, value in enumerate(results, start=1):
+            object_id = object_id_for_return(spec.task_id, index)
+            serialized = serialize(value)
+            self._lend_contained(serialized.contained_refs, spec.owner_address)
+            returns.append(self.cw.store_value(object_id, serialized))
+        return p.TaskDone(spec.task_id, tuple(returns), self.cw.address)
+
+    def _lend_contained(self, refs: list[Any], caller: str) -> None:
+        # The caller will own the value that holds these refs: register it as their
+        # borrower before replying, so they cannot be freed in between.
+        with self.cw.lock:
+            for ref in refs:
+                owner = ref.owner_address
+                if owner == caller:
+                    continue
+                if owner == self.cw.address:
+                    entry = self.cw.refs.get(ref.object_id)
+                    if entry is not None:
+                        entry.borrowers.add(caller)
+                else:
+                    self.cw.send(owner, p.AddBorrower(ref.object_id, caller))
+
+    def _failure(self, spec: p.TaskSpec, exc: BaseException) -> p.TaskDone:
+        if isinstance(exc, _ArgumentError):
+            error: BaseException = exc.error
+        elif isinstance(exc, (TaskCancelledError, KeyboardInterrupt)) and (
+            spec.task_id in self._cancelled
+        ):
+            error = TaskCancelledError(f"{spec.name}() was cancelled with nebula.cancel().")
+        else:
+            error = TaskError(
+                spec.name,
+                _format_traceback(exc),
+                ensure_picklable_cause(exc),
+                os.getpid(),
+                self.node_ip,
+            )
+        try:
+            payload = serialize(error).to_bytes()
+        except TypeError:
+            payload = serialize(
+                TaskError(spec.name, _format_traceback(exc), None, os.getpid(), self.node_ip)
+            ).to_bytes()
+        returns = tuple(
+            p.ObjectValue(object_id_for_return(spec.task_id, i), inline=payload, is_error=True)
+            for i in range(1, max(spec.num_returns, 1) + 1)
+        )
+        retryable = _is_retryable(spec.retry_exceptions, exc)
+        return p.TaskDone(spec.task_id, returns, self.cw.address, payload, retryable)
+
+    # ---------------------------------------------------------------- actors
+
+    def _create_actor(self, msg: p.CreateActorTask) -> None:
+        spec = msg.spec
+        _current.spec = spec
+        self._adopt_job(spec)
+        error = None
+        try:
+            cls = loads_function(spec.function_bytes or b"")
+            args, kwargs = self._load_args(spec)
+            self.actor_class_name = cls.__name__
+            self.actor_id = msg.actor_id
+            if msg.is_async:
+                self._start_event_loop(msg.max_concurrency)
+            elif msg.max_concurrency > 1:
+                self._pool = ThreadPoolExecutor(
+                    msg.max_concurrency, thread_name_prefix="nebula-actor"
+                )
+            self.actor = cls(*args, **kwargs)
+        except BaseException as exc:
+            error = serialize(
+                TaskError(
+                    f"{spec.name}.__init__",
+                    _format_traceback(exc),
+                    ensure_picklable_cause(exc),
+                    os.getpid(),
+                    self.node_ip,
+                )
+            ).to_bytes()
+        finally:
+            _current.spec = None
+        self.cw.send(msg.reply_to, p.ActorCreated(msg.actor_id, self.cw.address, os.getpid(), error))
+
+    def _start_event_loop(self, max_concurrency: int) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            self._semaphore = asyncio.Semaphore(max_concurrency)
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, name="nebula-actor-loop", daemon=True).start()
+        ready.wait()
+        self._loop = loop
+
+
+class _ArgumentError(Exception):
+    """An argument's value is an error: the task fails with that same error."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _format_traceback(exc: BaseException) -> str:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # Drop the executor's own frames: users want their code's frames only.
+    text = "".join(lines)
+    marker = 'executor.py", line'
+    kept = [chunk for chunk in text.split("\n  File ") if marker not in chunk]
+    return "\n  File ".join(kept)
+
+
+def _is_retryable(retry_exceptions: bool | tuple[type, ...], exc: BaseException) -> bool:
+    if isinstance(exc, (_ArgumentError, TaskCancelledError)):
+        return False
+    if retry_exceptions is True:
+        return isinstance(exc, Exception)
+    if isinstance(retry_exceptions, tuple) and retry_exceptions:
+        return isinstance(exc, retry_exceptions)
+    return False

@@ -1,0 +1,441 @@
+"""Submitting tasks and actor calls from their owner.
+
+Normal tasks: once a task's arguments are ready it joins the queue of its *scheduling
+class* (its resource shape); the submitter leases workers from the node manager for that
+class and pushes tasks to them directly, reusing each lease while the queue has work and
+giving it back after a short idle time. Actor calls go straight to the actor's process in
+submission order. Every method runs with the core worker's lock held.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nebula import _config
+from nebula import _protocol as p
+from nebula._ids import new_lease_id, task_id_of
+from nebula._serialization import serialize
+from nebula.exceptions import (
+    ActorDiedError,
+    TaskCancelledError,
+    WorkerCrashedError,
+)
+
+if TYPE_CHECKING:
+    from nebula._worker.core_worker import CoreWorker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class PendingTask:
+    spec: p.TaskSpec
+    return_ids: tuple[bytes, ...]
+    arg_refs: list[Any]
+    held: list[Any]
+    function_bytes: bytes | None
+    resources: dict[str, float] = field(default_factory=dict)
+    strategy: Any = None
+    resolved: list[p.ObjectValue | None] = field(default_factory=list)
+    unresolved: int = 0
+    retries_left: int = 0
+    cancelled: bool = False
+    finished: bool = False
+    lease_id: bytes | None = None
+    worker_address: str | None = None
+
+    @property
+    def task_id(self) -> bytes:
+        return self.spec.task_id
+
+
+@dataclass(eq=False)
+class _Lease:
+    lease_id: bytes
+    key: tuple[Any, ...]
+    worker_address: str
+    worker_id: bytes
+    busy: PendingTask | None = None
+    idle_since: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False)
+class _Class:
+    resources: dict[str, float]
+    strategy: Any
+    queue: deque[PendingTask] = field(default_factory=deque)
+    leases: dict[bytes, _Lease] = field(default_factory=dict)
+    requests: set[bytes] = field(default_factory=set)
+    warned: bool = False
+
+
+@dataclass(eq=False)
+class ActorClient:
+    actor_id: bytes
+    state: str = "PENDING"
+    address: str | None = None
+    death_cause: str | None = None
+    queue: deque[PendingTask] = field(default_factory=deque)
+    inflight: dict[bytes, PendingTask] = field(default_factory=dict)
+    sequence_no: int = 0
+    out_of_scope: bool = False
+
+
+class Submitter:
+    def __init__(self, cw: CoreWorker) -> None:
+        self.cw = cw
+        self.tasks: dict[bytes, PendingTask] = {}
+        self.classes: dict[tuple[Any, ...], _Class] = {}
+        self.leases: dict[bytes, _Lease] = {}
+        self.lease_requests: dict[bytes, tuple[Any, ...]] = {}
+        self.functions_sent: set[tuple[str, bytes]] = set()
+        self.actors: dict[bytes, ActorClient] = {}
+
+    def register_handlers(self) -> None:
+        cw = self.cw
+        cw.on(p.TaskDone, self._on_task_done)
+        cw.on(p.LeaseGranted, self._on_lease_granted)
+        cw.on(p.LeaseInfeasible, self._on_lease_infeasible)
+        cw.on(p.LeasedWorkerDied, self._on_leased_worker_died)
+        cw.on(p.ActorUpdate, self._on_actor_update)
+
+    # ----------------------------------------------------------------- submit
+
+    def submit(self, task: PendingTask) -> None:
+        self.tasks[task.task_id] = task
+        for object_id in task.return_ids:
+            entry = self.cw.refs.owned(object_id)
+            entry.producing_task = task.task_id
+        task.resolved = [None] * len(task.arg_refs)
+        task.unresolved = len(task.arg_refs)
+        if task.spec.actor_id is not None:
+            self._actor_client(task.spec.actor_id).queue.append(task)
+        for index, ref in enumerate(task.arg_refs):
+            entry = self.cw.refs.reference(ref.object_id, ref.owner_address)
+            self.cw.when_ready(entry, lambda value, i=index, t=task: self._arg_ready(t, i, value))
+        if task.unresolved == 0:
+            self._on_resolved(task)
+
+    def _arg_ready(self, task: PendingTask, index: int, value: p.ObjectValue) -> None:
+        task.resolved[index] = value
+        task.unresolved -= 1
+        if task.unresolved == 0:
+            self._on_resolved(task)
+
+    def _on_resolved(self, task: PendingTask) -> None:
+        if task.finished:
+            return
+        error = next((v for v in task.resolved if v is not None and v.is_error), None)
+        if error is not None:
+            # A failed argument fails the task with the same error, without running it.
+            self._finish_with_error_bytes(task, error.inline or b"")
+            if task.spec.actor_id is not None:
+                self._pump_actor(self._actor_client(task.spec.actor_id))
+            return
+        if task.spec.actor_id is not None:
+            self._pump_actor(self._actor_client(task.spec.actor_id))
+            return
+        key = _class_key(task)
+        cls = self.classes.get(key)
+        if cls is None:
+            cls = self.classes[key] = _Class(task.resources, task.strategy)
+        cls.queue.append(task)
+        self._pump(key)
+
+    def _final_spec(self, task: PendingTask, worker_address: str) -> p.TaskSpec:
+        sent_key = (worker_address, task.spec.function_id)
+        function_bytes = None
+        if sent_key not in self.functions_sent:
+            self.functions_sent.add(sent_key)
+            function_bytes = task.function_bytes
+        return dataclasses.replace(
+            task.spec,
+            ref_args=tuple(v for v in task.resolved if v is not None),
+            function_bytes=function_bytes,
+        )
+
+    # ------------------------------------------------------------ normal tasks
+
+    def _pump(self, key: tuple[Any, ...]) -> None:
+        cls = self.classes[key]
+        for lease in cls.leases.values():
+            if not cls.queue:
+                break
+            if lease.busy is None:
+                self._dispatch(cls.queue.popleft(), lease)
+        wanted = len(cls.queue) - len(cls.requests)
+        while wanted > 0 and len(cls.requests) < _config.MAX_PENDING_LEASES_PER_CLASS:
+            lease_id = new_lease_id()
+            cls.requests.add(lease_id)
+            self.lease_requests[lease_id] = key
+            self.cw.send(
+                self.cw.node_manager,
+                p.RequestLease(
+                    lease_id,
+                    self.cw.job_id,
+                    cls.resources,
+                    self.cw.address,
+                    strategy=cls.strategy,
+                ),
+            )
+            wanted -= 1
+
+    def _dispatch(self, task: PendingTask, lease: _Lease) -> None:
+        lease.busy = task
+        task.lease_id = lease.lease_id
+        task.worker_address = lease.worker_address
+        spec = self._final_spec(task, lease.worker_address)
+        self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id))
+
+    def _on_lease_granted(self, msg: p.LeaseGranted) -> None:
+        key = self.lease_requests.pop(msg.lease_id, None)
+        cls = self.classes.get(key) if key is not None else None
+        if cls is None or key is None:
+            self.cw.send(self.cw.node_manager, p.ReturnLease(msg.lease_id))
+            return
+        cls.requests.discard(msg.lease_id)
+        lease = _Lease(msg.lease_id, key, msg.worker_address, msg.worker_id)
+        cls.leases[msg.lease_id] = lease
+        self.leases[msg.lease_id] = lease
+        if cls.queue:
+            self._dispatch(cls.queue.popleft(), lease)
+
+    def _on_lease_infeasible(self, msg: p.LeaseInfeasible) -> None:
+        key = self.lease_requests.get(msg.lease_id)
+        cls = self.classes.get(key) if key is not None else None
+        if cls is not None and cls.warned:
+            return
+        if cls is not None:
+            cls.warned = True
+        sys.stderr.write(f"Warning: {msg.message}\n")
+        sys.stderr.flush()
+
+    def _on_leased_worker_died(self, msg: p.LeasedWorkerDied) -> None:
+        lease = self.leases.pop(msg.lease_id, None)
+        if lease is None:
+            return
+        cls = self.classes.get(lease.key)
+        if cls is not None:
+            cls.leases.pop(msg.lease_id, None)
+        self.cw.endpoint.disconnect(lease.worker_address)
+        task = lease.busy
+        if task is not None and not task.finished:
+            if task.cancelled:
+                self._finish_with_error(task, TaskCancelledError(_cancelled_text(task)))
+            elif task.retries_left != 0:
+                task.retries_left -= 1
+                task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+                if cls is not None:
+                    cls.queue.appendleft(task)
+            else:
+                self._finish_with_error(
+                    task,
+                    WorkerCrashedError(
+                        f"The worker running {task.spec.name}() (pid {msg.pid}) died: "
+                        f"{msg.reason}. The task was tried {task.spec.attempt + 1} time(s)."
+                    ),
+                )
+        if cls is not None:
+            self._pump(lease.key)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for key, cls in self.classes.items():
+            if cls.queue:
+                continue
+            for lease in list(cls.leases.values()):
+                if lease.busy is None and now - lease.idle_since > _config.LEASE_IDLE_TIMEOUT_S:
+                    self._return_lease(cls, lease)
+            for lease_id in list(cls.requests):
+                cls.requests.discard(lease_id)
+                self.lease_requests.pop(lease_id, None)
+                self.cw.send(self.cw.node_manager, p.CancelLeaseRequest(lease_id))
+            del key
+
+    def _return_lease(self, cls: _Class, lease: _Lease) -> None:
+        cls.leases.pop(lease.lease_id, None)
+        self.leases.pop(lease.lease_id, None)
+        self.cw.send(self.cw.node_manager, p.ReturnLease(lease.lease_id))
+
+    # ------------------------------------------------------------------ replies
+
+    def _on_task_done(self, msg: p.TaskDone) -> None:
+        task = self.tasks.get(msg.task_id)
+        if task is None:
+            for value in msg.returns:
+                self.cw.set_value(value)
+            return
+        if task.spec.actor_id is not None:
+            client = self.actors.get(task.spec.actor_id)
+            if client is not None:
+                client.inflight.pop(task.task_id, None)
+        elif task.lease_id is not None:
+            lease = self.leases.get(task.lease_id)
+            if lease is not None and lease.busy is task:
+                lease.busy = None
+                lease.idle_since = time.monotonic()
+        retry = (
+            msg.error is not None
+            and msg.retryable_error
+            and task.retries_left != 0
+            and not task.cancelled
+        )
+        if retry:
+            task.retries_left -= 1
+            task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+            if task.spec.actor_id is None:
+                self.classes[_class_key(task)].queue.appendleft(task)
+        else:
+            self._complete(task, msg.returns)
+        if task.spec.actor_id is None and task.lease_id is not None:
+            lease = self.leases.get(task.lease_id)
+            if lease is not None:
+                self._pump(lease.key)
+        else:
+            client = self.actors.get(task.spec.actor_id or b"")
+            if client is not None:
+                if retry:
+                    client.queue.appendleft(task)
+                self._pump_actor(client)
+
+    def _complete(self, task: PendingTask, returns: tuple[p.ObjectValue, ...]) -> None:
+        task.finished = True
+        self.tasks.pop(task.task_id, None)
+        for value in returns:
+            self.cw.set_value(value)
+        task.held.clear()
+        task.arg_refs.clear()
+
+    def _finish_with_error(self, task: PendingTask, error: BaseException) -> None:
+        self._finish_with_error_bytes(task, serialize(error).to_bytes())
+
+    def _finish_with_error_bytes(self, task: PendingTask, error: bytes) -> None:
+        returns = tuple(
+            p.ObjectValue(object_id, inline=error, is_error=True) for object_id in task.return_ids
+        )
+        self._complete(task, returns)
+
+    # ------------------------------------------------------------------ cancel
+
+    def cancel(self, object_id: bytes, force: bool) -> None:
+        task = self.tasks.get(task_id_of(object_id))
+        if task is None or task.finished:
+            return
+        task.cancelled = True
+        client = self.actors.get(task.spec.actor_id) if task.spec.actor_id else None
+        queue = client.queue if client is not None else None
+        if queue is None and task.lease_id is None:
+            cls = self.classes.get(_class_key(task))
+            queue = cls.queue if cls is not None else None
+        if queue is not None and task in queue:
+            queue.remove(task)
+            self._finish_with_error(task, TaskCancelledError(_cancelled_text(task)))
+            return
+        if task.worker_address is not None and (client is None or not force):
+            self.cw.send(task.worker_address, p.CancelTask(task.task_id, force))
+        elif task.unresolved:
+            self._finish_with_error(task, TaskCancelledError(_cancelled_text(task)))
+
+    # ------------------------------------------------------------------ actors
+
+    def _actor_client(self, actor_id: bytes) -> ActorClient:
+        client = self.actors.get(actor_id)
+        if client is None:
+            client = self.actors[actor_id] = ActorClient(actor_id)
+            self.cw.send(self.cw.control_store, p.SubscribeActor(actor_id, self.cw.address))
+        return client
+
+    def next_sequence_no(self, actor_id: bytes) -> int:
+        client = self._actor_client(actor_id)
+        client.sequence_no += 1
+        return client.sequence_no
+
+    def _pump_actor(self, client: ActorClient) -> None:
+        if client.state == "DEAD":
+            self._fail_actor_tasks(client)
+            return
+        while client.queue:
+            task = client.queue[0]
+            if task.finished:
+                client.queue.popleft()
+                continue
+            if task.unresolved or client.state != "ALIVE" or client.address is None:
+                return
+            client.queue.popleft()
+            client.inflight[task.task_id] = task
+            task.worker_address = client.address
+            spec = self._final_spec(task, client.address)
+            self.cw.send(client.address, p.PushTask(spec))
+        if client.out_of_scope and not client.inflight:
+            self._send_out_of_scope(client)
+
+    def _on_actor_update(self, msg: p.ActorUpdate) -> None:
+        client = self.actors.get(msg.actor_id)
+        if client is None:
+            return
+        if client.state == "DEAD":
+            return
+        client.state = msg.state
+        client.address = msg.address
+        client.death_cause = msg.death_cause
+        self._pump_actor(client)
+
+    def _fail_actor_tasks(self, client: ActorClient) -> None:
+        cause = client.death_cause or "the actor died"
+        pending = list(client.inflight.values()) + list(client.queue)
+        client.inflight.clear()
+        client.queue.clear()
+        for task in pending:
+            if not task.finished:
+                self._finish_with_error(
+                    task,
+                    ActorDiedError(
+                        f"{task.spec.name}() could not complete: {cause}", client.actor_id.hex()
+                    ),
+                )
+
+    def actor_out_of_scope(self, actor_id: bytes) -> None:
+        client = self.actors.get(actor_id)
+        if client is not None and (client.inflight or client.queue):
+            client.out_of_scope = True
+            return
+        self.cw.send(self.cw.control_store, p.ActorOutOfScope(actor_id))
+        self.actors.pop(actor_id, None)
+
+    def _send_out_of_scope(self, client: ActorClient) -> None:
+        client.out_of_scope = False
+        if self.cw.refs.get(client.actor_id) is None:
+            self.cw.send(self.cw.control_store, p.ActorOutOfScope(client.actor_id))
+            self.actors.pop(client.actor_id, None)
+
+    def forget_actor(self, actor_id: bytes) -> None:
+        client = self.actors.get(actor_id)
+        if client is not None and not client.inflight and not client.queue:
+            del self.actors[actor_id]
+
+    def actor_state(self, actor_id: bytes) -> ActorClient:
+        return self._actor_client(actor_id)
+
+    # ---------------------------------------------------------------- shutdown
+
+    def shutdown(self) -> None:
+        for cls in self.classes.values():
+            for lease in list(cls.leases.values()):
+                self._return_lease(cls, lease)
+            for lease_id in cls.requests:
+                self.cw.send(self.cw.node_manager, p.CancelLeaseRequest(lease_id))
+            cls.requests.clear()
+
+
+def _class_key(task: PendingTask) -> tuple[Any, ...]:
+    return (tuple(sorted(task.resources.items())), repr(task.strategy))
+
+
+def _cancelled_text(task: PendingTask) -> str:
+    return f"{task.spec.name}() was cancelled with nebula.cancel()."

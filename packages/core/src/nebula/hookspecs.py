@@ -1,0 +1,173 @@
+"""Hook specifications: every way a plugin can extend Nebula, in one place.
+
+A plugin is a module (or object) whose functions are decorated with :data:`hookimpl` and
+named after a hook below. Installed packages announce theirs through the
+``nebula.plugins`` entry-point group::
+
+    [project.entry-points."nebula.plugins"]
+    myplugin = "mypackage._plugin"
+
+Nebula's own resources and policies come from a plugin of the same kind, so a plugin can do
+anything the core does. An implementation may accept fewer parameters than its spec, which
+lets specs gain parameters without breaking existing plugins. A misspelled hook name is an
+error when plugins are loaded, unless it is marked ``@hookimpl(optionalhook=True)``.
+
+Importing this module is cheap (pluggy and the standard library only), so plugin modules
+may import it at top level.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from nebula._plugins.lifecycle import JobInfo, NodeInfo, WorkerInfo
+from nebula._plugins.registries import (
+    Command,
+    CommandRegistry,
+    Detector,
+    OperatorRegistry,
+    Registration,
+    Registry,
+    RegistryLookupError,
+    ResourceRegistry,
+    SchedulingPolicyRegistry,
+)
+from nebula._plugins.scheduling import NodeView, SchedulingPolicy, fits
+
+__all__ = [
+    "Command",
+    "CommandRegistry",
+    "Detector",
+    "JobInfo",
+    "NodeInfo",
+    "NodeView",
+    "OperatorRegistry",
+    "Registration",
+    "Registry",
+    "RegistryLookupError",
+    "ResourceRegistry",
+    "SchedulingPolicy",
+    "SchedulingPolicyRegistry",
+    "WorkerInfo",
+    "fits",
+    "hookimpl",
+    "hookspec",
+    "nebula_job_finished",
+    "nebula_node_started",
+    "nebula_register_cli",
+    "nebula_register_operators",
+    "nebula_register_resources",
+    "nebula_register_scheduling_policies",
+    "nebula_worker_started",
+]
+
+PROJECT_NAME = "nebula"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marks the specifications below; plugins do not need it."""
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin function as the implementation of the hook it is named after."""
+
+
+# -------------------------------------------------------------------------------------------
+# Registration hooks. Each is called once per process, the first time Nebula needs that
+# registry, once for each plugin in load order (built-in first). Adding a name another
+# plugin already added raises ValueError naming both plugins.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nebula_register_resources(registry: ResourceRegistry) -> None:
+    """Declare resource kinds and how a node measures them.
+
+    :param registry: call ``registry.add(name, detect, description=...)``. ``detect`` takes
+        no arguments and returns the amount this node has, or None if it cannot tell (the
+        resource is then skipped, as it is when ``detect`` raises). Without ``detect`` the
+        resource exists only when a user passes it to ``nebula.init(resources=...)``.
+
+    Called in each node's process before the node joins the cluster; the built-in plugin
+    adds ``CPU``, ``GPU`` and ``memory`` (bytes). Not first-result: every implementation
+    runs. Added in Nebula 0.1.
+    """
+
+
+@hookspec
+def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> None:
+    """Add named placement policies that users select with ``scheduling_strategy="NAME"``.
+
+    :param registry: call ``registry.add(name, policy, description=...)`` where ``policy``
+        implements :class:`SchedulingPolicy`. A policy object may keep state between calls;
+        the scheduler calls it from one thread.
+
+    Called in every process that schedules work, before the first placement; the built-in
+    plugin adds ``"DEFAULT"`` and ``"SPREAD"``. Not first-result: every implementation
+    runs. Added in Nebula 0.1.
+    """
+
+
+@hookspec
+def nebula_register_operators(registry: OperatorRegistry) -> None:
+    """Add data operators and optimizer rules for ``nebula.data`` to use.
+
+    :param registry: call ``registry.add(name, item, description=...)``; what ``item`` must
+        be is defined by ``nebula.data``, core only keeps names unique.
+
+    Called the first time ``nebula.data`` builds or optimizes a plan in a process. Not
+    first-result: every implementation runs. Added in Nebula 0.1.
+    """
+
+
+@hookspec
+def nebula_register_cli(commands: CommandRegistry) -> None:
+    """Add subcommands to the ``nebula`` command line (for example ``nebula serve``).
+
+    :param commands: call ``commands.add(name, help=..., configure=..., run=...)``;
+        ``configure`` adds arguments to the subcommand's ``argparse`` parser and ``run``
+        receives the parsed namespace and returns the exit status (None means 0).
+
+    Called once when the ``nebula`` executable starts, before arguments are parsed. Not
+    first-result: every implementation runs. Added in Nebula 0.1.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Lifecycle hooks. Called synchronously in the process named, so keep them quick; an
+# exception raised by an implementation propagates to the runtime code that fired the hook.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nebula_node_started(node: NodeInfo) -> None:
+    """React to a node joining the cluster.
+
+    :param node: the node's id, the address other nodes reach it at, and its total
+        resources.
+
+    Called in that node's own process once it has registered with the cluster and before it
+    accepts work. Not first-result: every implementation runs. Added in Nebula 0.1.
+    """
+
+
+@hookspec
+def nebula_worker_started(worker: WorkerInfo) -> None:
+    """Prepare a worker process, for example to set up logging or tracing in it.
+
+    :param worker: the worker's id, process id and the node it runs on.
+
+    Called inside the new worker process after it has connected to its node and before it
+    runs its first task or actor. Not first-result: every implementation runs. Added in
+    Nebula 0.1.
+    """
+
+
+@hookspec
+def nebula_job_finished(job: JobInfo) -> None:
+    """Clean up after a job, for example to flush metrics it produced.
+
+    :param job: the job's id, its driver's process id and its namespace.
+
+    Called in the driver process when the job ends, from ``nebula.shutdown()`` or at
+    interpreter exit, after its tasks have stopped. Not first-result: every implementation
+    runs. Added in Nebula 0.1.
+    """

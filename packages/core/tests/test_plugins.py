@@ -1,0 +1,356 @@
+"""The plugin seam: registries, built-in policies and resources, and entry-point loading."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+import pytest
+
+from nebula._plugins.manager import (
+    BUILTIN_PLUGIN_NAME,
+    PluginLoadError,
+    command_registry,
+    get_plugin_manager,
+    operator_registry,
+    reset_plugin_manager,
+    resource_registry,
+    scheduling_policy_registry,
+)
+from nebula.hookspecs import (
+    CommandRegistry,
+    JobInfo,
+    NodeView,
+    OperatorRegistry,
+    ResourceRegistry,
+    SchedulingPolicy,
+    fits,
+    hookimpl,
+)
+
+InstallPlugin = Callable[..., ModuleType]
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugin_manager() -> Iterator[None]:
+    reset_plugin_manager()
+    yield
+    reset_plugin_manager()
+
+
+@pytest.fixture
+def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallPlugin]:
+    """Install a module as a real distribution with a ``nebula.plugins`` entry point."""
+    installed: list[str] = []
+
+    def install(module_name: str, source: str, entry_point: str | None = None) -> ModuleType:
+        (tmp_path / f"{module_name}.py").write_text(textwrap.dedent(source))
+        dist_info = tmp_path / f"{module_name}-0.1.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {module_name}\nVersion: 0.1\n"
+        )
+        (dist_info / "entry_points.txt").write_text(
+            f"[nebula.plugins]\n{entry_point or module_name} = {module_name}\n"
+        )
+        monkeypatch.syspath_prepend(tmp_path)
+        installed.append(module_name)
+        reset_plugin_manager()
+        get_plugin_manager()
+        return sys.modules[module_name]
+
+    yield install
+    for module_name in installed:
+        sys.modules.pop(module_name, None)
+
+
+def node(
+    node_id: str,
+    total: dict[str, float],
+    available: dict[str, float] | None = None,
+    *,
+    alive: bool = True,
+) -> NodeView:
+    return NodeView(node_id, total, total if available is None else available, alive)
+
+
+def policy(name: str) -> SchedulingPolicy:
+    return scheduling_policy_registry().get(name)
+
+
+# --- registries --------------------------------------------------------------------------
+
+
+def test_duplicate_name_is_rejected_naming_the_first_plugin() -> None:
+    class Clash:
+        @hookimpl
+        def nebula_register_resources(self, registry: ResourceRegistry) -> None:
+            registry.add("CPU", lambda: 1.0)
+
+    get_plugin_manager().register(Clash(), name="clash")
+    with pytest.raises(ValueError) as excinfo:
+        resource_registry()
+    message = str(excinfo.value)
+    assert f"resource 'CPU' is already registered by plugin '{BUILTIN_PLUGIN_NAME}'" in message
+    assert "plugin 'clash' cannot register it again" in message
+
+
+def test_duplicate_name_outside_a_plugin_is_rejected() -> None:
+    registry = OperatorRegistry()
+    registry.add("map", object())
+    with pytest.raises(ValueError, match="operator 'map' is already registered"):
+        registry.add("map", object())
+
+
+def test_names_must_be_non_empty_strings() -> None:
+    registry = ResourceRegistry()
+    with pytest.raises(ValueError, match="non-empty"):
+        registry.add(" ")
+    with pytest.raises(TypeError, match="must be a str"):
+        registry.add(3)  # type: ignore[arg-type]
+
+
+def test_unknown_policy_lookup_lists_known_names() -> None:
+    with pytest.raises(KeyError) as excinfo:
+        scheduling_policy_registry().get("SPRAED")
+    assert str(excinfo.value) == (
+        "unknown scheduling policy 'SPRAED'; registered names are: 'DEFAULT', 'SPREAD'."
+    )
+
+
+def test_registry_remembers_order_description_and_plugin() -> None:
+    registry = scheduling_policy_registry()
+    assert registry.names() == ["DEFAULT", "SPREAD"] == list(registry)
+    assert "SPREAD" in registry and "NOPE" not in registry
+    registration = registry.registration("SPREAD")
+    assert registration.plugin == BUILTIN_PLUGIN_NAME
+    assert "least-loaded" in registration.description
+
+
+def test_registries_are_built_once_per_manager() -> None:
+    assert resource_registry() is resource_registry()
+    assert operator_registry() is operator_registry()
+    reset_plugin_manager()
+    assert len(operator_registry()) == 0
+
+
+def test_command_registry_keeps_the_parts_of_a_command() -> None:
+    registry = CommandRegistry()
+    registry.add("serve", help="run a server", configure=lambda parser: None, run=lambda ns: 0)
+    command = registry.get("serve")
+    assert (command.name, command.help) == ("serve", "run a server")
+    assert registry.registration("serve").description == "run a server"
+    assert len(command_registry()) == 0
+
+
+# --- fits ----------------------------------------------------------------------------------
+
+
+def test_fits_counts_missing_resources_as_zero() -> None:
+    assert fits({"CPU": 1}, {"CPU": 1, "GPU": 0})
+    assert fits({"GPU": 0}, {"CPU": 1})
+    assert not fits({"GPU": 1}, {"CPU": 8})
+    assert not fits({"CPU": 1.5}, {"CPU": 1})
+
+
+def test_fits_tolerates_rounding_in_fractional_requests() -> None:
+    left = 0.7 - 0.4  # 0.3 minus a rounding error
+    assert left < 0.3
+    assert fits({"CPU": 0.3}, {"CPU": left})
+
+
+# --- DEFAULT -------------------------------------------------------------------------------
+
+
+def test_default_prefers_the_local_node_when_the_request_fits_now() -> None:
+    nodes = [node("a", {"CPU": 8}), node("local", {"CPU": 4}, {"CPU": 0.5})]
+    assert policy("DEFAULT").select_node({"CPU": 0.5}, nodes, "local") == "local"
+
+
+def test_default_overflows_to_the_node_with_most_free_cpu() -> None:
+    nodes = [
+        node("local", {"CPU": 4}, {"CPU": 0.25}),
+        node("a", {"CPU": 8}, {"CPU": 2}),
+        node("b", {"CPU": 8}, {"CPU": 6}),
+        node("dead", {"CPU": 64}, alive=False),
+    ]
+    assert policy("DEFAULT").select_node({"CPU": 0.5}, nodes, "local") == "b"
+
+
+def test_default_queues_on_a_feasible_node_local_first() -> None:
+    busy = {"CPU": 0.0, "GPU": 0.0}
+    nodes = [node("a", {"CPU": 4, "GPU": 1}, busy), node("local", {"CPU": 4, "GPU": 1}, busy)]
+    assert policy("DEFAULT").select_node({"GPU": 1}, nodes, "local") == "local"
+    assert policy("DEFAULT").select_node({"GPU": 1}, nodes, None) == "a"
+
+
+def test_default_returns_none_when_no_alive_node_could_ever_fit() -> None:
+    nodes = [node("local", {"CPU": 4}), node("dead", {"CPU": 4, "GPU": 1}, alive=False)]
+    assert policy("DEFAULT").select_node({"GPU": 1}, nodes, "local") is None
+    assert policy("DEFAULT").select_node({"CPU": 5}, nodes, "local") is None
+
+
+# --- SPREAD --------------------------------------------------------------------------------
+
+
+def test_spread_picks_the_least_loaded_node_that_fits_now() -> None:
+    nodes = [
+        node("half", {"CPU": 4}, {"CPU": 2}),
+        node("quarter", {"CPU": 8}, {"CPU": 6}),
+        node("full", {"CPU": 2}, {"CPU": 0}),
+    ]
+    assert policy("SPREAD").select_node({"CPU": 0.5}, nodes, "half") == "quarter"
+
+
+def test_spread_rotates_among_equally_loaded_nodes() -> None:
+    nodes = [node(name, {"CPU": 2}) for name in ("a", "b", "c")]
+    spread = policy("SPREAD")
+    chosen = [spread.select_node({"CPU": 1}, nodes, "a") for _ in range(6)]
+    assert set(chosen[:3]) == {"a", "b", "c"}
+    assert chosen[3:] == chosen[:3]
+
+
+def test_spread_falls_back_to_feasible_then_none() -> None:
+    nodes = [node("a", {"CPU": 2}, {"CPU": 0}), node("b", {"CPU": 1}, {"CPU": 0})]
+    assert policy("SPREAD").select_node({"CPU": 2}, nodes, None) == "a"
+    assert policy("SPREAD").select_node({"CPU": 3}, nodes, None) is None
+
+
+# --- resources -----------------------------------------------------------------------------
+
+
+def test_builtin_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    detected = resource_registry().detect_all()
+    assert set(detected) == {"CPU", "GPU", "memory"}
+    assert detected["CPU"] >= 1 and detected["memory"] > 0 and detected["GPU"] == 0
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"), [("0,1", 2.0), ("GPU-5e1f,GPU-77aa,3", 3.0), ("", 0.0), ("-1", 0.0)]
+)
+def test_gpu_count_honours_cuda_visible_devices(
+    monkeypatch: pytest.MonkeyPatch, visible: str, expected: float
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert resource_registry().detect_all()["GPU"] == expected
+
+
+def test_gpu_count_falls_back_to_nvidia_smi(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(
+        "#!/bin/sh\necho 'GPU 0: H100 (UUID: GPU-1)'\n"
+        "echo '  MIG 1g.10gb Device 0: (UUID: MIG-1)'\necho 'GPU 1: H100 (UUID: GPU-2)'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert resource_registry().detect_all()["GPU"] == 2.0
+    fake.unlink()
+    assert resource_registry().detect_all()["GPU"] == 0.0
+
+
+def test_failing_detectors_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> float:
+        raise RuntimeError("no driver")
+
+    registry = ResourceRegistry()
+    registry.add("broken", broken)
+    registry.add("absent", lambda: None)
+    registry.add("manual")
+    registry.add("fpga", lambda: 2)
+    with caplog.at_level(logging.WARNING, logger="nebula._plugins.registries"):
+        assert registry.detect_all() == {"fpga": 2.0}
+    assert "'broken'" in caplog.text and "no driver" in caplog.text
+    assert "'absent'" in caplog.text
+
+
+def test_negative_detection_is_a_plugin_bug() -> None:
+    registry = ResourceRegistry()
+    registry.add("fpga", lambda: -1.0)
+    with pytest.raises(ValueError, match=r"resource 'fpga'.*finite number >= 0"):
+        registry.detect_all()
+
+
+# --- loading plugins -----------------------------------------------------------------------
+
+TEST_PLUGIN = """
+    from nebula.hookspecs import hookimpl
+
+    finished_jobs = []
+
+    @hookimpl
+    def nebula_register_resources(registry):
+        registry.add("tpu_pod", lambda: 4.0)
+
+    @hookimpl
+    def nebula_job_finished(job):
+        finished_jobs.append(job)
+"""
+
+
+def test_entry_point_plugin_is_found(install_plugin: InstallPlugin) -> None:
+    plugin = install_plugin("nebula_testplugin", TEST_PLUGIN)
+    assert resource_registry().detect_all()["tpu_pod"] == 4.0
+    assert resource_registry().registration("tpu_pod").plugin == "nebula_testplugin"
+
+    job = JobInfo(job_id="01", driver_pid=123, namespace="default")
+    get_plugin_manager().hook.nebula_job_finished(job=job)
+    assert plugin.finished_jobs == [job]
+
+
+def test_misspelled_hook_is_caught_by_check_pending(install_plugin: InstallPlugin) -> None:
+    source = """
+        from nebula.hookspecs import hookimpl
+
+        @hookimpl
+        def nebula_register_resource(registry):
+            pass
+    """
+    with pytest.raises(pluggy.PluginValidationError) as excinfo:
+        install_plugin("nebula_typoplugin", source)
+    message = str(excinfo.value)
+    assert "plugin 'nebula_typoplugin' implements unknown hook 'nebula_register_resource'" in (
+        message
+    )
+    assert "did you mean 'nebula_register_resources'?" in message
+
+
+def test_optional_hooks_may_be_unknown(install_plugin: InstallPlugin) -> None:
+    source = """
+        from nebula.hookspecs import hookimpl
+
+        @hookimpl(optionalhook=True)
+        def nebula_future_hook():
+            pass
+    """
+    install_plugin("nebula_optionalplugin", source)
+    assert get_plugin_manager().has_plugin("nebula_optionalplugin")
+
+
+def test_broken_entry_point_names_itself(install_plugin: InstallPlugin) -> None:
+    with pytest.raises(PluginLoadError) as excinfo:
+        install_plugin("nebula_brokenplugin", "import nebula_no_such_module\n", "broken")
+    message = str(excinfo.value)
+    assert "entry point 'broken' (nebula_brokenplugin" in message
+    assert "ModuleNotFoundError" in message
+
+
+def test_importing_hookspecs_stays_light() -> None:
+    code = (
+        "import sys, nebula.hookspecs\n"
+        "heavy = {'numpy', 'zmq', 'psutil', 'cloudpickle'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
