@@ -429,7 +429,6 @@ def create_actor(
     )
     with cw.lock:
         cw.refs.owned(actor_id, is_actor=True)
-        cw.submitter.actor_state(actor_id)
     handle = ActorHandle(actor_id, cw.address, class_name, method_meta)
     held = list(serialized.contained_refs)
     if name is not None:
@@ -440,6 +439,9 @@ def create_actor(
     else:
         cw.send(cw.control_store, p.CreateActor(0, cw.address, spec))
     del held
+    with cw.lock:
+        # Subscribe after CreateActor: both travel on one socket, so the order holds.
+        cw.submitter.actor_state(actor_id)
     return handle
 
 
