@@ -6,18 +6,18 @@ from __future__ import annotations
 # extend the search path so their subpackages resolve when, and only when, they are installed.
 __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
-from nebula import exceptions  # noqa: E402
-from nebula._api.actor import ActorClass, ActorHandle, method  # noqa: E402
-from nebula._api.cluster_info import (  # noqa: E402
+from nebula import exceptions
+from nebula._api.actor import ActorClass, ActorHandle, method
+from nebula._api.cluster_info import (
     available_resources,
     cluster_resources,
     get_runtime_context,
     nodes,
 )
-from nebula._api.decorators import remote  # noqa: E402
-from nebula._api.object_ref import ObjectRef  # noqa: E402
-from nebula._api.remote_function import RemoteFunction  # noqa: E402
-from nebula._api.runtime import (  # noqa: E402
+from nebula._api.decorators import remote
+from nebula._api.object_ref import ObjectRef
+from nebula._api.remote_function import RemoteFunction
+from nebula._api.runtime import (
     cancel,
     get,
     get_actor,

@@ -181,9 +181,7 @@ class ActorMethod:
         self._num_returns = num_returns
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(
-            f"Actor methods cannot be called directly; use .{self._name}.remote(...)."
-        )
+        raise TypeError(f"Actor methods cannot be called directly; use .{self._name}.remote(...).")
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._remote(args, kwargs, self._num_returns)

@@ -32,6 +32,4 @@ def _make_remote(target: Any, options: dict[str, Any]) -> Any:
         return ActorClass(target, options)
     if callable(target):
         return RemoteFunction(target, options)
-    raise TypeError(
-        f"@nebula.remote decorates a function or a class, not {type(target).__name__}."
-    )
+    raise TypeError(f"@nebula.remote decorates a function or a class, not {type(target).__name__}.")

@@ -91,9 +91,7 @@ def _check_resources(resources: Any) -> None:
         raise TypeError(f"resources must be a dict of name to amount, got {resources!r}.")
     for name, amount in resources.items():
         if name in ("CPU", "GPU"):
-            raise ValueError(
-                f"Use num_cpus/num_gpus instead of resources={{'{name}': ...}}."
-            )
+            raise ValueError(f"Use num_cpus/num_gpus instead of resources={{'{name}': ...}}.")
         if not isinstance(name, str):
             raise TypeError(f"resource names must be strings, got {name!r}.")
         _non_negative_number(f"resources[{name!r}]", amount)

@@ -36,7 +36,9 @@ class RemoteFunction(Generic[P, R]):
         merged = {**self._options, **opts.validate(options, for_actor=False)}
         return _FunctionWithOptions(self, merged)
 
-    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
+    def _remote(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> Any:
         from nebula._api import runtime
 
         if self._pickled is None:

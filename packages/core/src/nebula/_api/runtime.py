@@ -126,9 +126,7 @@ def init(
         return _context(state)
 
 
-def _validate_init(
-    num_cpus: Any, num_gpus: Any, resources: Any, object_store_memory: Any
-) -> None:
+def _validate_init(num_cpus: Any, num_gpus: Any, resources: Any, object_store_memory: Any) -> None:
     for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
         if value is not None:
             opts._non_negative_number(name, value)
@@ -474,9 +472,7 @@ def submit_actor_task(
         sequence_no=sequence_no,
         namespace=_namespace(),
     )
-    task = PendingTask(
-        spec, return_ids, arg_refs, [handle, *serialized.contained_refs], None
-    )
+    task = PendingTask(spec, return_ids, arg_refs, [handle, *serialized.contained_refs], None)
     with cw.lock:
         cw.submitter.submit(task)
     if num_returns == 1:
@@ -527,7 +523,9 @@ def get(refs: Any, *, timeout: float | None = None) -> Any:
 
 
 def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+    ):
         raise ValueError(f"timeout must be None or a non-negative number, got {timeout!r}.")
 
 
@@ -540,17 +538,16 @@ def wait(
 ) -> tuple[list[ObjectRef], list[ObjectRef]]:
     cw = require_core_worker()
     if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
-        raise TypeError(
-            f"nebula.wait() expects a list of ObjectRefs, got {type(refs).__name__}."
-        )
+        raise TypeError(f"nebula.wait() expects a list of ObjectRefs, got {type(refs).__name__}.")
     for item in refs:
         if not isinstance(item, ObjectRef):
             raise TypeError(
-                f"nebula.wait() expects a list of ObjectRefs; the list holds a {type(item).__name__}."
+                "nebula.wait() expects a list of ObjectRefs; the list holds a "
+                f"{type(item).__name__}."
             )
     if len(set(refs)) != len(refs):
         raise ValueError("nebula.wait() requires a list of unique ObjectRefs.")
-    if not isinstance(num_returns, int) or num_returns < 1 and refs:
+    if not isinstance(num_returns, int) or (num_returns < 1 and refs):
         raise ValueError(f"num_returns must be a positive integer, got {num_returns!r}.")
     if num_returns > len(refs):
         raise ValueError(

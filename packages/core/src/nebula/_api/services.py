@@ -40,7 +40,9 @@ def session_tag_of(session_dir: str) -> str:
     return os.path.basename(session_dir).rsplit("_", 1)[-1]
 
 
-def _launch(args: list[str], *, detached: bool, log_path: str) -> tuple[subprocess.Popen[bytes], str]:
+def _launch(
+    args: list[str], *, detached: bool, log_path: str
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start a process and wait for the address it announces on its first stdout line."""
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
@@ -88,7 +90,9 @@ def start_control_store(
     args += ["--session-dir", session_dir]
     if not detached:
         args += ["--parent-pid", str(os.getpid())]
-    return _launch(args, detached=detached, log_path=os.path.join(session_dir, "logs", "control_store.err"))
+    return _launch(
+        args, detached=detached, log_path=os.path.join(session_dir, "logs", "control_store.err")
+    )
 
 
 def start_node_manager(

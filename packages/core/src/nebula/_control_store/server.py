@@ -202,9 +202,7 @@ class ControlStore:
         if not nodes:
             return None
         views = [
-            NodeView(
-                node_id=n.info.node_id.hex(), total=n.info.resources, available=n.available
-            )
+            NodeView(node_id=n.info.node_id.hex(), total=n.info.resources, available=n.available)
             for n in nodes
         ]
         strategy = spec.strategy if isinstance(spec.strategy, str) else "DEFAULT"
@@ -277,7 +275,9 @@ class ControlStore:
         if actor is None or actor.update.state == "DEAD":
             self.endpoint.send(msg.reply_to, p.NamedActorReply(msg.request_id, None, None))
             return
-        self.endpoint.send(msg.reply_to, p.NamedActorReply(msg.request_id, actor.spec, actor.update))
+        self.endpoint.send(
+            msg.reply_to, p.NamedActorReply(msg.request_id, actor.spec, actor.update)
+        )
 
     def _on_KillActor(self, msg: p.KillActor) -> None:
         actor = self.actors.get(msg.actor_id)
@@ -297,9 +297,7 @@ class ControlStore:
             return
         actor = self.actors.get(msg.actor_id)
         if actor is not None and actor.update.state != "DEAD":
-            self._mark_dead(
-                actor, f"the actor's worker process (pid {msg.pid}) died: {msg.reason}"
-            )
+            self._mark_dead(actor, f"the actor's worker process (pid {msg.pid}) died: {msg.reason}")
 
     def _mark_dead(self, actor: _Actor, cause: str, *, kill: bool = True) -> None:
         node_id = actor.update.node_id

@@ -95,8 +95,8 @@ def _default_store_memory() -> int:
 
 
 def _notify_plugins(node: p.NodeInfoMsg) -> None:
-    from nebula._plugins.manager import get_plugin_manager
     from nebula._plugins.lifecycle import NodeInfo
+    from nebula._plugins.manager import get_plugin_manager
 
     get_plugin_manager().hook.nebula_node_started(
         node=NodeInfo(node_id=node.node_id.hex(), address=node.address, resources=node.resources)

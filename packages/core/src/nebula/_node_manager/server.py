@@ -56,7 +56,8 @@ class NodeManager:
         self.object_store_memory = object_store_memory
         self.session_tag = session_tag
         self.pool = WorkerPool(
-            endpoint.address, control_store, node_id, session_tag, endpoint.host, log_dir)
+            endpoint.address, control_store, node_id, session_tag, endpoint.host, log_dir
+        )
         self.pending: list[_LeaseRequest] = []
         self.leases: dict[bytes, _Lease] = {}
         self.drivers: dict[int, str] = {}
@@ -226,7 +227,9 @@ class NodeManager:
         assert worker.address is not None
         self.endpoint.send(
             msg.reply_to,
-            p.LeaseGranted(msg.lease_id, worker.worker_id, worker.address, self.node_id, worker.pid),
+            p.LeaseGranted(
+                msg.lease_id, worker.worker_id, worker.address, self.node_id, worker.pid
+            ),
         )
 
     def _warn_infeasible(self, msg: p.RequestLease) -> None:

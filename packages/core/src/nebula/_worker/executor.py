@@ -282,7 +282,9 @@ class Executor:
             ).to_bytes()
         finally:
             _current.spec = None
-        self.cw.send(msg.reply_to, p.ActorCreated(msg.actor_id, self.cw.address, os.getpid(), error))
+        self.cw.send(
+            msg.reply_to, p.ActorCreated(msg.actor_id, self.cw.address, os.getpid(), error)
+        )
 
     def _start_event_loop(self, max_concurrency: int) -> None:
         loop = asyncio.new_event_loop()

@@ -1,0 +1,214 @@
+"""The ``nebula`` command: start, stop, status, microbenchmark, and what plugins add."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+_PROCESS_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._worker")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        print(f"nebula: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from nebula._cli_microbenchmark import add_microbenchmark_command
+
+    parser = argparse.ArgumentParser(prog="nebula", description="Nebula: distributed Python.")
+    sub = parser.add_subparsers(dest="command")
+
+    start = sub.add_parser("start", help="start the head node, or join a node to a cluster")
+    role = start.add_mutually_exclusive_group(required=True)
+    role.add_argument("--head", action="store_true", help="start a new cluster's head node")
+    role.add_argument("--address", help="HOST:PORT of the head node to join")
+    start.add_argument("--port", type=int, default=None, help="head node port (default 6380)")
+    start.add_argument("--node-ip-address", default="127.0.0.1", help="interface to bind")
+    start.add_argument("--num-cpus", type=float)
+    start.add_argument("--num-gpus", type=float)
+    start.add_argument("--resources", default="", help="JSON, e.g. '{\"tpu\": 4}'")
+    start.add_argument("--object-store-memory", type=int)
+    start.set_defaults(func=_cmd_start)
+
+    stop = sub.add_parser("stop", help="stop every Nebula process of this user on this machine")
+    stop.add_argument("--grace-period", type=float, default=5.0)
+    stop.set_defaults(func=_cmd_stop)
+
+    status = sub.add_parser("status", help="show the cluster's nodes and resources")
+    status.add_argument("--address", default="auto")
+    status.set_defaults(func=_cmd_status)
+
+    add_microbenchmark_command(sub)
+    _add_plugin_commands(sub)
+    return parser
+
+
+def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from nebula._plugins.manager import command_registry
+
+    for name in command_registry().names():
+        command = command_registry().get(name)
+        parser = sub.add_parser(name, help=command.help)
+        command.configure(parser)
+        parser.set_defaults(func=command.run)
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    from nebula import _config
+    from nebula._api import services
+
+    resources = json.loads(args.resources) if args.resources else None
+    host = args.node_ip_address
+    if args.head:
+        session_dir, _tag = services.new_session()
+        port = args.port or _config.DEFAULT_HEAD_PORT
+        cs, cs_address = services.start_control_store(
+            session_dir, host=host, port=port, detached=True
+        )
+        nm, _nm_address, node_id = services.start_node_manager(
+            session_dir,
+            control_store=cs_address,
+            host=host,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+            resources=resources,
+            object_store_memory=args.object_store_memory,
+            detached=True,
+        )
+        address = cs_address.removeprefix("tcp://")
+        services.write_address_file(address, session_dir, [cs.pid, nm.pid])
+        print(f"Nebula head node started at {address} (node {node_id.hex()[:12]}).")
+        print('Connect a driver with:  nebula.init(address="auto")  or')
+        print(f'                        nebula.init(address="{address}")')
+        print(f"Join another node with: nebula start --address {address}")
+        print("Stop it with:           nebula stop")
+        return 0
+    from nebula import _protocol as p
+    from nebula._worker.core_worker import CoreWorker
+
+    cs_address = "tcp://" + args.address.removeprefix("tcp://")
+    probe = CoreWorker(
+        is_driver=True,
+        host=host,
+        control_store=cs_address,
+        node_manager="",
+        node_id=b"",
+        session_tag="",
+    )
+    try:
+        reply = probe.call(cs_address, lambda rid, to: p.GetClusterInfo(rid, to), timeout_s=10)
+    except TimeoutError:
+        raise ConnectionError(f"no Nebula head node answers at {args.address}") from None
+    finally:
+        probe.shutdown()
+    assert isinstance(reply, p.ClusterInfoReply)
+    os.makedirs(os.path.join(reply.session_dir, "logs"), exist_ok=True)
+    nm, _address, node_id = services.start_node_manager(
+        reply.session_dir,
+        control_store=cs_address,
+        host=host,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
+        resources=resources,
+        object_store_memory=args.object_store_memory,
+        detached=True,
+    )
+    print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
+    return 0
+
+
+def nebula_processes() -> list[object]:
+    """This user's Nebula processes on this machine."""
+    import psutil
+
+    found = []
+    uid = os.getuid()
+    for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
+        try:
+            if proc.info["uids"] is None or proc.info["uids"].real != uid:
+                continue
+            cmdline = " ".join(proc.info["cmdline"] or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if proc.pid != os.getpid() and any(m in cmdline for m in _PROCESS_MARKERS):
+            found.append(proc)
+    return found
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    import psutil
+
+    from nebula._api import services
+    from nebula._object_store import shm
+
+    procs = nebula_processes()
+    tags = set()
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            cmd = proc.cmdline()  # type: ignore[attr-defined]
+            if "--session-tag" in cmd:
+                tags.add(cmd[cmd.index("--session-tag") + 1])
+            proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+    _gone, alive = psutil.wait_procs(procs, timeout=args.grace_period)  # type: ignore[arg-type]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    info = services.read_address_file()
+    if info is not None:
+        tags.add(services.session_tag_of(str(info.get("session_dir", ""))))
+        with contextlib.suppress(OSError):
+            os.unlink(services.address_file())
+    for tag in tags:
+        if tag:
+            shm.delete_session_objects(tag)
+    print(f"Stopped {len(procs)} Nebula process(es).")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import nebula
+
+    nebula.init(address=args.address, log_to_driver=False)
+    try:
+        nodes = nebula.nodes()
+        available = nebula.available_resources()
+        total = nebula.cluster_resources()
+    finally:
+        nebula.shutdown()
+    alive = [n for n in nodes if n["Alive"]]
+    print(f"Nodes: {len(alive)} alive, {len(nodes) - len(alive)} dead")
+    for node in nodes:
+        state = "alive" if node["Alive"] else "dead"
+        res = ", ".join(f"{k}={_fmt(v, k)}" for k, v in sorted(node["Resources"].items()))
+        print(f"  {node['NodeID'][:12]}  {node['NodeManagerAddress']:<15} {state:<5}  {res}")
+    print("Resources (used / total):")
+    for name, amount in sorted(total.items()):
+        used = amount - available.get(name, 0.0)
+        print(f"  {name}: {_fmt(used, name)} / {_fmt(amount, name)}")
+    time.sleep(0)
+    return 0
+
+
+def _fmt(value: float, name: str) -> str:
+    if name == "memory":
+        return f"{value / 2**30:.1f}GiB"
+    return f"{value:g}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Test helpers for Nebula programs and for the packages built on Nebula."""
+
+from __future__ import annotations
+
+from nebula.testing._conditions import wait_for_condition
+from nebula.testing._leaks import leaked_processes, leaked_shm_files
+
+__all__ = ["leaked_processes", "leaked_shm_files", "wait_for_condition"]
