@@ -22,4 +22,9 @@ def add(available: dict[str, float], request: Mapping[str, float]) -> None:
 
 
 def describe(resources: Mapping[str, float]) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in sorted(resources.items()) if v) or "nothing"
+    parts = []
+    for name, amount in sorted(resources.items()):
+        if amount:
+            shown = f"{amount / 2**30:.1f}GiB" if name == "memory" else f"{amount:g}"
+            parts.append(f"{name}={shown}")
+    return ", ".join(parts) or "nothing"

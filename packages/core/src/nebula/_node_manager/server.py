@@ -238,7 +238,7 @@ class NodeManager:
             f"(this node has {res.describe(self.total)}); it will wait until a node that "
             "fits joins."
         )
-        logger.warning(text)
+        logger.info(text)
         self.endpoint.send(msg.reply_to, p.LeaseInfeasible(msg.lease_id, text))
 
     # ------------------------------------------------------------- jobs/logs
