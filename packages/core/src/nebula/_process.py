@@ -12,7 +12,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies (no-op elsewhere)."""
+    """Ask Linux to SIGTERM this process when its parent dies (no-op elsewhere).
+
+    Linux ties this to the parent *thread*; only use it under single-threaded parents
+    (node managers). Processes started by a driver poll ``parent_alive`` instead.
+    """
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -42,8 +46,11 @@ def setup_logging(name: str) -> None:
 
 
 def install_term_handler(stop: list[bool]) -> None:
+    """Stop on SIGTERM; ignore SIGINT, which a Ctrl-C in the driver's terminal sends to the
+    whole process group: interrupting the driver must not take the cluster down."""
+
     def _on_term(signum: int, frame: object) -> None:
         stop[0] = True
 
     signal.signal(signal.SIGTERM, _on_term)
-    signal.signal(signal.SIGINT, _on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

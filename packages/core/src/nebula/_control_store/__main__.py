@@ -7,7 +7,6 @@ import argparse
 from nebula._control_store.server import ControlStore
 from nebula._process import (
     announce_ready,
-    die_with_parent,
     install_term_handler,
     parent_alive,
     setup_logging,
@@ -23,8 +22,6 @@ def main() -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args()
     setup_logging("control-store")
-    if args.parent_pid:
-        die_with_parent()
     endpoint = Endpoint(args.host, args.port)
     store = ControlStore(endpoint, args.session_dir)
     stop = [False]

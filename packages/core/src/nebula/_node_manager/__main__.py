@@ -11,7 +11,6 @@ from nebula import _protocol as p
 from nebula._node_manager.server import NodeManager
 from nebula._process import (
     announce_ready,
-    die_with_parent,
     install_term_handler,
     parent_alive,
     setup_logging,
@@ -49,8 +48,6 @@ def main() -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args()
     setup_logging("node-manager")
-    if args.parent_pid:
-        die_with_parent()
     resources = detect_resources(args)
     endpoint = Endpoint(args.host, args.port)
     log_dir = os.path.join(args.session_dir, "logs")
