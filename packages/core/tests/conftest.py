@@ -20,7 +20,7 @@ import nebula
 SHM_DIR = "/dev/shm"
 
 
-def wait_for_condition(
+def _wait_for_condition(
     predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05
 ) -> None:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
@@ -62,6 +62,18 @@ def describe(processes: list[psutil.Process]) -> list[str]:
         except psutil.Error:
             out.append(f"{process.pid}: <gone>")
     return out
+
+
+@pytest.fixture(name="wait_for_condition", scope="session")
+def wait_for_condition_fixture() -> Callable[..., None]:
+    """``wait_for_condition(predicate, timeout=10.0)``: poll until true or fail."""
+    return _wait_for_condition
+
+
+@pytest.fixture(name="shm_files", scope="session")
+def shm_files_fixture() -> Callable[[str], list[str]]:
+    """``shm_files(tag="*")``: the shared-memory segments of one cluster, or of all."""
+    return shm_files
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,7 @@ def test_map_keeps_input_order(actors: list[Any]) -> None:
 
 def test_map_unordered_yields_the_fast_ones_first(actors: list[Any]) -> None:
     pool = ActorPool(actors)
+    nebula.get([actor.double.remote(0) for actor in actors])  # Both up, neither starts late.
     delays = [1.0, 0.0, 0.0, 0.0]
     results = list(
         pool.map_unordered(lambda a, v: a.slow_double.remote(v[0], v[1]), enumerate(delays))

@@ -23,6 +23,8 @@ class WorkerProcess:
     lease_id: bytes | None = None
     actor_id: bytes | None = None
     blocked: bool = False
+    # Set when the worker is sent SIGKILL: it must never be leased again.
+    dying: bool = False
     idle_since: float = field(default_factory=time.monotonic)
     partial: dict[int, bytes] = field(default_factory=dict)
     log_files: dict[int, object] = field(default_factory=dict)
@@ -37,7 +39,7 @@ class WorkerProcess:
 
     @property
     def idle(self) -> bool:
-        return self.registered and self.lease_id is None
+        return self.registered and self.lease_id is None and not self.dying
 
 
 class WorkerPool:
@@ -175,6 +177,7 @@ class WorkerPool:
                 log_file.close()  # type: ignore[attr-defined]
 
     def kill(self, worker: WorkerProcess) -> None:
+        worker.dying = True
         with contextlib.suppress(ProcessLookupError):
             worker.process.send_signal(signal.SIGKILL)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nebula.util._actor_pool import ActorPool
+from nebula.util import multiprocessing
 from nebula.util._queue import Empty, Full, Queue
 
-__all__ = ["ActorPool", "Empty", "Full", "Queue"]
+__all__ = ["ActorPool", "Empty", "Full", "Queue", "multiprocessing"]

@@ -112,6 +112,8 @@ def chunked(iterable: Any, chunksize: int) -> Iterator[list[Any]]:
 
 @dataclass(eq=False)
 class _Slot:
+    """One of the pool's processes; ``handle`` is None between a retired actor and its successor."""
+
     handle: Any
     assigned: int = 0
     in_flight: int = 0
@@ -152,7 +154,7 @@ class Dispatcher:
         self._maxtasks = maxtasksperchild
         self.cond = threading.Condition()
         self._state = _State()
-        self._slots = [self._new_slot() for _ in range(processes)]
+        self._slots = [_Slot(self._spawn()) for _ in range(processes)]
         self._thread = threading.Thread(
             target=self._run, name="nebula-pool-dispatcher", daemon=True
         )
@@ -179,8 +181,8 @@ class Dispatcher:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
-    def _new_slot(self) -> _Slot:
-        return _Slot(self._actor_cls.remote(self._initializer, self._initargs))
+    def _spawn(self) -> Any:
+        return self._actor_cls.remote(self._initializer, self._initargs)
 
     def _accepts(self, slot: _Slot, depth: int) -> bool:
         if slot.broken or slot.in_flight >= depth:
@@ -236,6 +238,8 @@ class Dispatcher:
                         jobs.popleft()
                         continue
                     index, items = chunk
+                    if slot.handle is None:
+                        slot.handle = self._spawn()
                     ref = slot.handle.run_chunk.remote(job.func, job.mode, items)
                     self._state.in_flight[ref] = _Call(job, index, slot)
                     slot.assigned += 1
@@ -259,12 +263,16 @@ class Dispatcher:
             self._recycle(call.slot)
 
     def _recycle(self, slot: _Slot) -> None:
-        """Replace an actor that died or did its share of tasks, once its queue is empty."""
+        """Retire an actor that died or did its share of tasks, once its queue is empty.
+
+        Its successor starts only when there is work for it, so a pool that is done is not
+        left starting actors just to kill them.
+        """
         retiring = self._maxtasks is not None and slot.assigned >= self._maxtasks
         if slot.in_flight or not (slot.broken or retiring):
             return
         _kill_quietly(slot.handle)
-        self._slots[self._slots.index(slot)] = self._new_slot()
+        slot.handle, slot.assigned, slot.broken = None, 0, False
 
     def _release(self, error: BaseException) -> None:
         with self.cond:
@@ -275,7 +283,8 @@ class Dispatcher:
             self._state.jobs.clear()
             slots = list(self._slots)
         for slot in slots:
-            _kill_quietly(slot.handle)
+            if slot.handle is not None:
+                _kill_quietly(slot.handle)
         for sink in _unique_sinks(calls, jobs):
             sink._abort(error)
 
