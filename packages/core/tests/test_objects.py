@@ -97,11 +97,6 @@ def test_get_of_a_large_array_is_a_read_only_view_of_shared_memory() -> None:
         arr[0] = 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: every get() maps the object's shared memory again, so two gets of "
-    "one object return arrays at different addresses (np.shares_memory is False)",
-)
 def test_two_gets_of_one_object_share_memory() -> None:
     ref = nebula.put(np.arange(50_000, dtype=np.float64))
     first = nebula.get(ref)
@@ -134,7 +129,12 @@ def test_numpy_arrays_pass_through_tasks() -> None:
     assert nebula.get(describe_array.remote(small))[:3] == ("int32", (10,), 45.0)
     # A large argument reaches the task as a read-only view of shared memory.
     large = np.arange(100_000, dtype=np.int32)
-    assert nebula.get(describe_array.remote(large)) == ("int32", (100_000,), float(large.sum()), False)
+    assert nebula.get(describe_array.remote(large)) == (
+        "int32",
+        (100_000,),
+        float(large.sum()),
+        False,
+    )
     result = nebula.get(double.remote(np.ones((400, 100))))
     np.testing.assert_array_equal(result, np.full((400, 100), 2.0))
 

@@ -22,20 +22,6 @@ def cluster_with_4_cpus() -> Iterator[None]:
         nebula.shutdown()
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[None]:
-    """A fresh 4-CPU cluster for one test.
-
-    Used by tests that pass already-available refs as task arguments: the runtime currently
-    leaks a CPU lease per such task (see _DOUBLE_RUN below), which would starve later tests.
-    """
-    nebula.shutdown()
-    nebula.init(num_cpus=4)
-    yield
-    nebula.shutdown()
-    nebula.init(num_cpus=4)
-
-
 @nebula.remote
 def identity(x: object) -> object:
     return x
@@ -109,7 +95,6 @@ def test_num_returns_zero_runs_for_side_effect_only() -> None:
 # -------------------------------------------------------------------- arguments
 
 
-@pytest.mark.usefixtures("own_cluster")
 def test_object_ref_args_are_resolved_before_the_task_runs() -> None:
     @nebula.remote
     def describe(x: object) -> tuple[str, object]:
@@ -145,8 +130,6 @@ _DOUBLE_RUN = (
 )
 
 
-@pytest.mark.usefixtures("own_cluster")
-@pytest.mark.xfail(strict=True, reason=_DOUBLE_RUN)
 def test_task_with_a_ready_ref_arg_runs_exactly_once(tmp_path: Path) -> None:
     path = str(tmp_path / "runs.txt")
     assert nebula.get(append_line.remote(path, nebula.put(7))) == 7
@@ -155,8 +138,6 @@ def test_task_with_a_ready_ref_arg_runs_exactly_once(tmp_path: Path) -> None:
         assert f.read().splitlines() == ["ran"]
 
 
-@pytest.mark.usefixtures("own_cluster")
-@pytest.mark.xfail(strict=True, reason=_DOUBLE_RUN)
 def test_cpus_are_given_back_after_tasks_with_ref_args(
     wait_for_condition: Callable[..., None],
 ) -> None:
@@ -164,7 +145,6 @@ def test_cpus_are_given_back_after_tasks_with_ref_args(
     wait_for_condition(lambda: nebula.available_resources().get("CPU") == 4.0, timeout=3)
 
 
-@pytest.mark.usefixtures("own_cluster")
 def test_chained_tasks_form_a_dag() -> None:
     a = add.remote(1, 2)
     b = add.remote(a, 10)
@@ -274,7 +254,6 @@ def test_wait_loop_drains_results_as_they_finish() -> None:
 # --------------------------------------------------------------------------- put
 
 
-@pytest.mark.usefixtures("own_cluster")
 def test_put_returns_a_ref_usable_by_get_and_tasks() -> None:
     value = {"a": [1, 2, 3], "b": "text"}
     ref = nebula.put(value)
@@ -383,9 +362,7 @@ def test_infeasible_task_waits_and_is_warned_about(
 
     def warned() -> bool:
         seen.append(capfd.readouterr().err)
-        return any(
-            "Warning" in line and mentions in line for line in "".join(seen).splitlines()
-        )
+        return any("Warning" in line and mentions in line for line in "".join(seen).splitlines())
 
     wait_for_condition(warned, timeout=5)
     nebula.cancel(ref)

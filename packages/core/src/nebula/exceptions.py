@@ -20,7 +20,7 @@ Tree::
 
 from __future__ import annotations
 
-import pickle
+import copyreg
 from typing import Any
 
 
@@ -49,7 +49,8 @@ class TaskError(NebulaError):
         self.cause = cause
         self.pid = pid
         self.node_ip = node_ip
-        super().__init__(self._message())
+        # Not super(): in a dual class the next __init__ is the cause's, with its own signature.
+        Exception.__init__(self, self._message())
 
     def _message(self) -> str:
         where = f" (pid={self.pid}, ip={self.node_ip})" if self.pid else ""
@@ -161,19 +162,37 @@ class RuntimeEnvSetupError(NebulaError):
 def ensure_picklable_cause(cause: BaseException) -> BaseException | None:
     """Return ``cause`` if it survives a pickle round trip, else ``None``.
 
-    Some exceptions carry unpicklable state (locks, sockets) or have constructors that
-    cannot be replayed from ``args``; the caller then gets the traceback text only.
+    An exception whose constructor cannot be replayed from ``args`` is rebuilt from its
+    state instead; one that holds unpicklable state (locks, sockets) cannot travel, and the
+    caller then gets the traceback text only.
     """
-    try:
-        pickle.loads(pickle.dumps(cause))
-    except Exception:
-        try:
-            import cloudpickle
+    if _round_trips(cause):
+        return cause
+    copyreg.pickle(type(cause), _reduce_by_state)
+    return cause if _round_trips(cause) else None
 
-            cloudpickle.loads(cloudpickle.dumps(cause))
-        except Exception:
-            return None
-    return cause
+
+def _round_trips(cause: BaseException) -> bool:
+    import cloudpickle
+
+    try:
+        cloudpickle.loads(cloudpickle.dumps(cause))
+    except Exception:
+        return False
+    return True
+
+
+def _reduce_by_state(exc: BaseException) -> tuple[Any, ...]:
+    return (_rebuild_by_state, (type(exc), exc.args, dict(vars(exc))))
+
+
+def _rebuild_by_state(
+    cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]
+) -> BaseException:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 __all__ = [

@@ -17,7 +17,7 @@ from nebula._api.actor import ActorHandle
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
 from nebula._worker.args import pack_args
-from nebula._worker.core_worker import CoreWorker, load_value, print_log_lines
+from nebula._worker.core_worker import CoreWorker, print_log_lines
 from nebula._worker.submitter import PendingTask
 from nebula.exceptions import TaskError
 
@@ -209,11 +209,11 @@ def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
     )
     try:
         reply = probe.call(
-            cs_address, lambda rid, reply_to: p.GetClusterInfo(rid, reply_to), timeout_s=10.0
+            cs_address, lambda rid, reply_to: p.GetClusterInfo(rid, reply_to), timeout_s=5.0
         )
     except TimeoutError:
         raise ConnectionError(
-            f"Could not reach a Nebula cluster at {address}: no answer within 10 s."
+            f"Could not reach a Nebula cluster at {address}: no answer within 5 s."
         ) from None
     finally:
         probe.shutdown()
@@ -513,7 +513,7 @@ def get(refs: Any, *, timeout: float | None = None) -> Any:
     values = cw.get_values(ref_list, timeout)
     results = []
     for value in values:
-        result = load_value(value)
+        result = cw.load(value)
         if value.is_error:
             if isinstance(result, TaskError):
                 raise result.as_instanceof_cause()

@@ -2,7 +2,8 @@
 
 The procedure (warm-up, then a fixed number of equal trials, the clock read once per batch of
 calls) is kept identical to Ray's so that a Nebula line and the Ray line of the same name can
-be compared directly.
+be compared directly. Ray's 10 s pause before each workload, meant to let noisy neighbours on
+shared CI machines settle, is left out: it would more than double a local run.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """The workloads of `nebula microbenchmark`, one per line of Ray's `ray microbenchmark`.
 
 Names, definitions and multipliers are Ray's (`ray/_private/ray_perf.py`) so each line can be
-compared with the Ray line of the same name. Two deliberate differences: a workload creates its
-actors and objects only when it is selected, and kills its actors when done, so a filtered run
-starts nothing it does not measure and one workload's actors do not slow down the next.
+compared with the Ray line of the same name. Deliberate differences:
+- a workload creates its actors and objects only when it is selected, and kills its actors
+  when done, so a filtered run starts nothing it does not measure and one workload's actors
+  do not slow down the next;
+- the n-actor workloads size themselves by the cluster's CPUs, not the machine's cores, so
+  `--num-cpus` smaller than the machine cannot leave the client tasks without a CPU;
+- `wait` takes no `fetch_local` hint: Nebula's `wait` has none to give.
 
 The remote functions and classes live at module level so workers import them by reference
 instead of receiving a pickled closure with every task.
@@ -77,8 +81,11 @@ class Workload:
 # --- remote code -------------------------------------------------------------------------
 
 
-@nebula.remote(num_cpus=0)
-class Actor:
+# The actor classes are wrapped by calling `nebula.remote` rather than decorating them: a type
+# checker ignores what a class decorator returns and would not know about `.remote()`.
+
+
+class _Actor:
     def small_value(self) -> bytes:
         return b"ok"
 
@@ -89,8 +96,7 @@ class Actor:
         nebula.get([small_value.remote() for _ in range(n)])
 
 
-@nebula.remote
-class AsyncActor:
+class _AsyncActor:
     async def small_value(self) -> bytes:
         return b"ok"
 
@@ -98,8 +104,7 @@ class AsyncActor:
         return b"ok"
 
 
-@nebula.remote(num_cpus=0)
-class Client:
+class _Client:
     def __init__(self, servers: Any) -> None:
         self.servers: list[Any] = servers if isinstance(servers, list) else [servers]
 
@@ -109,6 +114,11 @@ class Client:
     def small_value_batch_arg(self, n: int) -> None:
         x = nebula.put(0)
         nebula.get([s.small_value_arg.remote(x) for s in self.servers for _ in range(n)])
+
+
+Actor = nebula.remote(num_cpus=0)(_Actor)
+AsyncActor = nebula.remote(_AsyncActor)
+Client = nebula.remote(num_cpus=0)(_Client)
 
 
 @nebula.remote

@@ -121,8 +121,20 @@ class NodeManager:
                 ),
             )
         if worker.address is not None:
+            self._drop_leases_held_by(worker.address)
             self.endpoint.disconnect(worker.address)
         self._dispatch()
+
+    def _drop_leases_held_by(self, holder: str) -> None:
+        """A dead process's leases come back; the workers it leased may be mid-task for an
+        owner that can no longer hear the result, so they are stopped, not reused."""
+        self.pending = [r for r in self.pending if r.msg.reply_to != holder]
+        for lease in [x for x in self.leases.values() if x.request.reply_to == holder]:
+            del self.leases[lease.lease_id]
+            leased = self.pool.workers.get(lease.worker_id)
+            if leased is not None:
+                self._release(lease, leased)
+                self.pool.kill(leased)
 
     def _on_KillWorker(self, msg: p.KillWorker) -> None:
         worker = self.pool.workers.get(msg.worker_id)

@@ -396,6 +396,23 @@ class CoreWorker:
             if self._blocked_depth == 0:
                 self.send(self.node_manager, p.WorkerUnblocked(self.worker_id))
 
+    def load(self, value: p.ObjectValue) -> Any:
+        """Deserialize a value this process references; one mapping per shared object."""
+        if value.shm is None:
+            return load_value(value)
+        with self.lock:
+            entry = self.refs.get(value.object_id)
+            mapping = entry.mapping if entry is not None else None
+        if mapping is None:
+            mapping = shm.map_object(value.shm)
+            with self.lock:
+                entry = self.refs.get(value.object_id)
+                if entry is not None:
+                    if entry.mapping is None:
+                        entry.mapping = mapping
+                    mapping = entry.mapping
+        return deserialize(mapping)
+
     def on_ready_async(self, ref: Any, callback: Callable[[], None]) -> None:
         with self.lock:
             entry = self.refs.reference(ref.object_id, ref.owner_address)

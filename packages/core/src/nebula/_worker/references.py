@@ -37,6 +37,8 @@ class Entry:
     contained: tuple[tuple[bytes, str], ...] = ()
     # The task whose return this is, while it runs (for cancel).
     producing_task: bytes | None = None
+    # The read-only mapping of a shared-memory value, shared by every get() in this process.
+    mapping: memoryview | None = None
 
     def in_use(self) -> bool:
         return self.local_refs > 0 or self.pins > 0 or bool(self.borrowers)

@@ -116,11 +116,13 @@ class Submitter:
         task.unresolved = len(task.arg_refs)
         if task.spec.actor_id is not None:
             self._actor_client(task.spec.actor_id).queue.append(task)
+        if not task.arg_refs:
+            self._on_resolved(task)
+            return
+        # The last argument to become ready (maybe right here) queues the task.
         for index, ref in enumerate(task.arg_refs):
             entry = self.cw.refs.reference(ref.object_id, ref.owner_address)
             self.cw.when_ready(entry, lambda value, i=index, t=task: self._arg_ready(t, i, value))
-        if task.unresolved == 0:
-            self._on_resolved(task)
 
     def _arg_ready(self, task: PendingTask, index: int, value: p.ObjectValue) -> None:
         task.resolved[index] = value

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nebula.util._actor_pool import ActorPool
 from nebula.util import multiprocessing
+from nebula.util._actor_pool import ActorPool
 from nebula.util._queue import Empty, Full, Queue
 
 __all__ = ["ActorPool", "Empty", "Full", "Queue", "multiprocessing"]

@@ -1,0 +1,248 @@
+"""Starting, inspecting and stopping a cluster, and cleaning up after a driver that died."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+import nebula
+
+CLUSTER_MODULES = ("nebula._node_manager", "nebula._worker", "nebula._control_store")
+
+
+@pytest.fixture
+def fresh() -> Iterator[None]:
+    """Each test here starts its own cluster; make sure none is left running."""
+    assert not nebula.is_initialized()
+    yield
+    nebula.shutdown()
+
+
+def _cluster_processes(processes: list[psutil.Process]) -> list[psutil.Process]:
+    found = []
+    for process in processes:
+        try:
+            cmdline = " ".join(process.cmdline())
+            if process.status() != psutil.STATUS_ZOMBIE and any(
+                m in cmdline for m in CLUSTER_MODULES
+            ):
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _session_tag(context: Any) -> str:
+    return os.path.basename(str(context["session_dir"])).rsplit("_", 1)[-1]
+
+
+@nebula.remote
+def node_of_task() -> str:
+    return nebula.get_runtime_context().get_node_id()
+
+
+# ------------------------------------------------------------------ init/shutdown
+
+
+@pytest.mark.usefixtures("fresh")
+def test_is_initialized_follows_init_and_shutdown() -> None:
+    assert nebula.is_initialized() is False
+    nebula.init(num_cpus=1)
+    assert nebula.is_initialized() is True
+    nebula.shutdown()
+    assert nebula.is_initialized() is False
+    nebula.shutdown()  # a second shutdown is harmless
+
+
+@pytest.mark.usefixtures("fresh")
+def test_init_twice_raises_unless_told_to_ignore_it() -> None:
+    first = nebula.init(num_cpus=1)
+    with pytest.raises(RuntimeError, match="ignore_reinit_error"):
+        nebula.init(num_cpus=1)
+    again = nebula.init(num_cpus=1, ignore_reinit_error=True)
+    assert again["session_dir"] == first["session_dir"]
+    assert nebula.get(nebula.put("still works")) == "still works"
+
+
+@pytest.mark.usefixtures("fresh")
+def test_shutdown_stops_every_process_and_frees_shared_memory(
+    shm_files: Callable[[str], list[str]], wait_for_condition: Callable[..., None]
+) -> None:
+    import numpy as np
+
+    context = nebula.init(num_cpus=2)
+    tag = _session_tag(context)
+
+    @nebula.remote
+    def big() -> np.ndarray:
+        return np.zeros(100_000)
+
+    @nebula.remote
+    class Holder:
+        def ping(self) -> int:
+            return os.getpid()
+
+    ref = big.remote()
+    nebula.get(ref)
+    kept = nebula.put(np.ones(100_000))
+    holder = Holder.remote()
+    actor_pid = nebula.get(holder.ping.remote())
+    started = _cluster_processes(psutil.Process().children(recursive=True))
+    assert len(started) >= 3  # control store, node manager, workers
+    assert any(p.pid == actor_pid for p in started)
+    assert len(shm_files(tag)) == 2
+
+    nebula.shutdown()
+
+    assert not _cluster_processes(psutil.Process().children(recursive=True))
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started)
+    assert shm_files(tag) == []
+    del ref, kept, holder
+
+
+@pytest.mark.usefixtures("fresh")
+def test_init_after_shutdown_starts_a_new_cluster() -> None:
+    first = nebula.init(num_cpus=1)
+    nebula.shutdown()
+    second = nebula.init(num_cpus=1)
+    assert second["session_dir"] != first["session_dir"]
+    assert nebula.get(nebula.put(1)) == 1
+
+
+@pytest.mark.usefixtures("fresh")
+def test_api_calls_before_init_say_what_to_do() -> None:
+    with pytest.raises(RuntimeError, match=r"nebula\.init"):
+        nebula.get_actor("anything")
+    with pytest.raises(RuntimeError, match=r"nebula\.init"):
+        nebula.nodes()
+
+
+@pytest.mark.usefixtures("fresh")
+def test_connecting_to_nothing_fails_with_a_connection_error() -> None:
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"127\.0\.0\.1:1"):
+        nebula.init(address="127.0.0.1:1")
+    assert time.monotonic() - start < 15
+    assert nebula.is_initialized() is False
+
+
+@pytest.mark.usefixtures("fresh")
+def test_bad_init_arguments_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="num_cpus"):
+        nebula.init(num_cpus=-1)
+    with pytest.raises(ValueError, match="address"):
+        nebula.init(address="no-port-here")
+    assert nebula.is_initialized() is False
+
+
+# ---------------------------------------------------------------- cluster info
+
+
+@pytest.mark.usefixtures("fresh")
+def test_nodes_resources_and_runtime_context() -> None:
+    nebula.init(num_cpus=2, resources={"gizmo": 3})
+    nodes = nebula.nodes()
+    assert len(nodes) == 1
+    [node] = nodes
+    assert node["Alive"] is True
+    assert node["Resources"]["CPU"] == 2
+    assert node["Resources"]["gizmo"] == 3
+
+    resources = nebula.cluster_resources()
+    assert resources["CPU"] == 2
+    assert resources["gizmo"] == 3
+    assert nebula.available_resources()["CPU"] <= 2
+
+    assert nebula.get(node_of_task.remote()) == node["NodeID"]
+    assert nebula.get_runtime_context().get_node_id() == node["NodeID"]
+
+
+@pytest.mark.usefixtures("fresh")
+def test_available_resources_drop_while_a_task_runs(
+    wait_for_condition: Callable[..., None],
+) -> None:
+    nebula.init(num_cpus=2)
+
+    @nebula.remote(num_cpus=2)
+    def hold(seconds: float) -> None:
+        time.sleep(seconds)
+
+    ref = hold.remote(2)
+    wait_for_condition(lambda: nebula.available_resources().get("CPU", 0) == 0, timeout=10)
+    nebula.get(ref)
+    wait_for_condition(lambda: nebula.available_resources().get("CPU", 0) == 2, timeout=5)
+
+
+# ------------------------------------------------------------------ dead driver
+
+_DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    import nebula
+
+    context = nebula.init(num_cpus=2)
+
+    @nebula.remote
+    def pid():
+        return os.getpid()
+
+    @nebula.remote
+    class Actor:
+        def pid(self):
+            return os.getpid()
+
+    actor = Actor.remote()
+    pids = nebula.get([pid.remote(), actor.pid.remote()])
+    big = nebula.put(np.zeros(100_000))
+    print("READY", context["session_dir"], *pids, flush=True)
+    sys.stdin.readline()
+    os.kill(os.getpid(), 9)
+    """
+)
+
+
+def test_driver_killed_with_sigkill_leaves_no_cluster_behind(
+    shm_files: Callable[[str], list[str]], wait_for_condition: Callable[..., None]
+) -> None:
+    driver = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdin is not None and driver.stdout is not None
+    try:
+        line = driver.stdout.readline().split()
+        assert line and line[0] == "READY", f"driver did not start: {line}"
+        tag = os.path.basename(line[1]).rsplit("_", 1)[-1]
+        task_pid, actor_pid = int(line[2]), int(line[3])
+        spawned = _cluster_processes(psutil.Process(driver.pid).children(recursive=True))
+        assert {task_pid, actor_pid} <= {p.pid for p in spawned}
+        assert shm_files(tag)
+
+        driver.stdin.write("die\n")
+        driver.stdin.flush()
+        assert driver.wait(10) == -signal.SIGKILL
+
+        def all_gone() -> bool:
+            return not _cluster_processes(spawned)
+
+        wait_for_condition(all_gone, timeout=10)
+        wait_for_condition(lambda: not shm_files(tag), timeout=5)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        for stream in (driver.stdin, driver.stdout):
+            if stream is not None:
+                stream.close()
