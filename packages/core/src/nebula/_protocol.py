@@ -35,13 +35,10 @@ def decode(payload: bytes | memoryview) -> Message:
     return message
 
 
-_msg = dataclass(frozen=True, slots=True)
-
-
 # ----------------------------------------------------------------------------- values
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ShmLocation(Message):
     """Where a large object's bytes live: a file in a node's shared-memory directory."""
 
@@ -51,7 +48,7 @@ class ShmLocation(Message):
     size: int
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ObjectValue(Message):
     """A resolved object: inline bytes, a shared-memory location, or a serialized error."""
 
@@ -66,7 +63,7 @@ class ObjectValue(Message):
 # ------------------------------------------------------------------------------ tasks
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Message):
     task_id: bytes
     job_id: int
@@ -93,13 +90,13 @@ class TaskSpec(Message):
     runtime_env: dict[str, Any] | None = None
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class PushTask(Message):
     spec: TaskSpec
     lease_id: bytes | None = None
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class TaskDone(Message):
     task_id: bytes
     returns: tuple[ObjectValue, ...]
@@ -109,13 +106,13 @@ class TaskDone(Message):
     retryable_error: bool = False
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class CancelTask(Message):
     task_id: bytes
     force: bool = False
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class CreateActorTask(Message):
     """Sent by the control store to the worker leased for a new actor."""
 
@@ -126,7 +123,7 @@ class CreateActorTask(Message):
     reply_to: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ActorCreated(Message):
     actor_id: bytes
     worker_address: str
@@ -137,7 +134,7 @@ class ActorCreated(Message):
 # ---------------------------------------------------------------- references/objects
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class GetObject(Message):
     """Ask an object's owner for its value; the owner answers once it is ready."""
 
@@ -145,25 +142,25 @@ class GetObject(Message):
     reply_to: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class AddBorrower(Message):
     object_id: bytes
     borrower: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class RemoveBorrower(Message):
     object_id: bytes
     borrower: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ObjectSealed(Message):
     location: ShmLocation
     owner_address: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class FreeObjects(Message):
     object_ids: tuple[bytes, ...]
 
@@ -171,14 +168,14 @@ class FreeObjects(Message):
 # ----------------------------------------------------------------- node manager
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class RegisterWorker(Message):
     worker_id: bytes
     address: str
     pid: int
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class RequestLease(Message):
     lease_id: bytes
     job_id: int
@@ -189,7 +186,7 @@ class RequestLease(Message):
     strategy: Any = None
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class LeaseGranted(Message):
     lease_id: bytes
     worker_id: bytes
@@ -198,7 +195,7 @@ class LeaseGranted(Message):
     pid: int
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class LeaseInfeasible(Message):
     """The request cannot fit any node now; it stays queued until one joins that fits."""
 
@@ -206,18 +203,18 @@ class LeaseInfeasible(Message):
     message: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class CancelLeaseRequest(Message):
     lease_id: bytes
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ReturnLease(Message):
     lease_id: bytes
     kill_worker: bool = False
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class LeasedWorkerDied(Message):
     lease_id: bytes
     worker_id: bytes
@@ -226,43 +223,43 @@ class LeasedWorkerDied(Message):
     reason: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class WorkerBlocked(Message):
     worker_id: bytes
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class WorkerUnblocked(Message):
     worker_id: bytes
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class KillWorker(Message):
     worker_id: bytes
     reason: str = ""
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class RegisterDriver(Message):
     job_id: int
     address: str
     log_to_driver: bool
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class LogLines(Message):
     pid: int
     is_stderr: bool
     lines: tuple[str, ...]
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class NodeResourcesRequest(Message):
     request_id: int
     reply_to: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class NodeResourcesReply(Message):
     request_id: int
     total: dict[str, float]
@@ -272,7 +269,7 @@ class NodeResourcesReply(Message):
 # --------------------------------------------------------------------- control store
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class NodeInfoMsg(Message):
     node_id: bytes
     address: str
@@ -282,23 +279,23 @@ class NodeInfoMsg(Message):
     labels: dict[str, str] = field(default_factory=dict)
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class RegisterNode(Message):
     node: NodeInfoMsg
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class NodeHeartbeat(Message):
     node_id: bytes
     available: dict[str, float]
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class UnregisterNode(Message):
     node_id: bytes
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class RegisterJob(Message):
     request_id: int
     reply_to: str
@@ -307,7 +304,7 @@ class RegisterJob(Message):
     ip: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class JobRegistered(Message):
     request_id: int
     job_id: int
@@ -315,17 +312,17 @@ class JobRegistered(Message):
     session_dir: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class JobHeartbeat(Message):
     job_id: int
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class FinishJob(Message):
     job_id: int
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class JobFinishedNotice(Message):
     """Control store -> node managers: stop the job's workers except detached actors."""
 
@@ -333,7 +330,7 @@ class JobFinishedNotice(Message):
     keep_worker_ids: tuple[bytes, ...]
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ActorSpec(Message):
     actor_id: bytes
     job_id: int
@@ -352,20 +349,20 @@ class ActorSpec(Message):
     method_meta: dict[str, int] = field(default_factory=dict)
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class CreateActor(Message):
     request_id: int
     reply_to: str
     spec: ActorSpec
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class CreateActorReply(Message):
     request_id: int
     error: str | None = None
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ActorUpdate(Message):
     actor_id: bytes
     state: str  # PENDING, ALIVE, DEAD
@@ -375,13 +372,13 @@ class ActorUpdate(Message):
     death_cause: str | None = None
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class SubscribeActor(Message):
     actor_id: bytes
     reply_to: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class GetNamedActor(Message):
     request_id: int
     reply_to: str
@@ -389,26 +386,26 @@ class GetNamedActor(Message):
     namespace: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class NamedActorReply(Message):
     request_id: int
     spec: ActorSpec | None
     state: ActorUpdate | None
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class KillActor(Message):
     actor_id: bytes
     no_restart: bool = True
     reason: str = "killed by nebula.kill()"
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ActorOutOfScope(Message):
     actor_id: bytes
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class WorkerDied(Message):
     node_id: bytes
     worker_id: bytes
@@ -418,7 +415,7 @@ class WorkerDied(Message):
     reason: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ActorWorkerLeased(Message):
     """Node manager -> control store: the worker for an actor's creation is ready."""
 
@@ -426,13 +423,13 @@ class ActorWorkerLeased(Message):
     grant: LeaseGranted
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class GetClusterInfo(Message):
     request_id: int
     reply_to: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class ClusterInfoReply(Message):
     request_id: int
     nodes: tuple[NodeInfoMsg, ...]
@@ -440,7 +437,7 @@ class ClusterInfoReply(Message):
     session_dir: str = ""
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class KvPut(Message):
     request_id: int
     reply_to: str
@@ -449,31 +446,31 @@ class KvPut(Message):
     overwrite: bool = True
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class KvGet(Message):
     request_id: int
     reply_to: str
     key: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class KvReply(Message):
     request_id: int
     value: bytes | None
     ok: bool = True
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class Shutdown(Message):
     reason: str = ""
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class Ping(Message):
     request_id: int
     reply_to: str
 
 
-@_msg
+@dataclass(frozen=True, slots=True)
 class Pong(Message):
     request_id: int

@@ -24,7 +24,7 @@ class Endpoint:
     """One process's inbox plus its outgoing connections."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._context = zmq.Context.instance()
+        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._inbox = self._context.socket(zmq.PULL)
         self._inbox.setsockopt(zmq.RCVHWM, 0)
         self._inbox.setsockopt(zmq.LINGER, 0)
@@ -55,7 +55,7 @@ class Endpoint:
             sock = self._outboxes.get(address)
             if sock is None:
                 sock = self._connect(address)
-            sock.send(payload, copy=len(payload) < 65536)
+            sock.send(payload, 0, copy=len(payload) < 65536)
 
     def _connect(self, address: str) -> zmq.Socket[bytes]:
         sock = self._context.socket(zmq.PUSH)
@@ -104,7 +104,7 @@ class Endpoint:
                     poller.register(fd, zmq.POLLIN)
                 registered = wanted
             timeout_ms = max(0.0, (next_tick - time.monotonic()) * 1000)
-            events = poller.poll(timeout_ms)
+            events = poller.poll(int(timeout_ms))
             for sock, _ in events:
                 if sock is self._inbox:
                     self._drain(handle)

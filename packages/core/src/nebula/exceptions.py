@@ -100,9 +100,9 @@ def _dual_error(error: TaskError, cause_cls: type[BaseException]) -> TaskError:
             },
         )
         _DUAL_CLASSES[cause_cls] = dual_cls
-    dual = dual_cls.__new__(dual_cls)
-    dual_cls.__init__(dual, error)
-    return dual  # type: ignore[no-any-return]
+    dual: TaskError = dual_cls.__new__(dual_cls)  # type: ignore[call-overload]
+    _dual_init(dual, error)
+    return dual
 
 
 def _dual_init(self: TaskError, error: TaskError) -> None:

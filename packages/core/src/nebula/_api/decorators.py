@@ -11,7 +11,7 @@ from nebula._api.remote_function import RemoteFunction
 
 
 @overload
-def remote(target: type) -> ActorClass: ...
+def remote(target: type) -> ActorClass: ...  # type: ignore[overload-overlap]
 @overload
 def remote(target: Callable[..., Any]) -> RemoteFunction[Any, Any]: ...
 @overload

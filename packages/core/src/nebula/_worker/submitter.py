@@ -10,6 +10,7 @@ submission order. Every method runs with the core worker's lock held.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 import time
@@ -122,7 +123,7 @@ class Submitter:
         # The last argument to become ready (maybe right here) queues the task.
         for index, ref in enumerate(task.arg_refs):
             entry = self.cw.refs.reference(ref.object_id, ref.owner_address)
-            self.cw.when_ready(entry, lambda value, i=index, t=task: self._arg_ready(t, i, value))
+            self.cw.when_ready(entry, functools.partial(self._arg_ready, task, index))
 
     def _arg_ready(self, task: PendingTask, index: int, value: p.ObjectValue) -> None:
         task.resolved[index] = value
