@@ -246,3 +246,27 @@ def test_driver_killed_with_sigkill_leaves_no_cluster_behind(
         for stream in (driver.stdin, driver.stdout):
             if stream is not None:
                 stream.close()
+
+
+def test_losing_the_node_manager_fails_pending_work_instead_of_hanging() -> None:
+    nebula.init(num_cpus=1)
+    try:
+
+        @nebula.remote
+        def sleep_long() -> None:
+            time.sleep(60)
+
+        ref = sleep_long.remote()
+        time.sleep(0.5)
+        for child in psutil.Process().children():
+            if "nebula._node_manager" in " ".join(child.cmdline()):
+                child.kill()
+        start = time.monotonic()
+        with pytest.raises(nebula.exceptions.NodeDiedError, match="node manager"):
+            nebula.get(ref, timeout=30)
+        assert time.monotonic() - start < 5
+        with pytest.raises(nebula.exceptions.NodeDiedError):
+            sleep_long.remote()
+    finally:
+        nebula.shutdown()
+    assert not psutil.Process().children(recursive=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import sys
 import threading
@@ -50,7 +51,9 @@ def require_core_worker() -> CoreWorker:
 def _auto_init() -> CoreWorker:
     if _state is None:
         init()
-    return require_core_worker()
+    cw = require_core_worker()
+    cw.check_alive()
+    return cw
 
 
 def is_initialized() -> bool:
@@ -180,9 +183,21 @@ def _start_local(
         services.stop_processes(processes)
         raise
     state.local_cluster = cluster
+    state.core_worker.health_check = functools.partial(_local_cluster_health, cluster)
     state.session_dir = session_dir
     state.address = cs_address.removeprefix("tcp://")
     return state
+
+
+def _local_cluster_health(cluster: services.LocalCluster) -> str | None:
+    for process, role in zip(cluster.processes, ("control store", "node manager")):
+        code = process.poll()
+        if code is not None:
+            return (
+                f"The local cluster's {role} (pid {process.pid}) exited unexpectedly with code "
+                f"{code}; call nebula.shutdown() and nebula.init() to start a new cluster."
+            )
+    return None
 
 
 def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:

@@ -65,6 +65,10 @@ class CoreWorker:
         self._blocked_depth = 0
         self._last_heartbeat = 0.0
         self.log_sink: Callable[[p.LogLines], None] | None = None
+        # Returns why the cluster is gone (None while it is fine); polled from the I/O loop.
+        self.health_check: Callable[[], str | None] | None = None
+        self.dead_reason: str | None = None
+        self._last_health_check = 0.0
         from nebula._worker.submitter import Submitter
 
         self.submitter = Submitter(self)
@@ -115,11 +119,35 @@ class CoreWorker:
         with self.lock:
             self._process_released()
             self.submitter.tick()
+        now = time.monotonic()
+        if self.health_check is not None and now - self._last_health_check > 0.25:
+            self._last_health_check = now
+            reason = self.health_check()
+            if reason is not None and self.dead_reason is None:
+                self.fail_everything(reason)
         if self.is_driver and self.job_id:
-            now = time.monotonic()
             if now - self._last_heartbeat >= _config.DRIVER_HEARTBEAT_S:
                 self._last_heartbeat = now
                 self.send(self.control_store, p.JobHeartbeat(self.job_id))
+
+    def fail_everything(self, reason: str) -> None:
+        """The cluster is gone: every pending value becomes an error instead of a hang."""
+        from nebula.exceptions import NodeDiedError
+
+        error = _serialize_error(NodeDiedError(reason))
+        with self.lock:
+            self.dead_reason = reason
+            self.submitter.fail_all(error)
+            for entry in list(self.refs.entries.values()):
+                if entry.value is None and not entry.is_actor:
+                    self.set_value(p.ObjectValue(entry.object_id, inline=error, is_error=True))
+            self.cv.notify_all()
+
+    def check_alive(self) -> None:
+        if self.dead_reason is not None:
+            from nebula.exceptions import NodeDiedError
+
+            raise NodeDiedError(self.dead_reason)
 
     def send(self, address: str, msg: p.Message) -> None:
         self.endpoint.send(address, msg)

@@ -425,6 +425,15 @@ class Submitter:
     def actor_state(self, actor_id: bytes) -> ActorClient:
         return self._actor_client(actor_id)
 
+    def fail_all(self, error: bytes) -> None:
+        for task in list(self.tasks.values()):
+            if not task.finished:
+                self._finish_with_error_bytes(task, error)
+        for client in self.actors.values():
+            client.state = "DEAD"
+            client.queue.clear()
+            client.inflight.clear()
+
     # ---------------------------------------------------------------- shutdown
 
     def shutdown(self) -> None:
