@@ -28,6 +28,8 @@ MAX_PENDING_LEASES_PER_CLASS = _env_int("MAX_PENDING_LEASES_PER_CLASS", 16)
 DRIVER_HEARTBEAT_S = _env_float("DRIVER_HEARTBEAT_S", 1.0)
 DRIVER_TIMEOUT_S = _env_float("DRIVER_TIMEOUT_S", 30.0)
 NODE_HEARTBEAT_S = _env_float("NODE_HEARTBEAT_S", 1.0)
+# A node silent this long is declared dead: its actors die and its leases are failed.
+NODE_TIMEOUT_S = _env_float("NODE_TIMEOUT_S", 10.0)
 # How long a process may take to start and report ready before start-up fails.
 PROCESS_START_TIMEOUT_S = _env_float("PROCESS_START_TIMEOUT_S", 30.0)
 # Default share of the machine's memory given to a node's object store.

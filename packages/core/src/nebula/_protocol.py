@@ -46,6 +46,7 @@ class ShmLocation(Message):
     node_id: bytes
     path: str
     size: int
+    owner_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ class TaskSpec(Message):
 class PushTask(Message):
     spec: TaskSpec
     lease_id: bytes | None = None
+    # GPUs of the lease: the worker exposes them as CUDA_VISIBLE_DEVICES while it runs.
+    gpu_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,7 @@ class CreateActorTask(Message):
     max_concurrency: int
     is_async: bool
     reply_to: str
+    gpu_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,33 @@ class FreeObjects(Message):
     object_ids: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PullObject(Message):
+    """Ask the node manager holding an object for one chunk of its bytes."""
+
+    request_id: int
+    reply_to: str
+    object_id: bytes
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChunk(Message):
+    request_id: int
+    data: bytes
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddObjectCopy(Message):
+    """Reader -> owner: a copy now lives on ``node_id`` too; free it with the object."""
+
+    object_id: bytes
+    node_id: bytes
+    node_manager: str
+
+
 # ----------------------------------------------------------------- node manager
 
 
@@ -184,6 +215,9 @@ class RequestLease(Message):
     for_actor: bool = False
     actor_id: bytes | None = None
     strategy: Any = None
+    # How many node managers already passed this request on: a spilled request is queued
+    # where it lands unless it can never fit there.
+    spill_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +227,18 @@ class LeaseGranted(Message):
     worker_address: str
     node_id: bytes
     pid: int
+    node_manager: str = ""
+    gpu_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseSpillback(Message):
+    """Ask ``node_manager`` instead: this node is busy or lacks what the request needs."""
+
+    lease_id: bytes
+    node_id: bytes
+    node_manager: str
+    spill_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +339,23 @@ class NodeHeartbeat(Message):
 @dataclass(frozen=True, slots=True)
 class UnregisterNode(Message):
     node_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView(Message):
+    """Control store -> node managers, answering each heartbeat: every node's state."""
+
+    nodes: tuple[NodeInfoMsg, ...]
+    available: dict[bytes, dict[str, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDied(Message):
+    """Published to drivers and node managers (who tell their workers) when a node dies."""
+
+    node_id: bytes
+    reason: str
+    node_manager: str = ""
 
 
 @dataclass(frozen=True, slots=True)

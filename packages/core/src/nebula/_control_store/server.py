@@ -8,6 +8,7 @@ the processes that hold handles.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -71,6 +72,11 @@ class ControlStore:
 
     def tick(self) -> None:
         now = time.monotonic()
+        for node in self._alive_nodes():
+            if now - node.last_heartbeat > _config.NODE_TIMEOUT_S:
+                self._node_died(
+                    node, f"no heartbeat for {_config.NODE_TIMEOUT_S:g} s (process or host lost)"
+                )
         for job in list(self.jobs.values()):
             if job.alive and now - job.last_heartbeat > _config.DRIVER_TIMEOUT_S:
                 logger.warning("driver of job %d stopped responding; ending the job", job.job_id)
@@ -86,16 +92,38 @@ class ControlStore:
 
     def _on_NodeHeartbeat(self, msg: p.NodeHeartbeat) -> None:
         node = self.nodes.get(msg.node_id)
-        if node is not None:
-            node.available = msg.available
-            node.last_heartbeat = time.monotonic()
+        if node is None or not node.info.alive:
+            return
+        node.available = msg.available
+        node.last_heartbeat = time.monotonic()
+        self.endpoint.send(
+            node.info.address,
+            p.ClusterView(
+                tuple(n.info for n in self.nodes.values()),
+                {nid: n.available for nid, n in self.nodes.items()},
+            ),
+        )
 
     def _on_UnregisterNode(self, msg: p.UnregisterNode) -> None:
         node = self.nodes.get(msg.node_id)
-        if node is not None:
-            node.info = p.NodeInfoMsg(
-                node.info.node_id, node.info.address, node.info.ip, node.info.resources, False
-            )
+        if node is not None and node.info.alive:
+            self._node_died(node, "its node manager shut down", expected=True)
+
+    def _node_died(self, node: _Node, reason: str, *, expected: bool = False) -> None:
+        node.info = dataclasses.replace(node.info, alive=False)
+        node.available = {}
+        log = logger.info if expected else logger.warning
+        log("node %s died: %s", node.info.node_id.hex()[:12], reason)
+        for actor in list(self.actors.values()):
+            if actor.update.node_id == node.info.node_id and actor.update.state != "DEAD":
+                self._mark_dead(actor, f"its node died ({reason})", kill=False)
+        notice = p.NodeDied(node.info.node_id, reason, node.info.address)
+        for other in self._alive_nodes():
+            self.endpoint.send(other.info.address, notice)
+        for job in self.jobs.values():
+            if job.alive:
+                self.endpoint.send(job.driver_address, notice)
+        self.endpoint.disconnect(node.info.address)
 
     def _alive_nodes(self) -> list[_Node]:
         return [n for n in self.nodes.values() if n.info.alive]
@@ -195,24 +223,26 @@ class ControlStore:
         )
 
     def _choose_node(self, spec: p.ActorSpec) -> _Node | None:
-        from nebula._plugins.manager import scheduling_policy_registry
-        from nebula._plugins.scheduling import NodeView
+        from nebula._node_manager.placement import place
 
         nodes = self._alive_nodes()
         if not nodes:
             return None
-        views = [
-            NodeView(node_id=n.info.node_id.hex(), total=n.info.resources, available=n.available)
-            for n in nodes
-        ]
-        strategy = spec.strategy if isinstance(spec.strategy, str) else "DEFAULT"
-        policy = scheduling_policy_registry().get(strategy)
-        owner_node = next((n for n in nodes if n.info.ip in spec.owner_address), nodes[0])
-        chosen = policy.select_node(spec.resources, views, owner_node.info.node_id.hex())
-        if chosen is None:
-            # Nothing fits; queue on the owner's node, whose manager warns and waits.
-            return owner_node
-        return self.nodes[bytes.fromhex(chosen)]
+        owner = next((n for n in nodes if n.info.ip in spec.owner_address), nodes[0])
+        request = p.RequestLease(
+            b"", spec.job_id, spec.resources, self.endpoint.address, strategy=spec.strategy
+        )
+        cluster = {n.info.node_id: (n.info, n.available) for n in nodes}
+        placement = place(
+            request, owner.info.node_id, owner.info.resources, owner.available, cluster
+        )
+        if placement.node_id is None:
+            self.endpoint.send(
+                spec.owner_address,
+                p.LogLines(0, True, (f"Warning: actor {spec.class_name}: {placement.reason}",)),
+            )
+            return None
+        return self.nodes[placement.node_id]
 
     def _on_LeaseGranted(self, msg: p.LeaseGranted) -> None:
         actor_id = self.actor_leases.pop(msg.lease_id, None)

@@ -9,12 +9,14 @@ warned once: it never runs on resources it does not have.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 
 from nebula import _config
 from nebula import _protocol as p
 from nebula._node_manager import resources as res
+from nebula._node_manager.placement import place
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._object_store import shm
 from nebula._transport import Endpoint
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 class _LeaseRequest:
     msg: p.RequestLease
     warned: bool = False
+    # Set while no node can take the request; re-placed when the cluster changes.
+    unplaceable: bool = False
 
 
 @dataclass
@@ -33,6 +37,7 @@ class _Lease:
     lease_id: bytes
     request: p.RequestLease
     worker_id: bytes
+    gpu_ids: tuple[int, ...] = ()
 
 
 class NodeManager:
@@ -63,6 +68,8 @@ class NodeManager:
         self.drivers: dict[int, str] = {}
         self.finished_jobs: set[int] = set()
         self.objects: dict[bytes, p.ShmLocation] = {}
+        self.cluster: dict[bytes, tuple[p.NodeInfoMsg, dict[str, float]]] = {}
+        self.free_gpus = list(range(int(resources.get("GPU", 0))))
         self.object_bytes = 0
         self.stopped = False
         self._last_heartbeat = 0.0
@@ -167,8 +174,45 @@ class NodeManager:
     def _on_RequestLease(self, msg: p.RequestLease) -> None:
         if msg.job_id in self.finished_jobs:
             return
-        self.pending.append(_LeaseRequest(msg))
-        self._dispatch()
+        request = _LeaseRequest(msg)
+        if self._route(request):
+            self.pending.append(request)
+            self._dispatch()
+
+    def _route(self, request: _LeaseRequest) -> bool:
+        """Send the request where it should run; True if it stays queued here."""
+        msg = request.msg
+        placement = place(msg, self.node_id, self.total, self.available, self.cluster)
+        if placement.node_id is None:
+            request.unplaceable = True
+            if not request.warned:
+                request.warned = True
+                logger.info(placement.reason)
+                self.endpoint.send(msg.reply_to, p.LeaseInfeasible(msg.lease_id, placement.reason))
+            return True
+        request.unplaceable = False
+        if placement.node_id == self.node_id:
+            return True
+        info = self.cluster[placement.node_id][0]
+        self.endpoint.send(
+            msg.reply_to,
+            p.LeaseSpillback(msg.lease_id, placement.node_id, info.address, msg.spill_count + 1),
+        )
+        return False
+
+    def _on_ClusterView(self, msg: p.ClusterView) -> None:
+        self.cluster = {
+            node.node_id: (node, msg.available.get(node.node_id, {})) for node in msg.nodes
+        }
+        waiting = [r for r in self.pending if r.unplaceable]
+        if waiting:
+            self.pending = [r for r in self.pending if not r.unplaceable or self._route(r)]
+            self._dispatch()
+
+    def _on_NodeDied(self, msg: p.NodeDied) -> None:
+        for worker in self.pool.workers.values():
+            if worker.address is not None:
+                self.endpoint.send(worker.address, msg)
 
     def _on_CancelLeaseRequest(self, msg: p.CancelLeaseRequest) -> None:
         self.pending = [r for r in self.pending if r.msg.lease_id != msg.lease_id]
@@ -190,6 +234,8 @@ class NodeManager:
             returned = {k: v for k, v in returned.items() if k != "CPU"}
             worker.blocked = False
         res.add(self.available, returned)
+        if lease.request.resources.get("GPU", 0.0) >= 1:
+            self.free_gpus = sorted({*self.free_gpus, *lease.gpu_ids})
         worker.lease_id = None
         worker.idle_since = time.monotonic()
 
@@ -200,6 +246,9 @@ class NodeManager:
         still_pending: list[_LeaseRequest] = []
         for request in self.pending:
             msg = request.msg
+            if request.unplaceable:
+                still_pending.append(request)
+                continue
             if not res.fits(msg.resources, self.total):
                 if not request.warned:
                     request.warned = True
@@ -235,14 +284,31 @@ class NodeManager:
         worker.lease_id = msg.lease_id
         worker.job_id = msg.job_id
         worker.actor_id = msg.actor_id if msg.for_actor else None
-        self.leases[msg.lease_id] = _Lease(msg.lease_id, msg, worker.worker_id)
+        gpu_ids = self._take_gpus(msg.resources.get("GPU", 0.0))
+        self.leases[msg.lease_id] = _Lease(msg.lease_id, msg, worker.worker_id, gpu_ids)
         assert worker.address is not None
         self.endpoint.send(
             msg.reply_to,
             p.LeaseGranted(
-                msg.lease_id, worker.worker_id, worker.address, self.node_id, worker.pid
+                msg.lease_id,
+                worker.worker_id,
+                worker.address,
+                self.node_id,
+                worker.pid,
+                self.endpoint.address,
+                gpu_ids,
             ),
         )
+
+    def _take_gpus(self, amount: float) -> tuple[int, ...]:
+        # Whole GPUs get their own devices; a fraction shares the first free one.
+        if amount <= 0 or not self.free_gpus:
+            return ()
+        count = max(1, int(amount))
+        if amount < 1:
+            return (self.free_gpus[0],)
+        taken, self.free_gpus = self.free_gpus[:count], self.free_gpus[count:]
+        return tuple(taken)
 
     def _warn_infeasible(self, msg: p.RequestLease) -> None:
         text = (
@@ -296,6 +362,22 @@ class NodeManager:
             if location is not None:
                 self.object_bytes -= location.size
                 shm.delete_object(location.path)
+
+    def _on_PullObject(self, msg: p.PullObject) -> None:
+        location = self.objects.get(msg.object_id)
+        if location is None:
+            self.endpoint.send(
+                msg.reply_to,
+                p.ObjectChunk(msg.request_id, b"", "the object is not in this node's store"),
+            )
+            return
+        try:
+            with open(location.path, "rb") as f:
+                data = os.pread(f.fileno(), msg.length, msg.offset)
+        except OSError as exc:
+            self.endpoint.send(msg.reply_to, p.ObjectChunk(msg.request_id, b"", str(exc)))
+            return
+        self.endpoint.send(msg.reply_to, p.ObjectChunk(msg.request_id, data))
 
     def _on_NodeResourcesRequest(self, msg: p.NodeResourcesRequest) -> None:
         self.endpoint.send(

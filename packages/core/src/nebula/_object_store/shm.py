@@ -22,12 +22,19 @@ def object_path(session_tag: str, object_id: bytes) -> str:
     return os.path.join(_config.SHM_DIR, f"nebula-{session_tag}-{object_id.hex()}")
 
 
+def copy_path(session_tag: str, object_id: bytes, node_id: bytes) -> str:
+    """Where a node keeps its copy of another node's object (nodes may share a machine)."""
+    return os.path.join(
+        _config.SHM_DIR, f"nebula-{session_tag}-{object_id.hex()}-{node_id.hex()[:8]}"
+    )
+
+
 def session_glob(session_tag: str) -> str:
     return os.path.join(_config.SHM_DIR, f"nebula-{session_tag}-*")
 
 
 def write_object(
-    session_tag: str, node_id: bytes, object_id: bytes, value: Serialized
+    session_tag: str, node_id: bytes, object_id: bytes, value: Serialized, owner: str = ""
 ) -> ShmLocation:
     """Write ``value`` into a new shared-memory file: the one copy a put makes."""
     path = object_path(session_tag, object_id)
@@ -53,7 +60,7 @@ def write_object(
             ) from exc
     finally:
         os.close(fd)
-    return ShmLocation(object_id, node_id, path, value.total_size)
+    return ShmLocation(object_id, node_id, path, value.total_size, owner)
 
 
 def _header_size(value: Serialized) -> int:

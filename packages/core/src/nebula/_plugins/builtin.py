@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 
-from nebula._plugins.policies import DefaultPolicy, SpreadPolicy
+from nebula._plugins.policies import DefaultPolicy, NodeAffinityPolicy, SpreadPolicy
 from nebula.hookspecs import ResourceRegistry, SchedulingPolicyRegistry, hookimpl
 
 _logger = logging.getLogger(__name__)
@@ -90,4 +90,9 @@ def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> N
         "SPREAD",
         SpreadPolicy(),
         description="run on the least-loaded node, rotating among equally loaded ones",
+    )
+    registry.add(
+        "NODE_AFFINITY",
+        NodeAffinityPolicy(),
+        description="run on a chosen node (NodeAffinitySchedulingStrategy)",
     )

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from nebula._plugins.scheduling import FIT_EPSILON, NodeView, feasible_nodes, ready_nodes
+from nebula._plugins.scheduling import (
+    FIT_EPSILON,
+    NodeView,
+    feasible_nodes,
+    fits,
+    ready_nodes,
+)
 
 __all__ = ["DefaultPolicy", "SpreadPolicy"]
 
@@ -71,3 +78,31 @@ def _cpu_load(node: NodeView) -> float:
     if total <= 0:
         return 0.0
     return 1.0 - node.available.get("CPU", 0.0) / total
+
+
+class NodeAffinityPolicy:
+    """Pin work to one node; a soft pin falls back to the default placement.
+
+    A hard pin to a node that is gone or can never fit the request returns None: the
+    request waits (and is reported) rather than running somewhere it was told not to.
+    """
+
+    def __init__(self) -> None:
+        self._fallback = DefaultPolicy()
+
+    def select_node(
+        self,
+        request: Mapping[str, float],
+        nodes: Sequence[NodeView],
+        local_node_id: str | None,
+        strategy: Any = None,
+    ) -> str | None:
+        target = getattr(strategy, "node_id", None)
+        soft = bool(getattr(strategy, "soft", False))
+        node = _find([n for n in nodes if n.alive], target)
+        usable = node is not None and fits(request, node.total)
+        if node is not None and usable and (not soft or fits(request, node.available)):
+            return node.node_id
+        if soft:
+            return self._fallback.select_node(request, nodes, local_node_id)
+        return None

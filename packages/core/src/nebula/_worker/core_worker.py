@@ -8,6 +8,7 @@ behind one lock.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import sys
@@ -69,8 +70,11 @@ class CoreWorker:
         self.health_check: Callable[[], str | None] | None = None
         self.dead_reason: str | None = None
         self._last_health_check = 0.0
+        from nebula._worker.object_transfer import ObjectPuller
         from nebula._worker.submitter import Submitter
 
+        self.node_managers: dict[bytes, str] = {node_id: node_manager} if node_id else {}
+        self.puller = ObjectPuller(self)
         self.submitter = Submitter(self)
         self._register_handlers()
         self._io_thread = threading.Thread(target=self._io_loop, name="nebula-io", daemon=True)
@@ -86,6 +90,7 @@ class CoreWorker:
         self.on(p.ObjectValue, self._on_object_value)
         self.on(p.AddBorrower, self._on_add_borrower)
         self.on(p.RemoveBorrower, self._on_remove_borrower)
+        self.on(p.AddObjectCopy, self._on_add_object_copy)
         self.on(p.LogLines, self._on_log_lines)
         for reply in (
             p.JobRegistered,
@@ -95,6 +100,7 @@ class CoreWorker:
             p.KvReply,
             p.NodeResourcesReply,
             p.Pong,
+            p.ObjectChunk,
         ):
             self.on(reply, self._on_rpc_reply)
         self.submitter.register_handlers()
@@ -125,10 +131,10 @@ class CoreWorker:
             reason = self.health_check()
             if reason is not None and self.dead_reason is None:
                 self.fail_everything(reason)
-        if self.is_driver and self.job_id:
-            if now - self._last_heartbeat >= _config.DRIVER_HEARTBEAT_S:
-                self._last_heartbeat = now
-                self.send(self.control_store, p.JobHeartbeat(self.job_id))
+        due = now - self._last_heartbeat >= _config.DRIVER_HEARTBEAT_S
+        if self.is_driver and self.job_id and due:
+            self._last_heartbeat = now
+            self.send(self.control_store, p.JobHeartbeat(self.job_id))
 
     def fail_everything(self, reason: str) -> None:
         """The cluster is gone: every pending value becomes an error instead of a hang."""
@@ -142,6 +148,25 @@ class CoreWorker:
                 if entry.value is None and not entry.is_actor:
                     self.set_value(p.ObjectValue(entry.object_id, inline=error, is_error=True))
             self.cv.notify_all()
+
+    def on_node_died(self, msg: p.NodeDied) -> None:
+        """Values whose only copy lived on the dead node are lost."""
+        from nebula.exceptions import ObjectLostError
+
+        self.node_managers.pop(msg.node_id, None)
+        for entry in self.refs.entries.values():
+            value = entry.value
+            if value is None or value.shm is None or value.shm.node_id != msg.node_id:
+                continue
+            if entry.copies:
+                continue
+            error = ObjectLostError(
+                f"Object {entry.object_id.hex()} was lost: the node that held it died "
+                f"({msg.reason})."
+            )
+            entry.value = p.ObjectValue(
+                entry.object_id, inline=_serialize_error(error), is_error=True
+            )
 
     def check_alive(self) -> None:
         if self.dead_reason is not None:
@@ -251,12 +276,37 @@ class CoreWorker:
         for object_id, _owner in entry.contained:
             self.unpin(object_id)
         if value is not None and value.shm is not None:
-            self.send(self.node_manager, p.FreeObjects((entry.object_id,)))
+            primary = self.node_managers.get(value.shm.node_id)
+            for address in {primary, *entry.copies.values()}:
+                if address:
+                    self.send(address, p.FreeObjects((entry.object_id,)))
 
     def _on_add_borrower(self, msg: p.AddBorrower) -> None:
         entry = self.refs.get(msg.object_id)
         if entry is not None and msg.borrower != self.address:
             entry.borrowers.add(msg.borrower)
+
+    def _on_add_object_copy(self, msg: p.AddObjectCopy) -> None:
+        entry = self.refs.get(msg.object_id)
+        if entry is not None and entry.owned:
+            entry.copies[msg.node_id] = msg.node_manager
+            self.node_managers.setdefault(msg.node_id, msg.node_manager)
+        else:  # already freed: drop the copy at once
+            self.send(msg.node_manager, p.FreeObjects((msg.object_id,)))
+
+    def node_manager_for(self, node_id: bytes) -> str | None:
+        """The address of a node's manager; asks the control store on first use."""
+        with self.lock:
+            known = self.node_managers.get(node_id)
+        if known is not None:
+            return known
+        reply = self.call(self.control_store, lambda rid, to: p.GetClusterInfo(rid, to))
+        assert isinstance(reply, p.ClusterInfoReply)
+        with self.lock:
+            for node in reply.nodes:
+                if node.alive:
+                    self.node_managers[node.node_id] = node.address
+            return self.node_managers.get(node_id)
 
     def _on_remove_borrower(self, msg: p.RemoveBorrower) -> None:
         entry = self.refs.get(msg.object_id)
@@ -346,7 +396,12 @@ class CoreWorker:
         contained = tuple((r.object_id, r.owner_address) for r in serialized.contained_refs)
         if serialized.total_size <= _config.INLINE_OBJECT_MAX_BYTES:
             return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
-        location = shm.write_object(self.session_tag, self.node_id, object_id, serialized)
+        if not self.node_id:
+            # No store on this host (a driver on a machine without a node): keep it inline.
+            return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
+        location = shm.write_object(
+            self.session_tag, self.node_id, object_id, serialized, self.address
+        )
         self.send(self.node_manager, p.ObjectSealed(location, self.address))
         return p.ObjectValue(object_id, shm=location, contained=contained)
 
@@ -428,6 +483,11 @@ class CoreWorker:
         """Deserialize a value this process references; one mapping per shared object."""
         if value.shm is None:
             return load_value(value)
+        if value.shm.node_id != self.node_id:
+            local = self.puller.local_location(value.shm, value.shm.owner_address)
+            if isinstance(local, bytes):
+                return deserialize(local)
+            value = dataclasses.replace(value, shm=local)
         with self.lock:
             entry = self.refs.get(value.object_id)
             mapping = entry.mapping if entry is not None else None

@@ -23,7 +23,7 @@ from nebula import _protocol as p
 from nebula._ids import object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
 from nebula._worker.args import unpack_args
-from nebula._worker.core_worker import CoreWorker, load_value
+from nebula._worker.core_worker import CoreWorker
 from nebula.exceptions import (
     TaskCancelledError,
     TaskError,
@@ -184,7 +184,7 @@ class Executor:
         for value in spec.ref_args:
             if value.is_error:
                 raise _ArgumentError(deserialize(value.inline or b""))
-            values.append(load_value(value))
+            values.append(self.cw.load(value))
         return unpack_args(deserialize(spec.args_blob), values)
 
     def _success(self, spec: p.TaskSpec, result: Any) -> p.TaskDone:

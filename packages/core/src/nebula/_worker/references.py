@@ -39,6 +39,8 @@ class Entry:
     producing_task: bytes | None = None
     # The read-only mapping of a shared-memory value, shared by every get() in this process.
     mapping: memoryview | None = None
+    # Owned shared-memory values: other nodes holding a copy (node id -> node manager).
+    copies: dict[bytes, str] = field(default_factory=dict)
 
     def in_use(self) -> bool:
         return self.local_refs > 0 or self.pins > 0 or bool(self.borrowers)

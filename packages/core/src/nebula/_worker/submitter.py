@@ -24,6 +24,7 @@ from nebula._ids import new_lease_id, task_id_of
 from nebula._serialization import serialize
 from nebula.exceptions import (
     ActorDiedError,
+    NodeDiedError,
     TaskCancelledError,
     WorkerCrashedError,
 )
@@ -62,6 +63,9 @@ class _Lease:
     key: tuple[Any, ...]
     worker_address: str
     worker_id: bytes
+    node_id: bytes
+    node_manager: str
+    gpu_ids: tuple[int, ...] = ()
     busy: PendingTask | None = None
     idle_since: float = field(default_factory=time.monotonic)
 
@@ -95,6 +99,8 @@ class Submitter:
         self.classes: dict[tuple[Any, ...], _Class] = {}
         self.leases: dict[bytes, _Lease] = {}
         self.lease_requests: dict[bytes, tuple[Any, ...]] = {}
+        # Which node manager each outstanding lease request currently waits at.
+        self.request_node_manager: dict[bytes, str] = {}
         self.functions_sent: set[tuple[str, bytes]] = set()
         self.actors: dict[bytes, ActorClient] = {}
 
@@ -102,6 +108,8 @@ class Submitter:
         cw = self.cw
         cw.on(p.TaskDone, self._on_task_done)
         cw.on(p.LeaseGranted, self._on_lease_granted)
+        cw.on(p.LeaseSpillback, self._on_lease_spillback)
+        cw.on(p.NodeDied, self._on_node_died)
         cw.on(p.LeaseInfeasible, self._on_lease_infeasible)
         cw.on(p.LeasedWorkerDied, self._on_leased_worker_died)
         cw.on(p.ActorUpdate, self._on_actor_update)
@@ -177,33 +185,63 @@ class Submitter:
             lease_id = new_lease_id()
             cls.requests.add(lease_id)
             self.lease_requests[lease_id] = key
-            self.cw.send(
-                self.cw.node_manager,
-                p.RequestLease(
-                    lease_id,
-                    self.cw.job_id,
-                    cls.resources,
-                    self.cw.address,
-                    strategy=cls.strategy,
-                ),
-            )
+            self._request_lease(lease_id, cls, self.cw.node_manager, 0)
             wanted -= 1
+
+    def _request_lease(
+        self, lease_id: bytes, cls: _Class, node_manager: str, spill_count: int
+    ) -> None:
+        self.request_node_manager[lease_id] = node_manager
+        self.cw.send(
+            node_manager,
+            p.RequestLease(
+                lease_id,
+                self.cw.job_id,
+                cls.resources,
+                self.cw.address,
+                strategy=cls.strategy,
+                spill_count=spill_count,
+            ),
+        )
+
+    def _on_lease_spillback(self, msg: p.LeaseSpillback) -> None:
+        key = self.lease_requests.get(msg.lease_id)
+        cls = self.classes.get(key) if key is not None else None
+        if cls is None:
+            self.request_node_manager.pop(msg.lease_id, None)
+            return
+        self._request_lease(msg.lease_id, cls, msg.node_manager, msg.spill_count)
+
+    def _cancel_request(self, lease_id: bytes) -> None:
+        self.lease_requests.pop(lease_id, None)
+        node_manager = self.request_node_manager.pop(lease_id, self.cw.node_manager)
+        self.cw.send(node_manager, p.CancelLeaseRequest(lease_id))
 
     def _dispatch(self, task: PendingTask, lease: _Lease) -> None:
         lease.busy = task
         task.lease_id = lease.lease_id
         task.worker_address = lease.worker_address
         spec = self._final_spec(task, lease.worker_address)
-        self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id))
+        self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id, lease.gpu_ids))
 
     def _on_lease_granted(self, msg: p.LeaseGranted) -> None:
         key = self.lease_requests.pop(msg.lease_id, None)
+        self.request_node_manager.pop(msg.lease_id, None)
         cls = self.classes.get(key) if key is not None else None
+        node_manager = msg.node_manager or self.cw.node_manager
         if cls is None or key is None:
-            self.cw.send(self.cw.node_manager, p.ReturnLease(msg.lease_id))
+            self.cw.send(node_manager, p.ReturnLease(msg.lease_id))
             return
         cls.requests.discard(msg.lease_id)
-        lease = _Lease(msg.lease_id, key, msg.worker_address, msg.worker_id)
+        lease = _Lease(
+            msg.lease_id,
+            key,
+            msg.worker_address,
+            msg.worker_id,
+            msg.node_id,
+            node_manager,
+            msg.gpu_ids,
+        )
         cls.leases[msg.lease_id] = lease
         self.leases[msg.lease_id] = lease
         if cls.queue:
@@ -219,13 +257,27 @@ class Submitter:
         sys.stderr.write(f"Warning: {msg.message}\n")
         sys.stderr.flush()
 
+    def _on_node_died(self, msg: p.NodeDied) -> None:
+        for lease in [x for x in self.leases.values() if x.node_id == msg.node_id]:
+            self._lease_lost(lease, 0, f"its node died: {msg.reason}", node_lost=True)
+        # Requests waiting at the dead node's manager will never be answered: ask again here.
+        for lease_id, address in list(self.request_node_manager.items()):
+            key = self.lease_requests.get(lease_id)
+            cls = self.classes.get(key) if key is not None else None
+            if address == msg.node_manager and cls is not None:
+                self._request_lease(lease_id, cls, self.cw.node_manager, 0)
+        self.cw.on_node_died(msg)
+
     def _on_leased_worker_died(self, msg: p.LeasedWorkerDied) -> None:
-        lease = self.leases.pop(msg.lease_id, None)
-        if lease is None:
-            return
+        lease = self.leases.get(msg.lease_id)
+        if lease is not None:
+            self._lease_lost(lease, msg.pid, msg.reason, node_lost=False)
+
+    def _lease_lost(self, lease: _Lease, pid: int, reason: str, *, node_lost: bool) -> None:
+        self.leases.pop(lease.lease_id, None)
         cls = self.classes.get(lease.key)
         if cls is not None:
-            cls.leases.pop(msg.lease_id, None)
+            cls.leases.pop(lease.lease_id, None)
         self.cw.endpoint.disconnect(lease.worker_address)
         task = lease.busy
         if task is not None and not task.finished:
@@ -237,11 +289,12 @@ class Submitter:
                 if cls is not None:
                     cls.queue.appendleft(task)
             else:
+                error_type = NodeDiedError if node_lost else WorkerCrashedError
                 self._finish_with_error(
                     task,
-                    WorkerCrashedError(
-                        f"The worker running {task.spec.name}() (pid {msg.pid}) died: "
-                        f"{msg.reason}. The task was tried {task.spec.attempt + 1} time(s)."
+                    error_type(
+                        f"The worker running {task.spec.name}() (pid {pid}) died: "
+                        f"{reason}. The task was tried {task.spec.attempt + 1} time(s)."
                     ),
                 )
         if cls is not None:
@@ -257,14 +310,13 @@ class Submitter:
                     self._return_lease(cls, lease)
             for lease_id in list(cls.requests):
                 cls.requests.discard(lease_id)
-                self.lease_requests.pop(lease_id, None)
-                self.cw.send(self.cw.node_manager, p.CancelLeaseRequest(lease_id))
+                self._cancel_request(lease_id)
             del key
 
     def _return_lease(self, cls: _Class, lease: _Lease) -> None:
         cls.leases.pop(lease.lease_id, None)
         self.leases.pop(lease.lease_id, None)
-        self.cw.send(self.cw.node_manager, p.ReturnLease(lease.lease_id))
+        self.cw.send(lease.node_manager, p.ReturnLease(lease.lease_id))
 
     # ------------------------------------------------------------------ replies
 
@@ -441,7 +493,7 @@ class Submitter:
             for lease in list(cls.leases.values()):
                 self._return_lease(cls, lease)
             for lease_id in cls.requests:
-                self.cw.send(self.cw.node_manager, p.CancelLeaseRequest(lease_id))
+                self._cancel_request(lease_id)
             cls.requests.clear()
 
 

@@ -1,0 +1,89 @@
+"""Bringing an object from another node's store into this one, in chunks.
+
+Bytes go straight from the node that holds the object to the reader's node: nothing passes
+through the head. The copy is registered with the local node manager (so it is accounted
+and cleaned up) and with the object's owner (so it is freed together with the object).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from nebula import _protocol as p
+from nebula._object_store import shm
+from nebula.exceptions import ObjectLostError
+
+if TYPE_CHECKING:
+    from nebula._worker.core_worker import CoreWorker
+
+CHUNK_BYTES = 8 * 1024 * 1024
+_MAX_CACHED = 1024
+
+
+class ObjectPuller:
+    def __init__(self, cw: CoreWorker) -> None:
+        self.cw = cw
+        self._copies: OrderedDict[bytes, p.ShmLocation] = OrderedDict()
+
+    def local_location(self, location: p.ShmLocation, owner: str) -> p.ShmLocation | bytes:
+        """A location readable here: the original, a local copy, or the bytes themselves."""
+        cw = self.cw
+        if location.node_id == cw.node_id:
+            return location
+        cached = self._copies.get(location.object_id)
+        if cached is not None and os.path.exists(cached.path):
+            return cached
+        source = cw.node_manager_for(location.node_id)
+        if source is None:
+            raise ObjectLostError(
+                f"Object {location.object_id.hex()} lived on node {location.node_id.hex()[:12]}, "
+                "which is no longer part of the cluster."
+            )
+        if not cw.node_id:
+            return self._pull_into_memory(location, source)
+        return self._pull_into_store(location, source, owner)
+
+    def _chunks(self, location: p.ShmLocation, source: str):  # type: ignore[no-untyped-def]
+        for offset in range(0, location.size, CHUNK_BYTES):
+            length = min(CHUNK_BYTES, location.size - offset)
+            reply = self.cw.call(
+                source,
+                lambda rid, to, o=offset, n=length: p.PullObject(rid, to, location.object_id, o, n),
+                timeout_s=60.0,
+            )
+            assert isinstance(reply, p.ObjectChunk)
+            if reply.error is not None or len(reply.data) != length:
+                raise ObjectLostError(
+                    f"Object {location.object_id.hex()} could not be fetched from node "
+                    f"{location.node_id.hex()[:12]}: {reply.error or 'short read'}."
+                )
+            yield offset, reply.data
+
+    def _pull_into_memory(self, location: p.ShmLocation, source: str) -> bytes:
+        buffer = bytearray(location.size)
+        for offset, data in self._chunks(location, source):
+            buffer[offset : offset + len(data)] = data
+        return bytes(buffer)
+
+    def _pull_into_store(self, location: p.ShmLocation, source: str, owner: str) -> p.ShmLocation:
+        cw = self.cw
+        path = shm.copy_path(cw.session_tag, location.object_id, cw.node_id)
+        fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, location.size)
+            for offset, data in self._chunks(location, source):
+                os.pwrite(fd, data, offset)
+        except BaseException:
+            os.close(fd)
+            shm.delete_object(path)
+            raise
+        os.close(fd)
+        copy = p.ShmLocation(location.object_id, cw.node_id, path, location.size)
+        cw.send(cw.node_manager, p.ObjectSealed(copy, owner))
+        cw.send(owner, p.AddObjectCopy(location.object_id, cw.node_id, cw.node_manager))
+        self._copies[location.object_id] = copy
+        if len(self._copies) > _MAX_CACHED:
+            self._copies.popitem(last=False)
+        return copy
