@@ -11,6 +11,7 @@ from nebula._api.actor import ActorClass, ActorHandle, method
 from nebula._api.cluster_info import (
     available_resources,
     cluster_resources,
+    get_gpu_ids,
     get_runtime_context,
     nodes,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "exceptions",
     "get",
     "get_actor",
+    "get_gpu_ids",
     "get_runtime_context",
     "init",
     "is_initialized",

@@ -123,3 +123,10 @@ class RuntimeContext:
 def get_runtime_context() -> RuntimeContext:
     runtime.require_core_worker()
     return RuntimeContext()
+
+
+def get_gpu_ids() -> list[int]:
+    """The GPU ids assigned to the calling task or actor (empty in the driver)."""
+    from nebula._worker.executor import gpu_ids
+
+    return gpu_ids()

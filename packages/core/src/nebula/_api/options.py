@@ -122,8 +122,11 @@ def _check_strategy(strategy: Any) -> None:
                 f"{', '.join(names)}."
             )
         return
-    if not hasattr(strategy, "to_policy_request"):
-        raise TypeError(f"scheduling_strategy {strategy!r} is not a scheduling strategy.")
+    if not isinstance(getattr(strategy, "policy_name", None), str):
+        raise TypeError(
+            f"scheduling_strategy {strategy!r} is not a scheduling strategy: use a policy name "
+            "such as 'DEFAULT' or 'SPREAD', or a strategy from nebula.util.scheduling_strategies."
+        )
 
 
 def resource_request(options: Mapping[str, Any], *, default_cpus: float) -> dict[str, float]:

@@ -41,7 +41,7 @@ def session_tag_of(session_dir: str) -> str:
 
 
 def _launch(
-    args: list[str], *, detached: bool, log_path: str
+    args: list[str], *, detached: bool, log_path: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start a process and wait for the address it announces on its first stdout line."""
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -49,6 +49,7 @@ def _launch(
         process = subprocess.Popen(
             [sys.executable, "-m", *args],
             stdin=subprocess.DEVNULL,
+            env=None if env is None else {**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=log if detached else None,
             start_new_session=detached,
@@ -84,15 +85,19 @@ def _launch(
 
 
 def start_control_store(
-    session_dir: str, *, host: str, port: int, detached: bool
+    session_dir: str,
+    *,
+    host: str,
+    port: int,
+    detached: bool,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     args = ["nebula._control_store", "--host", host, "--port", str(port)]
     args += ["--session-dir", session_dir]
     if not detached:
         args += ["--parent-pid", str(os.getpid())]
-    return _launch(
-        args, detached=detached, log_path=os.path.join(session_dir, "logs", "control_store.err")
-    )
+    log_path = os.path.join(session_dir, "logs", "control_store.err")
+    return _launch(args, detached=detached, log_path=log_path, env=env)
 
 
 def start_node_manager(
@@ -106,6 +111,7 @@ def start_node_manager(
     object_store_memory: int | None,
     detached: bool,
     port: int = 0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, bytes]:
     node_id = random_id(16)
     args = ["nebula._node_manager", "--host", host, "--port", str(port)]
@@ -122,7 +128,7 @@ def start_node_manager(
     if not detached:
         args += ["--parent-pid", str(os.getpid())]
     log_path = os.path.join(session_dir, "logs", f"node_manager-{node_id.hex()[:8]}.err")
-    process, address = _launch(args, detached=detached, log_path=log_path)
+    process, address = _launch(args, detached=detached, log_path=log_path, env=env)
     return process, address, node_id
 
 

@@ -264,6 +264,7 @@ class ControlStore:
                 actor.spec.max_concurrency,
                 actor.spec.is_async,
                 self.endpoint.address,
+                msg.gpu_ids,
             ),
         )
 

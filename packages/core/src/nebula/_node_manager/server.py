@@ -182,7 +182,13 @@ class NodeManager:
     def _route(self, request: _LeaseRequest) -> bool:
         """Send the request where it should run; True if it stays queued here."""
         msg = request.msg
-        placement = place(msg, self.node_id, self.total, self.available, self.cluster)
+        # What is free once the requests already queued here are served: a burst of
+        # requests then overflows to other nodes instead of piling up on this one.
+        uncommitted = dict(self.available)
+        for queued in self.pending:
+            if not queued.unplaceable:
+                res.subtract(uncommitted, queued.msg.resources)
+        placement = place(msg, self.node_id, self.total, uncommitted, self.cluster)
         if placement.node_id is None:
             request.unplaceable = True
             if not request.warned:
@@ -204,9 +210,12 @@ class NodeManager:
         self.cluster = {
             node.node_id: (node, msg.available.get(node.node_id, {})) for node in msg.nodes
         }
-        waiting = [r for r in self.pending if r.unplaceable]
-        if waiting:
-            self.pending = [r for r in self.pending if not r.unplaceable or self._route(r)]
+        # Requests still waiting here may now fit elsewhere (a node joined or freed up).
+        if self.pending:
+            waiting, self.pending = self.pending, []
+            for request in waiting:
+                if self._route(request):
+                    self.pending.append(request)
             self._dispatch()
 
     def _on_NodeDied(self, msg: p.NodeDied) -> None:

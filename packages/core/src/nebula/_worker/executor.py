@@ -33,8 +33,28 @@ from nebula.exceptions import (
 _current = threading.local()
 
 
+_gpu_ids: tuple[int, ...] = ()
+_ORIGINAL_CUDA_DEVICES = os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
 def current_task() -> p.TaskSpec | None:
     return getattr(_current, "spec", None)
+
+
+def set_gpu_ids(gpu_ids: tuple[int, ...]) -> None:
+    """Expose exactly the lease's GPUs to the code that runs next (frameworks read this)."""
+    global _gpu_ids
+    _gpu_ids = gpu_ids
+    if gpu_ids:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpu_ids)
+    elif _ORIGINAL_CUDA_DEVICES is None:
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = _ORIGINAL_CUDA_DEVICES
+
+
+def gpu_ids() -> list[int]:
+    return list(_gpu_ids)
 
 
 class Executor:
@@ -102,6 +122,8 @@ class Executor:
             else:
                 assert isinstance(msg, p.PushTask)
                 self._main_task = msg.spec.task_id
+                if msg.spec.actor_id is None:  # an actor keeps the GPUs it was created with
+                    set_gpu_ids(msg.gpu_ids)
                 try:
                     self._run_and_reply(msg.spec)
                 finally:
@@ -256,6 +278,7 @@ class Executor:
     def _create_actor(self, msg: p.CreateActorTask) -> None:
         spec = msg.spec
         _current.spec = spec
+        set_gpu_ids(msg.gpu_ids)
         self._adopt_job(spec)
         error = None
         try:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from nebula.testing._cluster import Cluster, ClusterNode
 from nebula.testing._conditions import wait_for_condition
 from nebula.testing._leaks import leaked_processes, leaked_shm_files
 
-__all__ = ["leaked_processes", "leaked_shm_files", "wait_for_condition"]
+__all__ = [
+    "Cluster",
+    "ClusterNode",
+    "leaked_processes",
+    "leaked_shm_files",
+    "wait_for_condition",
+]

@@ -1,0 +1,175 @@
+"""``Cluster``: a head and several nodes as real processes on this machine, for tests.
+
+Each node is its own node manager process with its own resources, workers and store;
+``remove_node`` kills a node's processes the way a machine loss would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from nebula import _protocol as p
+from nebula._api import services
+from nebula._object_store import shm
+
+
+@dataclass
+class ClusterNode:
+    """One node of a test cluster."""
+
+    node_id: str
+    address: str
+    process: subprocess.Popen[bytes]
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class Cluster:
+    """A local multi-node cluster of real processes.
+
+    ``Cluster(initialize_head=True, head_node_args={"num_cpus": 2}, connect=True)`` gives a
+    running head node with a connected driver; ``add_node`` and ``remove_node`` grow and
+    shrink it; ``shutdown`` stops everything it started.
+    """
+
+    def __init__(
+        self,
+        *,
+        initialize_head: bool = False,
+        head_node_args: dict[str, Any] | None = None,
+        connect: bool = False,
+        node_timeout_s: float = 3.0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.host = host
+        self.session_dir, self.session_tag = services.new_session()
+        # Nodes are declared dead quickly so tests about node loss stay short.
+        self._env = {
+            "NEBULA_NODE_TIMEOUT_S": str(node_timeout_s),
+            "NEBULA_NODE_HEARTBEAT_S": str(min(1.0, node_timeout_s / 4)),
+        }
+        self._control_store, cs_address = services.start_control_store(
+            self.session_dir, host=host, port=0, detached=False, env=self._env
+        )
+        self.control_store_address = cs_address
+        self.nodes: list[ClusterNode] = []
+        self._removed: set[str] = set()
+        self._connected = False
+        self.head_node: ClusterNode | None = None
+        if initialize_head:
+            self.head_node = self.add_node(**(head_node_args or {}))
+        if connect:
+            self.connect()
+
+    @property
+    def address(self) -> str:
+        return self.control_store_address.removeprefix("tcp://")
+
+    def add_node(
+        self,
+        *,
+        num_cpus: float = 1,
+        num_gpus: float = 0,
+        resources: dict[str, float] | None = None,
+        object_store_memory: int | None = None,
+        wait: bool = True,
+    ) -> ClusterNode:
+        process, address, node_id = services.start_node_manager(
+            self.session_dir,
+            control_store=self.control_store_address,
+            host=self.host,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            resources=resources,
+            object_store_memory=object_store_memory,
+            detached=False,
+            env=self._env,
+        )
+        total = {"CPU": float(num_cpus), "GPU": float(num_gpus), **(resources or {})}
+        node = ClusterNode(node_id.hex(), address, process, total)
+        self.nodes.append(node)
+        if wait:
+            self.wait_for_nodes()
+        return node
+
+    def remove_node(self, node: ClusterNode) -> None:
+        """Kill the node's manager and workers at once, as losing the machine would."""
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs = [psutil.Process(node.process.pid)]
+            procs += procs[0].children(recursive=True)
+            for proc in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
+            psutil.wait_procs(procs, timeout=5)
+        node.process.wait(5)
+        if node.process.stdout is not None:
+            node.process.stdout.close()
+        self._removed.add(node.node_id)
+
+    def wait_for_nodes(self, timeout: float = 30.0) -> None:
+        """Wait until the control store sees exactly the nodes added and not removed."""
+        wanted = {n.node_id for n in self.nodes if n.node_id not in self._removed}
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = {node.node_id.hex() for node in self._cluster_info().nodes if node.alive}
+            if alive == wanted:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the cluster has nodes {sorted(alive)} alive, expected {sorted(wanted)}"
+                )
+            time.sleep(0.05)
+
+    def _cluster_info(self) -> p.ClusterInfoReply:
+        from nebula._worker.core_worker import CoreWorker
+
+        probe = CoreWorker(
+            is_driver=True,
+            host=self.host,
+            control_store=self.control_store_address,
+            node_manager="",
+            node_id=b"",
+            session_tag="",
+        )
+        try:
+            reply = probe.call(
+                self.control_store_address, lambda rid, to: p.GetClusterInfo(rid, to), 10.0
+            )
+        finally:
+            probe.shutdown()
+        assert isinstance(reply, p.ClusterInfoReply)
+        return reply
+
+    def connect(self, **init_kwargs: Any) -> None:
+        import nebula
+
+        nebula.init(address=self.address, **init_kwargs)
+        self._connected = True
+
+    def shutdown(self) -> None:
+        import nebula
+
+        if self._connected:
+            nebula.shutdown()
+            self._connected = False
+        live = [n.process for n in self.nodes if n.alive]
+        services.stop_processes([self._control_store, *live])
+        for node in self.nodes:
+            if node.process.stdout is not None and not node.process.stdout.closed:
+                node.process.stdout.close()
+        shm.delete_session_objects(self.session_tag)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
