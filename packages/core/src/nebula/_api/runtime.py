@@ -213,10 +213,35 @@ def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
     if ":" not in host_port:
         raise ValueError(f"address must look like HOST:PORT, got {address!r}.")
     cs_address = f"tcp://{host_port}"
-    # Ask the control store for the nodes first, through a temporary core worker.
+    my_ip = services.local_ip_towards(host_port.rsplit(":", 1)[0])
+    reply = _probe_cluster(cs_address, my_ip, address)
+    alive = [n for n in reply.nodes if n.alive]
+    if not alive:
+        raise ConnectionError(f"The cluster at {address} has no live node yet.")
+    # The node on this machine holds our objects; without one, objects stay in-process.
+    local = next((n for n in alive if n.ip == my_ip), None)
+    node = local or alive[0]
+    tag = services.session_tag_of(reply.session_dir)
+    state = _make_driver(
+        cs_address,
+        node.address,
+        node.node_id if local is not None else b"",
+        tag,
+        namespace,
+        log_to_driver,
+        host=my_ip,
+        log_sources=[n.address for n in alive],
+    )
+    state.address = host_port
+    state.session_dir = reply.session_dir
+    return state
+
+
+def _probe_cluster(cs_address: str, my_ip: str, address: str) -> p.ClusterInfoReply:
+    """Ask the control store for the nodes, through a temporary core worker."""
     probe = CoreWorker(
         is_driver=True,
-        host="127.0.0.1",
+        host=my_ip,
         control_store=cs_address,
         node_manager="",
         node_id=b"",
@@ -233,15 +258,7 @@ def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
     finally:
         probe.shutdown()
     assert isinstance(reply, p.ClusterInfoReply)
-    alive = [n for n in reply.nodes if n.alive]
-    if not alive:
-        raise ConnectionError(f"The cluster at {address} has no live node yet.")
-    node = alive[0]
-    tag = services.session_tag_of(reply.session_dir)
-    state = _make_driver(cs_address, node.address, node.node_id, tag, namespace, log_to_driver)
-    state.address = host_port
-    state.session_dir = reply.session_dir
-    return state
+    return reply
 
 
 def _make_driver(
@@ -251,10 +268,13 @@ def _make_driver(
     tag: str,
     namespace: str,
     log_to_driver: bool,
+    *,
+    host: str = "127.0.0.1",
+    log_sources: list[str] | None = None,
 ) -> _Runtime:
     cw = CoreWorker(
         is_driver=True,
-        host="127.0.0.1",
+        host=host,
         control_store=cs_address,
         node_manager=nm_address,
         node_id=node_id,
@@ -264,7 +284,7 @@ def _make_driver(
     try:
         reply = cw.call(
             cs_address,
-            lambda rid, reply_to: p.RegisterJob(rid, reply_to, os.getpid(), namespace, "127.0.0.1"),
+            lambda rid, reply_to: p.RegisterJob(rid, reply_to, os.getpid(), namespace, host),
         )
     except BaseException:
         cw.shutdown()
@@ -274,7 +294,8 @@ def _make_driver(
     cw.job_sys_path = tuple(path for path in [os.getcwd(), *sys.path] if path)
     if log_to_driver:
         cw.log_sink = print_log_lines
-    cw.send(nm_address, p.RegisterDriver(cw.job_id, cw.address, log_to_driver))
+    for address in log_sources or [nm_address]:
+        cw.send(address, p.RegisterDriver(cw.job_id, cw.address, log_to_driver))
     return _Runtime(cw, is_driver=True, namespace=namespace)
 
 

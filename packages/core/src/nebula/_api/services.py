@@ -6,6 +6,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -145,6 +146,18 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float = 
             process.wait(2.0)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def local_ip_towards(host: str) -> str:
+    """This machine's address on the interface that reaches ``host``."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((host, 9))
+        except OSError:
+            return "127.0.0.1"
+        return str(sock.getsockname()[0])
 
 
 def address_file() -> str:
