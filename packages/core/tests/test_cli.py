@@ -91,9 +91,24 @@ def test_head_from_cli_serves_a_driver_and_stops(cli_env: dict[str, str], tmp_pa
 
 
 def test_connecting_to_nothing_fails_clearly(cli_env: dict[str, str]) -> None:
-    result = _cli(cli_env, "status", "--address", f"127.0.0.1:{_free_port()}", timeout=30)
+    address = f"127.0.0.1:{_free_port()}"
+    result = _cli(cli_env, "status", "--address", address, timeout=30)
+    assert result.returncode == 1
+    assert "No cluster token" in result.stderr
+    env = dict(cli_env, NEBULA_CLUSTER_TOKEN="0" * 64)
+    result = _cli(env, "status", "--address", address, timeout=30)
     assert result.returncode == 1
     assert "Could not reach a Nebula cluster" in result.stderr
+
+
+def test_joining_with_a_wrong_token_fails_clearly(cli_env: dict[str, str]) -> None:
+    port = _free_port()
+    started = _cli(cli_env, "start", "--head", "--port", str(port), "--num-cpus", "1")
+    assert started.returncode == 0, started.stderr
+    env = dict(cli_env, NEBULA_CLUSTER_TOKEN="0" * 64)
+    joined = _cli(env, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1")
+    assert joined.returncode == 1
+    assert "rejected this cluster token" in joined.stderr
 
 
 def test_auto_address_without_a_head_says_how_to_start_one(cli_env: dict[str, str]) -> None:

@@ -69,7 +69,7 @@ def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
-    from nebula import _config
+    from nebula import _auth, _config
     from nebula._api import services
 
     resources = json.loads(args.resources) if args.resources else None
@@ -77,8 +77,10 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if args.head:
         session_dir, _tag = services.new_session()
         port = args.port or _config.DEFAULT_HEAD_PORT
+        token = os.environ.get(_auth.TOKEN_ENV) or _auth.new_token()
+        token_path = _auth.write_token_file(_config.TEMP_DIR, token)
         cs, cs_address = services.start_control_store(
-            session_dir, host=host, port=port, detached=True
+            session_dir, host=host, port=port, detached=True, token=token
         )
         nm, _nm_address, node_id = services.start_node_manager(
             session_dir,
@@ -89,6 +91,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
             resources=resources,
             object_store_memory=args.object_store_memory,
             detached=True,
+            token=token,
         )
         address = cs_address.removeprefix("tcp://")
         services.write_address_file(address, session_dir, [cs.pid, nm.pid])
@@ -96,13 +99,21 @@ def _cmd_start(args: argparse.Namespace) -> int:
         print('Connect a driver with:  nebula.init(address="auto")  or')
         print(f'                        nebula.init(address="{address}")')
         print(f"Join another node with: nebula start --address {address}")
+        print(f"The cluster token is in {token_path} (readable by you only); on other")
+        print(f"machines set {_auth.TOKEN_ENV} to its content before joining or connecting.")
         print("Stop it with:           nebula stop")
         return 0
     from nebula import _protocol as p
     from nebula._worker.core_worker import CoreWorker
 
     cs_address = "tcp://" + args.address.removeprefix("tcp://")
+    token = _auth.token_from_environment(_config.TEMP_DIR)
+    if token is None:
+        raise ConnectionError(
+            f"no cluster token: set {_auth.TOKEN_ENV} to the token the head node printed"
+        )
     probe = CoreWorker(
+        token=token,
         is_driver=True,
         host=host,
         control_store=cs_address,
@@ -113,7 +124,10 @@ def _cmd_start(args: argparse.Namespace) -> int:
     try:
         reply = probe.call(cs_address, lambda rid, to: p.GetClusterInfo(rid, to), timeout_s=10)
     except TimeoutError:
-        raise ConnectionError(f"no Nebula head node answers at {args.address}") from None
+        raise ConnectionError(
+            f"no Nebula head node answers at {args.address}, or it rejected this "
+            f"cluster token ({_auth.TOKEN_ENV})"
+        ) from None
     finally:
         probe.shutdown()
     assert isinstance(reply, p.ClusterInfoReply)
@@ -127,6 +141,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         resources=resources,
         object_store_memory=args.object_store_memory,
         detached=True,
+        token=token,
     )
     print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
     return 0

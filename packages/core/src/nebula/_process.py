@@ -26,6 +26,17 @@ def die_with_parent() -> None:
         pass
 
 
+def require_token() -> str:
+    """The cluster token every cluster process is started with (in its environment)."""
+    from nebula._auth import TOKEN_ENV
+
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        sys.stderr.write(f"{TOKEN_ENV} is not set: cluster processes need the cluster token.\n")
+        sys.exit(2)
+    return token
+
+
 def parent_alive(parent_pid: int) -> bool:
     return parent_pid <= 0 or os.getppid() == parent_pid
 

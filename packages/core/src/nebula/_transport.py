@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
+from nebula import _auth
 from nebula._protocol import Message, ProtocolError, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,18 @@ logger = logging.getLogger(__name__)
 class Endpoint:
     """One process's inbox plus its outgoing connections."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None) -> None:
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        self._keys = _auth.derive_keys(token) if token else None
         self._inbox = self._context.socket(zmq.PULL)
         self._inbox.setsockopt(zmq.RCVHWM, 0)
         self._inbox.setsockopt(zmq.LINGER, 0)
+        if self._keys is not None:
+            # Only peers holding the cluster token complete the handshake (see _auth).
+            _auth.authenticator.allow(self._keys, self._context)
+            self._inbox.curve_server = True
+            self._inbox.curve_secretkey = self._keys.server_secret
+            self._inbox.curve_publickey = self._keys.server_public
         if port:
             self._inbox.bind(f"tcp://{host}:{port}")
         else:
@@ -59,6 +67,10 @@ class Endpoint:
 
     def _connect(self, address: str) -> zmq.Socket[bytes]:
         sock = self._context.socket(zmq.PUSH)
+        if self._keys is not None:
+            sock.curve_serverkey = self._keys.server_public
+            sock.curve_publickey = self._keys.client_public
+            sock.curve_secretkey = self._keys.client_secret
         sock.setsockopt(zmq.SNDHWM, 0)
         sock.setsockopt(zmq.LINGER, 2000)
         sock.connect(address)

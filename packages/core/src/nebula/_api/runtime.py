@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nebula import _auth, _config
 from nebula import _protocol as p
 from nebula._api import options as opts
 from nebula._api import services
@@ -97,6 +98,7 @@ def init(
     include_dashboard: bool | None = None,
     logging_level: Any = None,
     _node_ip_address: str | None = None,
+    _cluster_token: str | None = None,
     **_unused: Any,
 ) -> NebulaContext:
     """Start a local cluster, or connect to one at ``address`` ("HOST:PORT" or "auto")."""
@@ -122,7 +124,7 @@ def init(
                     "num_cpus, num_gpus and resources describe a new local cluster; they "
                     "cannot be given when connecting to an existing one with address=."
                 )
-            state = _connect(address, namespace, log_to_driver)
+            state = _connect(address, namespace, log_to_driver, _cluster_token)
         state.extra["runtime_env"] = runtime_env
         _state = state
         atexit.register(shutdown)
@@ -156,10 +158,11 @@ def _start_local(
     log_to_driver: bool,
 ) -> _Runtime:
     session_dir, tag = services.new_session()
+    token = _auth.new_token()
     processes = []
     try:
         cs_process, cs_address = services.start_control_store(
-            session_dir, host="127.0.0.1", port=0, detached=False
+            session_dir, host="127.0.0.1", port=0, detached=False, token=token
         )
         processes.append(cs_process)
         nm_process, nm_address, node_id = services.start_node_manager(
@@ -171,6 +174,7 @@ def _start_local(
             resources=resources,
             object_store_memory=object_store_memory,
             detached=False,
+            token=token,
         )
         processes.append(nm_process)
     except BaseException:
@@ -178,7 +182,9 @@ def _start_local(
         raise
     cluster = services.LocalCluster(session_dir, tag, cs_address, nm_address, node_id, processes)
     try:
-        state = _make_driver(cs_address, nm_address, node_id, tag, namespace, log_to_driver)
+        state = _make_driver(
+            cs_address, nm_address, node_id, tag, namespace, log_to_driver, token=token
+        )
     except BaseException:
         services.stop_processes(processes)
         raise
@@ -200,7 +206,7 @@ def _local_cluster_health(cluster: services.LocalCluster) -> str | None:
     return None
 
 
-def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
+def _connect(address: str, namespace: str, log_to_driver: bool, token: str | None) -> _Runtime:
     if address == "auto":
         info = services.read_address_file()
         if info is None:
@@ -214,7 +220,13 @@ def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
         raise ValueError(f"address must look like HOST:PORT, got {address!r}.")
     cs_address = f"tcp://{host_port}"
     my_ip = services.local_ip_towards(host_port.rsplit(":", 1)[0])
-    reply = _probe_cluster(cs_address, my_ip, address)
+    token = token or _auth.token_from_environment(_config.TEMP_DIR)
+    if token is None:
+        raise ConnectionError(
+            f"No cluster token for {address}: set {_auth.TOKEN_ENV} to the token that "
+            "`nebula start --head` printed (on the head machine it is read from its file)."
+        )
+    reply = _probe_cluster(cs_address, my_ip, address, token)
     alive = [n for n in reply.nodes if n.alive]
     if not alive:
         raise ConnectionError(f"The cluster at {address} has no live node yet.")
@@ -231,15 +243,17 @@ def _connect(address: str, namespace: str, log_to_driver: bool) -> _Runtime:
         log_to_driver,
         host=my_ip,
         log_sources=[n.address for n in alive],
+        token=token,
     )
     state.address = host_port
     state.session_dir = reply.session_dir
     return state
 
 
-def _probe_cluster(cs_address: str, my_ip: str, address: str) -> p.ClusterInfoReply:
+def _probe_cluster(cs_address: str, my_ip: str, address: str, token: str) -> p.ClusterInfoReply:
     """Ask the control store for the nodes, through a temporary core worker."""
     probe = CoreWorker(
+        token=token,
         is_driver=True,
         host=my_ip,
         control_store=cs_address,
@@ -253,7 +267,8 @@ def _probe_cluster(cs_address: str, my_ip: str, address: str) -> p.ClusterInfoRe
         )
     except TimeoutError:
         raise ConnectionError(
-            f"Could not reach a Nebula cluster at {address}: no answer within 5 s."
+            f"Could not reach a Nebula cluster at {address}: no answer within 5 s (is it "
+            f"running, and is {_auth.TOKEN_ENV} the token it printed at start?)."
         ) from None
     finally:
         probe.shutdown()
@@ -271,8 +286,10 @@ def _make_driver(
     *,
     host: str = "127.0.0.1",
     log_sources: list[str] | None = None,
+    token: str,
 ) -> _Runtime:
     cw = CoreWorker(
+        token=token,
         is_driver=True,
         host=host,
         control_store=cs_address,

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from nebula import _config
+from nebula._auth import TOKEN_ENV
 from nebula._ids import random_id
 
 ADDRESS_FILE = "nebula_current_cluster"
@@ -91,6 +92,7 @@ def start_control_store(
     host: str,
     port: int,
     detached: bool,
+    token: str,
     env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     args = ["nebula._control_store", "--host", host, "--port", str(port)]
@@ -98,6 +100,7 @@ def start_control_store(
     if not detached:
         args += ["--parent-pid", str(os.getpid())]
     log_path = os.path.join(session_dir, "logs", "control_store.err")
+    env = {**(env or {}), TOKEN_ENV: token}
     return _launch(args, detached=detached, log_path=log_path, env=env)
 
 
@@ -112,6 +115,7 @@ def start_node_manager(
     object_store_memory: int | None,
     detached: bool,
     port: int = 0,
+    token: str,
     env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, bytes]:
     node_id = random_id(16)
@@ -129,6 +133,7 @@ def start_node_manager(
     if not detached:
         args += ["--parent-pid", str(os.getpid())]
     log_path = os.path.join(session_dir, "logs", f"node_manager-{node_id.hex()[:8]}.err")
+    env = {**(env or {}), TOKEN_ENV: token}
     process, address = _launch(args, detached=detached, log_path=log_path, env=env)
     return process, address, node_id
 

@@ -9,6 +9,7 @@ from nebula._process import (
     announce_ready,
     install_term_handler,
     parent_alive,
+    require_token,
     setup_logging,
 )
 from nebula._transport import Endpoint
@@ -22,7 +23,7 @@ def main() -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args()
     setup_logging("control-store")
-    endpoint = Endpoint(args.host, args.port)
+    endpoint = Endpoint(args.host, args.port, token=require_token())
     store = ControlStore(endpoint, args.session_dir)
     stop = [False]
     install_term_handler(stop)

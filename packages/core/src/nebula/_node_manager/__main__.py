@@ -13,6 +13,7 @@ from nebula._process import (
     announce_ready,
     install_term_handler,
     parent_alive,
+    require_token,
     setup_logging,
 )
 from nebula._transport import Endpoint
@@ -49,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging("node-manager")
     resources = detect_resources(args)
-    endpoint = Endpoint(args.host, args.port)
+    endpoint = Endpoint(args.host, args.port, token=require_token())
     log_dir = os.path.join(args.session_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     store_memory = args.object_store_memory or _default_store_memory()

@@ -25,7 +25,10 @@ def main() -> None:
     from nebula._worker.executor import Executor
 
     worker_id = bytes.fromhex(args.worker_id)
+    from nebula._process import require_token
+
     cw = CoreWorker(
+        token=require_token(),
         is_driver=False,
         host=args.host,
         control_store=args.control_store,

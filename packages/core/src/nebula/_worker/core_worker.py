@@ -43,9 +43,11 @@ class CoreWorker:
         job_id: int = 0,
         worker_id: bytes | None = None,
         namespace: str = "",
+        token: str | None,
     ) -> None:
         self.is_driver = is_driver
-        self.endpoint = Endpoint(host)
+        self.endpoint = Endpoint(host, token=token)
+        self.token = token
         self.address = self.endpoint.address
         self.control_store = control_store
         self.node_manager = node_manager

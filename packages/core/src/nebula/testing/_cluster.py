@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 
+from nebula import _auth
 from nebula import _protocol as p
 from nebula._api import services
 from nebula._object_store import shm
@@ -52,13 +53,14 @@ class Cluster:
     ) -> None:
         self.host = host
         self.session_dir, self.session_tag = services.new_session()
+        self.token = _auth.new_token()
         # Nodes are declared dead quickly so tests about node loss stay short.
         self._env = {
             "NEBULA_NODE_TIMEOUT_S": str(node_timeout_s),
             "NEBULA_NODE_HEARTBEAT_S": str(min(1.0, node_timeout_s / 4)),
         }
         self._control_store, cs_address = services.start_control_store(
-            self.session_dir, host=host, port=0, detached=False, env=self._env
+            self.session_dir, host=host, port=0, detached=False, env=self._env, token=self.token
         )
         self.control_store_address = cs_address
         self.nodes: list[ClusterNode] = []
@@ -93,6 +95,7 @@ class Cluster:
             object_store_memory=object_store_memory,
             detached=False,
             env=self._env,
+            token=self.token,
         )
         total = {"CPU": float(num_cpus), "GPU": float(num_gpus), **(resources or {})}
         node = ClusterNode(node_id.hex(), address, process, total)
@@ -133,6 +136,7 @@ class Cluster:
         from nebula._worker.core_worker import CoreWorker
 
         probe = CoreWorker(
+            token=self.token,
             is_driver=True,
             host=self.host,
             control_store=self.control_store_address,
@@ -152,7 +156,7 @@ class Cluster:
     def connect(self, **init_kwargs: Any) -> None:
         import nebula
 
-        nebula.init(address=self.address, **init_kwargs)
+        nebula.init(address=self.address, _cluster_token=self.token, **init_kwargs)
         self._connected = True
 
     def shutdown(self) -> None:
