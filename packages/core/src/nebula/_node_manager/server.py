@@ -8,6 +8,7 @@ warned once: it never runs on resources it does not have.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -219,6 +220,9 @@ class NodeManager:
             self._dispatch()
 
     def _on_NodeDied(self, msg: p.NodeDied) -> None:
+        known = self.cluster.get(msg.node_id)
+        if known is not None:
+            self.cluster[msg.node_id] = (dataclasses.replace(known[0], alive=False), {})
         for worker in self.pool.workers.values():
             if worker.address is not None:
                 self.endpoint.send(worker.address, msg)

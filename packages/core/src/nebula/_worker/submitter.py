@@ -101,6 +101,7 @@ class Submitter:
         self.lease_requests: dict[bytes, tuple[Any, ...]] = {}
         # Which node manager each outstanding lease request currently waits at.
         self.request_node_manager: dict[bytes, str] = {}
+        self.dead_nodes: set[bytes] = set()
         self.functions_sent: set[tuple[str, bytes]] = set()
         self.actors: dict[bytes, ActorClient] = {}
 
@@ -210,6 +211,10 @@ class Submitter:
         if cls is None:
             self.request_node_manager.pop(msg.lease_id, None)
             return
+        if msg.node_id in self.dead_nodes:
+            # Sent there on a stale view: ask our own node again, which knows better by now.
+            self._request_lease(msg.lease_id, cls, self.cw.node_manager, 0)
+            return
         self._request_lease(msg.lease_id, cls, msg.node_manager, msg.spill_count)
 
     def _cancel_request(self, lease_id: bytes) -> None:
@@ -258,6 +263,7 @@ class Submitter:
         sys.stderr.flush()
 
     def _on_node_died(self, msg: p.NodeDied) -> None:
+        self.dead_nodes.add(msg.node_id)
         for lease in [x for x in self.leases.values() if x.node_id == msg.node_id]:
             self._lease_lost(lease, 0, f"its node died: {msg.reason}", node_lost=True)
         # Requests waiting at the dead node's manager will never be answered: ask again here.
