@@ -107,13 +107,13 @@ def _cmd_start(args: argparse.Namespace) -> int:
     from nebula._worker.core_worker import CoreWorker
 
     cs_address = "tcp://" + args.address.removeprefix("tcp://")
-    token = _auth.token_from_environment(_config.TEMP_DIR)
-    if token is None:
+    join_token = _auth.token_from_environment(_config.TEMP_DIR)
+    if join_token is None:
         raise ConnectionError(
             f"no cluster token: set {_auth.TOKEN_ENV} to the token the head node printed"
         )
     probe = CoreWorker(
-        token=token,
+        token=join_token,
         is_driver=True,
         host=host,
         control_store=cs_address,
@@ -141,7 +141,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         resources=resources,
         object_store_memory=args.object_store_memory,
         detached=True,
-        token=token,
+        token=join_token,
     )
     print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
     return 0

@@ -334,6 +334,8 @@ class RegisterNode(Message):
 class NodeHeartbeat(Message):
     node_id: bytes
     available: dict[str, float]
+    # Totals change while the node holds placement-group bundles.
+    total: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,3 +539,70 @@ class Ping(Message):
 @dataclass(frozen=True, slots=True)
 class Pong(Message):
     request_id: int
+
+
+# ---------------------------------------------------------------- placement groups
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePlacementGroup(Message):
+    pg_id: bytes
+    bundles: tuple[dict[str, float], ...]
+    strategy: str
+    name: str
+    job_id: int
+    owner_address: str
+    ready_object_id: bytes
+    detached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePlacementGroup(Message):
+    pg_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveBundle(Message):
+    """Control store -> node manager: set aside a bundle's resources for a group."""
+
+    pg_id: bytes
+    index: int
+    resources: dict[str, float]
+    reply_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class BundleReserved(Message):
+    pg_id: bytes
+    index: int
+    node_id: bytes
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseBundles(Message):
+    """Give a group's bundles on this node back; stop the work that ran in them."""
+
+    pg_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GetPlacementGroup(Message):
+    request_id: int
+    reply_to: str
+    pg_id: bytes | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementGroupReply(Message):
+    request_id: int
+    # (pg_id, name, strategy, state, bundles, bundle node ids) of each group asked for.
+    groups: tuple[tuple[bytes, str, str, str, tuple[dict[str, float], ...], tuple[bytes, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementGroupReady(Message):
+    """Control store -> the group's creator: the value of the group's ready() ref."""
+
+    value: ObjectValue

@@ -130,6 +130,18 @@ def _check_strategy(strategy: Any) -> None:
 
 
 def resource_request(options: Mapping[str, Any], *, default_cpus: float) -> dict[str, float]:
+    request = _plain_request(options, default_cpus)
+    strategy = options.get("scheduling_strategy")
+    if strategy is not None and getattr(strategy, "policy_name", None) == "PLACEMENT_GROUP":
+        from nebula import _placement
+
+        return _placement.rewrite_request(
+            request, strategy.placement_group.id_bytes, strategy.placement_group_bundle_index
+        )
+    return request
+
+
+def _plain_request(options: Mapping[str, Any], default_cpus: float) -> dict[str, float]:
     num_cpus = options.get("num_cpus")
     request = {
         "CPU": float(default_cpus if num_cpus is None else num_cpus),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from nebula import _config
 from nebula import _protocol as p
+from nebula._control_store.placement_groups import PlacementGroups
 from nebula._ids import new_lease_id
 from nebula._transport import Endpoint
 
@@ -59,6 +60,7 @@ class ControlStore:
         self.actor_leases: dict[bytes, bytes] = {}
         self._unplaced: list[bytes] = []
         self._next_job_id = 1
+        self.placement_groups = PlacementGroups(self)
         self.stopped = False
 
     # --------------------------------------------------------------- dispatch
@@ -71,6 +73,7 @@ class ControlStore:
         handler(msg)
 
     def tick(self) -> None:
+        self.placement_groups.tick()
         now = time.monotonic()
         for node in self._alive_nodes():
             if now - node.last_heartbeat > _config.NODE_TIMEOUT_S:
@@ -95,14 +98,21 @@ class ControlStore:
         if node is None or not node.info.alive:
             return
         node.available = msg.available
+        if msg.total and msg.total != node.info.resources:
+            node.info = dataclasses.replace(node.info, resources=msg.total)
         node.last_heartbeat = time.monotonic()
-        self.endpoint.send(
-            node.info.address,
-            p.ClusterView(
-                tuple(n.info for n in self.nodes.values()),
-                {nid: n.available for nid, n in self.nodes.items()},
-            ),
+        self.endpoint.send(node.info.address, self._cluster_view())
+
+    def _cluster_view(self) -> p.ClusterView:
+        return p.ClusterView(
+            tuple(n.info for n in self.nodes.values()),
+            {nid: n.available for nid, n in self.nodes.items()},
         )
+
+    def broadcast_cluster_view(self) -> None:
+        view = self._cluster_view()
+        for node in self._alive_nodes():
+            self.endpoint.send(node.info.address, view)
 
     def _on_UnregisterNode(self, msg: p.UnregisterNode) -> None:
         node = self.nodes.get(msg.node_id)
@@ -164,6 +174,7 @@ class ControlStore:
 
     def _finish_job(self, job: _Job) -> None:
         job.alive = False
+        self.placement_groups.remove_job_groups(job.job_id)
         keep: list[bytes] = []
         for actor in list(self.actors.values()):
             if actor.spec.job_id != job.job_id or actor.update.state == "DEAD":
@@ -351,6 +362,20 @@ class ControlStore:
             self.endpoint.send(address, actor.update)
         if actor.update.state == "DEAD":
             actor.subscribers.clear()
+
+    # --------------------------------------------------------------- placement groups
+
+    def _on_CreatePlacementGroup(self, msg: p.CreatePlacementGroup) -> None:
+        self.placement_groups.create(msg)
+
+    def _on_RemovePlacementGroup(self, msg: p.RemovePlacementGroup) -> None:
+        self.placement_groups.remove(msg.pg_id)
+
+    def _on_BundleReserved(self, msg: p.BundleReserved) -> None:
+        self.placement_groups.on_reserved(msg)
+
+    def _on_GetPlacementGroup(self, msg: p.GetPlacementGroup) -> None:
+        self.endpoint.send(msg.reply_to, self.placement_groups.describe(msg))
 
     # --------------------------------------------------------------------- kv
 

@@ -6,6 +6,8 @@ tested without processes. The policy comes from the plugin registry by the strat
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +55,7 @@ def place(
         if node_id != local_node_id:
             views.append(NodeView(node_id.hex(), info.resources, available, alive=info.alive))
     policy = scheduling_policy_registry().get(name)
-    if pinned:
+    if pinned and _takes_strategy(policy):
         chosen = policy.select_node(  # type: ignore[call-arg]
             request.resources, views, local_node_id.hex(), strategy=request.strategy
         )
@@ -67,3 +69,13 @@ def place(
             f"{name} (the cluster has {alive} live node(s)); it will wait until one can.",
         )
     return Placement(bytes.fromhex(chosen))
+
+
+@functools.cache
+def _takes_strategy_of(policy_type: Any) -> bool:
+    return "strategy" in inspect.signature(policy_type.select_node).parameters
+
+
+def _takes_strategy(policy: object) -> bool:
+    """Policies for parametrized strategies take the strategy object; named ones need not."""
+    return _takes_strategy_of(type(policy))  # type: ignore[arg-type]

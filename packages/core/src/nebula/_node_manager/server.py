@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from nebula import _config
+from nebula import _config, _placement
 from nebula import _protocol as p
 from nebula._node_manager import resources as res
 from nebula._node_manager.placement import place
@@ -71,6 +71,8 @@ class NodeManager:
         self.objects: dict[bytes, p.ShmLocation] = {}
         self.cluster: dict[bytes, tuple[p.NodeInfoMsg, dict[str, float]]] = {}
         self.free_gpus = list(range(int(resources.get("GPU", 0))))
+        # (group id, bundle index) -> the bundle's own resources, while reserved here.
+        self.bundles: dict[tuple[bytes, int], dict[str, float]] = {}
         self.object_bytes = 0
         self.stopped = False
         self._last_heartbeat = 0.0
@@ -92,7 +94,9 @@ class NodeManager:
         now = time.monotonic()
         if now - self._last_heartbeat >= _config.NODE_HEARTBEAT_S:
             self._last_heartbeat = now
-            self.endpoint.send(self.control_store, p.NodeHeartbeat(self.node_id, self.available))
+            self.endpoint.send(
+                self.control_store, p.NodeHeartbeat(self.node_id, self.available, self.total)
+            )
 
     # ---------------------------------------------------------------- workers
 
@@ -192,7 +196,9 @@ class NodeManager:
         placement = place(msg, self.node_id, self.total, uncommitted, self.cluster)
         if placement.node_id is None:
             request.unplaceable = True
-            if not request.warned:
+            # A placement-group request waits silently for the group's bundles to show up.
+            in_group = any(_placement.is_group_resource(n) for n in msg.resources)
+            if not request.warned and not in_group:
                 request.warned = True
                 logger.info(placement.reason)
                 self.endpoint.send(msg.reply_to, p.LeaseInfeasible(msg.lease_id, placement.reason))
@@ -242,7 +248,8 @@ class NodeManager:
         self._dispatch()
 
     def _release(self, lease: _Lease, worker: WorkerProcess) -> None:
-        returned = dict(lease.request.resources)
+        # Resources of a released placement group are gone: nothing to give back to them.
+        returned = {k: v for k, v in lease.request.resources.items() if k in self.total}
         if worker.blocked:
             returned = {k: v for k, v in returned.items() if k != "CPU"}
             worker.blocked = False
@@ -375,6 +382,37 @@ class NodeManager:
             if location is not None:
                 self.object_bytes -= location.size
                 shm.delete_object(location.path)
+
+    def _on_ReserveBundle(self, msg: p.ReserveBundle) -> None:
+        key = (msg.pg_id, msg.index)
+        ok = key in self.bundles or res.fits(msg.resources, self.available)
+        if ok and key not in self.bundles:
+            self.bundles[key] = dict(msg.resources)
+            res.subtract(self.available, msg.resources)
+            added = _placement.bundle_resources(msg.pg_id, msg.index, msg.resources)
+            res.add(self.total, added)
+            res.add(self.available, added)
+        self.endpoint.send(msg.reply_to, p.BundleReserved(msg.pg_id, msg.index, self.node_id, ok))
+        self._dispatch()
+
+    def _on_ReleaseBundles(self, msg: p.ReleaseBundles) -> None:
+        for lease in list(self.leases.values()):
+            if any(_placement.is_group_resource(n, msg.pg_id) for n in lease.request.resources):
+                worker = self.pool.workers.get(lease.worker_id)
+                if worker is not None:
+                    self.pool.kill(worker)
+        self.pending = [
+            r
+            for r in self.pending
+            if not any(_placement.is_group_resource(n, msg.pg_id) for n in r.msg.resources)
+        ]
+        for key in [k for k in self.bundles if k[0] == msg.pg_id]:
+            bundle = self.bundles.pop(key)
+            res.add(self.available, bundle)
+        for name in [n for n in self.total if _placement.is_group_resource(n, msg.pg_id)]:
+            del self.total[name]
+            self.available.pop(name, None)
+        self._dispatch()
 
     def _on_PullObject(self, msg: p.PullObject) -> None:
         location = self.objects.get(msg.object_id)

@@ -92,6 +92,11 @@ def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> N
         description="run on the least-loaded node, rotating among equally loaded ones",
     )
     registry.add(
+        "PLACEMENT_GROUP",
+        DefaultPolicy(),
+        description="run inside a placement group's bundle (its resources are renamed)",
+    )
+    registry.add(
         "NODE_AFFINITY",
         NodeAffinityPolicy(),
         description="run on a chosen node (NodeAffinitySchedulingStrategy)",

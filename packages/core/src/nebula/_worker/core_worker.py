@@ -93,6 +93,7 @@ class CoreWorker:
         self.on(p.AddBorrower, self._on_add_borrower)
         self.on(p.RemoveBorrower, self._on_remove_borrower)
         self.on(p.AddObjectCopy, self._on_add_object_copy)
+        self.on(p.PlacementGroupReady, lambda msg: self.set_value(msg.value))
         self.on(p.LogLines, self._on_log_lines)
         for reply in (
             p.JobRegistered,
@@ -103,6 +104,7 @@ class CoreWorker:
             p.NodeResourcesReply,
             p.Pong,
             p.ObjectChunk,
+            p.PlacementGroupReply,
         ):
             self.on(reply, self._on_rpc_reply)
         self.submitter.register_handlers()
@@ -494,6 +496,7 @@ class CoreWorker:
             entry = self.refs.get(value.object_id)
             mapping = entry.mapping if entry is not None else None
         if mapping is None:
+            assert value.shm is not None
             mapping = shm.map_object(value.shm)
             with self.lock:
                 entry = self.refs.get(value.object_id)

@@ -7,6 +7,7 @@ and cleaned up) and with the object's owner (so it is freed together with the ob
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 
 CHUNK_BYTES = 8 * 1024 * 1024
 _MAX_CACHED = 1024
+
+
+def _pull_request(
+    request_id: int, reply_to: str, *, object_id: bytes, offset: int, length: int
+) -> p.PullObject:
+    return p.PullObject(request_id, reply_to, object_id, offset, length)
 
 
 class ObjectPuller:
@@ -48,11 +55,10 @@ class ObjectPuller:
     def _chunks(self, location: p.ShmLocation, source: str):  # type: ignore[no-untyped-def]
         for offset in range(0, location.size, CHUNK_BYTES):
             length = min(CHUNK_BYTES, location.size - offset)
-            reply = self.cw.call(
-                source,
-                lambda rid, to, o=offset, n=length: p.PullObject(rid, to, location.object_id, o, n),
-                timeout_s=60.0,
+            request = functools.partial(
+                _pull_request, object_id=location.object_id, offset=offset, length=length
             )
+            reply = self.cw.call(source, request, timeout_s=60.0)
             assert isinstance(reply, p.ObjectChunk)
             if reply.error is not None or len(reply.data) != length:
                 raise ObjectLostError(

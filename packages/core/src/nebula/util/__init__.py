@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
-from nebula.util import multiprocessing
+from nebula.util import multiprocessing, scheduling_strategies
 from nebula.util._actor_pool import ActorPool
 from nebula.util._queue import Empty, Full, Queue
+from nebula.util.placement_group import (
+    PlacementGroup,
+    get_placement_group,
+    placement_group,
+    placement_group_table,
+    remove_placement_group,
+)
 
-__all__ = ["ActorPool", "Empty", "Full", "Queue", "multiprocessing"]
+__all__ = [
+    "ActorPool",
+    "Empty",
+    "Full",
+    "PlacementGroup",
+    "Queue",
+    "get_placement_group",
+    "multiprocessing",
+    "placement_group",
+    "placement_group_table",
+    "remove_placement_group",
+    "scheduling_strategies",
+]
