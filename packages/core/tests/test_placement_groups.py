@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -94,7 +95,7 @@ def test_tasks_in_a_bundle_never_exceed_it(two_nodes: Cluster) -> None:
 
     inside = span.options(scheduling_strategy=_in(pg, 0))
     spans = sorted(nebula.get([inside.remote() for _ in range(4)], timeout=30))
-    for (_, end), (next_start, _) in zip(spans, spans[1:]):
+    for (_, end), (next_start, _) in itertools.pairwise(spans):
         assert next_start >= end - 0.01, f"bundle of 1 CPU ran tasks at once: {spans}"
     remove_placement_group(pg)
 
