@@ -409,6 +409,7 @@ class ActorSpec(Message):
     max_concurrency: int
     is_async: bool
     max_restarts: int = 0
+    max_task_retries: int = 0
     strategy: Any = None
     # Method name -> num_returns, so handles found by name know each method's shape.
     method_meta: dict[str, int] = field(default_factory=dict)
@@ -435,6 +436,8 @@ class ActorUpdate(Message):
     pid: int = 0
     node_id: bytes | None = None
     death_cause: str | None = None
+    # How many times the actor has been restarted (RESTARTING/ALIVE after a restart).
+    restarts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,10 +115,16 @@ class ActorHandle:
     """
 
     def __init__(
-        self, actor_id: bytes, owner_address: str, class_name: str, method_meta: dict[str, int]
+        self,
+        actor_id: bytes,
+        owner_address: str,
+        class_name: str,
+        method_meta: dict[str, int],
+        max_task_retries: int = 0,
     ) -> None:
         from nebula._api import runtime
 
+        self._max_task_retries = max_task_retries
         self._actor_id = actor_id
         self._owner = owner_address
         self._class_name = class_name
@@ -168,7 +174,13 @@ class ActorHandle:
         record_serialized_ref(self)
         return (
             ActorHandle,
-            (self._actor_id, self._owner, self._class_name, self._method_meta),
+            (
+                self._actor_id,
+                self._owner,
+                self._class_name,
+                self._method_meta,
+                self._max_task_retries,
+            ),
         )
 
 

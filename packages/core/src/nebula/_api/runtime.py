@@ -475,12 +475,13 @@ def create_actor(
         max_concurrency=max_concurrency,
         is_async=is_async,
         max_restarts=options.get("max_restarts", 0),
+        max_task_retries=options.get("max_task_retries", 0),
         strategy=options.get("scheduling_strategy"),
         method_meta=method_meta,
     )
     with cw.lock:
         cw.refs.owned(actor_id, is_actor=True)
-    handle = ActorHandle(actor_id, cw.address, class_name, method_meta)
+    handle = ActorHandle(actor_id, cw.address, class_name, method_meta, spec.max_task_retries)
     held = list(serialized.contained_refs)
     if name is not None:
         reply = cw.call(cw.control_store, lambda rid, reply_to: p.CreateActor(rid, reply_to, spec))
@@ -525,7 +526,14 @@ def submit_actor_task(
         sequence_no=sequence_no,
         namespace=_namespace(),
     )
-    task = PendingTask(spec, return_ids, arg_refs, [handle, *serialized.contained_refs], None)
+    task = PendingTask(
+        spec,
+        return_ids,
+        arg_refs,
+        [handle, *serialized.contained_refs],
+        None,
+        retries_left=handle._max_task_retries,
+    )
     with cw.lock:
         cw.submitter.submit(task)
     if num_returns == 1:
@@ -643,4 +651,6 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     if reply.spec is None:
         raise ValueError(f"Failed to look up actor with name {name!r} in namespace {namespace!r}.")
     spec = reply.spec
-    return ActorHandle(spec.actor_id, spec.owner_address, spec.class_name, spec.method_meta)
+    return ActorHandle(
+        spec.actor_id, spec.owner_address, spec.class_name, spec.method_meta, spec.max_task_retries
+    )

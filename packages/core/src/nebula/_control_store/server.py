@@ -46,6 +46,11 @@ class _Actor:
     worker_id: bytes | None = None
     lease_id: bytes | None = None
     subscribers: set[str] = field(default_factory=set)
+    restarts: int = 0
+
+    def can_restart(self) -> bool:
+        limit = self.spec.max_restarts
+        return limit == -1 or self.restarts < limit
 
 
 class ControlStore:
@@ -126,7 +131,7 @@ class ControlStore:
         log("node %s died: %s", node.info.node_id.hex()[:12], reason)
         for actor in list(self.actors.values()):
             if actor.update.node_id == node.info.node_id and actor.update.state != "DEAD":
-                self._mark_dead(actor, f"its node died ({reason})", kill=False)
+                self._actor_lost(actor, f"its node died ({reason})")
         notice = p.NodeDied(node.info.node_id, reason, node.info.address)
         for other in self._alive_nodes():
             self.endpoint.send(other.info.address, notice)
@@ -264,8 +269,9 @@ class ControlStore:
                 self.endpoint.send(node.info.address, p.ReturnLease(msg.lease_id, True))
             return
         actor.worker_id = msg.worker_id
+        state = "RESTARTING" if actor.restarts else "PENDING"
         actor.update = p.ActorUpdate(
-            actor.spec.actor_id, "PENDING", None, msg.pid, msg.node_id, None
+            actor.spec.actor_id, state, None, msg.pid, msg.node_id, None, actor.restarts
         )
         self.endpoint.send(
             msg.worker_address,
@@ -296,7 +302,13 @@ class ControlStore:
             self._mark_dead(actor, _creation_error_text(msg.error), kill=True)
             return
         actor.update = p.ActorUpdate(
-            msg.actor_id, "ALIVE", msg.worker_address, msg.pid, actor.update.node_id
+            msg.actor_id,
+            "ALIVE",
+            msg.worker_address,
+            msg.pid,
+            actor.update.node_id,
+            None,
+            actor.restarts,
         )
         self._publish(actor)
 
@@ -323,8 +335,15 @@ class ControlStore:
 
     def _on_KillActor(self, msg: p.KillActor) -> None:
         actor = self.actors.get(msg.actor_id)
-        if actor is not None and actor.update.state != "DEAD":
+        if actor is None or actor.update.state == "DEAD":
+            return
+        if msg.no_restart or not actor.can_restart() or actor.worker_id is None:
             self._mark_dead(actor, msg.reason, kill=True)
+            return
+        # Killed but allowed to restart: the worker's death brings it back (_actor_lost).
+        node = self.nodes.get(actor.update.node_id or b"")
+        if node is not None:
+            self.endpoint.send(node.info.address, p.KillWorker(actor.worker_id, msg.reason))
 
     def _on_ActorOutOfScope(self, msg: p.ActorOutOfScope) -> None:
         actor = self.actors.get(msg.actor_id)
@@ -339,7 +358,26 @@ class ControlStore:
             return
         actor = self.actors.get(msg.actor_id)
         if actor is not None and actor.update.state != "DEAD":
-            self._mark_dead(actor, f"the actor's worker process (pid {msg.pid}) died: {msg.reason}")
+            cause = f"the actor's worker process (pid {msg.pid}) died: {msg.reason}"
+            self._actor_lost(actor, cause)
+
+    def _actor_lost(self, actor: _Actor, cause: str) -> None:
+        """The actor's process is gone: restart it while its budget allows, else it is dead."""
+        if not actor.can_restart() or not self.jobs_alive(actor):
+            self._mark_dead(actor, cause, kill=False)
+            return
+        actor.restarts += 1
+        actor.worker_id = None
+        actor.update = p.ActorUpdate(
+            actor.spec.actor_id, "RESTARTING", None, 0, None, cause, actor.restarts
+        )
+        logger.info("restarting actor %s (%s)", actor.spec.class_name, cause)
+        self._publish(actor)
+        self._place_actor(actor.spec.actor_id)
+
+    def jobs_alive(self, actor: _Actor) -> bool:
+        job = self.jobs.get(actor.spec.job_id)
+        return actor.spec.detached or job is None or job.alive
 
     def _mark_dead(self, actor: _Actor, cause: str, *, kill: bool = True) -> None:
         node_id = actor.update.node_id

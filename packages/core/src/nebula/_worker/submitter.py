@@ -442,10 +442,37 @@ class Submitter:
             return
         if client.state == "DEAD":
             return
+        if msg.state == "RESTARTING" and client.state != "RESTARTING":
+            self._requeue_in_flight(client, msg.death_cause or "the actor restarted")
+        if client.address is not None and client.address != msg.address:
+            self.cw.endpoint.disconnect(client.address)
+            # The restarted actor is a fresh process that has seen no definitions yet.
+            self.functions_sent = {k for k in self.functions_sent if k[0] != client.address}
         client.state = msg.state
         client.address = msg.address
         client.death_cause = msg.death_cause
         self._pump_actor(client)
+
+    def _requeue_in_flight(self, client: ActorClient, cause: str) -> None:
+        """Calls the dead process never answered: resend within max_task_retries, else fail."""
+        in_flight = sorted(client.inflight.values(), key=lambda t: t.spec.sequence_no)
+        client.inflight.clear()
+        for task in reversed(in_flight):
+            if task.finished:
+                continue
+            if task.retries_left != 0:
+                task.retries_left -= 1
+                task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+                client.queue.appendleft(task)
+            else:
+                self._finish_with_error(
+                    task,
+                    ActorDiedError(
+                        f"{task.spec.name}() was running when the actor's process died ({cause}); "
+                        "the actor is restarting. Set max_task_retries to retry such calls.",
+                        client.actor_id.hex(),
+                    ),
+                )
 
     def _fail_actor_tasks(self, client: ActorClient) -> None:
         cause = client.death_cause or "the actor died"
