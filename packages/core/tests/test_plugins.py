@@ -121,13 +121,14 @@ def test_unknown_policy_lookup_lists_known_names() -> None:
         scheduling_policy_registry().get("SPRAED")
     assert str(excinfo.value) == (
         "unknown scheduling policy 'SPRAED'; registered names are: 'DEFAULT', 'SPREAD', "
-        "'NODE_AFFINITY'."
+        "'PLACEMENT_GROUP', 'NODE_AFFINITY'."
     )
 
 
 def test_registry_remembers_order_description_and_plugin() -> None:
     registry = scheduling_policy_registry()
-    assert registry.names() == ["DEFAULT", "SPREAD", "NODE_AFFINITY"] == list(registry)
+    names = ["DEFAULT", "SPREAD", "PLACEMENT_GROUP", "NODE_AFFINITY"]
+    assert registry.names() == names == list(registry)
     assert "SPREAD" in registry and "NOPE" not in registry
     registration = registry.registration("SPREAD")
     assert registration.plugin == BUILTIN_PLUGIN_NAME
