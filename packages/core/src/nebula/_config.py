@@ -44,3 +44,5 @@ SHM_DIR = os.environ.get("NEBULA_SHM_DIR") or (
 TEMP_DIR = os.environ.get("NEBULA_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "nebula")
 DEFAULT_HEAD_PORT = _env_int("DEFAULT_HEAD_PORT", 6380)
 DEFAULT_MAX_RETRIES = 3
+# The largest message a process accepts; values this big travel through shared memory.
+MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)

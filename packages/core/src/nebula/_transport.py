@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
-from nebula import _auth
+from nebula import _auth, _config
 from nebula._protocol import Message, ProtocolError, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ class Endpoint:
         self._inbox = self._context.socket(zmq.PULL)
         self._inbox.setsockopt(zmq.RCVHWM, 0)
         self._inbox.setsockopt(zmq.LINGER, 0)
+        # A peer sending something larger is cut off by ZeroMQ before it is buffered.
+        self._inbox.setsockopt(zmq.MAXMSGSIZE, _config.MAX_MESSAGE_BYTES)
         if self._keys is not None:
             # Only peers holding the cluster token complete the handshake (see _auth).
             _auth.authenticator.allow(self._keys, self._context)
