@@ -162,6 +162,40 @@ class RemoveBorrower(Message):
 class ObjectSealed(Message):
     location: ShmLocation
     owner_address: str
+    # A copy of an object whose primary lives on another node: evictable.
+    is_copy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CreateObject(Message):
+    """Reserve room in the node's store before writing an object of ``size`` bytes."""
+
+    request_id: int
+    reply_to: str
+    object_id: bytes
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreateObjectReply(Message):
+    request_id: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreObject(Message):
+    """Bring a spilled object back into shared memory."""
+
+    request_id: int
+    reply_to: str
+    object_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreObjectReply(Message):
+    request_id: int
+    location: ShmLocation | None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

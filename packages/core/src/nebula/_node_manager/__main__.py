@@ -64,6 +64,7 @@ def main() -> None:
         session_tag=args.session_tag,
         log_dir=log_dir,
         prestart_workers=prestart,
+        spill_dir=os.path.join(args.session_dir, "spill", args.node_id[:8]),
     )
     node_info = p.NodeInfoMsg(manager.node_id, endpoint.address, args.host, resources)
     endpoint.send(args.control_store, p.RegisterNode(node_info))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from nebula._node_manager import resources as res
 from nebula._node_manager.placement import place
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._object_store import shm
+from nebula._object_store.store import ObjectStore, StoreFull
 from nebula._transport import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class NodeManager:
         session_tag: str,
         log_dir: str,
         prestart_workers: int,
+        spill_dir: str,
     ) -> None:
         self.endpoint = endpoint
         self.node_id = node_id
@@ -68,12 +69,11 @@ class NodeManager:
         self.leases: dict[bytes, _Lease] = {}
         self.drivers: dict[int, str] = {}
         self.finished_jobs: set[int] = set()
-        self.objects: dict[bytes, p.ShmLocation] = {}
+        self.store = ObjectStore(object_store_memory, spill_dir)
         self.cluster: dict[bytes, tuple[p.NodeInfoMsg, dict[str, float]]] = {}
         self.free_gpus = list(range(int(resources.get("GPU", 0))))
         # (group id, bundle index) -> the bundle's own resources, while reserved here.
         self.bundles: dict[tuple[bytes, int], dict[str, float]] = {}
-        self.object_bytes = 0
         self.stopped = False
         self._last_heartbeat = 0.0
         for _ in range(prestart_workers):
@@ -370,18 +370,35 @@ class NodeManager:
 
     # ---------------------------------------------------------------- objects
 
+    def _on_CreateObject(self, msg: p.CreateObject) -> None:
+        try:
+            self.store.reserve(msg.object_id, msg.size)
+        except StoreFull as exc:
+            self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, str(exc)))
+            return
+        except OSError as exc:
+            error = f"the object store could not make room: {exc}"
+            self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+            return
+        self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id))
+
     def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
-        location = msg.location
-        if location.object_id not in self.objects:
-            self.objects[location.object_id] = location
-            self.object_bytes += location.size
+        self.store.seal(msg.location, is_copy=msg.is_copy)
 
     def _on_FreeObjects(self, msg: p.FreeObjects) -> None:
         for object_id in msg.object_ids:
-            location = self.objects.pop(object_id, None)
-            if location is not None:
-                self.object_bytes -= location.size
-                shm.delete_object(location.path)
+            self.store.free(object_id)
+
+    def _on_RestoreObject(self, msg: p.RestoreObject) -> None:
+        try:
+            location = self.store.restore(msg.object_id)
+        except KeyError:
+            reply = p.RestoreObjectReply(msg.request_id, None, "the object is not in this store")
+        except (StoreFull, OSError) as exc:
+            reply = p.RestoreObjectReply(msg.request_id, None, str(exc))
+        else:
+            reply = p.RestoreObjectReply(msg.request_id, location)
+        self.endpoint.send(msg.reply_to, reply)
 
     def _on_ReserveBundle(self, msg: p.ReserveBundle) -> None:
         key = (msg.pg_id, msg.index)
@@ -415,16 +432,14 @@ class NodeManager:
         self._dispatch()
 
     def _on_PullObject(self, msg: p.PullObject) -> None:
-        location = self.objects.get(msg.object_id)
-        if location is None:
+        try:
+            data = self.store.read_chunk(msg.object_id, msg.offset, msg.length)
+        except KeyError:
             self.endpoint.send(
                 msg.reply_to,
                 p.ObjectChunk(msg.request_id, b"", "the object is not in this node's store"),
             )
             return
-        try:
-            with open(location.path, "rb") as f:
-                data = os.pread(f.fileno(), msg.length, msg.offset)
         except OSError as exc:
             self.endpoint.send(msg.reply_to, p.ObjectChunk(msg.request_id, b"", str(exc)))
             return
@@ -444,6 +459,7 @@ class NodeManager:
     def close(self) -> None:
         self.pool.kill_all()
         shm.delete_session_objects(self.session_tag)
+        self.store.close()
 
 
 def _cpu_only(resources: dict[str, float]) -> dict[str, float]:

@@ -105,6 +105,8 @@ class CoreWorker:
             p.Pong,
             p.ObjectChunk,
             p.PlacementGroupReply,
+            p.CreateObjectReply,
+            p.RestoreObjectReply,
         ):
             self.on(reply, self._on_rpc_reply)
         self.submitter.register_handlers()
@@ -403,11 +405,45 @@ class CoreWorker:
         if not self.node_id:
             # No store on this host (a driver on a machine without a node): keep it inline.
             return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
-        location = shm.write_object(
-            self.session_tag, self.node_id, object_id, serialized, self.address
-        )
+        self.reserve_space(object_id, serialized.total_size)
+        try:
+            location = shm.write_object(
+                self.session_tag, self.node_id, object_id, serialized, self.address
+            )
+        except BaseException:
+            self.send(self.node_manager, p.FreeObjects((object_id,)))  # drop the reservation
+            raise
         self.send(self.node_manager, p.ObjectSealed(location, self.address))
         return p.ObjectValue(object_id, shm=location, contained=contained)
+
+    def reserve_space(self, object_id: bytes, size: int) -> None:
+        """Ask the node's store for room first: it spills to make some, or says it can't."""
+        from nebula.exceptions import ObjectStoreFullError
+
+        reply = self.call(
+            self.node_manager, lambda rid, to: p.CreateObject(rid, to, object_id, size)
+        )
+        assert isinstance(reply, p.CreateObjectReply)
+        if reply.error is not None:
+            raise ObjectStoreFullError(reply.error[0].upper() + reply.error[1:] + ".")
+
+    def _map(self, location: p.ShmLocation) -> memoryview:
+        """Map a value in this node's store, restoring it first if it was spilled."""
+        from nebula.exceptions import ObjectLostError
+
+        try:
+            return shm.map_object(location)
+        except ObjectLostError:
+            reply = self.call(
+                self.node_manager, lambda rid, to: p.RestoreObject(rid, to, location.object_id)
+            )
+            assert isinstance(reply, p.RestoreObjectReply)
+            if reply.location is None:
+                raise ObjectLostError(
+                    f"Object {location.object_id.hex()} is gone from its node's store: "
+                    f"{reply.error}."
+                ) from None
+            return shm.map_object(reply.location)
 
     # -------------------------------------------------------------- get/wait
 
@@ -487,7 +523,7 @@ class CoreWorker:
         """Deserialize a value this process references; one mapping per shared object."""
         if value.shm is None:
             return load_value(value)
-        if value.shm.node_id != self.node_id:
+        if value.shm.node_id != self.node_id or not self.node_id:
             local = self.puller.local_location(value.shm, value.shm.owner_address)
             if isinstance(local, bytes):
                 return deserialize(local)
@@ -497,7 +533,7 @@ class CoreWorker:
             mapping = entry.mapping if entry is not None else None
         if mapping is None:
             assert value.shm is not None
-            mapping = shm.map_object(value.shm)
+            mapping = self._map(value.shm)
             with self.lock:
                 entry = self.refs.get(value.object_id)
                 if entry is not None:

@@ -76,6 +76,7 @@ class ObjectPuller:
     def _pull_into_store(self, location: p.ShmLocation, source: str, owner: str) -> p.ShmLocation:
         cw = self.cw
         path = shm.copy_path(cw.session_tag, location.object_id, cw.node_id)
+        cw.reserve_space(location.object_id, location.size)
         fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
         try:
             os.ftruncate(fd, location.size)
@@ -87,7 +88,7 @@ class ObjectPuller:
             raise
         os.close(fd)
         copy = p.ShmLocation(location.object_id, cw.node_id, path, location.size)
-        cw.send(cw.node_manager, p.ObjectSealed(copy, owner))
+        cw.send(cw.node_manager, p.ObjectSealed(copy, owner, is_copy=True))
         cw.send(owner, p.AddObjectCopy(location.object_id, cw.node_id, cw.node_manager))
         self._copies[location.object_id] = copy
         if len(self._copies) > _MAX_CACHED:

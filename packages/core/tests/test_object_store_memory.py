@@ -1,0 +1,83 @@
+"""A bounded object store: spilling to disk, restoring on get, refusing what cannot fit."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import nebula
+from nebula._config import SHM_DIR
+from nebula.exceptions import ObjectStoreFullError
+from nebula.testing import wait_for_condition
+
+CAPACITY = 64 * 1024 * 1024
+ARRAY_BYTES = 16 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[dict[str, object]]:
+    info = nebula.init(num_cpus=2, object_store_memory=CAPACITY)
+    yield dict(info)
+    nebula.shutdown()
+
+
+def _tag(session: dict[str, object]) -> str:
+    return os.path.basename(str(session["session_dir"])).rsplit("_", 1)[-1]
+
+
+def _shm_bytes(session: dict[str, object]) -> int:
+    files = glob.glob(os.path.join(SHM_DIR, f"nebula-{_tag(session)}-*"))
+    return sum(os.path.getsize(f) for f in files if os.path.exists(f))
+
+
+def _spill_files(session: dict[str, object]) -> list[str]:
+    return glob.glob(os.path.join(str(session["session_dir"]), "spill", "*", "*"))
+
+
+@nebula.remote
+def checksum(array: np.ndarray) -> int:
+    return int(array.sum())
+
+
+def test_three_times_the_store_comes_back_intact(session: dict[str, object]) -> None:
+    count = 3 * CAPACITY // ARRAY_BYTES
+    refs = []
+    for i in range(count):
+        refs.append(nebula.put(np.full(ARRAY_BYTES // 8, i, dtype=np.int64)))
+        assert _shm_bytes(session) <= CAPACITY
+    assert _spill_files(session), "nothing was spilled although the store overflowed"
+    for i, ref in enumerate(refs):
+        array = nebula.get(ref)
+        assert array.shape == (ARRAY_BYTES // 8,)
+        assert array[0] == i and array[-1] == i
+        del array
+    expected = [i * (ARRAY_BYTES // 8) for i in range(3)]
+    assert nebula.get([checksum.remote(ref) for ref in refs[:3]]) == expected
+    del refs, ref
+    wait_for_condition(lambda: not _spill_files(session), timeout=10)
+    wait_for_condition(lambda: _shm_bytes(session) == 0, timeout=10)
+
+
+def test_task_results_spill_too(session: dict[str, object]) -> None:
+    @nebula.remote
+    def make(i: int) -> np.ndarray:
+        return np.full(ARRAY_BYTES // 8, i, dtype=np.int64)
+
+    refs = [make.remote(i) for i in range(2 * CAPACITY // ARRAY_BYTES)]
+    assert [int(nebula.get(r)[7]) for r in refs] == list(range(len(refs)))
+
+
+def test_an_object_larger_than_the_store_is_refused_with_sizes(
+    session: dict[str, object],
+) -> None:
+    with pytest.raises(ObjectStoreFullError) as info:
+        nebula.put(np.zeros(2 * CAPACITY // 8))
+    message = str(info.value)
+    assert f"{2 * CAPACITY:,}" in message[:60] or "134,217" in message
+    assert f"{CAPACITY:,}" in message
+    # Nothing was left half-written, and the store still works.
+    assert nebula.get(nebula.put(np.arange(10)))[9] == 9
