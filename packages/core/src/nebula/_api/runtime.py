@@ -573,14 +573,31 @@ def get(refs: Any, *, timeout: float | None = None) -> Any:
     _check_timeout(timeout)
     values = cw.get_values(ref_list, timeout)
     results = []
-    for value in values:
-        result = cw.load(value)
+    for ref, value in zip(ref_list, values):
+        result = _load_or_refetch(cw, ref, value, timeout)
         if value.is_error:
             if isinstance(result, TaskError):
                 raise result.as_instanceof_cause()
             raise result
         results.append(result)
     return results[0] if single else results
+
+
+def _load_or_refetch(
+    cw: CoreWorker, ref: ObjectRef, value: p.ObjectValue, timeout: float | None
+) -> Any:
+    """Load a value; if it was lost meanwhile and is being rebuilt, wait for the new one."""
+    from nebula.exceptions import ObjectLostError
+
+    for _ in range(3):
+        try:
+            return cw.load(value)
+        except ObjectLostError:
+            fresh = cw.get_values([ref], timeout)[0]
+            if fresh is value:
+                raise
+            value = fresh
+    return cw.load(value)
 
 
 def _check_timeout(timeout: float | None) -> None:

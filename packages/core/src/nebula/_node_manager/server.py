@@ -31,6 +31,8 @@ class _LeaseRequest:
     warned: bool = False
     # Set while no node can take the request; re-placed when the cluster changes.
     unplaceable: bool = False
+    reason: str = ""
+    since: float = 0.0
 
 
 @dataclass
@@ -91,6 +93,7 @@ class NodeManager:
     def tick(self) -> None:
         for worker in self.pool.reap():
             self._on_worker_exit(worker)
+        self._warn_unplaceable()
         now = time.monotonic()
         if now - self._last_heartbeat >= _config.NODE_HEARTBEAT_S:
             self._last_heartbeat = now
@@ -195,13 +198,10 @@ class NodeManager:
                 res.subtract(uncommitted, queued.msg.resources)
         placement = place(msg, self.node_id, self.total, uncommitted, self.cluster)
         if placement.node_id is None:
+            if not request.unplaceable:
+                request.since = time.monotonic()
             request.unplaceable = True
-            # A placement-group request waits silently for the group's bundles to show up.
-            in_group = any(_placement.is_group_resource(n) for n in msg.resources)
-            if not request.warned and not in_group:
-                request.warned = True
-                logger.info(placement.reason)
-                self.endpoint.send(msg.reply_to, p.LeaseInfeasible(msg.lease_id, placement.reason))
+            request.reason = placement.reason
             return True
         request.unplaceable = False
         if placement.node_id == self.node_id:
@@ -212,6 +212,22 @@ class NodeManager:
             p.LeaseSpillback(msg.lease_id, placement.node_id, info.address, msg.spill_count + 1),
         )
         return False
+
+    def _warn_unplaceable(self) -> None:
+        # Warn only once the view of the cluster had time to catch up: a node that just
+        # joined is not in it yet. Placement-group requests wait for their bundles silently.
+        patience = 2.5 * _config.NODE_HEARTBEAT_S
+        now = time.monotonic()
+        for request in self.pending:
+            if not request.unplaceable or request.warned or now - request.since < patience:
+                continue
+            if any(_placement.is_group_resource(n) for n in request.msg.resources):
+                continue
+            request.warned = True
+            logger.info(request.reason)
+            self.endpoint.send(
+                request.msg.reply_to, p.LeaseInfeasible(request.msg.lease_id, request.reason)
+            )
 
     def _on_ClusterView(self, msg: p.ClusterView) -> None:
         self.cluster = {

@@ -18,15 +18,15 @@ from nebula._serialization import Serialized, _aligned
 from nebula.exceptions import ObjectStoreFullError
 
 
-def object_path(session_tag: str, object_id: bytes) -> str:
-    return os.path.join(_config.SHM_DIR, f"nebula-{session_tag}-{object_id.hex()}")
-
-
-def copy_path(session_tag: str, object_id: bytes, node_id: bytes) -> str:
-    """Where a node keeps its copy of another node's object (nodes may share a machine)."""
+def object_path(session_tag: str, object_id: bytes, node_id: bytes) -> str:
+    """Where a node keeps an object; named by node too, as test nodes share a machine."""
     return os.path.join(
         _config.SHM_DIR, f"nebula-{session_tag}-{object_id.hex()}-{node_id.hex()[:8]}"
     )
+
+
+def node_glob(session_tag: str, node_id: bytes) -> str:
+    return os.path.join(_config.SHM_DIR, f"nebula-{session_tag}-*-{node_id.hex()[:8]}")
 
 
 def session_glob(session_tag: str) -> str:
@@ -37,7 +37,7 @@ def write_object(
     session_tag: str, node_id: bytes, object_id: bytes, value: Serialized, owner: str = ""
 ) -> ShmLocation:
     """Write ``value`` into a new shared-memory file: the one copy a put makes."""
-    path = object_path(session_tag, object_id)
+    path = object_path(session_tag, object_id, node_id)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         try:

@@ -160,19 +160,35 @@ class CoreWorker:
         from nebula.exceptions import ObjectLostError
 
         self.node_managers.pop(msg.node_id, None)
+        rerun: dict[bytes, Any] = {}
         for entry in self.refs.entries.values():
             value = entry.value
             if value is None or value.shm is None or value.shm.node_id != msg.node_id:
                 continue
+            entry.copies.pop(msg.node_id, None)
             if entry.copies:
+                continue  # another node has a copy: it becomes the one to read
+            task = entry.lineage
+            if entry.owned and task is not None and task.retries_left != 0:
+                # Rebuild it by running the task that made it again (lineage).
+                entry.value = None
+                entry.mapping = None
+                rerun[task.task_id] = task
                 continue
+            if task is None:
+                why = "it was made by nebula.put(), which cannot be re-run; keep important "
+                why += "values on a node that stays up, or recompute them in a task"
+            else:
+                why = "the task that made it has no retries left (max_retries) to rebuild it"
             error = ObjectLostError(
-                f"Object {entry.object_id.hex()} was lost: the node that held it died "
-                f"({msg.reason})."
+                f"Object {entry.object_id.hex()} was lost when its node died ({msg.reason}): {why}."
             )
             entry.value = p.ObjectValue(
                 entry.object_id, inline=_serialize_error(error), is_error=True
             )
+            self.cv.notify_all()
+        for task in rerun.values():
+            self.submitter.reconstruct(task)
 
     def check_alive(self) -> None:
         if self.dead_reason is not None:
@@ -282,10 +298,14 @@ class CoreWorker:
         for object_id, _owner in entry.contained:
             self.unpin(object_id)
         if value is not None and value.shm is not None:
-            primary = self.node_managers.get(value.shm.node_id)
-            for address in {primary, *entry.copies.values()}:
-                if address:
-                    self.send(address, p.FreeObjects((entry.object_id,)))
+            self._free_at(value.shm, entry.object_id)
+            for address in entry.copies.values():
+                self.send(address, p.FreeObjects((entry.object_id,)))
+
+    def _free_at(self, location: p.ShmLocation, object_id: bytes) -> None:
+        address = self.node_managers.get(location.node_id)
+        if address is not None:
+            self.send(address, p.FreeObjects((object_id,)))
 
     def _on_add_borrower(self, msg: p.AddBorrower) -> None:
         entry = self.refs.get(msg.object_id)
@@ -325,15 +345,13 @@ class CoreWorker:
     def set_value(self, value: p.ObjectValue, *, pin_contained: bool = True) -> None:
         """Record an owned or fetched value and wake whoever waits for it."""
         entry = self.refs.get(value.object_id)
-        if entry is None:
-            # Nobody references it any more: release what it holds.
+        if entry is None or entry.value is not None:
+            # Nobody references it any more, or a re-run produced it again: release it.
             if value.shm is not None:
-                self.send(self.node_manager, p.FreeObjects((value.object_id,)))
+                self._free_at(value.shm, value.object_id)
             for object_id, owner in value.contained:
                 if pin_contained and owner != self.address:
                     self.send(owner, p.RemoveBorrower(object_id, self.address))
-            return
-        if entry.value is not None:
             return
         if pin_contained and entry.owned:
             for object_id, owner in value.contained:

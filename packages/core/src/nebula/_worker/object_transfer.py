@@ -58,7 +58,7 @@ class ObjectPuller:
             request = functools.partial(
                 _pull_request, object_id=location.object_id, offset=offset, length=length
             )
-            reply = self.cw.call(source, request, timeout_s=60.0)
+            reply = self.cw.call(source, request, timeout_s=20.0)
             assert isinstance(reply, p.ObjectChunk)
             if reply.error is not None or len(reply.data) != length:
                 raise ObjectLostError(
@@ -75,7 +75,7 @@ class ObjectPuller:
 
     def _pull_into_store(self, location: p.ShmLocation, source: str, owner: str) -> p.ShmLocation:
         cw = self.cw
-        path = shm.copy_path(cw.session_tag, location.object_id, cw.node_id)
+        path = shm.object_path(cw.session_tag, location.object_id, cw.node_id)
         cw.reserve_space(location.object_id, location.size)
         fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
         try:

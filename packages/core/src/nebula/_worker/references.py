@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from nebula._protocol import ObjectValue
 
@@ -41,6 +42,8 @@ class Entry:
     mapping: memoryview | None = None
     # Owned shared-memory values: other nodes holding a copy (node id -> node manager).
     copies: dict[bytes, str] = field(default_factory=dict)
+    # Owned task returns in shared memory: the finished task, kept to rebuild a lost value.
+    lineage: Any = None
 
     def in_use(self) -> bool:
         return self.local_refs > 0 or self.pins > 0 or bool(self.borrowers)

@@ -368,10 +368,34 @@ class Submitter:
     def _complete(self, task: PendingTask, returns: tuple[p.ObjectValue, ...]) -> None:
         task.finished = True
         self.tasks.pop(task.task_id, None)
+        # A result in shared memory dies with its node; keeping the finished task (and so
+        # its arguments) lets the owner run it again to rebuild the value.
+        keep_lineage = (
+            task.spec.actor_id is None
+            and task.retries_left != 0
+            and not task.cancelled
+            and any(v.shm is not None and not v.is_error for v in returns)
+        )
+        if keep_lineage:
+            for object_id in task.return_ids:
+                entry = self.cw.refs.get(object_id)
+                if entry is not None:
+                    entry.lineage = task
         for value in returns:
             self.cw.set_value(value)
-        task.held.clear()
-        task.arg_refs.clear()
+        if not keep_lineage:
+            task.held.clear()
+            task.arg_refs.clear()
+
+    def reconstruct(self, task: PendingTask) -> None:
+        """Run a finished task again because a value it returned was lost."""
+        if task.retries_left > 0:
+            task.retries_left -= 1
+        task.finished = False
+        task.lease_id = None
+        task.worker_address = None
+        task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+        self.submit(task)
 
     def _finish_with_error(self, task: PendingTask, error: BaseException) -> None:
         self._finish_with_error_bytes(task, serialize(error).to_bytes())

@@ -7,6 +7,7 @@ Each node is its own node manager process with its own resources, workers and st
 from __future__ import annotations
 
 import contextlib
+import glob
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -116,6 +117,9 @@ class Cluster:
         node.process.wait(5)
         if node.process.stdout is not None:
             node.process.stdout.close()
+        # The machine's memory is gone with it, shared-memory objects included.
+        for path in glob.glob(shm.node_glob(self.session_tag, bytes.fromhex(node.node_id))):
+            shm.delete_object(path)
         self._removed.add(node.node_id)
 
     def wait_for_nodes(self, timeout: float = 30.0) -> None:
