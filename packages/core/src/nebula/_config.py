@@ -44,5 +44,9 @@ SHM_DIR = os.environ.get("NEBULA_SHM_DIR") or (
 TEMP_DIR = os.environ.get("NEBULA_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "nebula")
 DEFAULT_HEAD_PORT = _env_int("DEFAULT_HEAD_PORT", 6380)
 DEFAULT_MAX_RETRIES = 3
+# A process waiting for a borrowed value pings its owner this often, and gives the value up
+# as lost when the owner has not answered for OWNER_TIMEOUT_S.
+OWNER_PING_S = _env_float("OWNER_PING_S", 1.0)
+OWNER_TIMEOUT_S = _env_float("OWNER_TIMEOUT_S", 10.0)
 # The largest message a process accepts; values this big travel through shared memory.
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)

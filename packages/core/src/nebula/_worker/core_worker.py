@@ -72,6 +72,9 @@ class CoreWorker:
         self.health_check: Callable[[], str | None] | None = None
         self.dead_reason: str | None = None
         self._last_health_check = 0.0
+        from nebula._worker.owner_probe import OwnerProbe
+
+        self.owner_probe = OwnerProbe(self)
         from nebula._worker.object_transfer import ObjectPuller
         from nebula._worker.submitter import Submitter
 
@@ -95,6 +98,7 @@ class CoreWorker:
         self.on(p.AddObjectCopy, self._on_add_object_copy)
         self.on(p.PlacementGroupReady, lambda msg: self.set_value(msg.value))
         self.on(p.LogLines, self._on_log_lines)
+        self.on(p.Ping, lambda msg: self.send(msg.reply_to, p.Pong(msg.request_id)))
         for reply in (
             p.JobRegistered,
             p.CreateActorReply,
@@ -131,6 +135,7 @@ class CoreWorker:
         with self.lock:
             self._process_released()
             self.submitter.tick()
+            self.owner_probe.tick()
         now = time.monotonic()
         if self.health_check is not None and now - self._last_health_check > 0.25:
             self._last_health_check = now
@@ -220,6 +225,9 @@ class CoreWorker:
             return self._rpc_replies.pop(request_id)[0]
 
     def _on_rpc_reply(self, msg: Any) -> None:
+        if isinstance(msg, p.Pong) and msg.request_id < 0:
+            self.owner_probe.on_pong(msg)
+            return
         waiting = self._rpc_replies.get(msg.request_id)
         if waiting is not None:
             waiting.append(msg)
