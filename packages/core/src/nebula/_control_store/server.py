@@ -94,6 +94,8 @@ class ControlStore:
 
     def _on_RegisterNode(self, msg: p.RegisterNode) -> None:
         self.nodes[msg.node.node_id] = _Node(msg.node, dict(msg.node.resources), time.monotonic())
+        # Every node learns of the newcomer now rather than at its next heartbeat.
+        self.broadcast_cluster_view()
         unplaced, self._unplaced = self._unplaced, []
         for actor_id in unplaced:
             self._place_actor(actor_id)
@@ -132,6 +134,7 @@ class ControlStore:
         for actor in list(self.actors.values()):
             if actor.update.node_id == node.info.node_id and actor.update.state != "DEAD":
                 self._actor_lost(actor, f"its node died ({reason})")
+        self.broadcast_cluster_view()
         notice = p.NodeDied(node.info.node_id, reason, node.info.address)
         for other in self._alive_nodes():
             self.endpoint.send(other.info.address, notice)

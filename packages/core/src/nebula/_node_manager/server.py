@@ -206,7 +206,9 @@ class NodeManager:
         request.unplaceable = False
         if placement.node_id == self.node_id:
             return True
-        info = self.cluster[placement.node_id][0]
+        info, available = self.cluster[placement.node_id]
+        # Count what we send there until the next view, so a burst spreads evenly.
+        res.subtract(available, msg.resources)
         self.endpoint.send(
             msg.reply_to,
             p.LeaseSpillback(msg.lease_id, placement.node_id, info.address, msg.spill_count + 1),

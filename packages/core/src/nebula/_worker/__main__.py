@@ -18,7 +18,11 @@ def main() -> None:
     parser.add_argument("--session-tag", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    parent = os.getppid()
     die_with_parent()
+    if os.getppid() != parent or parent == 1:
+        # The node manager died before we could ask to follow it: do not linger.
+        os._exit(1)
     setup_logging("worker")
     from nebula._api import runtime
     from nebula._worker.core_worker import CoreWorker

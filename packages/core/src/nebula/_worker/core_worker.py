@@ -20,7 +20,7 @@ from typing import Any
 
 from nebula import _config
 from nebula import _protocol as p
-from nebula._ids import new_put_id
+from nebula._ids import TASK_ID_SIZE, new_put_id
 from nebula._object_store import shm
 from nebula._serialization import Serialized, deserialize, serialize
 from nebula._transport import Endpoint
@@ -180,7 +180,7 @@ class CoreWorker:
                 entry.mapping = None
                 rerun[task.task_id] = task
                 continue
-            if task is None:
+            if entry.object_id[TASK_ID_SIZE:] == bytes(4):
                 why = "it was made by nebula.put(), which cannot be re-run; keep important "
                 why += "values on a node that stays up, or recompute them in a task"
             else:
@@ -423,8 +423,14 @@ class CoreWorker:
             self.set_value(stored, pin_contained=False)
         return ref
 
-    def store_value(self, object_id: bytes, serialized: Serialized) -> p.ObjectValue:
-        """Inline small values; write large ones to shared memory and tell the node."""
+    def store_value(
+        self, object_id: bytes, serialized: Serialized, owner: str | None = None
+    ) -> p.ObjectValue:
+        """Inline small values; write large ones to shared memory and tell the node.
+
+        ``owner`` is the process that owns the value (for a task's return, the caller).
+        """
+        owner = owner or self.address
         contained = tuple((r.object_id, r.owner_address) for r in serialized.contained_refs)
         if serialized.total_size <= _config.INLINE_OBJECT_MAX_BYTES:
             return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
@@ -434,12 +440,12 @@ class CoreWorker:
         self.reserve_space(object_id, serialized.total_size)
         try:
             location = shm.write_object(
-                self.session_tag, self.node_id, object_id, serialized, self.address
+                self.session_tag, self.node_id, object_id, serialized, owner
             )
         except BaseException:
             self.send(self.node_manager, p.FreeObjects((object_id,)))  # drop the reservation
             raise
-        self.send(self.node_manager, p.ObjectSealed(location, self.address))
+        self.send(self.node_manager, p.ObjectSealed(location, owner))
         return p.ObjectValue(object_id, shm=location, contained=contained)
 
     def reserve_space(self, object_id: bytes, size: int) -> None:

@@ -227,7 +227,7 @@ class Executor:
             object_id = object_id_for_return(spec.task_id, index)
             serialized = serialize(value)
             self._lend_contained(serialized.contained_refs, spec.owner_address)
-            returns.append(self.cw.store_value(object_id, serialized))
+            returns.append(self.cw.store_value(object_id, serialized, spec.owner_address))
         return p.TaskDone(spec.task_id, tuple(returns), self.cw.address)
 
     def _lend_contained(self, refs: list[Any], caller: str) -> None:

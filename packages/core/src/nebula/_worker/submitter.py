@@ -66,6 +66,7 @@ class _Lease:
     node_id: bytes
     node_manager: str
     gpu_ids: tuple[int, ...] = ()
+    pid: int = 0
     busy: PendingTask | None = None
     idle_since: float = field(default_factory=time.monotonic)
 
@@ -246,6 +247,7 @@ class Submitter:
             msg.node_id,
             node_manager,
             msg.gpu_ids,
+            msg.pid,
         )
         cls.leases[msg.lease_id] = lease
         self.leases[msg.lease_id] = lease
@@ -265,7 +267,7 @@ class Submitter:
     def _on_node_died(self, msg: p.NodeDied) -> None:
         self.dead_nodes.add(msg.node_id)
         for lease in [x for x in self.leases.values() if x.node_id == msg.node_id]:
-            self._lease_lost(lease, 0, f"its node died: {msg.reason}", node_lost=True)
+            self._lease_lost(lease, lease.pid, f"its node died: {msg.reason}", node_lost=True)
         # Requests waiting at the dead node's manager will never be answered: ask again here.
         for lease_id, address in list(self.request_node_manager.items()):
             key = self.lease_requests.get(lease_id)
