@@ -75,27 +75,42 @@ def _cmd_start(args: argparse.Namespace) -> int:
     resources = json.loads(args.resources) if args.resources else None
     host = args.node_ip_address
     if args.head:
-        session_dir, _tag = services.new_session()
         port = args.port or _config.DEFAULT_HEAD_PORT
-        token = os.environ.get(_auth.TOKEN_ENV) or _auth.new_token()
+        previous = _recoverable_head(f"{host}:{port}")
+        if previous is not None:
+            # The head's control store died: bring it back on the same session and tables.
+            session_dir, pids = previous
+            token = _auth.token_from_environment(_config.TEMP_DIR) or _auth.new_token()
+            print(f"Recovering the cluster of {session_dir} (its control store had stopped).")
+        else:
+            session_dir, _tag = services.new_session()
+            token = os.environ.get(_auth.TOKEN_ENV) or _auth.new_token()
+            pids = []
         token_path = _auth.write_token_file(_config.TEMP_DIR, token)
         cs, cs_address = services.start_control_store(
             session_dir, host=host, port=port, detached=True, token=token
         )
-        nm, _nm_address, node_id = services.start_node_manager(
-            session_dir,
-            control_store=cs_address,
-            host=host,
-            num_cpus=args.num_cpus,
-            num_gpus=args.num_gpus,
-            resources=resources,
-            object_store_memory=args.object_store_memory,
-            detached=True,
-            token=token,
-        )
+        pids = [cs.pid, *pids[1:]]
+        head_alive = len(pids) > 1 and _alive(pids[1])
+        if head_alive:
+            node_text = f"node manager pid {pids[1]} kept"
+        else:
+            nm, _nm_address, node_id = services.start_node_manager(
+                session_dir,
+                control_store=cs_address,
+                host=host,
+                num_cpus=args.num_cpus,
+                num_gpus=args.num_gpus,
+                resources=resources,
+                object_store_memory=args.object_store_memory,
+                detached=True,
+                token=token,
+            )
+            pids = [cs.pid, nm.pid]
+            node_text = f"node {node_id.hex()[:12]}"
         address = cs_address.removeprefix("tcp://")
-        services.write_address_file(address, session_dir, [cs.pid, nm.pid])
-        print(f"Nebula head node started at {address} (node {node_id.hex()[:12]}).")
+        services.write_address_file(address, session_dir, pids)
+        print(f"Nebula head node started at {address} ({node_text}).")
         print('Connect a driver with:  nebula.init(address="auto")  or')
         print(f'                        nebula.init(address="{address}")')
         print(f"Join another node with: nebula start --address {address}")
@@ -145,6 +160,32 @@ def _cmd_start(args: argparse.Namespace) -> int:
     )
     print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
     return 0
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _recoverable_head(address: str) -> tuple[str, list[int]] | None:
+    """The session of a head at ``address`` whose control store is gone but whose tables
+    remain, so starting the head again recovers it instead of starting afresh."""
+    from nebula._api import services
+
+    info = services.read_address_file()
+    if info is None or info.get("address") != address:
+        return None
+    session_dir = str(info.get("session_dir", ""))
+    pids = [int(p) for p in info.get("pids", [])]  # type: ignore[attr-defined]
+    if not pids or _alive(pids[0]):
+        return None
+    if not os.path.exists(os.path.join(session_dir, "control_store.sqlite3")):
+        return None
+    return session_dir, pids
 
 
 def nebula_processes() -> list[object]:

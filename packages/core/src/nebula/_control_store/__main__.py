@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
+from nebula._control_store.persistence import TableStore
 from nebula._control_store.server import ControlStore
 from nebula._process import (
     announce_ready,
@@ -21,10 +23,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--session-dir", required=True)
     parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument(
+        "--db", default="", help="SQLite file for the tables (default: in the session folder)"
+    )
     args = parser.parse_args()
     setup_logging("control-store")
     endpoint = Endpoint(args.host, args.port, token=require_token())
-    store = ControlStore(endpoint, args.session_dir)
+    db_path = args.db or os.path.join(args.session_dir, "control_store.sqlite3")
+    store = ControlStore(endpoint, args.session_dir, TableStore(db_path))
     stop = [False]
     install_term_handler(stop)
     announce_ready(endpoint.address)

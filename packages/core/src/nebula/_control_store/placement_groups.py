@@ -18,6 +18,7 @@ from nebula import _protocol as p
 from nebula._node_manager import resources as res
 
 if TYPE_CHECKING:
+    from nebula._control_store.persistence import TableStore
     from nebula._control_store.server import ControlStore
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,19 @@ class PlacementGroups:
 
     def create(self, msg: p.CreatePlacementGroup) -> None:
         self.groups[msg.pg_id] = Group(msg)
+        self._save(self.groups[msg.pg_id])
         self.try_place(self.groups[msg.pg_id])
+
+    def _save(self, group: Group) -> None:
+        if self.store.tables is not None:
+            self.store.tables.put("placement_group", group.msg.pg_id, group)
+
+    def recover(self, tables: TableStore) -> None:
+        for group in tables.load("placement_group"):
+            if group.in_flight:  # a reservation round was cut short: run it again
+                group.in_flight = False
+                group.state = "PENDING" if group.state != "REMOVED" else group.state
+            self.groups[group.msg.pg_id] = group
 
     def tick(self) -> None:
         for group in self.groups.values():
@@ -111,6 +124,7 @@ class PlacementGroups:
             self._release(group)
         elif all(group.replies.values()):
             group.state = "CREATED"
+            self._save(group)
             self._announce(group, error=None)
             self.store.broadcast_cluster_view()
         else:
@@ -124,6 +138,7 @@ class PlacementGroups:
             return
         was_pending = group.state == "PENDING"
         group.state = "REMOVED"
+        self._save(group)
         if not group.in_flight:
             self._release(group)
         if was_pending:

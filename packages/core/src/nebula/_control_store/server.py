@@ -12,9 +12,11 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from nebula import _config
 from nebula import _protocol as p
+from nebula._control_store.persistence import TableStore
 from nebula._control_store.placement_groups import PlacementGroups
 from nebula._ids import new_lease_id
 from nebula._transport import Endpoint
@@ -54,9 +56,12 @@ class _Actor:
 
 
 class ControlStore:
-    def __init__(self, endpoint: Endpoint, session_dir: str) -> None:
+    def __init__(
+        self, endpoint: Endpoint, session_dir: str, tables: TableStore | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.session_dir = session_dir
+        self.tables = tables
         self.nodes: dict[bytes, _Node] = {}
         self.jobs: dict[int, _Job] = {}
         self.actors: dict[bytes, _Actor] = {}
@@ -67,6 +72,46 @@ class ControlStore:
         self._next_job_id = 1
         self.placement_groups = PlacementGroups(self)
         self.stopped = False
+        if tables is not None:
+            self._recover(tables)
+
+    # ----------------------------------------------------------- persistence
+
+    def _recover(self, tables: TableStore) -> None:
+        """Reload the tables a previous control store left (a head restart)."""
+        now = time.monotonic()
+        for info in tables.load("node"):
+            self.nodes[info.node_id] = _Node(info, dict(info.resources), now)
+        for job in tables.load("job"):
+            job.last_heartbeat = now
+            self.jobs[job.job_id] = job
+        for next_id in tables.load("next_job_id"):
+            self._next_job_id = next_id
+        for actor in tables.load("actor"):
+            self.actors[actor.spec.actor_id] = actor
+            if actor.spec.name is not None and actor.update.state != "DEAD":
+                self.named[(actor.spec.namespace, actor.spec.name)] = actor.spec.actor_id
+        for key, value in tables.load("kv"):
+            self.kv[key] = value
+        self.placement_groups.recover(tables)
+        for actor in self.actors.values():
+            if actor.update.state in ("PENDING", "RESTARTING") and actor.worker_id is None:
+                self._place_actor(actor.spec.actor_id)
+        if self.nodes or self.actors:
+            logger.warning(
+                "recovered %d node(s), %d job(s), %d actor(s) from %s",
+                len(self.nodes),
+                len(self.jobs),
+                len(self.actors),
+                tables.path,
+            )
+
+    def _save(self, kind: str, key: bytes | str, value: Any) -> None:
+        if self.tables is not None:
+            self.tables.put(kind, key, value)
+
+    def save_actor(self, actor: _Actor) -> None:
+        self._save("actor", actor.spec.actor_id, actor)
 
     # --------------------------------------------------------------- dispatch
 
@@ -94,6 +139,7 @@ class ControlStore:
 
     def _on_RegisterNode(self, msg: p.RegisterNode) -> None:
         self.nodes[msg.node.node_id] = _Node(msg.node, dict(msg.node.resources), time.monotonic())
+        self._save("node", msg.node.node_id, msg.node)
         # Every node learns of the newcomer now rather than at its next heartbeat.
         self.broadcast_cluster_view()
         unplaced, self._unplaced = self._unplaced, []
@@ -107,6 +153,7 @@ class ControlStore:
         node.available = msg.available
         if msg.total and msg.total != node.info.resources:
             node.info = dataclasses.replace(node.info, resources=msg.total)
+            self._save("node", node.info.node_id, node.info)
         node.last_heartbeat = time.monotonic()
         self.endpoint.send(node.info.address, self._cluster_view())
 
@@ -128,6 +175,7 @@ class ControlStore:
 
     def _node_died(self, node: _Node, reason: str, *, expected: bool = False) -> None:
         node.info = dataclasses.replace(node.info, alive=False)
+        self._save("node", node.info.node_id, node.info)
         node.available = {}
         log = logger.info if expected else logger.warning
         log("node %s died: %s", node.info.node_id.hex()[:12], reason)
@@ -165,6 +213,8 @@ class ControlStore:
         self.jobs[job_id] = _Job(
             job_id, msg.reply_to, msg.driver_pid, msg.namespace, time.monotonic()
         )
+        self._save("next_job_id", "", self._next_job_id)
+        self._save("job", str(job_id), self.jobs[job_id])
         nodes = tuple(n.info for n in self._alive_nodes())
         self.endpoint.send(
             msg.reply_to, p.JobRegistered(msg.request_id, job_id, nodes, self.session_dir)
@@ -182,6 +232,7 @@ class ControlStore:
 
     def _finish_job(self, job: _Job) -> None:
         job.alive = False
+        self._save("job", str(job.job_id), job)
         self.placement_groups.remove_job_groups(job.job_id)
         keep: list[bytes] = []
         for actor in list(self.actors.values()):
@@ -215,6 +266,7 @@ class ControlStore:
                 return
             self.named[key] = spec.actor_id
         self.actors[spec.actor_id] = _Actor(spec, p.ActorUpdate(spec.actor_id, "PENDING"))
+        self.save_actor(self.actors[spec.actor_id])
         self.endpoint.send(msg.reply_to, p.CreateActorReply(msg.request_id, None))
         self._place_actor(spec.actor_id)
 
@@ -276,6 +328,7 @@ class ControlStore:
         actor.update = p.ActorUpdate(
             actor.spec.actor_id, state, None, msg.pid, msg.node_id, None, actor.restarts
         )
+        self.save_actor(actor)
         self.endpoint.send(
             msg.worker_address,
             p.CreateActorTask(
@@ -324,6 +377,7 @@ class ControlStore:
             )
             return
         actor.subscribers.add(msg.reply_to)
+        self.save_actor(actor)
         self.endpoint.send(msg.reply_to, actor.update)
 
     def _on_GetNamedActor(self, msg: p.GetNamedActor) -> None:
@@ -399,6 +453,7 @@ class ControlStore:
                 self.endpoint.send(node.info.address, p.CancelLeaseRequest(actor.lease_id))
 
     def _publish(self, actor: _Actor) -> None:
+        self.save_actor(actor)
         for address in actor.subscribers:
             self.endpoint.send(address, actor.update)
         if actor.update.state == "DEAD":
@@ -424,6 +479,7 @@ class ControlStore:
         ok = msg.overwrite or msg.key not in self.kv
         if ok:
             self.kv[msg.key] = msg.value
+            self._save("kv", msg.key, (msg.key, msg.value))
         self.endpoint.send(msg.reply_to, p.KvReply(msg.request_id, None, ok))
 
     def _on_KvGet(self, msg: p.KvGet) -> None:

@@ -105,6 +105,27 @@ class Cluster:
             self.wait_for_nodes()
         return node
 
+    def restart_control_store(self) -> None:
+        """Kill the head's control store and start a new one on the same address.
+
+        The new one reloads the tables the old one persisted: nodes, jobs, actors (named and
+        detached ones are found again), placement groups.
+        """
+        self._control_store.kill()
+        self._control_store.wait(5)
+        if self._control_store.stdout is not None:
+            self._control_store.stdout.close()
+        port = int(self.address.rsplit(":", 1)[1])
+        self._control_store, address = services.start_control_store(
+            self.session_dir,
+            host=self.host,
+            port=port,
+            detached=False,
+            env=self._env,
+            token=self.token,
+        )
+        assert address == self.control_store_address
+
     def remove_node(self, node: ClusterNode) -> None:
         """Kill the node's manager and workers at once, as losing the machine would."""
         with contextlib.suppress(psutil.NoSuchProcess):
