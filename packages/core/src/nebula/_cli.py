@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -72,7 +73,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     from nebula import _auth, _config
     from nebula._api import services
 
-    resources = json.loads(args.resources) if args.resources else None
+    _parse_resources(args.resources)  # refuse bad JSON before starting anything
     host = args.node_ip_address
     if args.head:
         port = args.port or _config.DEFAULT_HEAD_PORT
@@ -95,17 +96,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         if head_alive:
             node_text = f"node manager pid {pids[1]} kept"
         else:
-            nm, _nm_address, node_id = services.start_node_manager(
-                session_dir,
-                control_store=cs_address,
-                host=host,
-                num_cpus=args.num_cpus,
-                num_gpus=args.num_gpus,
-                resources=resources,
-                object_store_memory=args.object_store_memory,
-                detached=True,
-                token=token,
-            )
+            nm, node_id = _start_node(args, session_dir, cs_address, token)
             pids = [cs.pid, nm.pid]
             node_text = f"node {node_id.hex()[:12]}"
         address = cs_address.removeprefix("tcp://")
@@ -118,48 +109,59 @@ def _cmd_start(args: argparse.Namespace) -> int:
         print(f"machines set {_auth.TOKEN_ENV} to its content before joining or connecting.")
         print("Stop it with:           nebula stop")
         return 0
-    from nebula import _protocol as p
-    from nebula._worker.core_worker import CoreWorker
-
     cs_address = "tcp://" + args.address.removeprefix("tcp://")
     join_token = _auth.token_from_environment(_config.TEMP_DIR)
     if join_token is None:
         raise ConnectionError(
             f"no cluster token: set {_auth.TOKEN_ENV} to the token the head node printed"
         )
-    probe = CoreWorker(
-        token=join_token,
-        is_driver=True,
-        host=host,
-        control_store=cs_address,
-        node_manager="",
-        node_id=b"",
-        session_tag="",
-    )
     try:
-        reply = probe.call(cs_address, lambda rid, to: p.GetClusterInfo(rid, to), timeout_s=10)
+        reply = services.probe_cluster(cs_address, host=host, token=join_token, timeout_s=10)
     except TimeoutError:
         raise ConnectionError(
             f"no Nebula head node answers at {args.address}, or it rejected this "
             f"cluster token ({_auth.TOKEN_ENV})"
         ) from None
-    finally:
-        probe.shutdown()
-    assert isinstance(reply, p.ClusterInfoReply)
     os.makedirs(os.path.join(reply.session_dir, "logs"), exist_ok=True)
-    nm, _address, node_id = services.start_node_manager(
-        reply.session_dir,
-        control_store=cs_address,
-        host=host,
-        num_cpus=args.num_cpus,
-        num_gpus=args.num_gpus,
-        resources=resources,
-        object_store_memory=args.object_store_memory,
-        detached=True,
-        token=join_token,
-    )
+    nm, node_id = _start_node(args, reply.session_dir, cs_address, join_token)
     print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
     return 0
+
+
+def _start_node(
+    args: argparse.Namespace, session_dir: str, cs_address: str, token: str
+) -> tuple[subprocess.Popen[bytes], bytes]:
+    from nebula._api import services
+
+    process, _address, node_id = services.start_node_manager(
+        session_dir,
+        control_store=cs_address,
+        host=args.node_ip_address,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
+        resources=_parse_resources(args.resources),
+        object_store_memory=args.object_store_memory,
+        detached=True,
+        token=token,
+    )
+    return process, node_id
+
+
+def _parse_resources(text: str) -> dict[str, float] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and v >= 0 for k, v in value.items()
+    ):
+        raise ValueError(
+            f"--resources must be a JSON object of names to non-negative amounts, like "
+            f"'{{\"ssd\": 1}}', got {text!r}"
+        )
+    return {k: float(v) for k, v in value.items()}
 
 
 def _alive(pid: int) -> bool:

@@ -251,29 +251,13 @@ def _connect(address: str, namespace: str, log_to_driver: bool, token: str | Non
 
 
 def _probe_cluster(cs_address: str, my_ip: str, address: str, token: str) -> p.ClusterInfoReply:
-    """Ask the control store for the nodes, through a temporary core worker."""
-    probe = CoreWorker(
-        token=token,
-        is_driver=True,
-        host=my_ip,
-        control_store=cs_address,
-        node_manager="",
-        node_id=b"",
-        session_tag="",
-    )
     try:
-        reply = probe.call(
-            cs_address, lambda rid, reply_to: p.GetClusterInfo(rid, reply_to), timeout_s=5.0
-        )
+        return services.probe_cluster(cs_address, host=my_ip, token=token)
     except TimeoutError:
         raise ConnectionError(
             f"Could not reach a Nebula cluster at {address}: no answer within 5 s (is it "
             f"running, and is {_auth.TOKEN_ENV} the token it printed at start?)."
         ) from None
-    finally:
-        probe.shutdown()
-    assert isinstance(reply, p.ClusterInfoReply)
-    return reply
 
 
 def _make_driver(

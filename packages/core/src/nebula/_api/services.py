@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from nebula import _config
+from nebula import _protocol as p
 from nebula._auth import TOKEN_ENV
 from nebula._ids import random_id
 
@@ -151,6 +152,29 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float = 
             process.wait(2.0)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def probe_cluster(
+    cs_address: str, *, host: str, token: str, timeout_s: float = 5.0
+) -> p.ClusterInfoReply:
+    """Ask a control store for the cluster's nodes; TimeoutError if it does not answer."""
+    from nebula._worker.core_worker import CoreWorker
+
+    probe = CoreWorker(
+        token=token,
+        is_driver=True,
+        host=host,
+        control_store=cs_address,
+        node_manager="",
+        node_id=b"",
+        session_tag="",
+    )
+    try:
+        reply = probe.call(cs_address, lambda rid, to: p.GetClusterInfo(rid, to), timeout_s)
+    finally:
+        probe.shutdown()
+    assert isinstance(reply, p.ClusterInfoReply)
+    return reply
 
 
 def local_ip_towards(host: str) -> str:

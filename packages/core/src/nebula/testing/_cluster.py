@@ -158,25 +158,9 @@ class Cluster:
             time.sleep(0.05)
 
     def _cluster_info(self) -> p.ClusterInfoReply:
-        from nebula._worker.core_worker import CoreWorker
-
-        probe = CoreWorker(
-            token=self.token,
-            is_driver=True,
-            host=self.host,
-            control_store=self.control_store_address,
-            node_manager="",
-            node_id=b"",
-            session_tag="",
+        return services.probe_cluster(
+            self.control_store_address, host=self.host, token=self.token, timeout_s=10.0
         )
-        try:
-            reply = probe.call(
-                self.control_store_address, lambda rid, to: p.GetClusterInfo(rid, to), 10.0
-            )
-        finally:
-            probe.shutdown()
-        assert isinstance(reply, p.ClusterInfoReply)
-        return reply
 
     def connect(self, **init_kwargs: Any) -> None:
         import nebula
