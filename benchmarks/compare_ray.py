@@ -1,0 +1,150 @@
+"""Run `nebula microbenchmark` and `ray microbenchmark` side by side and write RESULTS.md.
+
+Ray is only a yardstick: install it in a separate virtual environment and point
+``--ray-python`` at that environment's interpreter, e.g.::
+
+    python3 -m venv /tmp/rayenv && /tmp/rayenv/bin/pip install "ray==2.60.0"
+    python3 benchmarks/compare_ray.py --ray-python /tmp/rayenv/bin/python
+
+Besides the microbenchmark lines it measures start-up (``init`` plus one task, in a fresh
+interpreter) and the unique memory (USS) of an idle 2-CPU local cluster's processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+LINE = re.compile(r"^(?P<name>.+?) per second (?P<mean>[\d.]+) \+- (?P<sd>[\d.]+)\s*$")
+
+STARTUP = {
+    "nebula": "import nebula\nnebula.init(num_cpus=2)\n@nebula.remote\ndef f():\n    return 1\n"
+    "assert nebula.get(f.remote()) == 1\nnebula.shutdown()\n",
+    "ray": "import ray\nray.init(num_cpus=2, include_dashboard=False)\n@ray.remote\ndef f():\n"
+    "    return 1\nassert ray.get(f.remote()) == 1\nray.shutdown()\n",
+}
+
+IDLE_MEMORY = """
+import os, time, psutil
+import {module} as lib
+lib.init(num_cpus=2{extra})
+time.sleep(5)
+me = psutil.Process()
+total = me.memory_full_info().uss
+procs = me.children(recursive=True)
+for p in procs:
+    try:
+        total += p.memory_full_info().uss
+    except psutil.Error:
+        pass
+print(len(procs) + 1, total)
+lib.shutdown()
+"""
+
+
+def run_lines(command: list[str], env: dict[str, str], timeout: float) -> dict[str, float]:
+    out = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    rates = {}
+    for line in out.stdout.splitlines():
+        match = LINE.match(line.strip())
+        if match:
+            rates[match["name"]] = float(match["mean"])
+    if not rates:
+        raise RuntimeError(f"{command[0]} printed no benchmark lines:\n{out.stdout}\n{out.stderr}")
+    return rates
+
+
+def startup_seconds(python: str, script: str, runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        timer = (
+            "import time, subprocess, sys\nstart = time.perf_counter()\n"
+            f"subprocess.run([sys.executable, '-c', {script!r}], check=True)\n"
+            "print(time.perf_counter() - start)\n"
+        )
+        out = subprocess.run(
+            [python, "-c", timer], capture_output=True, text=True, timeout=300, check=True
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def idle_memory(python: str, module: str, extra: str) -> tuple[int, int]:
+    script = textwrap.dedent(IDLE_MEMORY.format(module=module, extra=extra))
+    out = subprocess.run(
+        [python, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    processes, uss = out.stdout.strip().splitlines()[-1].split()
+    return int(processes), int(uss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ray-python", required=True, help="python of the Ray environment")
+    parser.add_argument("--filter", default="", help="only lines containing this text")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    if args.filter:
+        env["TESTS_TO_RUN"] = args.filter
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = os.path.join(tmp, "nebula.json")
+        nebula_cmd = [sys.executable, "-m", "nebula._cli", "microbenchmark", "--json", json_path]
+        if args.filter:
+            nebula_cmd += ["--filter", args.filter]
+        nebula = run_lines(nebula_cmd, env, timeout=3600)
+    ray_bin = str(Path(args.ray_python).with_name("ray"))
+    ray = run_lines([ray_bin, "microbenchmark"], env, timeout=3600)
+
+    nebula_start = startup_seconds(sys.executable, STARTUP["nebula"])
+    ray_start = startup_seconds(args.ray_python, STARTUP["ray"])
+    nebula_procs, nebula_uss = idle_memory(sys.executable, "nebula", "")
+    ray_procs, ray_uss = idle_memory(args.ray_python, "ray", ", include_dashboard=False")
+
+    rows = []
+    for name in ray:
+        mine = nebula.get(name)
+        ratio = f"{mine / ray[name]:.2f}x" if mine else "-"
+        rows.append(f"| {name} | {mine or 0:,.1f} | {ray[name]:,.1f} | {ratio} |")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    today = datetime.date.today().isoformat()
+    text = [
+        "# Nebula vs Ray: microbenchmarks",
+        "",
+        f"Produced by `benchmarks/compare_ray.py` on {today}; machine: {machine}.",
+        "Both ran in the same session on the same machine; rates are per second (higher is "
+        "better), ratio = Nebula / Ray.",
+        "",
+        "| line | Nebula | Ray 2.60 | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        *rows,
+        "",
+        "| start-up and footprint | Nebula | Ray 2.60 | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        f"| init + first task (s, median of 3) | {nebula_start:.2f} | {ray_start:.2f} | "
+        f"{nebula_start / ray_start:.2f}x |",
+        f"| idle 2-CPU cluster, processes | {nebula_procs} | {ray_procs} | |",
+        f"| idle 2-CPU cluster, USS (MiB) | {nebula_uss / 2**20:.0f} | {ray_uss / 2**20:.0f} | "
+        f"{nebula_uss / ray_uss:.2f}x |",
+        "",
+    ]
+    Path(args.out).write_text("\n".join(text))
+    print("\n".join(text))
+    json.dump({"nebula": nebula, "ray": ray}, sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
