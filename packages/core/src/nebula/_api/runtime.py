@@ -159,15 +159,26 @@ def _start_local(
 ) -> _Runtime:
     session_dir, tag = services.new_session()
     token = _auth.new_token()
-    processes = []
+    processes: list[Any] = []
+    # Both processes start at once: the node manager is told the control store's port up
+    # front, and its first message waits in its socket until the control store listens.
+    port = services.free_port("127.0.0.1")
+    started: dict[str, Any] = {}
+
+    def start_store() -> None:
+        try:
+            started["store"] = services.start_control_store(
+                session_dir, host="127.0.0.1", port=port, detached=False, token=token
+            )
+        except BaseException as exc:
+            started["error"] = exc
+
+    store_thread = threading.Thread(target=start_store, name="nebula-start-store")
+    store_thread.start()
     try:
-        cs_process, cs_address = services.start_control_store(
-            session_dir, host="127.0.0.1", port=0, detached=False, token=token
-        )
-        processes.append(cs_process)
         nm_process, nm_address, node_id = services.start_node_manager(
             session_dir,
-            control_store=cs_address,
+            control_store=f"tcp://127.0.0.1:{port}",
             host="127.0.0.1",
             num_cpus=num_cpus,
             num_gpus=num_gpus,
@@ -177,9 +188,14 @@ def _start_local(
             token=token,
         )
         processes.append(nm_process)
-    except BaseException:
+    finally:
+        store_thread.join()
+        if "store" in started:
+            processes.insert(0, started["store"][0])
+    if "error" in started or len(processes) < 2:
         services.stop_processes(processes)
-        raise
+        raise started.get("error") or RuntimeError("the local cluster did not start")
+    cs_address = started["store"][1]
     cluster = services.LocalCluster(session_dir, tag, cs_address, nm_address, node_id, processes)
     try:
         state = _make_driver(

@@ -177,6 +177,12 @@ def probe_cluster(
     return reply
 
 
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def local_ip_towards(host: str) -> str:
     """This machine's address on the interface that reaches ``host``."""
     if host in ("127.0.0.1", "localhost", "::1"):
