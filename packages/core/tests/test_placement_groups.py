@@ -124,8 +124,9 @@ def test_a_group_handle_passes_to_tasks(two_nodes: Cluster) -> None:
         return nebula.get(node_id.options(scheduling_strategy=strategy).remote())
 
     assert pg.wait(15)
-    assert nebula.get(run_inside.remote(pg), timeout=30) == (
-        placement_group_table(pg)["bundles_to_node_id"][0]
+    assert (
+        nebula.get(run_inside.remote(pg), timeout=30)
+        == (placement_group_table(pg)["bundles_to_node_id"][0])
     )
     remove_placement_group(pg)
 

@@ -49,6 +49,9 @@ class _Actor:
     lease_id: bytes | None = None
     subscribers: set[str] = field(default_factory=set)
     restarts: int = 0
+    # The node asked for the actor's worker, until the lease is granted.
+    lease_node: bytes | None = None
+    warned: bool = False
 
     def can_restart(self) -> bool:
         limit = self.spec.max_restarts
@@ -124,6 +127,10 @@ class ControlStore:
 
     def tick(self) -> None:
         self.placement_groups.tick()
+        if self._unplaced:
+            unplaced, self._unplaced = self._unplaced, []
+            for actor_id in unplaced:
+                self._place_actor(actor_id)
         now = time.monotonic()
         for node in self._alive_nodes():
             if now - node.last_heartbeat > _config.NODE_TIMEOUT_S:
@@ -180,8 +187,13 @@ class ControlStore:
         log = logger.info if expected else logger.warning
         log("node %s died: %s", node.info.node_id.hex()[:12], reason)
         for actor in list(self.actors.values()):
-            if actor.update.node_id == node.info.node_id and actor.update.state != "DEAD":
+            if actor.update.state == "DEAD":
+                continue
+            if actor.update.node_id == node.info.node_id:
                 self._actor_lost(actor, f"its node died ({reason})")
+            elif actor.worker_id is None and actor.lease_node == node.info.node_id:
+                # Its worker was asked of the dead node and never granted: ask elsewhere.
+                self._place_actor(actor.spec.actor_id)
         self.broadcast_cluster_view()
         notice = p.NodeDied(node.info.node_id, reason, node.info.address)
         for other in self._alive_nodes():
@@ -274,26 +286,50 @@ class ControlStore:
         actor = self.actors.get(actor_id)
         if actor is None or actor.update.state == "DEAD":
             return
-        node = self._choose_node(actor.spec)
+        node = self._choose_node(actor)
         if node is None:
             self._unplaced.append(actor_id)
             return
+        if actor.lease_id is not None:
+            self.actor_leases.pop(actor.lease_id, None)
         lease_id = new_lease_id()
         actor.lease_id = lease_id
         self.actor_leases[lease_id] = actor_id
+        self._request_actor_lease(actor, lease_id, node.info.node_id, node.info.address, 0)
+
+    def _request_actor_lease(
+        self, actor: _Actor, lease_id: bytes, node_id: bytes, address: str, spill_count: int
+    ) -> None:
+        actor.lease_node = node_id
         self.endpoint.send(
-            node.info.address,
+            address,
             p.RequestLease(
                 lease_id,
                 actor.spec.job_id,
                 actor.spec.resources,
                 self.endpoint.address,
                 for_actor=True,
-                actor_id=actor_id,
+                actor_id=actor.spec.actor_id,
+                strategy=actor.spec.strategy,
+                spill_count=spill_count,
             ),
         )
 
-    def _choose_node(self, spec: p.ActorSpec) -> _Node | None:
+    def _on_LeaseSpillback(self, msg: p.LeaseSpillback) -> None:
+        actor_id = self.actor_leases.get(msg.lease_id)
+        actor = self.actors.get(actor_id) if actor_id else None
+        if actor is None or actor.update.state == "DEAD":
+            return
+        target = self.nodes.get(msg.node_id)
+        if target is None or not target.info.alive:
+            self._place_actor(actor.spec.actor_id)  # sent to a node we know is gone
+            return
+        self._request_actor_lease(
+            actor, msg.lease_id, msg.node_id, msg.node_manager, msg.spill_count
+        )
+
+    def _choose_node(self, actor: _Actor) -> _Node | None:
+        spec = actor.spec
         from nebula._node_manager.placement import place
 
         nodes = self._alive_nodes()
@@ -308,10 +344,10 @@ class ControlStore:
             request, owner.info.node_id, owner.info.resources, owner.available, cluster
         )
         if placement.node_id is None:
-            self.endpoint.send(
-                spec.owner_address,
-                p.LogLines(0, True, (f"Warning: actor {spec.class_name}: {placement.reason}",)),
-            )
+            if not actor.warned:
+                actor.warned = True
+                warning = f"Warning: actor {spec.class_name}: {placement.reason}"
+                self.endpoint.send(spec.owner_address, p.LogLines(0, True, (warning,)))
             return None
         return self.nodes[placement.node_id]
 
@@ -324,6 +360,7 @@ class ControlStore:
                 self.endpoint.send(node.info.address, p.ReturnLease(msg.lease_id, True))
             return
         actor.worker_id = msg.worker_id
+        actor.lease_node = None
         state = "RESTARTING" if actor.restarts else "PENDING"
         actor.update = p.ActorUpdate(
             actor.spec.actor_id, state, None, msg.pid, msg.node_id, None, actor.restarts
