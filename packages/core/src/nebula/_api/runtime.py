@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,12 +309,27 @@ def _make_driver(
         raise
     assert isinstance(reply, p.JobRegistered)
     cw.job_id = reply.job_id
+    _wait_until_node_known(cw, node_id)
     cw.job_sys_path = tuple(path for path in [os.getcwd(), *sys.path] if path)
     if log_to_driver:
         cw.log_sink = print_log_lines
     for address in log_sources or [nm_address]:
         cw.send(address, p.RegisterDriver(cw.job_id, cw.address, log_to_driver))
     return _Runtime(cw, is_driver=True, namespace=namespace)
+
+
+def _wait_until_node_known(cw: CoreWorker, node_id: bytes, timeout_s: float = 10.0) -> None:
+    """A node that just started may not have reached the control store yet: wait for it, so
+    that nodes() and cluster_resources() right after init() see it."""
+    if not node_id:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        reply = cw.call(cw.control_store, lambda rid, to: p.GetClusterInfo(rid, to))
+        assert isinstance(reply, p.ClusterInfoReply)
+        if any(n.node_id == node_id and n.alive for n in reply.nodes):
+            return
+        time.sleep(0.01)
 
 
 def _context(state: _Runtime) -> NebulaContext:
@@ -654,6 +670,10 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
         raise TypeError(f"nebula.kill() expects an actor handle, got {type(actor).__name__}.")
     cw = require_core_worker()
     cw.send(cw.control_store, p.KillActor(actor.actor_id, no_restart))
+    if no_restart:
+        # Calls made from here on fail at once, rather than racing the kill to the actor.
+        with cw.lock:
+            cw.submitter.mark_actor_dead(actor.actor_id, "the actor was killed by nebula.kill()")
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:

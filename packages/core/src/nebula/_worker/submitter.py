@@ -514,6 +514,12 @@ class Submitter:
                     ),
                 )
 
+    def mark_actor_dead(self, actor_id: bytes, cause: str) -> None:
+        client = self._actor_client(actor_id)
+        client.state = "DEAD"
+        client.death_cause = cause
+        self._fail_actor_tasks(client)
+
     def actor_out_of_scope(self, actor_id: bytes) -> None:
         client = self.actors.get(actor_id)
         if client is not None and (client.inflight or client.queue):
