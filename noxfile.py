@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-PACKAGES = ["packages/core"]
+PACKAGES = ["packages/core", "packages/data"]
 
 
 @nox.session
