@@ -32,6 +32,32 @@ from nebula._api.runtime import (
 
 __version__ = "0.1.0"
 
+_DOMAIN_PACKAGES = {
+    "data": "nebula-data",
+    "tune": "nebula-tune",
+    "rl": "nebula-rl",
+    "serve": "nebula-serve",
+}
+
+
+def __getattr__(name: str) -> object:
+    # `import nebula; nebula.data.range(...)` works as with Ray, without importing the
+    # domain package up front (and only when it is installed).
+    if name in _DOMAIN_PACKAGES:
+        import importlib
+
+        try:
+            return importlib.import_module(f"nebula.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"nebula.{name}":
+                raise
+            raise ImportError(
+                f"nebula.{name} is not installed; install it with "
+                f"`pip install {_DOMAIN_PACKAGES[name]}`."
+            ) from None
+    raise AttributeError(f"module 'nebula' has no attribute {name!r}")
+
+
 __all__ = [
     "ActorClass",
     "ActorHandle",

@@ -1,0 +1,30 @@
+"""The shared `nebula` namespace: domain packages resolve when installed, and only then."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import nebula
+
+
+def test_a_missing_domain_package_says_how_to_install_it() -> None:
+    with pytest.raises(ImportError, match="pip install nebula-serve"):
+        nebula.serve  # noqa: B018
+
+
+def test_unknown_attributes_are_attribute_errors() -> None:
+    with pytest.raises(AttributeError):
+        nebula.no_such_thing  # noqa: B018
+
+
+def test_importing_nebula_does_not_import_domain_packages() -> None:
+    code = (
+        "import sys, nebula; print(sorted(m for m in sys.modules if m.startswith('nebula.data')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

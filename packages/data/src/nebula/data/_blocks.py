@@ -1,0 +1,146 @@
+"""Blocks are ``pyarrow.Table``s; this module converts them to and from the batch formats.
+
+A UDF sees a block (or a slice of one) as a batch in the format it asked for, and may answer
+in any format this module can turn back into a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import pyarrow as pa
+
+Block: TypeAlias = pa.Table
+BatchFormat: TypeAlias = Literal["default", "numpy", "pyarrow", "pandas"]
+BATCH_FORMATS: tuple[str, ...] = ("default", "numpy", "pyarrow", "pandas")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockMetadata:
+    """What the driver learns about a block without fetching it."""
+
+    num_rows: int
+    size_bytes: int
+    schema: pa.Schema
+    exec_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, block: Block, exec_seconds: float = 0.0) -> BlockMetadata:
+        return cls(block.num_rows, block.nbytes, block.schema, exec_seconds)
+
+
+def check_batch_format(batch_format: str) -> None:
+    if batch_format not in BATCH_FORMATS:
+        raise ValueError(
+            f"batch_format must be one of {', '.join(map(repr, BATCH_FORMATS))}, "
+            f"got {batch_format!r}."
+        )
+
+
+def schema_string(schema: pa.Schema | None) -> str:
+    """``{id: int64, name: string}``, or ``{...}`` when the schema is not known yet."""
+    if schema is None:
+        return "{...}"
+    return "{" + ", ".join(f"{field.name}: {field.type}" for field in schema) + "}"
+
+
+def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    if isinstance(column.type, pa.FixedShapeTensorType):
+        return column.combine_chunks().to_numpy_ndarray()  # type: ignore[attr-defined, no-any-return]
+    return column.to_numpy()
+
+
+def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    array = np.asarray(values) if not isinstance(values, list) else None
+    if array is None:
+        return pa.array(values)
+    if array.ndim > 1:
+        # A column of equally shaped arrays travels as Arrow's fixed-shape tensor type.
+        return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(array))
+    if array.dtype == object:
+        return pa.array(list(array))
+    return pa.array(array)
+
+
+def to_batch(block: Block, batch_format: str) -> Any:
+    """The block in the format a UDF or consumer asked for."""
+    if batch_format in ("default", "numpy"):
+        return {name: _column_to_numpy(block.column(name)) for name in block.column_names}
+    if batch_format == "pandas":
+        return block.to_pandas()
+    return block
+
+
+def from_batch(batch: Any) -> Block:
+    """Turn what a UDF returned (table, DataFrame, dict of columns) back into a block."""
+    if isinstance(batch, pa.Table):
+        return batch
+    if isinstance(batch, Mapping):
+        columns = {str(name): _array_from_numpy(values) for name, values in batch.items()}
+        return pa.table(columns)
+    if _is_dataframe(batch):
+        return pa.Table.from_pandas(batch, preserve_index=False)
+    raise TypeError(
+        "a map_batches function must return a dict of columns, a pandas.DataFrame or a "
+        f"pyarrow.Table, got {type(batch).__name__}."
+    )
+
+
+def _is_dataframe(value: object) -> bool:
+    module = type(value).__module__
+    return module.startswith("pandas") and type(value).__name__ == "DataFrame"
+
+
+def from_rows(rows: Sequence[Any]) -> Block:
+    """A block from row dicts; plain values become a column named ``item``."""
+    if not rows:
+        return pa.table({})
+    if all(isinstance(row, Mapping) for row in rows):
+        return pa.Table.from_pylist([dict(row) for row in rows])
+    return pa.table({"item": _array_from_numpy(list(rows))})
+
+
+def iter_rows(block: Block) -> Iterator[dict[str, Any]]:
+    yield from block.to_pylist()
+
+
+def iter_slices(block: Block, batch_size: int | None) -> Iterator[Block]:
+    if batch_size is None or block.num_rows <= batch_size:
+        yield block
+        return
+    for start in range(0, block.num_rows, batch_size):
+        yield block.slice(start, batch_size)
+
+
+def concat(blocks: Sequence[Block]) -> Block:
+    """Concatenate blocks, unifying schemas; an all-empty input gives an empty table."""
+    non_empty = [block for block in blocks if block.num_columns > 0]
+    if not non_empty:
+        return pa.table({})
+    if len(non_empty) == 1:
+        return non_empty[0]
+    return pa.concat_tables(non_empty, promote_options="default")
+
+
+def split_evenly(block: Block, parts: int) -> list[Block]:
+    """``parts`` slices of nearly equal row counts (some may be empty)."""
+    base, extra = divmod(block.num_rows, parts)
+    slices, start = [], 0
+    for index in range(parts):
+        length = base + (1 if index < extra else 0)
+        slices.append(block.slice(start, length))
+        start += length
+    return slices
+
+
+@dataclass(frozen=True, slots=True)
+class RefBundle:
+    """A block in the object store with its metadata, as operators pass them along."""
+
+    ref: Any  # nebula.ObjectRef holding a Block
+    meta: BlockMetadata

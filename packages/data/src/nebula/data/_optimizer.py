@@ -1,0 +1,98 @@
+"""Optimizer rules rewriting a logical plan before it becomes physical operators.
+
+Rules are registered through ``nebula_register_operators`` (see ``_plugin.py``) as
+instances of :class:`Rule`; the optimizer applies every registered rule in registration
+order, so a plugin can add its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+
+from nebula.data._logical import FusedMap, Limit, LogicalOperator, MapOp, Read, chain
+
+from nebula._plugins.manager import operator_registry
+
+
+class Rule(ABC):
+    """Rewrites a logical plan (given by its last operator) into an equivalent one."""
+
+    @abstractmethod
+    def apply(self, plan: LogicalOperator) -> LogicalOperator: ...
+
+
+def rebuild(ops: list[LogicalOperator]) -> LogicalOperator:
+    """Relink a source-first list of operators into a plan; returns its last operator."""
+    previous: LogicalOperator | None = None
+    for op in ops:
+        previous = dataclasses.replace(op, input=previous)
+    assert previous is not None
+    return previous
+
+
+class LimitPushdownRule(Rule):
+    """Move a limit below operators that keep rows one to one, and merge adjacent limits.
+
+    Limiting early means a ``map`` runs only on the rows ``take`` will return.
+    """
+
+    def apply(self, plan: LogicalOperator) -> LogicalOperator:
+        ops = chain(plan)
+        changed = True
+        while changed:
+            changed = False
+            for index in range(1, len(ops)):
+                op, below = ops[index], ops[index - 1]
+                if not isinstance(op, Limit):
+                    continue
+                if isinstance(below, Limit):
+                    merged = Limit(None, min(op.limit, below.limit))
+                    ops[index - 1 : index + 1] = [merged]
+                    changed = True
+                    break
+                if isinstance(below, MapOp) and below.one_to_one:
+                    ops[index - 1], ops[index] = op, below
+                    changed = True
+                    break
+        return rebuild(ops)
+
+
+def _fusable(op: LogicalOperator) -> bool:
+    return isinstance(op, MapOp) and op.actor_pool_size is None and op.max_tasks is None
+
+
+class OperatorFusionRule(Rule):
+    """Fuse runs of task-based map operators (and the read before them) into one operator.
+
+    Each block then crosses the object store once per run instead of once per operator.
+    Operators on actors, or with their own concurrency cap, stay separate.
+    """
+
+    def apply(self, plan: LogicalOperator) -> LogicalOperator:
+        fused: list[LogicalOperator] = []
+        for op in chain(plan):
+            last = fused[-1] if fused else None
+            if not (isinstance(op, MapOp) and _fusable(op)):
+                fused.append(op)
+            elif isinstance(last, FusedMap):
+                fused[-1] = dataclasses.replace(last, stages=[*last.stages, op])
+            elif isinstance(last, Read):
+                fused[-1] = FusedMap(None, stages=[op], read=last)
+            elif isinstance(last, MapOp) and _fusable(last):
+                fused[-1] = FusedMap(None, stages=[last, op])
+            else:
+                fused.append(op)
+        return rebuild(fused)
+
+
+def registered_rules() -> list[Rule]:
+    registry = operator_registry()
+    items = (registry.get(name) for name in registry.names())
+    return [item for item in items if isinstance(item, Rule)]
+
+
+def optimize(plan: LogicalOperator) -> LogicalOperator:
+    for rule in registered_rules():
+        plan = rule.apply(plan)
+    return plan

@@ -1,0 +1,306 @@
+"""Physical operators: how each step runs, as Nebula tasks or actors over block references.
+
+Every operator is a small state machine driven by the streaming executor on the driver's
+thread: it takes inputs, submits work while it has room (``max_in_flight``), is told when a
+submitted piece of work is ready, and hands out its outputs in order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._logical import ReadTask
+from nebula.data._transforms import BlockTransform, SliceTransform, add_note
+
+import nebula
+
+
+def run_transform(item: Block | ReadTask, transform: BlockTransform) -> tuple[Block, BlockMetadata]:
+    start = time.perf_counter()
+    block = item() if isinstance(item, ReadTask) else item
+    transform.setup()
+    out = transform(block)
+    return out, BlockMetadata.of(out, time.perf_counter() - start)
+
+
+@nebula.remote(num_returns=2)
+def _map_task(item: Block | ReadTask, transform: BlockTransform) -> tuple[Block, BlockMetadata]:
+    return run_transform(item, transform)
+
+
+@nebula.remote
+class _MapWorker:
+    """An actor running one transform; a callable class inside it is built once, here."""
+
+    def __init__(self, transform: BlockTransform) -> None:
+        self._transform = transform
+        transform.setup()
+
+    def ready(self) -> bool:
+        return True
+
+    @nebula.method(num_returns=2)
+    def run(self, item: Block | ReadTask) -> tuple[Block, BlockMetadata]:
+        start = time.perf_counter()
+        block = item() if isinstance(item, ReadTask) else item
+        out = self._transform(block)
+        return out, BlockMetadata.of(out, time.perf_counter() - start)
+
+
+@dataclass
+class OperatorStats:
+    tasks: int = 0
+    blocks: int = 0
+    rows: int = 0
+    task_seconds: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+
+    def record(self, meta: BlockMetadata) -> None:
+        self.blocks += 1
+        self.rows += meta.num_rows
+        self.task_seconds += meta.exec_seconds
+
+
+Input = RefBundle | ReadTask
+
+
+class PhysicalOperator:
+    """One stage of the streaming pipeline."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stats = OperatorStats()
+        self.inputs_closed = False
+        self._outputs: deque[Any] = deque()
+
+    def accepts_input(self) -> bool:
+        return True
+
+    def add_input(self, item: Input) -> None:
+        raise NotImplementedError(f"{self.name} takes no input")
+
+    def inputs_done(self) -> None:
+        self.inputs_closed = True
+
+    def dispatch(self) -> None:
+        """Submit whatever work there is room for."""
+
+    def pending(self) -> list[Any]:
+        """References whose readiness this operator waits on."""
+        return []
+
+    def on_ready(self, ref: Any) -> None:
+        raise NotImplementedError
+
+    def has_output(self) -> bool:
+        return bool(self._outputs)
+
+    def take_output(self) -> Any:
+        return self._outputs.popleft()
+
+    def done(self) -> bool:
+        """No output will come any more (and none is waiting to be taken)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Downstream needs nothing more: drop queued work and results."""
+        self.inputs_closed = True
+        self._outputs.clear()
+
+    def shutdown(self) -> None:
+        """Release what the operator holds (actors); called once execution ends."""
+
+
+class InputBuffer(PhysicalOperator):
+    """Emits the read tasks or blocks a plan starts from."""
+
+    def __init__(self, name: str, items: Sequence[Input]) -> None:
+        super().__init__(name)
+        self._outputs.extend(items)
+        self.inputs_closed = True
+
+    def done(self) -> bool:
+        return not self._outputs
+
+
+class MapOperator(PhysicalOperator):
+    """Runs a transform on each input, as tasks or on a pool of actors.
+
+    At most ``max_in_flight`` inputs are being processed or waiting to be handed on in
+    order; that bound is the back-pressure that keeps a long pipeline from materializing.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        transform: BlockTransform,
+        max_in_flight: int,
+        actor_pool_size: int | None = None,
+    ) -> None:
+        super().__init__(name)
+        self._transform = transform
+        self._max_in_flight = max(1, max_in_flight)
+        self._queue: deque[Input] = deque()
+        self._in_flight: dict[Any, tuple[int, Any, Any]] = {}  # meta ref -> seq, block, actor
+        self._results: dict[int, RefBundle] = {}
+        self._next_submit = 0
+        self._next_emit = 0
+        self._actors: list[Any] = []
+        self._idle: list[Any] = []
+        self._pool_size = actor_pool_size
+        if actor_pool_size is not None:
+            self._max_in_flight = min(self._max_in_flight, actor_pool_size)
+
+    def _start_actors(self) -> None:
+        """Start the pool on first use, so planning alone (``explain``) starts nothing."""
+        if self._pool_size is None or self._actors:
+            return
+        worker: Any = _MapWorker  # the decorator made it an ActorClass
+        self._actors = [worker.remote(self._transform) for _ in range(self._pool_size)]
+        self._idle = list(self._actors)
+
+    def accepts_input(self) -> bool:
+        return len(self._queue) < self._max_in_flight
+
+    def add_input(self, item: Input) -> None:
+        self._queue.append(item)
+
+    def _busy(self) -> int:
+        return len(self._in_flight) + len(self._results)
+
+    def dispatch(self) -> None:
+        if self._queue:
+            self._start_actors()
+        while self._queue and self._busy() < self._max_in_flight:
+            if self._actors and not self._idle:
+                return
+            item = self._queue.popleft()
+            arg = item.ref if isinstance(item, RefBundle) else item
+            actor = self._idle.pop() if self._actors else None
+            if actor is not None:
+                block_ref, meta_ref = actor.run.remote(arg)
+            else:
+                block_ref, meta_ref = _map_task.remote(arg, self._transform)
+            self._in_flight[meta_ref] = (self._next_submit, block_ref, actor)
+            self._next_submit += 1
+            self.stats.tasks += 1
+            if self.stats.started is None:
+                self.stats.started = time.perf_counter()
+
+    def pending(self) -> list[Any]:
+        return list(self._in_flight)
+
+    def on_ready(self, ref: Any) -> None:
+        seq, block_ref, actor = self._in_flight.pop(ref)
+        if actor is not None:
+            self._idle.append(actor)
+        try:
+            meta = nebula.get(ref)
+        except Exception as exc:
+            add_note(exc, f"(while executing nebula.data operator {self.name})")
+            raise
+        self.stats.record(meta)
+        self._results[seq] = RefBundle(block_ref, meta)
+        while self._next_emit in self._results:
+            self._outputs.append(self._results.pop(self._next_emit))
+            self._next_emit += 1
+
+    def done(self) -> bool:
+        finished = self.inputs_closed and not (self._queue or self._in_flight or self._results)
+        if finished and not self._outputs and self.stats.finished is None:
+            self.stats.finished = time.perf_counter()
+        return finished and not self._outputs
+
+    def stop(self) -> None:
+        super().stop()
+        self._queue.clear()
+        self._in_flight.clear()
+        self._results.clear()
+
+    def shutdown(self) -> None:
+        for actor in self._actors:
+            nebula.kill(actor)
+        self._actors, self._idle = [], []
+
+
+class LimitOperator(PhysicalOperator):
+    """Passes blocks until ``limit`` rows went by, slicing the last one in a small task."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Limit[limit={limit}]")
+        self._remaining = limit
+        self._slicing: dict[Any, Any] = {}
+
+    def add_input(self, item: Input) -> None:
+        assert isinstance(item, RefBundle)
+        if self._remaining <= 0:
+            return
+        if item.meta.num_rows <= self._remaining:
+            self._remaining -= item.meta.num_rows
+            self.stats.record(item.meta)
+            self._outputs.append(item)
+            return
+        block_ref, meta_ref = _map_task.remote(item.ref, SliceTransform(self._remaining))
+        self._slicing[meta_ref] = block_ref
+        self._remaining = 0
+        self.stats.tasks += 1
+
+    def pending(self) -> list[Any]:
+        return list(self._slicing)
+
+    def on_ready(self, ref: Any) -> None:
+        meta = nebula.get(ref)
+        self.stats.record(meta)
+        self._outputs.append(RefBundle(self._slicing.pop(ref), meta))
+
+    def reached(self) -> bool:
+        return self._remaining <= 0
+
+    def done(self) -> bool:
+        finished = self.inputs_closed or self._remaining <= 0
+        return finished and not self._slicing and not self._outputs
+
+
+Exchange = Callable[[list[RefBundle], dict[str, Any]], list[RefBundle]]
+
+
+class AllToAllOperator(PhysicalOperator):
+    """Collects every input block, then runs an exchange (shuffle, sort, aggregate) at once."""
+
+    def __init__(self, name: str, exchange: Exchange, params: dict[str, Any]) -> None:
+        super().__init__(name)
+        self._exchange = exchange
+        self._params = params
+        self._collected: list[RefBundle] = []
+        self._ran = False
+
+    def add_input(self, item: Input) -> None:
+        assert isinstance(item, RefBundle)
+        self._collected.append(item)
+
+    def inputs_done(self) -> None:
+        super().inputs_done()
+        if self._ran:
+            return
+        self._ran = True
+        self.stats.started = time.perf_counter()
+        try:
+            outputs = self._exchange(self._collected, self._params)
+        except Exception as exc:
+            add_note(exc, f"(while executing nebula.data operator {self.name})")
+            raise
+        self._collected = []
+        for bundle in outputs:
+            self.stats.record(bundle.meta)
+        self.stats.tasks = len(outputs)
+        self.stats.finished = time.perf_counter()
+        self._outputs.extend(outputs)
+
+    def done(self) -> bool:
+        return self._ran and not self._outputs

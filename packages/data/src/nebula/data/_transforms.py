@@ -1,0 +1,188 @@
+"""Block transforms: the picklable work a map operator runs on each block inside a task.
+
+A transform is made once per logical operator on the driver, shipped to tasks (or actors),
+``setup()`` there (which builds a callable class once), then called block by block.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from nebula.data import _blocks
+from nebula.data._blocks import Block
+
+
+class BlockTransform:
+    """Base class: ``setup`` once where it runs, then ``__call__`` per block."""
+
+    def setup(self) -> None:
+        """Prepare state that must live where the transform runs (e.g. a model)."""
+
+    def __call__(self, block: Block) -> Block:
+        raise NotImplementedError
+
+
+def fn_label(fn: object) -> str:
+    """How a UDF appears in plan names: ``MapBatches(add_one)``."""
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
+
+
+@dataclass
+class MapRowsTransform(BlockTransform):
+    fn: Callable[[dict[str, Any]], Mapping[str, Any]]
+
+    def __call__(self, block: Block) -> Block:
+        rows = [self.fn(row) for row in _blocks.iter_rows(block)]
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise TypeError(
+                    f"a map function must return a dict per row, got {type(row).__name__}; "
+                    "use flat_map to return several rows."
+                )
+        return _blocks.from_rows(rows)
+
+
+@dataclass
+class FlatMapTransform(BlockTransform):
+    fn: Callable[[dict[str, Any]], Iterable[Mapping[str, Any]]]
+
+    def __call__(self, block: Block) -> Block:
+        rows = [out for row in _blocks.iter_rows(block) for out in self.fn(row)]
+        return _blocks.from_rows(rows) if rows else block.schema.empty_table()
+
+
+@dataclass
+class FilterTransform(BlockTransform):
+    fn: Callable[[dict[str, Any]], bool]
+
+    def __call__(self, block: Block) -> Block:
+        keep = [bool(self.fn(row)) for row in _blocks.iter_rows(block)]
+        return block.filter(pa.array(keep, type=pa.bool_())) if keep else block
+
+
+@dataclass
+class MapBatchesTransform(BlockTransform):
+    """Run ``fn`` on batches of at most ``batch_size`` rows of each block.
+
+    ``fn`` may be a class: it is then constructed once per ``setup`` with the given
+    constructor arguments, and the instance is called on each batch.
+    """
+
+    fn: Any
+    batch_size: int | None
+    batch_format: str
+    fn_args: Sequence[Any] = ()
+    fn_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    fn_constructor_args: Sequence[Any] = ()
+    fn_constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    _callable: Any = None
+
+    def setup(self) -> None:
+        if isinstance(self.fn, type):
+            self._callable = self.fn(*self.fn_constructor_args, **self.fn_constructor_kwargs)
+        else:
+            self._callable = self.fn
+
+    def __call__(self, block: Block) -> Block:
+        if self._callable is None:
+            self.setup()
+        outputs = []
+        for piece in _blocks.iter_slices(block, self.batch_size):
+            batch = _blocks.to_batch(piece, self.batch_format)
+            outputs.append(
+                _blocks.from_batch(self._callable(batch, *self.fn_args, **self.fn_kwargs))
+            )
+        return _blocks.concat(outputs)
+
+
+@dataclass
+class AddColumnTransform(BlockTransform):
+    name: str
+    fn: Callable[[Any], Any]
+    batch_format: str
+
+    def __call__(self, block: Block) -> Block:
+        values = self.fn(_blocks.to_batch(block, self.batch_format))
+        column = _blocks.from_batch({self.name: values}).column(0)
+        if self.name in block.column_names:
+            return block.set_column(block.column_names.index(self.name), self.name, column)
+        return block.append_column(self.name, column)
+
+
+@dataclass
+class ProjectTransform(BlockTransform):
+    """Keep ``select`` (in that order) or remove ``drop``; exactly one is given."""
+
+    select: list[str] | None = None
+    drop: list[str] | None = None
+
+    def __call__(self, block: Block) -> Block:
+        wanted = self.select if self.select is not None else []
+        missing = [name for name in wanted + (self.drop or []) if name not in block.column_names]
+        if missing:
+            raise KeyError(
+                f"column(s) {missing} not found; the dataset has columns {block.column_names}."
+            )
+        if self.select is not None:
+            return block.select(self.select)
+        return block.drop_columns(self.drop or [])
+
+
+@dataclass
+class WriteParquetTransform(BlockTransform):
+    """Write each block to its own file under ``path``; output one row naming the file."""
+
+    path: str
+
+    def __call__(self, block: Block) -> Block:
+        os.makedirs(self.path, exist_ok=True)
+        file_path = os.path.join(self.path, f"{uuid.uuid4().hex}.parquet")
+        pq.write_table(block, file_path)
+        return pa.table({"path": [file_path], "num_rows": [block.num_rows]})
+
+
+@dataclass
+class SliceTransform(BlockTransform):
+    """The first ``length`` rows of a block (used by limit on its last block)."""
+
+    length: int
+
+    def __call__(self, block: Block) -> Block:
+        return block.slice(0, self.length)
+
+
+@dataclass
+class ChainTransform(BlockTransform):
+    """Fused map operators: each stage feeds the next, all inside one task.
+
+    A stage that raises gets a note naming its operator, so the error a user sees says which
+    step of a fused pipeline failed while keeping the original exception and traceback.
+    """
+
+    stages: list[tuple[str, BlockTransform]]
+
+    def setup(self) -> None:
+        for _, transform in self.stages:
+            transform.setup()
+
+    def __call__(self, block: Block) -> Block:
+        for name, transform in self.stages:
+            try:
+                block = transform(block)
+            except Exception as exc:
+                add_note(exc, f"(raised in nebula.data operator {name})")
+                raise
+        return block
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
