@@ -308,3 +308,25 @@ def test_failing_constructor_makes_calls_raise_actor_died_error() -> None:
     b = Broken.remote()
     with pytest.raises(ActorDiedError, match="constructor exploded"):
         nebula.get(b.ping.remote(), timeout=10)
+
+
+def test_a_handle_passed_only_to_an_actors_constructor_keeps_its_actor_alive() -> None:
+    import gc
+
+    @nebula.remote(num_cpus=0)
+    class Inner:
+        def value(self) -> int:
+            return 1
+
+    @nebula.remote(num_cpus=0)
+    class Holder:
+        def __init__(self, handles: list[nebula.ActorHandle]) -> None:
+            self.handles = handles
+
+        def read(self) -> int:
+            return int(nebula.get(self.handles[0].value.remote()))
+
+    holder = Holder.remote([Inner.remote()])  # only the Holder keeps the Inner handle
+    gc.collect()
+    time.sleep(1.0)
+    assert nebula.get(holder.read.remote(), timeout=30) == 1

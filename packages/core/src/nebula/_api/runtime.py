@@ -498,7 +498,6 @@ def create_actor(
     with cw.lock:
         cw.refs.owned(actor_id, is_actor=True)
     handle = ActorHandle(actor_id, cw.address, class_name, method_meta, spec.max_task_retries)
-    held = list(serialized.contained_refs)
     if name is not None:
         reply = cw.call(cw.control_store, lambda rid, reply_to: p.CreateActor(rid, reply_to, spec))
         assert isinstance(reply, p.CreateActorReply)
@@ -506,10 +505,10 @@ def create_actor(
             raise ValueError(reply.error)
     else:
         cw.send(cw.control_store, p.CreateActor(0, cw.address, spec))
-    del held
     with cw.lock:
         # Subscribe after CreateActor: both travel on one socket, so the order holds.
-        cw.submitter.actor_state(actor_id)
+        client = cw.submitter.actor_state(actor_id)
+        client.creation_pins.extend(serialized.contained_refs)
     return handle
 
 

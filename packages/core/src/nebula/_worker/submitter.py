@@ -91,6 +91,8 @@ class ActorClient:
     inflight: dict[bytes, PendingTask] = field(default_factory=dict)
     sequence_no: int = 0
     out_of_scope: bool = False
+    # Refs and handles inside the constructor's arguments, kept until __init__ has run.
+    creation_pins: list[Any] = field(default_factory=list)
 
 
 class Submitter:
@@ -477,6 +479,8 @@ class Submitter:
         client.state = msg.state
         client.address = msg.address
         client.death_cause = msg.death_cause
+        if msg.state in ("ALIVE", "DEAD"):
+            client.creation_pins.clear()
         self._pump_actor(client)
 
     def _requeue_in_flight(self, client: ActorClient, cause: str) -> None:
