@@ -137,9 +137,11 @@ def test_registry_remembers_order_description_and_plugin() -> None:
 
 def test_registries_are_built_once_per_manager() -> None:
     assert resource_registry() is resource_registry()
-    assert operator_registry() is operator_registry()
+    first = operator_registry()
+    assert first is operator_registry()
     reset_plugin_manager()
-    assert len(operator_registry()) == 0
+    # A new manager builds a new registry (installed packages may fill it again).
+    assert operator_registry() is not first
 
 
 def test_command_registry_keeps_the_parts_of_a_command() -> None:
