@@ -22,6 +22,7 @@ from nebula.data.iter._ops import (
     apply_all,
     check_callable,
     check_positive,
+    check_union_parts,
 )
 
 T = TypeVar("T")
@@ -154,11 +155,7 @@ class LocalIterator(Generic[T]):
 
     def union(self, *others: LocalIterator[T]) -> LocalIterator[T]:
         """Interleave this iterator with ``others`` round robin until all are exhausted."""
-        if not others:
-            raise ValueError("union() needs at least one other LocalIterator.")
-        for other in others:
-            if not isinstance(other, LocalIterator):
-                raise TypeError(f"union() takes LocalIterators, got {type(other).__name__}.")
+        check_union_parts(others, LocalIterator)
         parts = (self, *others)
         return LocalIterator(_UnionSource(parts), f"LocalUnion[{', '.join(map(repr, parts))}]")
 

@@ -112,3 +112,12 @@ def apply_all(items: Iterable[Any], operators: Iterable[Operator]) -> Iterator[A
     for operator in operators:
         iterator = operator(iterator)
     return iterator
+
+
+def check_union_parts(others: tuple[Any, ...], kind: type) -> None:
+    """``union`` takes one or more iterators of the same kind as the one it is called on."""
+    if not others:
+        raise ValueError(f"union() needs at least one other {kind.__name__}.")
+    for other in others:
+        if not isinstance(other, kind):
+            raise TypeError(f"union() takes {kind.__name__}s, got {type(other).__name__}.")

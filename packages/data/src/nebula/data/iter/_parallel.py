@@ -22,6 +22,7 @@ from nebula.data.iter._ops import (
     Shuffle,
     check_callable,
     check_positive,
+    check_union_parts,
 )
 from nebula.data.iter._readers import (
     ActorSet,
@@ -110,11 +111,7 @@ class ParallelIterator(Generic[T]):
 
     def union(self, *others: ParallelIterator[T]) -> ParallelIterator[T]:
         """All shards of this iterator followed by those of ``others``, each with its chain."""
-        if not others:
-            raise ValueError("union() needs at least one other ParallelIterator.")
-        for other in others:
-            if not isinstance(other, ParallelIterator):
-                raise TypeError(f"union() takes ParallelIterators, got {type(other).__name__}.")
+        check_union_parts(others, ParallelIterator)
         sets = [s for it in (self, *others) for s in it._actor_sets]
         name = f"ParallelUnion[{', '.join(repr(it) for it in (self, *others))}]"
         return ParallelIterator(sets, name)
