@@ -97,10 +97,6 @@ def serialize(value: Any) -> Serialized:
     return Serialized(data, buffers, collector.refs, total)
 
 
-def serialize_to_bytes(value: Any) -> bytes:
-    return serialize(value).to_bytes()
-
-
 def deserialize(frame: bytes | memoryview) -> Any:
     view = memoryview(frame)
     count, pickle_size = _COUNT.unpack_from(view, 0)

@@ -44,9 +44,6 @@ class ObjectStore:
         self.objects: dict[bytes, StoredObject] = {}
         self.reserved: dict[bytes, int] = {}
         self.used = 0
-        self.spilled_bytes = 0
-        self.spill_count = 0
-        self.restore_count = 0
 
     # ------------------------------------------------------------ reservations
 
@@ -62,11 +59,9 @@ class ObjectStore:
         self.reserved[object_id] = self.reserved.get(object_id, 0) + size
 
     def seal(self, location: ShmLocation, *, is_copy: bool) -> None:
-        reserved = self.reserved.pop(location.object_id, 0)
+        self.reserved.pop(location.object_id, None)
         if location.object_id in self.objects:
             return
-        # Writers that did not reserve (older clients) are counted all the same.
-        del reserved
         self.objects[location.object_id] = StoredObject(location, is_copy)
         self.used += location.size
 
@@ -83,7 +78,6 @@ class ObjectStore:
             shm.delete_object(stored.location.path)
         else:
             assert stored.spilled_path is not None
-            self.spilled_bytes -= stored.location.size
             _remove(stored.spilled_path)
 
     # ------------------------------------------------------------------ access
@@ -102,9 +96,7 @@ class ObjectStore:
         os.chmod(stored.location.path, 0o600)
         _remove(stored.spilled_path)
         stored.spilled_path = None
-        self.spilled_bytes -= stored.location.size
         self.used += stored.location.size
-        self.restore_count += 1
         return stored.location
 
     def read_chunk(self, object_id: bytes, offset: int, length: int) -> bytes:
@@ -155,8 +147,6 @@ class ObjectStore:
         shm.delete_object(stored.location.path)
         stored.spilled_path = target
         self.used -= stored.location.size
-        self.spilled_bytes += stored.location.size
-        self.spill_count += 1
         logger.info(
             "spilled %s (%d bytes) to %s",
             stored.location.object_id.hex(),

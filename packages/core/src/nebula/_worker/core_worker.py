@@ -61,6 +61,8 @@ class CoreWorker:
         self.cv = threading.Condition(self.lock)
         self.refs = ReferenceTable(self.address)
         self._released: deque[bytes] = deque()
+        # Borrowed objects asked of their owners and not yet received (for the owner probe).
+        self.awaiting_borrowed: set[bytes] = set()
         self._rpc_ids = itertools.count(1)
         self._rpc_replies: dict[int, list[p.Message]] = {}
         self._handlers: dict[type, Callable[[Any], None]] = {}
@@ -295,6 +297,7 @@ class CoreWorker:
             self._free_value(entry)
         else:
             self.refs.remove(entry.object_id)
+            self.awaiting_borrowed.discard(entry.object_id)
             if entry.registered:
                 self.send(entry.owner, p.RemoveBorrower(entry.object_id, self.address))
             if entry.is_actor:
@@ -366,7 +369,7 @@ class CoreWorker:
                 self.pin(object_id, owner)
             entry.contained = value.contained
         entry.value = value
-        entry.producing_task = None
+        self.awaiting_borrowed.discard(value.object_id)
         callbacks, entry.callbacks = entry.callbacks, []
         for callback in callbacks:
             callback(value)
@@ -408,6 +411,7 @@ class CoreWorker:
     def _request(self, entry: Entry) -> None:
         if not entry.owned and not entry.requested and entry.value is None:
             entry.requested = True
+            self.awaiting_borrowed.add(entry.object_id)
             self.send(entry.owner, p.GetObject(entry.object_id, self.address))
 
     # -------------------------------------------------------------------- put

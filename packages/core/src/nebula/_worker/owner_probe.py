@@ -41,9 +41,10 @@ class OwnerProbe:
             return
         self._last_round = now
         waiting: dict[str, list[bytes]] = {}
-        for entry in self.cw.refs.entries.values():
-            if not entry.owned and entry.value is None and entry.requested:
-                waiting.setdefault(entry.owner, []).append(entry.object_id)
+        for object_id in self.cw.awaiting_borrowed:
+            entry = self.cw.refs.get(object_id)
+            if entry is not None and entry.value is None:
+                waiting.setdefault(entry.owner, []).append(object_id)
         for owner, object_ids in waiting.items():
             silent_since = max(
                 self._last_heard.get(owner, 0.0),

@@ -36,8 +36,6 @@ class Entry:
     keep_alive: list[object] = field(default_factory=list)
     # Owned entries whose value came from a task: refs the value contains.
     contained: tuple[tuple[bytes, str], ...] = ()
-    # The task whose return this is, while it runs (for cancel).
-    producing_task: bytes | None = None
     # The read-only mapping of a shared-memory value, shared by every get() in this process.
     mapping: memoryview | None = None
     # Owned shared-memory values: other nodes holding a copy (node id -> node manager).

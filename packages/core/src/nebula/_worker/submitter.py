@@ -123,8 +123,7 @@ class Submitter:
     def submit(self, task: PendingTask) -> None:
         self.tasks[task.task_id] = task
         for object_id in task.return_ids:
-            entry = self.cw.refs.owned(object_id)
-            entry.producing_task = task.task_id
+            self.cw.refs.owned(object_id)
         task.resolved = [None] * len(task.arg_refs)
         task.unresolved = len(task.arg_refs)
         if task.spec.actor_id is not None:
