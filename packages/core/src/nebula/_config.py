@@ -44,6 +44,9 @@ SHM_DIR = os.environ.get("NEBULA_SHM_DIR") or (
 TEMP_DIR = os.environ.get("NEBULA_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "nebula")
 DEFAULT_HEAD_PORT = _env_int("DEFAULT_HEAD_PORT", 6380)
 DEFAULT_MAX_RETRIES = 3
+# How long the control store waits for an actor it has not heard of to be created before
+# telling processes holding a handle to it that it is unknown.
+UNKNOWN_ACTOR_WAIT_S = _env_float("UNKNOWN_ACTOR_WAIT_S", 10.0)
 # A process waiting for a borrowed value pings its owner this often, and gives the value up
 # as lost when the owner has not answered for OWNER_TIMEOUT_S.
 OWNER_PING_S = _env_float("OWNER_PING_S", 1.0)

@@ -72,6 +72,7 @@ class ControlStore:
         self.kv: dict[str, bytes] = {}
         self.actor_leases: dict[bytes, bytes] = {}
         self._unplaced: list[bytes] = []
+        self._early_subscribers: dict[bytes, list[tuple[str, float]]] = {}
         self._next_job_id = 1
         self.placement_groups = PlacementGroups(self)
         self.stopped = False
@@ -127,6 +128,7 @@ class ControlStore:
 
     def tick(self) -> None:
         self.placement_groups.tick()
+        self._expire_early_subscribers()
         if self._unplaced:
             unplaced, self._unplaced = self._unplaced, []
             for actor_id in unplaced:
@@ -278,6 +280,9 @@ class ControlStore:
                 return
             self.named[key] = spec.actor_id
         self.actors[spec.actor_id] = _Actor(spec, p.ActorUpdate(spec.actor_id, "PENDING"))
+        for address, _since in self._early_subscribers.pop(spec.actor_id, []):
+            self.actors[spec.actor_id].subscribers.add(address)
+            self.endpoint.send(address, self.actors[spec.actor_id].update)
         self.save_actor(self.actors[spec.actor_id])
         self.endpoint.send(msg.reply_to, p.CreateActorReply(msg.request_id, None))
         self._place_actor(spec.actor_id)
@@ -408,14 +413,26 @@ class ControlStore:
     def _on_SubscribeActor(self, msg: p.SubscribeActor) -> None:
         actor = self.actors.get(msg.actor_id)
         if actor is None:
-            self.endpoint.send(
-                msg.reply_to,
-                p.ActorUpdate(msg.actor_id, "DEAD", death_cause="the actor is unknown"),
+            # A handle can reach another process before its creator's CreateActor reaches
+            # us (two senders, no common order): wait a while before calling it unknown.
+            self._early_subscribers.setdefault(msg.actor_id, []).append(
+                (msg.reply_to, time.monotonic())
             )
             return
         actor.subscribers.add(msg.reply_to)
         self.save_actor(actor)
         self.endpoint.send(msg.reply_to, actor.update)
+
+    def _expire_early_subscribers(self) -> None:
+        now = time.monotonic()
+        for actor_id, waiting in list(self._early_subscribers.items()):
+            if now - min(since for _, since in waiting) < _config.UNKNOWN_ACTOR_WAIT_S:
+                continue
+            del self._early_subscribers[actor_id]
+            for address, _since in waiting:
+                self.endpoint.send(
+                    address, p.ActorUpdate(actor_id, "DEAD", death_cause="the actor is unknown")
+                )
 
     def _on_GetNamedActor(self, msg: p.GetNamedActor) -> None:
         actor_id = self.named.get((msg.namespace, msg.name))
