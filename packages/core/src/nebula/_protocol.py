@@ -595,7 +595,12 @@ class CreatePlacementGroup(Message):
 
 @dataclass(frozen=True, slots=True)
 class RemovePlacementGroup(Message):
+    """Remove a group; with ``reply_to``, answered (a PlacementGroupReply) once its actors are
+    marked dead, so the remover's next call to one of them fails."""
+
     pg_id: bytes
+    request_id: int = 0
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nebula import _config
+from nebula import _config, _placement
 from nebula import _protocol as p
 from nebula._control_store.persistence import TableStore
 from nebula._control_store.placement_groups import PlacementGroups
@@ -519,7 +519,14 @@ class ControlStore:
         self.placement_groups.create(msg)
 
     def _on_RemovePlacementGroup(self, msg: p.RemovePlacementGroup) -> None:
+        for actor in list(self.actors.values()):
+            in_group = any(_placement.is_group_resource(n, msg.pg_id) for n in actor.spec.resources)
+            if in_group and actor.update.state != "DEAD":
+                self._mark_dead(actor, "its placement group was removed", kill=True)
         self.placement_groups.remove(msg.pg_id)
+        if msg.reply_to is not None:
+            query = p.GetPlacementGroup(msg.request_id, msg.reply_to, msg.pg_id)
+            self.endpoint.send(msg.reply_to, self.placement_groups.describe(query))
 
     def _on_BundleReserved(self, msg: p.BundleReserved) -> None:
         self.placement_groups.on_reserved(msg)

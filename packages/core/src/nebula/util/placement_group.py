@@ -140,14 +140,19 @@ def _validate(bundles: Any, strategy: Any, lifetime: Any) -> None:
 
 
 def remove_placement_group(placement_group: PlacementGroup) -> None:
-    """Release the group's bundles; work running in them is stopped."""
+    """Release the group's bundles; work running in them is stopped.
+
+    Returns once the group's actors are marked dead: calls made after it fail with
+    ActorDiedError.
+    """
     if not isinstance(placement_group, PlacementGroup):
         raise TypeError(
             f"remove_placement_group() expects a PlacementGroup, got "
             f"{type(placement_group).__name__}."
         )
     cw = runtime.require_core_worker()
-    cw.send(cw.control_store, p.RemovePlacementGroup(placement_group.id_bytes))
+    pg_id = placement_group.id_bytes
+    cw.call(cw.control_store, lambda rid, to: p.RemovePlacementGroup(pg_id, rid, to))
 
 
 def _query(pg_id: bytes | None = None, name: str | None = None) -> list[dict[str, Any]]:
