@@ -1,70 +1,190 @@
-"""Group-by aggregation in two phases: partial aggregates per block, then one combine.
+"""Group-by aggregation in two phases: partial aggregates per block, then one combine task.
 
-Output columns follow the ``count()``, ``sum(col)``, ``mean(col)`` naming, one row per
-group, sorted by the group keys.
+Each block is grouped in its own task: built-in aggregations keep Arrow partial columns per
+group, :class:`AggregateFn` ones an accumulator per group. The combine task groups the
+partials of every block again, merges them and finalizes the output: the key columns, then
+one column per aggregation named as the aggregation (``count()``, ``sum(x)``), one row per
+group, sorted by the keys. Without keys the whole dataset is one group.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from nebula.data import _blocks
+from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Groups
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 
 import nebula
 
-AGGREGATIONS = ("count", "sum", "mean")
+_ALL = "__nebula_all__"  # the one key of a keyless aggregation
+_ROW = "__nebula_row__"  # row numbers, to find each group's rows
 
 
-def _partial_specs(aggs: list[tuple[str, str | None]]) -> list[tuple[Any, str]]:
-    specs: list[tuple[Any, str]] = []
-    for kind, column in aggs:
-        if kind == "count":
-            specs.append(([], "count_all"))
+def resolve_aggregations(
+    aggs: Sequence[AggregateFn], keys: list[str], schema: pa.Schema | None
+) -> list[AggregateFn]:
+    """Expand ``on=None`` built-ins to the non-key columns they apply to (numeric ones for
+    sum, mean, std; all for min, max) and check the columns exist."""
+    names = list(schema.names) if schema is not None else []
+    missing = [key for key in keys if key not in names]
+    if schema is not None and missing:
+        raise KeyError(f"groupby key(s) {missing} not in the columns {names}.")
+    resolved: list[AggregateFn] = []
+    for agg in aggs:
+        if not isinstance(agg, BuiltinAggregation):
+            resolved.append(agg)
+        elif agg.on is None and not isinstance(agg, Count):
+            resolved += [
+                agg.with_column(field.name)
+                for field in (schema or [])
+                if field.name not in keys and agg.accepts(field.type)
+            ]
+        elif agg.on is not None and schema is not None and agg.on not in names:
+            raise KeyError(f"{agg.name}: column {agg.on!r} not in the columns {names}.")
         else:
-            specs.append((column, "sum"))
-            if kind == "mean":
-                specs.append((column, "count"))
-    return specs
+            resolved.append(agg)
+    check_distinct_names(resolved)
+    return resolved
+
+
+def check_distinct_names(aggs: Sequence[AggregateFn]) -> None:
+    names = [agg.name for agg in aggs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"aggregations must have distinct names, but {repeated} appear more than once; "
+            "pass alias_name= to tell them apart."
+        )
+
+
+def _keyed(block: Block, keys: list[str]) -> tuple[Block, list[str]]:
+    if keys:
+        return block, keys
+    return block.append_column(_ALL, pa.array(np.zeros(block.num_rows, dtype=np.int8))), [_ALL]
+
+
+def _key_values(table: pa.Table, keys: list[str]) -> list[Any]:
+    """Each group's key as ``AggregateFn.init`` receives it."""
+    if not keys:
+        return [None] * table.num_rows
+    columns = [table.column(key).to_pylist() for key in keys]
+    return columns[0] if len(keys) == 1 else list(zip(*columns))
+
+
+def _row_lists(grouped: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of each group, flat, and where each group's rows start (plus the end)."""
+    lists = grouped.column(f"{_ROW}_list").combine_chunks()
+    rows = np.asarray(lists.flatten().to_numpy(zero_copy_only=False), dtype=np.int64)
+    offsets = np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return rows, offsets - offsets[0]
 
 
 @nebula.remote
-def _partial(block: Block, keys: list[str], aggs: list[tuple[str, str | None]]) -> Block:
-    missing = [key for key in keys if key not in block.column_names]
-    if missing:
-        raise KeyError(f"groupby key(s) {missing} not in the columns {block.column_names}.")
-    return block.group_by(keys).aggregate(_partial_specs(aggs))
+def _partial(
+    block: Block, keys: list[str], aggs: list[AggregateFn]
+) -> tuple[Block, dict[int, list[Any]]]:
+    work, group_keys = _keyed(block, keys)
+    columns: dict[str, Any] = {key: work.column(key) for key in group_keys}
+    specs: list[tuple[Any, ...]] = []
+    generic = []
+    for index, agg in enumerate(aggs):
+        if not isinstance(agg, BuiltinAggregation):
+            generic.append(index)
+            continue
+        source = agg.prepare(work.column(agg.on)) if agg.on else work.column(group_keys[0])
+        for part_index, part in enumerate(agg.partials()):
+            name = f"__p{index}_{part_index}"
+            columns[name] = source
+            specs.append((name, part.function, part.options))
+    if generic:
+        columns[_ROW] = pa.array(np.arange(work.num_rows, dtype=np.int64))
+        specs.append((_ROW, "list"))
+    grouped = pa.table(columns).group_by(group_keys, use_threads=False).aggregate(specs)
+    states: dict[int, list[Any]] = {}
+    if generic:
+        rows, offsets = _row_lists(grouped)
+        keys_of = _key_values(grouped, keys)
+        for index in generic:
+            agg = aggs[index]
+            states[index] = [
+                agg.accumulate(agg.init(key), block.take(rows[offsets[g] : offsets[g + 1]]))
+                for g, key in enumerate(keys_of)
+            ]
+    kept = {key: grouped.column(key) for key in group_keys}
+    for spec in specs:
+        if spec[0] != _ROW:
+            kept[spec[0]] = grouped.column(f"{spec[0]}_{spec[1]}")
+    return pa.table(kept), states
 
 
 @nebula.remote(num_returns=2)
 def _combine(
-    keys: list[str], aggs: list[tuple[str, str | None]], *partials: Block
+    keys: list[str], aggs: list[AggregateFn], *partials: tuple[Block, dict[int, list[Any]]]
 ) -> tuple[Block, BlockMetadata]:
-    table = _blocks.concat(partials)
-    if table.num_rows == 0:
-        return table, BlockMetadata.of(table)
-    partial_names = [name for name in table.column_names if name not in keys]
-    totals = table.group_by(keys).aggregate([(name, "sum") for name in partial_names])
-    columns: dict[str, Any] = {key: totals.column(key) for key in keys}
-    for kind, column in aggs:
-        if kind == "count":
-            columns["count()"] = totals.column("count_all_sum")
-        elif kind == "sum":
-            columns[f"sum({column})"] = totals.column(f"{column}_sum_sum")
+    tables = [table for table, _ in partials if table.num_rows]
+    if not tables:
+        empty = pa.table({})
+        return empty, BlockMetadata.of(empty)
+    table = _blocks.concat(tables)
+    states = {
+        index: [s for table, part in partials if table.num_rows for s in part[index]]
+        for index, agg in enumerate(aggs)
+        if not isinstance(agg, BuiltinAggregation)
+    }
+    group_keys = keys or [_ALL]
+    table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    specs: list[tuple[Any, ...]] = []
+    for index, agg in enumerate(aggs):
+        if isinstance(agg, BuiltinAggregation):
+            for part_index, part in enumerate(agg.partials()):
+                if part.merge is not None:
+                    specs.append((f"__p{index}_{part_index}", part.merge, part.merge_options))
+    specs.append((_ROW, "list"))
+    grouped = table.group_by(group_keys, use_threads=False).aggregate(specs)
+    rows, offsets = _row_lists(grouped)
+    ids = np.empty(table.num_rows, dtype=np.int64)
+    ids[rows] = np.repeat(np.arange(grouped.num_rows), np.diff(offsets))
+    groups = Groups(ids, grouped.num_rows)
+    columns: dict[str, Any] = {key: grouped.column(key) for key in keys}
+    for index, agg in enumerate(aggs):
+        if isinstance(agg, BuiltinAggregation):
+            parts = agg.partials()
+            merged = [
+                grouped.column(f"__p{index}_{i}_{part.merge}") if part.merge else None
+                for i, part in enumerate(parts)
+            ]
+            partial_columns = [table.column(f"__p{index}_{i}") for i in range(len(parts))]
+            columns[agg.name] = agg.finalize_columns(merged, partial_columns, groups)
         else:
-            total = pc.cast(totals.column(f"{column}_sum_sum"), pa.float64())
-            columns[f"mean({column})"] = pc.divide(total, totals.column(f"{column}_count_sum"))
-    result = pa.table(columns).sort_by([(key, "ascending") for key in keys])
+            columns[agg.name] = pa.array(
+                [
+                    agg.finalize(_merge_all(agg, [states[index][r] for r in rows[start:end]]))
+                    for start, end in itertools.pairwise(offsets)
+                ]
+            )
+    result = pa.table(columns)
+    if keys:
+        result = result.sort_by([(key, "ascending") for key in keys])
     return result, BlockMetadata.of(result)
+
+
+def _merge_all(agg: AggregateFn, accumulators: list[Any]) -> Any:
+    merged = accumulators[0]
+    for accumulator in accumulators[1:]:
+        merged = agg.merge(merged, accumulator)
+    return merged
 
 
 def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
     keys: list[str] = params["keys"]
-    aggs: list[tuple[str, str | None]] = params["aggs"]
-    partials = [
-        _partial.remote(bundle.ref, keys, aggs) for bundle in bundles if bundle.meta.num_rows
-    ]
+    non_empty = [bundle for bundle in bundles if bundle.meta.num_rows]
+    schema = non_empty[0].meta.schema if non_empty else None
+    aggs = resolve_aggregations(params["aggs"], keys, schema)
+    partials = [_partial.remote(bundle.ref, keys, aggs) for bundle in non_empty]
     block_ref, meta_ref = _combine.remote(keys, aggs, *partials)
     return [RefBundle(block_ref, nebula.get(meta_ref))]

@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-from nebula.data import _blocks
+from nebula.data import _blocks, _split, _streaming_split
+from nebula.data._aggregations import AggregateFn, Max, Mean, Min, Std, Sum
 from nebula.data._blocks import Block, RefBundle
-from nebula.data._executor import StreamingExecutor
+from nebula.data._executor import DataContext, StreamingExecutor, prefetch_blocks
+from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
+from nebula.data._iterator import DataIterator
 from nebula.data._logical import (
     AllToAll,
     InputData,
@@ -16,11 +19,14 @@ from nebula.data._logical import (
     LogicalOperator,
     MapOp,
     Read,
-    chain,
+    Union,
+    Zip,
+    known_schema,
     plan_string,
-    source_schema,
 )
+from nebula.data._nary import check_union_schemas
 from nebula.data._optimizer import optimize
+from nebula.data._read import PathLike
 from nebula.data._transforms import (
     AddColumnTransform,
     FilterTransform,
@@ -28,9 +34,9 @@ from nebula.data._transforms import (
     MapBatchesTransform,
     MapRowsTransform,
     ProjectTransform,
-    WriteParquetTransform,
     fn_label,
 )
+from nebula.data._write import BlockWriter, CsvWriter, JsonWriter, ParquetWriter, write_dataset
 
 import nebula
 
@@ -166,8 +172,29 @@ class Dataset:
         keys = [key] if isinstance(key, str) else list(key)
         return self._with(AllToAll(self._plan, "Sort", {"keys": keys, "descending": descending}))
 
-    def groupby(self, key: str | list[str]) -> GroupedData:
-        return GroupedData(self, [key] if isinstance(key, str) else list(key))
+    def groupby(self, key: str | list[str] | None) -> GroupedData:
+        """Group rows by the values of one or more columns (None: the whole dataset)."""
+        return GroupedData(self, key)
+
+    def union(self, *others: Dataset) -> Dataset:
+        """The rows of this dataset, then those of each of ``others``, in order.
+
+        Streams like any other operator (nothing is materialized). The datasets must have
+        the same columns: a mismatch raises ``ValueError`` naming the columns that differ,
+        here when the schemas are known up front, else as soon as the execution sees it.
+        """
+        plans = [self._plan, *_plans("union", others)]
+        check_union_schemas(plans)
+        return self._with(Union(None, tuple(plans)))
+
+    def zip(self, *others: Dataset) -> Dataset:
+        """Each row joined with the row at the same position in each of ``others``.
+
+        The result has this dataset's columns, then each other's; a column name already
+        taken gets a suffix ``_1`` (then ``_2``, ...). The datasets must have the same number
+        of rows: the execution raises ``ValueError`` as soon as one ends short.
+        """
+        return self._with(Zip(None, (self._plan, *_plans("zip", others))))
 
     # ---- execution --------------------------------------------------------------------
 
@@ -177,7 +204,13 @@ class Dataset:
         self._last_executor = executor
         yield from executor.run()
 
-    def _iter_blocks(self) -> Iterator[Block]:
+    def _iter_blocks(self, prefetch: int = 0) -> Iterator[Block]:
+        """The plan's blocks in order; ``prefetch`` > 0 computes and fetches that many ahead."""
+        if prefetch > 0:
+            executor = StreamingExecutor(self._plan)
+            self._last_executor = executor
+            yield from prefetch_blocks(executor, prefetch)
+            return
         for bundle in self.iter_internal_ref_bundles():
             yield nebula.get(bundle.ref)
 
@@ -187,6 +220,43 @@ class Dataset:
         materialized = MaterializedDataset(InputData(None, "Materialized", bundles))
         materialized._last_executor = self._last_executor
         return materialized
+
+    def split(self, n: int, *, equal: bool = False) -> list[MaterializedDataset]:
+        """Materialize, then cut into ``n`` datasets, in row order.
+
+        Without ``equal`` each gets whole blocks, row counts as even as the blocks allow
+        (with fewer blocks than ``n`` some get none); with ``equal`` each gets exactly
+        ``count() // n`` rows, blocks being sliced where needed and the rest dropped.
+        """
+        _check_split_count(n)
+        bundles = self._materialized_bundles()
+        pieces = _split.split_equal(bundles, n) if equal else _split.split_blocks(bundles, n)
+        return [MaterializedDataset(InputData(None, "Materialized", piece)) for piece in pieces]
+
+    def split_at_indices(self, indices: Sequence[int]) -> list[MaterializedDataset]:
+        """Materialize, then cut before each row index (ascending), as ``numpy.split`` does:
+        ``[0, i0)``, ``[i0, i1)``, ..., ``[ik, end)``; indices past the end give empty pieces."""
+        checked = _split.check_indices(indices)
+        pieces = _split.split_at(self._materialized_bundles(), checked)
+        return [MaterializedDataset(InputData(None, "Materialized", piece)) for piece in pieces]
+
+    def streaming_split(self, n: int, *, equal: bool = False) -> list[DataIterator]:
+        """``n`` iterators sharing one streaming execution; each block goes to one of them.
+
+        Hand them to ``n`` different tasks or actors (they pickle). Each pass over them
+        (``iter_batches``/``iter_rows``) starts once all ``n`` have started theirs, and runs
+        the dataset again; a consumer that stops reading can hold the others up. With
+        ``equal`` every consumer gets the same number of rows (the last ``rows % n`` are
+        dropped); without it, whoever asks first gets the next block.
+        """
+        _check_split_count(n)
+        context = DataContext.get_current()
+        return list(_streaming_split.streaming_split(self._plan, n, equal, context))
+
+    def _materialized_bundles(self) -> list[RefBundle]:
+        plan = self.materialize()._plan
+        assert isinstance(plan, InputData)
+        return list(plan.bundles)
 
     def stats(self) -> str:
         """Per-operator tasks, blocks, rows and time of this dataset's last execution."""
@@ -198,16 +268,26 @@ class Dataset:
     # ---- consumption ------------------------------------------------------------------
 
     def iter_batches(
-        self, *, batch_size: int | None = 256, batch_format: str = "default"
+        self,
+        *,
+        prefetch_batches: int = 1,
+        batch_size: int | None = 256,
+        batch_format: str = "default",
     ) -> Iterator[Any]:
         """Batches of exactly ``batch_size`` rows (the last may be smaller), in order.
 
-        ``batch_size=None`` yields one batch per block.
+        ``batch_size=None`` yields one batch per block. ``prefetch_batches`` blocks are
+        computed and fetched on a background thread while the caller works on a batch;
+        0 runs the pipeline only while the caller asks for the next batch.
         """
         _blocks.check_batch_format(batch_format)
+        if isinstance(prefetch_batches, bool) or not isinstance(prefetch_batches, int):
+            raise TypeError(f"prefetch_batches must be an int, got {prefetch_batches!r}.")
+        if prefetch_batches < 0:
+            raise ValueError(f"prefetch_batches must be >= 0, got {prefetch_batches}.")
         buffered: list[Block] = []
         rows = 0
-        for block in self._iter_blocks():
+        for block in self._iter_blocks(prefetch_batches):
             if batch_size is None:
                 if block.num_rows:
                     yield _blocks.to_batch(block, batch_format)
@@ -249,10 +329,8 @@ class Dataset:
 
     def schema(self) -> pa.Schema | None:
         """The output schema; computed from the first non-empty block when not known."""
-        known = source_schema(self._plan)
-        if known is not None and all(
-            isinstance(op, (Read, InputData, Limit)) for op in chain(self._plan)
-        ):
+        known = known_schema(self._plan)
+        if known is not None:
             return known
         schema = None
         for bundle in self.iter_internal_ref_bundles():
@@ -260,6 +338,38 @@ class Dataset:
             if bundle.meta.num_rows:
                 break
         return schema
+
+    def aggregate(self, *aggs: AggregateFn) -> dict[str, Any]:
+        """Aggregate the whole dataset: ``{name: value}`` per aggregation (``nebula.data.
+        aggregate``); every value is None when the dataset is empty."""
+        return aggregate_dataset(self, aggs)
+
+    def sum(self, on: str | list[str] | None = None, ignore_nulls: bool = True) -> Any:
+        """The sum of column ``on`` (a value), or of several or all columns (a dict keyed
+        ``sum(col)``); None for no rows, or when ``ignore_nulls=False`` and there is a null."""
+        return column_stat(self, Sum, on, ignore_nulls=ignore_nulls)
+
+    def min(self, on: str | list[str] | None = None, ignore_nulls: bool = True) -> Any:
+        """The smallest value of ``on``; shaped as ``sum`` is."""
+        return column_stat(self, Min, on, ignore_nulls=ignore_nulls)
+
+    def max(self, on: str | list[str] | None = None, ignore_nulls: bool = True) -> Any:
+        """The largest value of ``on``; shaped as ``sum`` is."""
+        return column_stat(self, Max, on, ignore_nulls=ignore_nulls)
+
+    def mean(self, on: str | list[str] | None = None, ignore_nulls: bool = True) -> Any:
+        """The mean of ``on``; shaped as ``sum`` is."""
+        return column_stat(self, Mean, on, ignore_nulls=ignore_nulls)
+
+    def std(
+        self, on: str | list[str] | None = None, ddof: int = 1, ignore_nulls: bool = True
+    ) -> Any:
+        """The standard deviation of ``on`` (divisor ``N - ddof``); shaped as ``sum`` is."""
+        return column_stat(self, Std, on, ddof=ddof, ignore_nulls=ignore_nulls)
+
+    def unique(self, column: str) -> list[Any]:
+        """The distinct values of ``column`` (None included), in ascending order."""
+        return [row[column] for row in self.groupby(column).count().take_all()]
 
     def columns(self) -> list[str]:
         schema = self.schema()
@@ -271,12 +381,59 @@ class Dataset:
     def to_arrow(self) -> pa.Table:
         return _blocks.concat(list(self._iter_blocks()))
 
-    def write_parquet(self, path: str) -> None:
-        """Write one parquet file per block into the directory ``path``."""
-        writer = self._map_op("Write", WriteParquetTransform(path), "Parquet")
-        for _ in writer.iter_internal_ref_bundles():
-            pass
-        self._last_executor = writer._last_executor
+    def _write(self, writer: BlockWriter, path: PathLike, method: str, **options: Any) -> None:
+        bundles = self.iter_internal_ref_bundles()
+        write_dataset(bundles, writer, path, method=method, **options)
+
+    def write_parquet(
+        self,
+        path: PathLike,
+        *,
+        filesystem: Any = None,
+        min_rows_per_file: int | None = None,
+        **arrow_parquet_args: Any,
+    ) -> None:
+        """Write parquet files into the directory ``path`` (local, or a URI like ``s3://``).
+
+        One file per block, or per run of blocks holding at least ``min_rows_per_file``
+        rows; ``arrow_parquet_args`` go to ``pyarrow.parquet.write_table``.
+        """
+        self._write(
+            ParquetWriter(arrow_parquet_args),
+            path,
+            "write_parquet",
+            filesystem=filesystem,
+            min_rows_per_file=min_rows_per_file,
+        )
+
+    def write_csv(
+        self,
+        path: PathLike,
+        *,
+        filesystem: Any = None,
+        min_rows_per_file: int | None = None,
+        **arrow_csv_args: Any,
+    ) -> None:
+        """Write CSV files with a header row into ``path``, split as ``write_parquet`` does."""
+        self._write(
+            CsvWriter(arrow_csv_args),
+            path,
+            "write_csv",
+            filesystem=filesystem,
+            min_rows_per_file=min_rows_per_file,
+        )
+
+    def write_json(
+        self, path: PathLike, *, filesystem: Any = None, min_rows_per_file: int | None = None
+    ) -> None:
+        """Write JSON lines files (one object per row) into ``path``, split as ``write_parquet``."""
+        self._write(
+            JsonWriter(),
+            path,
+            "write_json",
+            filesystem=filesystem,
+            min_rows_per_file=min_rows_per_file,
+        )
 
 
 class MaterializedDataset(Dataset):
@@ -287,22 +444,15 @@ class MaterializedDataset(Dataset):
         return len(self._plan.bundles)
 
 
-class GroupedData:
-    """``ds.groupby(key)``: aggregate each group into one output row."""
+def _plans(method: str, others: Sequence[Dataset]) -> list[LogicalOperator]:
+    if not others:
+        raise ValueError(f"{method} needs at least one other dataset.")
+    for other in others:
+        if not isinstance(other, Dataset):
+            raise TypeError(f"{method} takes datasets, got {type(other).__name__}.")
+    return [other._plan for other in others]
 
-    def __init__(self, dataset: Dataset, keys: list[str]) -> None:
-        self._dataset = dataset
-        self._keys = keys
 
-    def _aggregate(self, aggs: list[tuple[str, str | None]]) -> Dataset:
-        params = {"keys": self._keys, "aggs": aggs}
-        return self._dataset._with(AllToAll(self._dataset._plan, "Aggregate", params))
-
-    def count(self) -> Dataset:
-        return self._aggregate([("count", None)])
-
-    def sum(self, on: str | list[str]) -> Dataset:
-        return self._aggregate([("sum", col) for col in ([on] if isinstance(on, str) else on)])
-
-    def mean(self, on: str | list[str]) -> Dataset:
-        return self._aggregate([("mean", col) for col in ([on] if isinstance(on, str) else on)])
+def _check_split_count(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of splits must be a positive integer, got {n!r}.")

@@ -4,15 +4,32 @@ The executor is a loop on the consumer's thread: move outputs downstream (as far
 operator accepts), hand the last operator's outputs to the consumer, submit new work where
 there is room, then wait for any submitted work to finish. Because it is a generator, it
 only advances while the consumer asks for more, so nothing runs far ahead of the reader.
+
+Room is counted in blocks per operator and in bytes for the whole pipeline: no operator
+launches work while what the pipeline holds would exceed the memory budget, except that
+when nothing at all is running the most downstream operator with input may run one task,
+so the pipeline always moves. ``iter_batches`` may run the loop on a background thread
+(``prefetch_blocks``) to compute and fetch the next blocks while the consumer works.
 """
 
 from __future__ import annotations
 
+import queue
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
-from nebula.data._blocks import RefBundle
+from nebula.data._blocks import Block, RefBundle
+from nebula.data._budget import (
+    DEFAULT_OBJECT_STORE_MEMORY_FRACTION,
+    MemoryBudget,
+    format_bytes,
+    resolve_memory_limit,
+)
 from nebula.data._logical import (
     AllToAll,
     FusedMap,
@@ -21,8 +38,11 @@ from nebula.data._logical import (
     LogicalOperator,
     MapOp,
     Read,
+    Union,
+    Zip,
     chain,
 )
+from nebula.data._nary import UnionOperator, ZipOperator
 from nebula.data._optimizer import optimize
 from nebula.data._physical import (
     AllToAllOperator,
@@ -32,6 +52,7 @@ from nebula.data._physical import (
     MapOperator,
     PhysicalOperator,
 )
+from nebula.data._progress import ProgressBars, open_progress_bars
 from nebula.data._transforms import ChainTransform
 
 import nebula
@@ -44,9 +65,15 @@ class DataContext:
 
     ``max_in_flight_per_operator``: how many blocks one operator may have being computed or
     waiting to be consumed; None means twice the cluster's CPUs.
+    ``object_store_memory_limit``: the bytes an execution may hold in the object store;
+    None means ``object_store_memory_fraction`` of the cluster's object store.
+    ``enable_progress_bars``: draw a progress bar per operator when stderr is a terminal.
     """
 
     max_in_flight_per_operator: int | None = None
+    object_store_memory_limit: int | None = None
+    object_store_memory_fraction: float = DEFAULT_OBJECT_STORE_MEMORY_FRACTION
+    enable_progress_bars: bool = True
 
     @staticmethod
     def get_current() -> DataContext:
@@ -61,6 +88,12 @@ class DataContext:
         cpus = nebula.cluster_resources().get("CPU", 1) if nebula.is_initialized() else 1
         return max(2, int(2 * cpus))
 
+    def memory_limit(self) -> int:
+        """The byte budget of one execution."""
+        return resolve_memory_limit(
+            self.object_store_memory_limit, self.object_store_memory_fraction
+        )
+
 
 _CONTEXT: DataContext | None = None
 
@@ -73,33 +106,57 @@ class AllToAllKind:
 
 
 def plan_physical(plan: LogicalOperator, max_in_flight: int) -> list[PhysicalOperator]:
-    """Physical operators for an optimized logical plan, source first."""
-    registry = operator_registry()
+    """Physical operators for an optimized logical plan, each after its inputs (so the
+    plan's last operator is last); each operator's ``input_ops`` say where it reads from."""
     physical: list[PhysicalOperator] = []
+    _plan_chain(plan, max_in_flight, physical)
+    return physical
+
+
+def _plan_chain(
+    plan: LogicalOperator, max_in_flight: int, physical: list[PhysicalOperator]
+) -> PhysicalOperator:
+    """Append the operators of ``plan``'s chain (and of its inputs' chains); return the last."""
+    registry = operator_registry()
+    previous: PhysicalOperator | None = None
+
+    def add(op: PhysicalOperator, inputs: list[PhysicalOperator] | None = None) -> None:
+        nonlocal previous
+        op.input_ops = inputs if inputs is not None else ([previous] if previous else [])
+        physical.append(op)
+        previous = op
+
     for op in chain(plan):
-        if isinstance(op, Read):
-            physical.append(InputBuffer("Input", op.read_tasks))
-            physical.append(MapOperator(op.name, ChainTransform([]), max_in_flight))
+        if isinstance(op, (Union, Zip)):
+            branches = [_plan_chain(branch, max_in_flight, physical) for branch in op.inputs]
+            if isinstance(op, Union):
+                add(UnionOperator(len(branches)), branches)
+            else:
+                add(ZipOperator(len(branches), max_in_flight), branches)
+        elif isinstance(op, Read):
+            add(InputBuffer("Input", op.read_tasks))
+            add(MapOperator(op.name, ChainTransform([]), max_in_flight))
         elif isinstance(op, InputData):
-            physical.append(InputBuffer(op.name, op.bundles))
+            add(InputBuffer(op.name, op.bundles))
         elif isinstance(op, FusedMap):
             if op.read is not None:
-                physical.append(InputBuffer("Input", op.read.read_tasks))
+                add(InputBuffer("Input", op.read.read_tasks))
             stages = [(stage.name, stage.transform) for stage in op.stages]
-            physical.append(MapOperator(op.name, ChainTransform(stages), max_in_flight))
+            add(MapOperator(op.name, ChainTransform(stages), max_in_flight))
         elif isinstance(op, MapOp):
             bound = min(max_in_flight, op.max_tasks or max_in_flight)
             transform = ChainTransform([(op.name, op.transform)])
-            physical.append(MapOperator(op.name, transform, bound, op.actor_pool_size))
+            add(MapOperator(op.name, transform, bound, op.actor_pool_size))
         elif isinstance(op, Limit):
-            physical.append(LimitOperator(op.limit))
+            add(LimitOperator(op.limit))
         elif isinstance(op, AllToAll):
             kind = registry.get(op.kind)
             assert isinstance(kind, AllToAllKind)
-            physical.append(AllToAllOperator(op.name, kind.exchange, op.params))
+            add(AllToAllOperator(op.name, kind.exchange, op.params))
         else:
             raise TypeError(f"no physical operator for logical operator {op.name}")
-    return physical
+    assert previous is not None
+    return previous
 
 
 class StreamingExecutor:
@@ -107,15 +164,28 @@ class StreamingExecutor:
 
     def __init__(self, plan: LogicalOperator, context: DataContext | None = None) -> None:
         self.optimized = optimize(plan)
-        bound = (context or DataContext.get_current()).in_flight_bound()
-        self.operators = plan_physical(self.optimized, bound)
+        self._context = context or DataContext.get_current()
+        self.operators = plan_physical(self.optimized, self._context.in_flight_bound())
+        for index, op in enumerate(self.operators):
+            upstream = op.input_ops or self.operators[index - 1 : index]
+            if upstream and all(isinstance(up, (InputBuffer, AllToAllOperator)) for up in upstream):
+                op.input_bytes_counted = False  # those blocks are held whatever the pipeline does
         self.started = time.perf_counter()
         self.finished: float | None = None
+        # Set when the execution starts: the byte budget and what the pipeline held.
+        self.memory: MemoryBudget | None = None
+        self._cancelled = threading.Event()
 
-    def run(self) -> Iterator[RefBundle]:
+    def run(self) -> Generator[RefBundle, None, None]:
         ops = self.operators
+        self.started = time.perf_counter()
+        memory = self.memory = MemoryBudget(self._context.memory_limit())
+        for op in ops:
+            op.launch_gate = partial(self._may_launch, memory)
+        shown = [op for op in ops if not isinstance(op, InputBuffer)]
+        bars = open_progress_bars(shown, self._context.enable_progress_bars, sys.stderr)
         try:
-            while True:
+            while not self._cancelled.is_set():
                 self._move_outputs()
                 last = ops[-1]
                 while last.has_output():
@@ -123,30 +193,46 @@ class StreamingExecutor:
                 if last.done():
                     self.finished = time.perf_counter()
                     return
-                for op in ops:
+                # Downstream first: freed bytes go to the work that drains the pipeline.
+                for op in reversed(ops):
                     op.dispatch()
+                memory.observe(ops)
+                _update(bars)
                 self._wait_for_work()
+                memory.observe(ops)
         finally:
+            if bars is not None:
+                bars.close()
             for op in ops:
                 op.shutdown()
 
+    def cancel(self) -> None:
+        """Stop launching work; ``run`` returns within a poll interval (any thread may call)."""
+        self._cancelled.set()
+
+    def _may_launch(self, memory: MemoryBudget, estimate: int) -> bool:
+        memory.observe(self.operators)
+        if memory.fits(estimate):
+            return True
+        # Over the budget, work starts only when nothing runs, so the pipeline never stalls.
+        return not any(op.pending() for op in self.operators)
+
     def _move_outputs(self) -> None:
-        ops = self.operators
-        for index in range(len(ops) - 1):
-            upstream, downstream = ops[index], ops[index + 1]
-            while upstream.has_output() and downstream.accepts_input():
-                downstream.add_input(upstream.take_output())
-            if upstream.done() and not downstream.inputs_closed:
-                downstream.inputs_done()
+        for downstream in self.operators:
+            for index, upstream in enumerate(downstream.input_ops):
+                while upstream.has_output() and downstream.accepts_input_from(index):
+                    downstream.add_input_from(upstream.take_output(), index)
+                if upstream.done():
+                    downstream.input_done(index)
             if isinstance(downstream, LimitOperator) and downstream.reached():
-                for earlier in ops[: index + 1]:
+                for earlier in _upstream_of(downstream):
                     earlier.stop()
 
     def _wait_for_work(self) -> None:
         owners = {ref: op for op in self.operators for ref in op.pending()}
         if not owners:
             return
-        ready, rest = nebula.wait(list(owners), num_returns=1)
+        ready, rest = nebula.wait(list(owners), num_returns=1, timeout=_POLL_S)
         if rest:
             more, _ = nebula.wait(rest, num_returns=len(rest), timeout=0)
             ready = ready + more
@@ -154,18 +240,103 @@ class StreamingExecutor:
             owners[ref].on_ready(ref)
 
     def stats_text(self) -> str:
+        """Per operator: tasks, blocks, rows, output bytes, task and wall time, peak bytes
+        held; then the dataset's totals and its memory budget."""
         end = self.finished or time.perf_counter()
         lines = []
-        for index, op in enumerate(self.operators):
-            if isinstance(op, InputBuffer):
-                continue
+        shown = [op for op in self.operators if not isinstance(op, InputBuffer)]
+        for op in shown:
             stats = op.stats
             wall = (stats.finished or end) - (stats.started or self.started)
             mean = stats.task_seconds / stats.blocks if stats.blocks else 0.0
             lines.append(
-                f"Operator {index} {op.name}: {stats.tasks} tasks, {stats.blocks} blocks, "
-                f"{stats.rows} rows; task time {stats.task_seconds:.3f}s total "
-                f"({mean:.3f}s mean per block); wall time {wall:.3f}s"
+                f"Operator {self.operators.index(op)} {op.name}: {stats.tasks} tasks, "
+                f"{stats.blocks} blocks, {stats.rows} rows, "
+                f"{format_bytes(stats.output_bytes)} output; task time "
+                f"{stats.task_seconds:.3f}s total, {mean:.3f}s mean, "
+                f"{stats.task_seconds_max:.3f}s max per block; wall time {wall:.3f}s; "
+                f"peak held {format_bytes(stats.peak_bytes_held)}"
             )
-        lines.append(f"Dataset total wall time: {end - self.started:.3f}s")
+        output = shown[-1].stats if shown else None
+        total = (
+            f"Dataset total: {sum(op.stats.tasks for op in shown)} tasks, "
+            f"{output.blocks if output else 0} blocks, {output.rows if output else 0} rows, "
+            f"{format_bytes(output.output_bytes if output else 0)} output; task time "
+            f"{sum(op.stats.task_seconds for op in shown):.3f}s; "
+            f"wall time {end - self.started:.3f}s"
+        )
+        if self.memory is not None:
+            total += (
+                f"; peak held {format_bytes(self.memory.peak)} of a "
+                f"{format_bytes(self.memory.limit)} budget"
+            )
+        lines.append(total)
         return "\n".join(lines)
+
+
+def _upstream_of(op: PhysicalOperator) -> list[PhysicalOperator]:
+    """Every operator whose outputs reach ``op``."""
+    found: list[PhysicalOperator] = []
+    stack = list(op.input_ops)
+    while stack:
+        current = stack.pop()
+        if all(current is not seen for seen in found):
+            found.append(current)
+            stack.extend(current.input_ops)
+    return found
+
+
+# How long the executor waits for work before looking again (for a cancel, the progress bars).
+_POLL_S = 0.25
+
+
+def _update(bars: ProgressBars | None) -> None:
+    if bars is not None:
+        bars.update()
+
+
+def prefetch_blocks(executor: StreamingExecutor, depth: int) -> Iterator[Block]:
+    """The executor's blocks, run and fetched on a background thread up to ``depth`` ahead.
+
+    The pipeline keeps computing while the consumer works on a batch; closing this iterator
+    cancels the execution and waits for the thread to finish.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        bundles = executor.run()
+        try:
+            for bundle in bundles:
+                if not put(("block", nebula.get(bundle.ref))):
+                    return
+        except BaseException as exc:
+            put(("error", exc))
+            return
+        finally:
+            bundles.close()
+        put(("done", None))
+
+    thread = threading.Thread(target=produce, name="nebula-data-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        executor.cancel()
+        thread.join()

@@ -1,14 +1,19 @@
-"""Logical operators: what a Dataset will compute, as a chain built by its methods.
+"""Logical operators: what a Dataset will compute, as a tree built by its methods.
 
-Nothing here runs anything. ``plan_string`` prints a chain the way ``print(ds)`` shows it::
+Most operators have one input (``input``) and plans are chains of them; ``Union`` and
+``Zip`` have several (``inputs``), each the last operator of its own chain. Nothing here
+runs anything. ``plan_string`` prints a plan the way ``print(ds)`` shows it: a chain reads
+downwards on one level, and the inputs of an operator with several are indented below it::
 
-    Project
-    +- MapBatches(add_column)
-    +- Dataset(schema={id: int64})
+    Project                                 Union
+    +- MapBatches(add_column)               +- MapBatches(add_one)
+    +- Dataset(schema={id: int64})          |  +- Dataset(schema={id: int64})
+                                            +- Dataset(schema={id: int64})
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,13 +36,25 @@ class ReadTask:
 
 @dataclass(frozen=True, eq=False)
 class LogicalOperator:
-    """One step of a plan; ``input`` is the step before it (None for a source)."""
+    """One step of a plan; ``input`` is the step before it (None for a source).
+
+    An operator with several inputs (a :class:`NAryOperator`) has ``input`` None and lists
+    them in ``inputs``; code that walks a plan uses ``inputs``.
+    """
 
     input: LogicalOperator | None
 
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    @property
+    def inputs(self) -> tuple[LogicalOperator, ...]:
+        return () if self.input is None else (self.input,)
+
+    def with_inputs(self, inputs: Sequence[LogicalOperator]) -> LogicalOperator:
+        """A copy of this operator reading from ``inputs`` instead."""
+        return dataclasses.replace(self, input=inputs[0] if inputs else None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,8 +143,36 @@ class AllToAll(LogicalOperator):
         return self.kind
 
 
+@dataclass(frozen=True, eq=False)
+class NAryOperator(LogicalOperator):
+    """An operator reading several plans; ``input`` is None, ``branches`` are the inputs."""
+
+    branches: tuple[LogicalOperator, ...] = ()
+
+    @property
+    def inputs(self) -> tuple[LogicalOperator, ...]:
+        return self.branches
+
+    def with_inputs(self, inputs: Sequence[LogicalOperator]) -> LogicalOperator:
+        return dataclasses.replace(self, branches=tuple(inputs))
+
+
+@dataclass(frozen=True, eq=False)
+class Union(NAryOperator):
+    """The rows of every input, input after input, each in its own order."""
+
+
+@dataclass(frozen=True, eq=False)
+class Zip(NAryOperator):
+    """Row-aligned inputs side by side: the columns of each, in input order."""
+
+
 def chain(op: LogicalOperator) -> list[LogicalOperator]:
-    """The plan as a list, source first."""
+    """The run of single-input operators ending at ``op``, first first.
+
+    The first operator is a source or an operator with several inputs (whose own inputs
+    are chains of their own).
+    """
     ops = []
     current: LogicalOperator | None = op
     while current is not None:
@@ -136,15 +181,46 @@ def chain(op: LogicalOperator) -> list[LogicalOperator]:
     return ops[::-1]
 
 
-def source_schema(op: LogicalOperator) -> pa.Schema | None:
-    source = chain(op)[0]
-    return source.schema if isinstance(source, (Read, InputData)) else None
+_SCHEMA_KEEPING = ("Repartition", "RandomShuffle", "Sort")
+
+
+def known_schema(op: LogicalOperator) -> pa.Schema | None:
+    """The output schema when it is known without running anything, else None."""
+    if isinstance(op, (Read, InputData)):
+        return op.schema
+    if isinstance(op, Limit) or (isinstance(op, AllToAll) and op.kind in _SCHEMA_KEEPING):
+        return known_schema(op.inputs[0])
+    if isinstance(op, Union):
+        return known_schema(op.inputs[0])
+    return None
 
 
 def plan_string(op: LogicalOperator, *, show_source_as_dataset: bool = True) -> str:
-    """The plan as a tree, last operator on top, each input on a ``+- `` line below it."""
+    """The plan as a tree, last operator on top, each input on a ``+- `` line below it.
+
+    A chain stays on one level; the inputs of an operator with several are indented under
+    it, a ``|`` joining the lines of an input to the next input's.
+    """
+    return "\n".join(_tree_lines(op, show_source_as_dataset))
+
+
+def _label(op: LogicalOperator, show_source_as_dataset: bool) -> str:
+    if show_source_as_dataset and not op.inputs:
+        schema = op.schema if isinstance(op, (Read, InputData)) else None
+        return f"Dataset(schema={schema_string(schema)})"
+    return op.name
+
+
+def _tree_lines(op: LogicalOperator, show_source_as_dataset: bool) -> list[str]:
     ops = chain(op)[::-1]
-    names = [o.name for o in ops]
-    if show_source_as_dataset:
-        names[-1] = f"Dataset(schema={schema_string(source_schema(op))})"
-    return "\n".join([names[0]] + [f"+- {name}" for name in names[1:]])
+    lines = [_label(ops[0], show_source_as_dataset)]
+    lines += [f"+- {_label(o, show_source_as_dataset)}" for o in ops[1:]]
+    bottom = ops[-1]
+    if isinstance(bottom, NAryOperator):
+        indent = "" if len(ops) == 1 else "   "
+        for index, branch in enumerate(bottom.inputs):
+            sub = _tree_lines(branch, show_source_as_dataset)
+            joiner = "   " if index == len(bottom.inputs) - 1 else "|  "
+            lines.append(f"{indent}+- {sub[0]}")
+            lines += [f"{indent}{joiner}{line}" for line in sub[1:]]
+    return lines

@@ -2,7 +2,8 @@
 
 Rules are registered through ``nebula_register_operators`` (see ``_plugin.py``) as
 instances of :class:`Rule`; the optimizer applies every registered rule in registration
-order, so a plugin can add its own.
+order, so a plugin can add its own. A rule sees one chain at a time (``chain(plan)``):
+the optimizer runs the rules on the inputs of an operator with several inputs first.
 """
 
 from __future__ import annotations
@@ -16,17 +17,27 @@ from nebula._plugins.manager import operator_registry
 
 
 class Rule(ABC):
-    """Rewrites a logical plan (given by its last operator) into an equivalent one."""
+    """Rewrites a logical plan (given by its last operator) into an equivalent one.
+
+    ``chain(plan)`` stops at an operator with several inputs; a rule keeps that operator
+    first in the chain it rebuilds (``rebuild`` leaves its inputs as they are).
+    """
 
     @abstractmethod
     def apply(self, plan: LogicalOperator) -> LogicalOperator: ...
 
 
 def rebuild(ops: list[LogicalOperator]) -> LogicalOperator:
-    """Relink a source-first list of operators into a plan; returns its last operator."""
+    """Relink a source-first list of operators into a plan; returns its last operator.
+
+    The first operator keeps its inputs when it has several (a union's branches).
+    """
     previous: LogicalOperator | None = None
     for op in ops:
-        previous = dataclasses.replace(op, input=previous)
+        if previous is not None:
+            previous = op.with_inputs([previous])
+        else:
+            previous = op if op.input is None else op.with_inputs([])
     assert previous is not None
     return previous
 
@@ -93,6 +104,10 @@ def registered_rules() -> list[Rule]:
 
 
 def optimize(plan: LogicalOperator) -> LogicalOperator:
+    ops = chain(plan)
+    if len(ops[0].inputs) > 0:  # several inputs: optimize each of them first
+        ops[0] = ops[0].with_inputs([optimize(branch) for branch in ops[0].inputs])
+        plan = rebuild(ops)
     for rule in registered_rules():
         plan = rule.apply(plan)
     return plan

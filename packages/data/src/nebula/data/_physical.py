@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 from nebula.data._logical import ReadTask
@@ -57,27 +57,62 @@ class OperatorStats:
     tasks: int = 0
     blocks: int = 0
     rows: int = 0
+    output_bytes: int = 0
     task_seconds: float = 0.0
+    task_seconds_max: float = 0.0
+    peak_bytes_held: int = 0
     started: float | None = None
     finished: float | None = None
 
     def record(self, meta: BlockMetadata) -> None:
         self.blocks += 1
         self.rows += meta.num_rows
+        self.output_bytes += meta.size_bytes
         self.task_seconds += meta.exec_seconds
+        self.task_seconds_max = max(self.task_seconds_max, meta.exec_seconds)
+
+    def mean_output_bytes(self) -> int | None:
+        return self.output_bytes // self.blocks if self.blocks else None
 
 
-Input = RefBundle | ReadTask
+Input: TypeAlias = RefBundle | ReadTask
+# Asked before each launch with the bytes the new work is expected to output.
+LaunchGate = Callable[[int], bool]
+
+
+def _launch_always(estimate: int) -> bool:
+    return True
+
+
+def bundle_bytes(item: Any) -> int:
+    """The size of a block passed along as a RefBundle; 0 for a read task."""
+    return item.meta.size_bytes if isinstance(item, RefBundle) else 0
 
 
 class PhysicalOperator:
-    """One stage of the streaming pipeline."""
+    """One stage of the streaming pipeline.
+
+    ``input_ops`` are the operators whose outputs flow into this one (set by the planner;
+    several for a union or zip); the executor hands over input ``index``'s outputs with
+    ``add_input_from`` and calls ``input_done(index)`` once that input has finished.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.stats = OperatorStats()
         self.inputs_closed = False
         self._outputs: deque[Any] = deque()
+        self.input_ops: list[PhysicalOperator] = []
+        self._inputs_finished: set[int] = set()
+        # Set by the executor: the memory budget's say on each new launch.
+        self.launch_gate: LaunchGate = _launch_always
+        # False when the inputs are blocks held whatever the pipeline does: a materialized
+        # dataset's, or those an all-to-all exchange produced all at once.
+        self.input_bytes_counted = True
+
+    def bytes_held(self) -> int:
+        """Object store bytes this operator holds for the pipeline, estimates included."""
+        return sum(bundle_bytes(item) for item in self._outputs)
 
     def accepts_input(self) -> bool:
         return True
@@ -87,6 +122,18 @@ class PhysicalOperator:
 
     def inputs_done(self) -> None:
         self.inputs_closed = True
+
+    def accepts_input_from(self, index: int) -> bool:
+        return self.accepts_input()
+
+    def add_input_from(self, item: Input, index: int) -> None:
+        self.add_input(item)
+
+    def input_done(self, index: int) -> None:
+        """Input ``index`` sends nothing more; ``inputs_done`` follows once all inputs have."""
+        self._inputs_finished.add(index)
+        if len(self._inputs_finished) >= len(self.input_ops) and not self.inputs_closed:
+            self.inputs_done()
 
     def dispatch(self) -> None:
         """Submit whatever work there is room for."""
@@ -125,6 +172,9 @@ class InputBuffer(PhysicalOperator):
         self._outputs.extend(items)
         self.inputs_closed = True
 
+    def bytes_held(self) -> int:
+        return 0  # read tasks, or blocks that existed before the execution
+
     def done(self) -> bool:
         return not self._outputs
 
@@ -132,8 +182,10 @@ class InputBuffer(PhysicalOperator):
 class MapOperator(PhysicalOperator):
     """Runs a transform on each input, as tasks or on a pool of actors.
 
-    At most ``max_in_flight`` inputs are being processed or waiting to be handed on in
-    order; that bound is the back-pressure that keeps a long pipeline from materializing.
+    At most ``max_in_flight`` inputs are being processed or waiting to be handed on; that
+    bound, and the executor's byte budget asked through ``launch_gate`` before each launch,
+    are the back-pressure that keeps a long pipeline from materializing. Until its first
+    output tells how big they are, the operator runs one task at a time.
     """
 
     def __init__(
@@ -147,7 +199,8 @@ class MapOperator(PhysicalOperator):
         self._transform = transform
         self._max_in_flight = max(1, max_in_flight)
         self._queue: deque[Input] = deque()
-        self._in_flight: dict[Any, tuple[int, Any, Any]] = {}  # meta ref -> seq, block, actor
+        # meta ref -> seq, block ref, actor, bytes of the input
+        self._in_flight: dict[Any, tuple[int, Any, Any, int]] = {}
         self._results: dict[int, RefBundle] = {}
         self._next_submit = 0
         self._next_emit = 0
@@ -172,13 +225,31 @@ class MapOperator(PhysicalOperator):
         self._queue.append(item)
 
     def _busy(self) -> int:
-        return len(self._in_flight) + len(self._results)
+        return len(self._in_flight) + len(self._results) + len(self._outputs)
+
+    def _output_estimate(self, input_bytes: int) -> int:
+        """Expected output bytes of one task: the mean so far, else the input's size."""
+        mean = self.stats.mean_output_bytes()
+        return input_bytes if mean is None else mean
+
+    def bytes_held(self) -> int:
+        held = super().bytes_held()
+        held += sum(bundle.meta.size_bytes for bundle in self._results.values())
+        held += sum(self._output_estimate(entry[3]) for entry in self._in_flight.values())
+        if self.input_bytes_counted:
+            held += sum(bundle_bytes(item) for item in self._queue)
+            held += sum(entry[3] for entry in self._in_flight.values())
+        return held
 
     def dispatch(self) -> None:
         if self._queue:
             self._start_actors()
         while self._queue and self._busy() < self._max_in_flight:
             if self._actors and not self._idle:
+                return
+            if self._in_flight and self.stats.blocks == 0:
+                return  # output size unknown yet: one task at a time
+            if not self.launch_gate(self._output_estimate(bundle_bytes(self._queue[0]))):
                 return
             item = self._queue.popleft()
             arg = item.ref if isinstance(item, RefBundle) else item
@@ -187,7 +258,7 @@ class MapOperator(PhysicalOperator):
                 block_ref, meta_ref = actor.run.remote(arg)
             else:
                 block_ref, meta_ref = _map_task.remote(arg, self._transform)
-            self._in_flight[meta_ref] = (self._next_submit, block_ref, actor)
+            self._in_flight[meta_ref] = (self._next_submit, block_ref, actor, bundle_bytes(item))
             self._next_submit += 1
             self.stats.tasks += 1
             if self.stats.started is None:
@@ -197,7 +268,7 @@ class MapOperator(PhysicalOperator):
         return list(self._in_flight)
 
     def on_ready(self, ref: Any) -> None:
-        seq, block_ref, actor = self._in_flight.pop(ref)
+        seq, block_ref, actor, _ = self._in_flight.pop(ref)
         if actor is not None:
             self._idle.append(actor)
         try:
@@ -283,6 +354,11 @@ class AllToAllOperator(PhysicalOperator):
     def add_input(self, item: Input) -> None:
         assert isinstance(item, RefBundle)
         self._collected.append(item)
+
+    def bytes_held(self) -> int:
+        # Every block passes through here at once: the budget cannot shrink that, and
+        # counting it would only slow the operators around the exchange to a crawl.
+        return 0
 
     def inputs_done(self) -> None:
         super().inputs_done()

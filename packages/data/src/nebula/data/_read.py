@@ -1,15 +1,20 @@
-"""Sources: read tasks over files (parquet, CSV, JSON) and ranges, resolved on the driver.
+"""Sources: read tasks over files (parquet, CSV, JSON, text, binary) and ranges.
 
-Paths may be files, directories (read recursively, skipping hidden and ``_``-prefixed
-files) or local globs; a path with a scheme (``s3://...``) goes through pyarrow's
-filesystems. Each file becomes one read task, run later inside a Nebula task.
+Paths are resolved on the driver, all readers and writers alike, by :func:`resolve_path`
+and :func:`expand_paths`: a path may be a file, a directory (read recursively, skipping
+hidden and ``_``-prefixed entries), a glob, or a URI such as ``s3://bucket/prefix`` that
+pyarrow's filesystems understand; ``filesystem=`` names the filesystem explicitly. Each
+file becomes one read task, run later inside a Nebula task, which carries the (picklable)
+filesystem with it.
 """
 
 from __future__ import annotations
 
-import glob
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pyarrow as pa
@@ -20,93 +25,402 @@ import pyarrow.parquet as pq
 from nebula.data._blocks import Block
 from nebula.data._logical import Read, ReadTask
 
+PathLike = str | os.PathLike[str]
+Paths = PathLike | Sequence[PathLike]
+
 _GLOB_CHARS = frozenset("*?[")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_PATH_COLUMN = "path"
 
 
-def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)  # type: ignore[no-any-return]
-    return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
+# ---- path resolution ------------------------------------------------------------------
 
 
-def _visible(path: str) -> bool:
-    name = os.path.basename(path)
-    return not name.startswith((".", "_"))
+def _local_path(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
 
 
-def expand_paths(paths: str | Sequence[str], reader: str) -> list[tuple[pafs.FileSystem, str]]:
+def _as_pyarrow_filesystem(filesystem: Any) -> pafs.FileSystem:
+    if isinstance(filesystem, pafs.FileSystem):
+        return filesystem
+    try:
+        import fsspec
+    except ImportError:
+        fsspec = None
+    if fsspec is not None and isinstance(filesystem, fsspec.AbstractFileSystem):
+        return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem))
+    raise TypeError(
+        f"filesystem must be a pyarrow.fs.FileSystem (or an fsspec filesystem), got "
+        f"{type(filesystem).__name__}."
+    )
+
+
+def _strip_scheme(uri: str) -> str:
+    """``s3://bucket/key?x=1`` -> ``bucket/key``: the path an explicit filesystem expects."""
+    scheme, rest = uri.split("://", 1)
+    rest = rest.split("?", 1)[0]
+    if scheme.lower() in ("file", "local", "hdfs", "viewfs"):
+        # These name a host (often empty) before an absolute path.
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return rest.split("@", 1)[-1] if "@" in rest.split("/", 1)[0] else rest
+
+
+def resolve_path(path: PathLike, filesystem: Any = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding ``path`` and the path as that filesystem names it.
+
+    Without ``filesystem``, a plain path is local and a URI picks its filesystem from its
+    scheme (credentials and options may ride in the URI, as pyarrow allows).
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"a path must be a str or os.PathLike of str, got {text!r}.")
+    is_uri = bool(_SCHEME.match(text))
+    if filesystem is not None:
+        fs = _as_pyarrow_filesystem(filesystem)
+        if is_uri:
+            text = _strip_scheme(text)
+        if isinstance(fs, pafs.LocalFileSystem):
+            text = _local_path(text)
+        return fs, text
+    if not is_uri:
+        return pafs.LocalFileSystem(), _local_path(text)
+    if text.lower().startswith("file://"):
+        return pafs.LocalFileSystem(), _local_path(_strip_scheme(text))
+    try:
+        return pafs.FileSystem.from_uri(text)  # type: ignore[no-any-return]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ValueError(
+            f"cannot open the URI {text!r}: {exc}; check its scheme or pass filesystem=."
+        ) from exc
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _relative_parts(path: str, base: str) -> list[str]:
+    return path[len(base) :].strip("/").split("/")
+
+
+def _list_directory(fs: pafs.FileSystem, directory: str) -> list[str]:
+    base = directory.rstrip("/") or "/"
+    selector = pafs.FileSelector(base, recursive=True)
+    return sorted(
+        info.path
+        for info in fs.get_file_info(selector)
+        if info.type == pafs.FileType.File
+        and not any(_hidden(part) for part in _relative_parts(info.path, base))
+    )
+
+
+def _part_matches(name: str, pattern: str) -> bool:
+    """One path component against one glob component; wildcards skip hidden names."""
+    if _hidden(name) and not pattern.startswith(name[0]):
+        return False
+    return fnmatchcase(name, pattern)
+
+
+def _parts_match(names: list[str], patterns: list[str]) -> bool:
+    if not patterns:
+        return not names
+    if patterns[0] == "**":
+        return any(
+            _parts_match(names[skip:], patterns[1:])
+            for skip in range(len(names) + 1)
+            if not any(_hidden(name) for name in names[:skip])
+        )
+    return (
+        bool(names)
+        and _part_matches(names[0], patterns[0])
+        and _parts_match(names[1:], patterns[1:])
+    )
+
+
+def _glob(fs: pafs.FileSystem, pattern: str) -> list[pafs.FileInfo]:
+    """Entries of ``fs`` matching ``pattern``; listing starts below its literal prefix."""
+    parts = pattern.split("/")
+    first = next(index for index, part in enumerate(parts) if _GLOB_CHARS & set(part))
+    base = "/".join(parts[:first]) or ("/" if pattern.startswith("/") else "")
+    rest = parts[first:]
+    if "**" in rest:
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        return [
+            info
+            for info in fs.get_file_info(selector)
+            if _parts_match(_relative_parts(info.path, base), rest)
+        ]
+    level = [base]
+    matches: list[pafs.FileInfo] = []
+    for depth, part in enumerate(rest):
+        last = depth == len(rest) - 1
+        matches = [
+            info
+            for directory in level
+            for info in fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+            if _part_matches(info.base_name, part)
+            and (last or info.type == pafs.FileType.Directory)
+        ]
+        level = [info.path for info in matches]
+    return matches
+
+
+def _files_under(fs: pafs.FileSystem, path: str, raw: str, reader: str) -> list[str]:
+    if _GLOB_CHARS & set(path) and fs.get_file_info(path).type == pafs.FileType.NotFound:
+        files: list[str] = []
+        for info in _glob(fs, path):
+            if info.type == pafs.FileType.Directory:
+                files.extend(_list_directory(fs, info.path))
+            elif info.type == pafs.FileType.File:
+                files.append(info.path)
+        if not files:
+            raise FileNotFoundError(f"{reader}: no file matches the pattern {raw!r}.")
+        return sorted(dict.fromkeys(files))
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(
+            f"{reader}: the path {raw!r} does not exist; pass an existing file, directory, "
+            "glob or URI."
+        )
+    if info.type == pafs.FileType.Directory:
+        return _list_directory(fs, path)
+    return [path]
+
+
+def expand_paths(
+    paths: Paths, filesystem: Any = None, reader: str = "read"
+) -> list[tuple[pafs.FileSystem, str]]:
     """Every file the given paths name, in a stable order; a path naming nothing raises."""
     if isinstance(paths, (str, os.PathLike)):
-        paths = [os.fspath(paths)]
+        raw_paths: list[PathLike] = [paths]
+    elif isinstance(paths, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in paths):
+        raw_paths = list(paths)
+    else:
+        raise TypeError(
+            f"{reader}: paths must be a path or URI string, or a list of them; got {paths!r}."
+        )
+    if not raw_paths:
+        raise ValueError(f"{reader}: no paths given; pass a file, directory, glob or URI.")
     files: list[tuple[pafs.FileSystem, str]] = []
-    for raw in paths:
-        path = os.fspath(raw)
-        if "://" not in path and _GLOB_CHARS & set(path):
-            matches = sorted(glob.glob(os.path.expanduser(path), recursive=True))
-            if not matches:
-                raise FileNotFoundError(f"{reader}: no file matches the pattern {path!r}.")
-            for match in matches:
-                files.extend(expand_paths(match, reader))
-            continue
-        fs, resolved = _filesystem(path)
-        info = fs.get_file_info(resolved)
-        if info.type == pafs.FileType.NotFound:
-            raise FileNotFoundError(
-                f"{reader}: the path {path!r} does not exist; pass an existing file, "
-                "directory or glob."
-            )
-        if info.type == pafs.FileType.Directory:
-            selector = pafs.FileSelector(resolved, recursive=True)
-            found = [
-                item.path
-                for item in fs.get_file_info(selector)
-                if item.type == pafs.FileType.File
-                and _visible(os.path.relpath(item.path, resolved).split(os.sep)[0])
-                and _visible(item.path)
-            ]
-            files.extend((fs, file) for file in sorted(found))
-        else:
-            files.append((fs, resolved))
+    for raw in raw_paths:
+        fs, path = resolve_path(raw, filesystem)
+        files.extend((fs, file) for file in _files_under(fs, path, os.fspath(raw), reader))
     if not files:
-        raise FileNotFoundError(f"{reader}: the paths {list(paths)!r} contain no files.")
+        shown = [os.fspath(raw) for raw in raw_paths]
+        raise FileNotFoundError(f"{reader}: the paths {shown!r} contain no files.")
     return files
 
 
-def _read_parquet_file(fs: pafs.FileSystem, path: str, columns: list[str] | None) -> Block:
-    return pq.read_table(path, filesystem=fs, columns=columns)
+def error_naming(exc: BaseException, message: str) -> BaseException:
+    """An error of ``exc``'s class (or the nearest base that takes a message) saying ``message``.
+
+    Keeping the class lets ``except pyarrow.ArrowInvalid`` (or ``ValueError``) still catch
+    it; the caller raises it ``from exc`` so the original stays attached as the cause.
+    """
+    for cls in type(exc).__mro__:
+        if not issubclass(cls, Exception):
+            continue
+        try:
+            return cls(message)
+        except Exception:  # a class whose constructor wants more arguments
+            continue
+    return RuntimeError(message)
 
 
-def _read_csv_file(fs: pafs.FileSystem, path: str, options: dict[str, Any]) -> Block:
-    with fs.open_input_stream(path) as stream:
-        return pacsv.read_csv(stream, **options)
+# ---- file formats ---------------------------------------------------------------------
 
 
-def _read_json_file(fs: pafs.FileSystem, path: str, options: dict[str, Any]) -> Block:
-    with fs.open_input_stream(path) as stream:
-        return pajson.read_json(stream, **options)
+class FileFormat:
+    """How one file becomes one block; instances are shipped to read tasks."""
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        raise NotImplementedError
 
 
-def read_parquet(paths: str | Sequence[str], *, columns: list[str] | None = None) -> Read:
-    files = expand_paths(paths, "read_parquet")
-    tasks = [ReadTask(_read_parquet_file, (fs, path, columns)) for fs, path in files]
-    fs, first = files[0]
-    schema = pq.read_schema(first, filesystem=fs)
-    if columns is not None:
-        schema = pa.schema([schema.field(name) for name in columns])
+@dataclass(frozen=True)
+class ParquetFormat(FileFormat):
+    columns: list[str] | None = None
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        return pq.read_table(path, filesystem=fs, columns=self.columns)
+
+
+@dataclass(frozen=True)
+class CsvFormat(FileFormat):
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        with fs.open_input_stream(path) as stream:
+            return pacsv.read_csv(stream, **self.options)
+
+
+@dataclass(frozen=True)
+class JsonFormat(FileFormat):
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        with fs.open_input_stream(path) as stream:
+            return pajson.read_json(stream, **self.options)
+
+
+@dataclass(frozen=True)
+class TextFormat(FileFormat):
+    """One row per line (``\n`` or ``\r\n``); the newline ending the file adds no row."""
+
+    encoding: str = "utf-8"
+    drop_empty_lines: bool = True
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        with fs.open_input_stream(path) as stream:
+            text = stream.read().decode(self.encoding)
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        if self.drop_empty_lines:
+            lines = [line for line in lines if line.strip()]
+        return pa.table({"text": pa.array(lines, type=pa.string())})
+
+
+@dataclass(frozen=True)
+class BinaryFormat(FileFormat):
+    """The whole file, undecoded (a ``.gz`` file stays compressed), as one row."""
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        with fs.open_input_stream(path, compression=None) as stream:
+            data = stream.read()
+        return pa.table({"bytes": pa.array([data], type=pa.binary())})
+
+
+def _read_file(
+    file_format: FileFormat, fs: pafs.FileSystem, path: str, include_paths: bool, reader: str
+) -> Block:
+    try:
+        block = file_format.read(fs, path)
+    except Exception as exc:
+        raise error_naming(exc, f"{reader}: could not read the file {path!r}: {exc}") from exc
+    if include_paths:
+        column = pa.array([path] * block.num_rows, type=pa.string())
+        block = block.append_column(_PATH_COLUMN, column)
+    return block
+
+
+def _with_path(schema: pa.Schema, include_paths: bool) -> pa.Schema:
+    return schema.append(pa.field(_PATH_COLUMN, pa.string())) if include_paths else schema
+
+
+def _read_files(
+    label: str,
+    reader: str,
+    paths: Paths,
+    file_format: FileFormat,
+    *,
+    filesystem: Any,
+    include_paths: bool,
+    schema: pa.Schema | None = None,
+    rows_per_file: int | None = None,
+) -> Read:
+    files = expand_paths(paths, filesystem, reader)
+    tasks = [
+        ReadTask(_read_file, (file_format, fs, path, include_paths, reader)) for fs, path in files
+    ]
+    if schema is not None:
+        schema = _with_path(schema, include_paths)
+    num_rows = rows_per_file * len(files) if rows_per_file is not None else None
+    return Read(None, label, tasks, schema=schema, num_rows=num_rows)
+
+
+def _parquet_schema(fs: pafs.FileSystem, path: str, columns: list[str] | None) -> pa.Schema:
+    try:
+        schema = pq.read_schema(path, filesystem=fs)
+    except Exception as exc:
+        message = f"read_parquet: could not read the schema of {path!r}: {exc}"
+        raise error_naming(exc, message) from exc
+    if columns is None:
+        return schema
+    missing = [name for name in columns if name not in schema.names]
+    if missing:
+        raise ValueError(
+            f"read_parquet: column(s) {missing} not in {path!r}, which has {schema.names}."
+        )
+    return pa.schema([schema.field(name) for name in columns])
+
+
+def read_parquet(
+    paths: Paths,
+    *,
+    columns: list[str] | None = None,
+    filesystem: Any = None,
+    include_paths: bool = False,
+) -> Read:
+    files = expand_paths(paths, filesystem, "read_parquet")
+    tasks = [
+        ReadTask(_read_file, (ParquetFormat(columns), fs, path, include_paths, "read_parquet"))
+        for fs, path in files
+    ]
+    schema = _with_path(_parquet_schema(*files[0], columns), include_paths)
     return Read(None, "ReadParquet", tasks, schema=schema)
 
 
-def read_csv(paths: str | Sequence[str], **options: Any) -> Read:
-    files = expand_paths(paths, "read_csv")
-    tasks = [ReadTask(_read_csv_file, (fs, path, options)) for fs, path in files]
-    return Read(None, "ReadCSV", tasks)
+def read_csv(
+    paths: Paths, *, filesystem: Any = None, include_paths: bool = False, **options: Any
+) -> Read:
+    return _read_files(
+        "ReadCSV",
+        "read_csv",
+        paths,
+        CsvFormat(options),
+        filesystem=filesystem,
+        include_paths=include_paths,
+    )
 
 
-def read_json(paths: str | Sequence[str], **options: Any) -> Read:
+def read_json(
+    paths: Paths, *, filesystem: Any = None, include_paths: bool = False, **options: Any
+) -> Read:
     """Newline-delimited JSON records, one object per line."""
-    files = expand_paths(paths, "read_json")
-    tasks = [ReadTask(_read_json_file, (fs, path, options)) for fs, path in files]
-    return Read(None, "ReadJSON", tasks)
+    return _read_files(
+        "ReadJSON",
+        "read_json",
+        paths,
+        JsonFormat(options),
+        filesystem=filesystem,
+        include_paths=include_paths,
+    )
+
+
+def read_text(
+    paths: Paths,
+    *,
+    encoding: str = "utf-8",
+    drop_empty_lines: bool = True,
+    filesystem: Any = None,
+    include_paths: bool = False,
+) -> Read:
+    return _read_files(
+        "ReadText",
+        "read_text",
+        paths,
+        TextFormat(encoding, drop_empty_lines),
+        filesystem=filesystem,
+        include_paths=include_paths,
+        schema=pa.schema([("text", pa.string())]),
+    )
+
+
+def read_binary_files(paths: Paths, *, include_paths: bool = False, filesystem: Any = None) -> Read:
+    return _read_files(
+        "ReadBinary",
+        "read_binary_files",
+        paths,
+        BinaryFormat(),
+        filesystem=filesystem,
+        include_paths=include_paths,
+        schema=pa.schema([("bytes", pa.binary())]),
+        rows_per_file=1,
+    )
+
+
+# ---- ranges ---------------------------------------------------------------------------
 
 
 def _range_block(start: int, stop: int) -> Block:

@@ -12,6 +12,7 @@ from nebula.data import _blocks, _read
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 from nebula.data._dataset import Dataset
 from nebula.data._logical import InputData
+from nebula.data._read import Paths
 
 import nebula
 
@@ -71,16 +72,83 @@ def from_arrow(tables: pa.Table | Sequence[pa.Table]) -> Dataset:
     return _from_blocks("FromArrow", blocks)
 
 
-def read_parquet(paths: str | Sequence[str], *, columns: list[str] | None = None) -> Dataset:
-    """Parquet files, directories of them, or globs; one block per file."""
-    return Dataset(_read.read_parquet(paths, columns=columns))
+def read_parquet(
+    paths: Paths,
+    *,
+    columns: list[str] | None = None,
+    filesystem: Any = None,
+    include_paths: bool = False,
+) -> Dataset:
+    """Parquet files; one block per file.
+
+    ``paths``: a file, a directory (read recursively, skipping hidden and ``_``-prefixed
+    entries), a glob, a URI any pyarrow filesystem understands (``s3://bucket/prefix``),
+    or a list of these. ``filesystem`` (a ``pyarrow.fs.FileSystem``) overrides the one a
+    URI implies. ``include_paths`` adds a ``path`` column naming each row's file.
+    """
+    return Dataset(
+        _read.read_parquet(
+            paths, columns=columns, filesystem=filesystem, include_paths=include_paths
+        )
+    )
 
 
-def read_csv(paths: str | Sequence[str], **arrow_options: Any) -> Dataset:
-    """CSV files with a header row; options go to ``pyarrow.csv.read_csv``."""
-    return Dataset(_read.read_csv(paths, **arrow_options))
+def read_csv(
+    paths: Paths, *, filesystem: Any = None, include_paths: bool = False, **arrow_options: Any
+) -> Dataset:
+    """CSV files with a header row; options go to ``pyarrow.csv.read_csv``.
+
+    Paths, ``filesystem`` and ``include_paths`` work as in :func:`read_parquet`.
+    """
+    return Dataset(
+        _read.read_csv(paths, filesystem=filesystem, include_paths=include_paths, **arrow_options)
+    )
 
 
-def read_json(paths: str | Sequence[str], **arrow_options: Any) -> Dataset:
-    """Newline-delimited JSON files; options go to ``pyarrow.json.read_json``."""
-    return Dataset(_read.read_json(paths, **arrow_options))
+def read_json(
+    paths: Paths, *, filesystem: Any = None, include_paths: bool = False, **arrow_options: Any
+) -> Dataset:
+    """Newline-delimited JSON files; options go to ``pyarrow.json.read_json``.
+
+    Paths, ``filesystem`` and ``include_paths`` work as in :func:`read_parquet`.
+    """
+    return Dataset(
+        _read.read_json(paths, filesystem=filesystem, include_paths=include_paths, **arrow_options)
+    )
+
+
+def read_text(
+    paths: Paths,
+    *,
+    encoding: str = "utf-8",
+    drop_empty_lines: bool = True,
+    filesystem: Any = None,
+    include_paths: bool = False,
+) -> Dataset:
+    """Text files, one row per line in a column ``text`` (line endings removed).
+
+    Blank lines are skipped unless ``drop_empty_lines=False``. Paths, ``filesystem`` and
+    ``include_paths`` work as in :func:`read_parquet`.
+    """
+    return Dataset(
+        _read.read_text(
+            paths,
+            encoding=encoding,
+            drop_empty_lines=drop_empty_lines,
+            filesystem=filesystem,
+            include_paths=include_paths,
+        )
+    )
+
+
+def read_binary_files(
+    paths: Paths, *, include_paths: bool = False, filesystem: Any = None
+) -> Dataset:
+    """One row per file holding its raw content in a column ``bytes``.
+
+    ``include_paths`` adds a ``path`` column. Paths and ``filesystem`` work as in
+    :func:`read_parquet`.
+    """
+    return Dataset(
+        _read.read_binary_files(paths, include_paths=include_paths, filesystem=filesystem)
+    )

@@ -6,15 +6,12 @@ A transform is made once per logical operator on the driver, shipped to tasks (o
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from nebula.data import _blocks
 from nebula.data._blocks import Block
 
@@ -134,19 +131,6 @@ class ProjectTransform(BlockTransform):
         if self.select is not None:
             return block.select(self.select)
         return block.drop_columns(self.drop or [])
-
-
-@dataclass
-class WriteParquetTransform(BlockTransform):
-    """Write each block to its own file under ``path``; output one row naming the file."""
-
-    path: str
-
-    def __call__(self, block: Block) -> Block:
-        os.makedirs(self.path, exist_ok=True)
-        file_path = os.path.join(self.path, f"{uuid.uuid4().hex}.parquet")
-        pq.write_table(block, file_path)
-        return pa.table({"path": [file_path], "num_rows": [block.num_rows]})
 
 
 @dataclass
