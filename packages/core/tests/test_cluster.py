@@ -73,9 +73,10 @@ def _until_the_head_knows(node: ClusterNode) -> None:
     """Wait until the head's node manager has ``node`` in its cluster view.
 
     Views refresh with heartbeats, so a node that just joined is not yet a spill target;
-    a task pinned to it completes only once the head has seen it.
+    a task pinned to it completes only once the head has seen it. The probe takes no CPU, so
+    the lease it leaves idle for a moment holds nothing a later test counts on.
     """
-    ref = node_of.options(scheduling_strategy=_pinned(node.node_id)).remote()
+    ref = node_of.options(num_cpus=0, scheduling_strategy=_pinned(node.node_id)).remote()
     assert nebula.get(ref, timeout=GET_TIMEOUT_S) == node.node_id
 
 

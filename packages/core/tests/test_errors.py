@@ -128,6 +128,18 @@ def test_error_propagates_through_dependent_tasks() -> None:
         nebula.get(downstream)
 
 
+@nebula.remote
+def get_inside(ref_holder: list[Any]) -> object:
+    return nebula.get(ref_holder[0])
+
+
+def test_error_raised_through_a_task_that_waited_on_it_keeps_its_class() -> None:
+    # The inner task's ValueError reaches the outer task as an error it did not catch.
+    with pytest.raises(ValueError, match="deep down") as info:
+        nebula.get(get_inside.remote([raise_value_error.remote("deep down")]))
+    assert isinstance(info.value, TaskError)
+
+
 def test_get_of_a_list_raises_the_first_error() -> None:
     refs = [identity.remote(1), raise_value_error.remote("in a list")]
     with pytest.raises(ValueError, match="in a list"):

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -270,3 +271,39 @@ def test_losing_the_node_manager_fails_pending_work_instead_of_hanging() -> None
     finally:
         nebula.shutdown()
     assert not psutil.Process().children(recursive=True)
+
+
+def test_tasks_submitted_by_tasks_import_the_drivers_own_modules(tmp_path: Path) -> None:
+    # A module importable only through the driver's sys.path: workers two levels down need it.
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "job_helpers.py").write_text(
+        textwrap.dedent(
+            """
+            import nebula
+
+            @nebula.remote
+            def double(x):
+                import job_arithmetic  # imported where it runs
+
+                return job_arithmetic.twice(x)
+
+            @nebula.remote
+            def outer(x):
+                return nebula.get(double.remote(x))
+            """
+        )
+    )
+    (tmp_path / "lib" / "job_arithmetic.py").write_text("def twice(x):\n    return 2 * x\n")
+    script = (
+        "import sys\nsys.path.insert(0, 'lib')\nimport nebula, job_helpers\n"
+        "print(nebula.get(job_helpers.outer.remote(21)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "42"

@@ -81,3 +81,38 @@ def test_an_object_larger_than_the_store_is_refused_with_sizes(
     assert f"{CAPACITY:,}" in message
     # Nothing was left half-written, and the store still works.
     assert nebula.get(nebula.put(np.arange(10)))[9] == 9
+
+
+SMALL_ITEMS = ARRAY_BYTES // 32  # 4 MiB arrays: freed files up to a quarter of the store are kept
+
+
+def _freed_files(session: dict[str, object]) -> list[str]:
+    return glob.glob(os.path.join(SHM_DIR, f"nebula-{_tag(session)}-free*"))
+
+
+def test_freed_memory_is_reused_by_the_next_value(session: dict[str, object]) -> None:
+    ref = nebula.put(np.zeros(SMALL_ITEMS, dtype=np.int64))
+    before = _shm_bytes(session)
+    del ref  # nobody maps it: its pages are kept for the next writer
+    wait_for_condition(lambda: len(_freed_files(session)) == 1, timeout=10)
+    again = nebula.put(np.full(SMALL_ITEMS, 3, dtype=np.int64))
+    assert not _freed_files(session)
+    assert _shm_bytes(session) <= before  # the kept file became the new value
+    assert nebula.get(again).sum() == 3 * (SMALL_ITEMS)
+    assert nebula.get(checksum.remote(again)) == 3 * (SMALL_ITEMS)
+
+
+def test_a_view_still_alive_keeps_its_pages_when_its_ref_is_gone(
+    session: dict[str, object],
+) -> None:
+    ref = nebula.put(np.full(SMALL_ITEMS, 7, dtype=np.int64))
+    view = nebula.get(ref)  # zero-copy: it reads the shared memory itself
+    files = len(glob.glob(os.path.join(SHM_DIR, f"nebula-{_tag(session)}-*")))
+    del ref  # freed while the view is alive: its file must not be handed to a writer
+    wait_for_condition(
+        lambda: len(glob.glob(os.path.join(SHM_DIR, f"nebula-{_tag(session)}-*"))) < files,
+        timeout=10,
+    )
+    for i in range(6):
+        nebula.put(np.full(SMALL_ITEMS, i, dtype=np.int64))  # each freed at once
+    assert view[0] == 7 and view[-1] == 7 and int(view.sum()) == 7 * (SMALL_ITEMS)

@@ -36,6 +36,9 @@ PROCESS_START_TIMEOUT_S = _env_float("PROCESS_START_TIMEOUT_S", 30.0)
 OBJECT_STORE_MEMORY_FRACTION = _env_float("OBJECT_STORE_MEMORY_FRACTION", 0.3)
 # Maximum number of workers a node starts at the same time.
 MAX_STARTING_WORKERS = _env_int("MAX_STARTING_WORKERS", 4)
+# Fork workers from a process that has already imported Nebula (0: start each worker as a
+# new interpreter, as on platforms without fork).
+FORK_WORKERS = _env_int("FORK_WORKERS", 1) != 0
 # Shared-memory files live here; /dev/shm is RAM-backed on Linux.
 SHM_DIR = os.environ.get("NEBULA_SHM_DIR") or (
     "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()

@@ -180,6 +180,9 @@ class CreateObject(Message):
 class CreateObjectReply(Message):
     request_id: int
     error: str | None = None
+    # The store put a freed object's file (its pages already allocated) at the new object's
+    # path: the writer overwrites it instead of creating the file.
+    reused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +360,8 @@ class NodeInfoMsg(Message):
     resources: dict[str, float]
     alive: bool = True
     labels: dict[str, str] = field(default_factory=dict)
+    # The capacity of the node's object store (reported, not scheduled on).
+    object_store_memory: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,18 @@
 """Message transport over ZeroMQ.
 
 Each process binds one PULL socket (its *address*) and keeps one PUSH socket per peer it
-talks to. Only the process's I/O loop reads; any thread may send, under a lock, so a caller
-thread never hops to another thread to send. ZeroMQ keeps the order of messages on a socket,
-which is what gives actor calls their per-caller ordering.
+talks to. The inbox is also bound to a Unix socket named after the address, which peers on
+the same host use instead of TCP: it halves the latency of a hop. One thread at a time reads
+the inbox (see ``_worker/inbox.py``); any thread may send, under a lock, so a caller thread
+never hops to another thread to send. ZeroMQ keeps the order of messages on a socket, which
+is what gives actor calls their per-caller ordering.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +49,7 @@ class Endpoint:
         self.host = host
         self.port = port
         self.address = f"tcp://{host}:{port}"
+        self._ipc_path = _bind_ipc(self._inbox, host, port)
         self._outboxes: dict[str, zmq.Socket[bytes]] = {}
         self._send_lock = threading.Lock()
         # A second inbox for waking the loop from other threads without a message.
@@ -75,9 +80,17 @@ class Endpoint:
             sock.curve_secretkey = self._keys.client_secret
         sock.setsockopt(zmq.SNDHWM, 0)
         sock.setsockopt(zmq.LINGER, 2000)
-        sock.connect(address)
+        sock.connect(self._local_route(address) or address)
         self._outboxes[address] = sock
         return sock
+
+    def _local_route(self, address: str) -> str | None:
+        """The Unix-socket route to a peer on this host, when it has one."""
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        if host != self.host or not port.isdigit():
+            return None
+        path = ipc_path(host, int(port))
+        return f"ipc://{path}" if path is not None and os.path.exists(path) else None
 
     def disconnect(self, address: str) -> None:
         """Forget a dead peer; queued messages to it are dropped."""
@@ -102,8 +115,13 @@ class Endpoint:
         tick_s: float = 0.05,
         extra_fds: Callable[[], Iterable[int]] | None = None,
         on_fd: Callable[[int], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
-        """Run the receive loop until ``should_stop()``; ``handle`` sees each message."""
+        """Run the receive loop until ``should_stop()``; ``handle`` sees each message.
+
+        ``should_stop`` is checked after each batch of messages and each tick; with a
+        ``deadline`` (a ``time.monotonic()`` value) the loop also returns once it passes.
+        """
         next_tick = time.monotonic() + tick_s
         registered: set[int] = set()
         poller = zmq.Poller()
@@ -117,8 +135,11 @@ class Endpoint:
                 for fd in wanted - registered:
                     poller.register(fd, zmq.POLLIN)
                 registered = wanted
-            timeout_ms = max(0.0, (next_tick - time.monotonic()) * 1000)
-            events = poller.poll(int(timeout_ms))
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            wake_at = next_tick if deadline is None else min(next_tick, deadline)
+            events = poller.poll(max(0, math.ceil((wake_at - now) * 1000)))
             for sock, _ in events:
                 if sock is self._inbox:
                     self._drain(handle)
@@ -169,3 +190,37 @@ class Endpoint:
             self._wake_send.close(linger=0)
         self._wake_recv.close(linger=0)
         self._inbox.close(linger=0)
+        if self._ipc_path is not None:
+            remove_ipc_path(self.address)
+
+
+def ipc_path(host: str, port: int) -> str | None:
+    """Where the inbox bound at ``tcp://host:port`` also listens on this host."""
+    path = os.path.join(_config.TEMP_DIR, f"ipc-{os.getuid()}", f"{host}-{port}")
+    return path if len(path.encode()) < 100 else None  # the limit of a Unix socket path
+
+
+def remove_ipc_path(address: str) -> None:
+    """Remove a (possibly dead) process's Unix socket file, given its TCP address."""
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
+    path = ipc_path(host, int(port)) if port.isdigit() else None
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _bind_ipc(inbox: zmq.Socket[bytes], host: str, port: int) -> str | None:
+    path = ipc_path(host, port)
+    if path is None:
+        return None
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if os.path.exists(path):
+            os.unlink(path)  # left by a process that died without closing
+        inbox.bind(f"ipc://{path}")
+    except (OSError, zmq.ZMQError) as exc:
+        logger.debug("no Unix socket for %s:%s: %s", host, port, exc)
+        return None
+    return path

@@ -67,7 +67,10 @@ class TaskError(NebulaError):
 
     def as_instanceof_cause(self) -> TaskError:
         """Return an error that is both a ``TaskError`` and an instance of the cause's class."""
-        cause_cls = type(self.cause) if self.cause is not None else None
+        root = self.cause
+        while isinstance(root, TaskError) and root.cause is not None:
+            root = root.cause  # a task that failed on a failed task: the first cause counts
+        cause_cls = type(root) if root is not None else None
         if cause_cls is None or issubclass(cause_cls, TaskError):
             return self
         if not _can_subclass(cause_cls):

@@ -34,12 +34,16 @@ def nodes() -> list[dict[str, Any]]:
 
 
 def cluster_resources() -> dict[str, float]:
-    """Total resources of the live nodes."""
+    """Total resources of the live nodes, with their object stores' capacity (as Ray does)."""
     total: dict[str, float] = {}
     for node in _cluster_info().nodes:
         if node.alive:
             for name, amount in node.resources.items():
                 total[name] = total.get(name, 0.0) + amount
+            if node.object_store_memory:
+                total["object_store_memory"] = (
+                    total.get("object_store_memory", 0.0) + node.object_store_memory
+                )
     return total
 
 

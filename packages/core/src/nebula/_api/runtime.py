@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
+import operator
 import os
 import sys
 import threading
@@ -19,6 +21,7 @@ from nebula._api import services
 from nebula._api.actor import ActorHandle
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
+from nebula._serialization import Serialized
 from nebula._worker.args import pack_args
 from nebula._worker.core_worker import CoreWorker, print_log_lines
 from nebula._worker.submitter import PendingTask
@@ -173,6 +176,10 @@ def _start_local(
             )
         except BaseException as exc:
             started["error"] = exc
+        else:
+            # The node manager takes longer to start: use the wait to load the plugins,
+            # which shutdown() calls, rather than making shutdown() load them.
+            threading.Thread(target=_load_plugins, name="nebula-plugins", daemon=True).start()
 
     store_thread = threading.Thread(target=start_store, name="nebula-start-store")
     store_thread.start()
@@ -210,6 +217,14 @@ def _start_local(
     state.session_dir = session_dir
     state.address = cs_address.removeprefix("tcp://")
     return state
+
+
+def _load_plugins() -> None:
+    from nebula._plugins.manager import get_plugin_manager
+
+    # A plugin that fails to load fails again in shutdown(), which reports it.
+    with contextlib.suppress(Exception):
+        get_plugin_manager()
 
 
 def _local_cluster_health(cluster: services.LocalCluster) -> str | None:
@@ -309,7 +324,8 @@ def _make_driver(
         raise
     assert isinstance(reply, p.JobRegistered)
     cw.job_id = reply.job_id
-    _wait_until_node_known(cw, node_id)
+    if not any(n.node_id == node_id and n.alive for n in reply.nodes):
+        _wait_until_node_known(cw, node_id)
     cw.job_sys_path = tuple(path for path in [os.getcwd(), *sys.path] if path)
     if log_to_driver:
         cw.log_sink = print_log_lines
@@ -524,8 +540,30 @@ def submit_actor_task(
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
-    with cw.lock:
+    cw.lock.acquire()  # held from the sequence number to the submission: calls stay in order
+    try:
         sequence_no = cw.submitter.next_sequence_no(handle.actor_id)
+        _submit_actor_call(
+            cw, handle, method_name, serialized, arg_refs, task_id, return_ids, sequence_no
+        )
+    finally:
+        cw.lock.release()
+    if num_returns == 1:
+        return refs[0]
+    return refs
+
+
+def _submit_actor_call(
+    cw: CoreWorker,
+    handle: ActorHandle,
+    method_name: str,
+    serialized: Serialized,
+    arg_refs: list[Any],
+    task_id: bytes,
+    return_ids: tuple[bytes, ...],
+    sequence_no: int,
+) -> None:
+    num_returns = len(return_ids)
     spec = p.TaskSpec(
         task_id=task_id,
         job_id=cw.job_id,
@@ -549,11 +587,7 @@ def submit_actor_task(
         None,
         retries_left=handle._max_task_retries,
     )
-    with cw.lock:
-        cw.submitter.submit(task)
-    if num_returns == 1:
-        return refs[0]
-    return refs
+    cw.submitter.submit(task)
 
 
 # -------------------------------------------------------------------- objects
@@ -622,6 +656,9 @@ def _check_timeout(timeout: float | None) -> None:
         raise ValueError(f"timeout must be None or a non-negative number, got {timeout!r}.")
 
 
+_object_id_of = operator.attrgetter("_id")
+
+
 def wait(
     refs: Sequence[ObjectRef],
     *,
@@ -632,13 +669,13 @@ def wait(
     cw = require_core_worker()
     if isinstance(refs, ObjectRef) or not isinstance(refs, (list, tuple)):
         raise TypeError(f"nebula.wait() expects a list of ObjectRefs, got {type(refs).__name__}.")
-    for item in refs:
-        if not isinstance(item, ObjectRef):
-            raise TypeError(
-                "nebula.wait() expects a list of ObjectRefs; the list holds a "
-                f"{type(item).__name__}."
-            )
-    if len(set(refs)) != len(refs):
+    # map() keeps these checks at C speed: callers poll wait() on long lists.
+    if not set(map(type, refs)) <= {ObjectRef}:
+        bad = next(item for item in refs if not isinstance(item, ObjectRef))
+        raise TypeError(
+            f"nebula.wait() expects a list of ObjectRefs; the list holds a {type(bad).__name__}."
+        )
+    if len(set(map(_object_id_of, refs))) != len(refs):
         raise ValueError("nebula.wait() requires a list of unique ObjectRefs.")
     if not isinstance(num_returns, int) or (num_returns < 1 and refs):
         raise ValueError(f"num_returns must be a positive integer, got {num_returns!r}.")

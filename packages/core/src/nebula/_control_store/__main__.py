@@ -9,6 +9,8 @@ from nebula._control_store.persistence import TableStore
 from nebula._control_store.server import ControlStore
 from nebula._process import (
     announce_ready,
+    drain,
+    exit_now,
     install_term_handler,
     parent_alive,
     require_token,
@@ -32,15 +34,20 @@ def main() -> None:
     db_path = args.db or os.path.join(args.session_dir, "control_store.sqlite3")
     store = ControlStore(endpoint, args.session_dir, TableStore(db_path))
     stop = [False]
-    install_term_handler(stop)
+    signalled = install_term_handler(stop)
     announce_ready(endpoint.address)
     endpoint.serve(
         store.handle,
         should_stop=lambda: stop[0] or store.stopped or not parent_alive(args.parent_pid),
         on_tick=store.tick,
         tick_s=0.5,
+        extra_fds=lambda: (signalled,),
+        on_fd=drain,
     )
     endpoint.close()
+    store.close()
+    if args.parent_pid:
+        exit_now()  # the driver waits for this in shutdown()
 
 
 if __name__ == "__main__":

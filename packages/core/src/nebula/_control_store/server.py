@@ -554,6 +554,10 @@ class ControlStore:
             self.endpoint.send(node.info.address, p.Shutdown(msg.reason))
         self.stopped = True
 
+    def close(self) -> None:
+        if self.tables is not None:
+            self.tables.close()
+
 
 def _creation_error_text(error: bytes) -> str:
     from nebula._serialization import deserialize

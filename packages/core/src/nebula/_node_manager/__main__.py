@@ -9,8 +9,11 @@ import os
 from nebula import _config
 from nebula import _protocol as p
 from nebula._node_manager.server import NodeManager
+from nebula._node_manager.zygote import Zygote
 from nebula._process import (
     announce_ready,
+    drain,
+    exit_now,
     install_term_handler,
     parent_alive,
     require_token,
@@ -49,8 +52,12 @@ def main() -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args()
     setup_logging("node-manager")
+    token = require_token()
+    # Forked once the plugins are imported (every worker needs them), but before they
+    # probe devices for resources and before the endpoint starts ZeroMQ's threads.
+    zygote = _start_zygote(args) if _config.FORK_WORKERS else None
     resources = detect_resources(args)
-    endpoint = Endpoint(args.host, args.port, token=require_token())
+    endpoint = Endpoint(args.host, args.port, token=token)
     log_dir = os.path.join(args.session_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     store_memory = args.object_store_memory or _default_store_memory()
@@ -65,26 +72,52 @@ def main() -> None:
         log_dir=log_dir,
         prestart_workers=prestart,
         spill_dir=os.path.join(args.session_dir, "spill", args.node_id[:8]),
+        zygote=zygote,
     )
-    node_info = p.NodeInfoMsg(manager.node_id, endpoint.address, args.host, resources)
+    node_info = p.NodeInfoMsg(
+        manager.node_id, endpoint.address, args.host, resources, object_store_memory=store_memory
+    )
     endpoint.send(args.control_store, p.RegisterNode(node_info))
     _notify_plugins(node_info)
     stop = [False]
-    install_term_handler(stop)
+    signalled = install_term_handler(stop)
+
+    def on_fd(fd: int) -> None:
+        if fd == signalled:
+            drain(fd)
+        else:
+            manager.on_output(fd)
+
     announce_ready(endpoint.address)
+    # After the ready line: the driver registers its job while the workers start.
+    manager.prestart()
     try:
         endpoint.serve(
             manager.handle,
             should_stop=lambda: stop[0] or manager.stopped or not parent_alive(args.parent_pid),
             on_tick=manager.tick,
             tick_s=0.05,
-            extra_fds=manager.pool.output_fds,
-            on_fd=manager.on_output,
+            extra_fds=lambda: [signalled, *manager.pool.output_fds()],
+            on_fd=on_fd,
         )
     finally:
         endpoint.send(args.control_store, p.UnregisterNode(manager.node_id))
         manager.close()
         endpoint.close()
+    if args.parent_pid:
+        exit_now()  # the driver waits for this in shutdown()
+
+
+def _start_zygote(args: argparse.Namespace) -> Zygote | None:
+    from nebula._plugins.manager import get_plugin_manager
+
+    get_plugin_manager()
+    return Zygote.start(
+        control_store=args.control_store,
+        node_id=args.node_id,
+        session_tag=args.session_tag,
+        host=args.host,
+    )
 
 
 def _default_store_memory() -> int:

@@ -18,6 +18,7 @@ from nebula import _protocol as p
 from nebula._node_manager import resources as res
 from nebula._node_manager.placement import place
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
+from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
 from nebula._object_store.store import ObjectStore, StoreFull
 from nebula._transport import Endpoint
@@ -56,6 +57,7 @@ class NodeManager:
         log_dir: str,
         prestart_workers: int,
         spill_dir: str,
+        zygote: Zygote | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.node_id = node_id
@@ -65,20 +67,26 @@ class NodeManager:
         self.object_store_memory = object_store_memory
         self.session_tag = session_tag
         self.pool = WorkerPool(
-            endpoint.address, control_store, node_id, session_tag, endpoint.host, log_dir
+            endpoint.address, control_store, node_id, session_tag, endpoint.host, log_dir, zygote
         )
         self.pending: list[_LeaseRequest] = []
         self.leases: dict[bytes, _Lease] = {}
         self.drivers: dict[int, str] = {}
         self.finished_jobs: set[int] = set()
-        self.store = ObjectStore(object_store_memory, spill_dir)
+        self.store = ObjectStore(
+            object_store_memory, spill_dir, session_tag=session_tag, node_id=node_id
+        )
         self.cluster: dict[bytes, tuple[p.NodeInfoMsg, dict[str, float]]] = {}
         self.free_gpus = list(range(int(resources.get("GPU", 0))))
         # (group id, bundle index) -> the bundle's own resources, while reserved here.
         self.bundles: dict[tuple[bytes, int], dict[str, float]] = {}
         self.stopped = False
         self._last_heartbeat = 0.0
-        for _ in range(prestart_workers):
+        self.prestart_workers = prestart_workers
+
+    def prestart(self) -> None:
+        """Start the workers kept ready before any lease asks for one."""
+        for _ in range(self.prestart_workers):
             self.pool.start_worker()
 
     # --------------------------------------------------------------- dispatch
@@ -280,7 +288,10 @@ class NodeManager:
     def _dispatch(self) -> None:
         if not self.pending:
             return
-        starting = sum(1 for w in self.pool.workers.values() if not w.registered)
+        # Workers still starting up are promised to the requests that wait for a worker:
+        # start another only when every starting one already has a request to serve.
+        starting = sum(1 for w in self.pool.workers.values() if not w.registered and not w.dying)
+        waiting_for_worker = 0
         still_pending: list[_LeaseRequest] = []
         for request in self.pending:
             msg = request.msg
@@ -298,7 +309,8 @@ class NodeManager:
                 continue
             worker = self._idle_worker_for(msg.job_id)
             if worker is None:
-                if starting < _config.MAX_STARTING_WORKERS:
+                waiting_for_worker += 1
+                if starting < min(waiting_for_worker, _config.MAX_STARTING_WORKERS):
                     self.pool.start_worker()
                     starting += 1
                 still_pending.append(request)
@@ -390,7 +402,7 @@ class NodeManager:
 
     def _on_CreateObject(self, msg: p.CreateObject) -> None:
         try:
-            self.store.reserve(msg.object_id, msg.size)
+            reused = self.store.reserve(msg.object_id, msg.size)
         except StoreFull as exc:
             self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, str(exc)))
             return
@@ -398,7 +410,7 @@ class NodeManager:
             error = f"the object store could not make room: {exc}"
             self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
             return
-        self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id))
+        self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, reused=reused))
 
     def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
         self.store.seal(msg.location, is_copy=msg.is_copy)

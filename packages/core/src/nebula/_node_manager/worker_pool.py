@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from nebula._ids import random_id
+from nebula._node_manager.zygote import ForkFailed, Zygote, ZygoteGone
+from nebula._transport import remove_ipc_path
+from nebula._worker.__main__ import WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerProcessHandle(Protocol):
+    """What the pool uses of a worker process: ``subprocess.Popen`` or a forked worker."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
 
 
 @dataclass
 class WorkerProcess:
     worker_id: bytes
-    process: subprocess.Popen[bytes]
+    process: WorkerProcessHandle
     started_at: float
     address: str | None = None
     job_id: int | None = None
@@ -43,7 +66,11 @@ class WorkerProcess:
 
 
 class WorkerPool:
-    """Starts workers and tracks them by id, pid and output pipe."""
+    """Starts workers and tracks them by id, pid and output pipe.
+
+    Workers are forked from ``zygote`` when there is one (milliseconds each), else started
+    as new interpreters.
+    """
 
     def __init__(
         self,
@@ -53,6 +80,7 @@ class WorkerPool:
         session_tag: str,
         host: str,
         log_dir: str,
+        zygote: Zygote | None = None,
     ) -> None:
         self.node_manager_address = node_manager_address
         self.control_store = control_store
@@ -60,29 +88,43 @@ class WorkerPool:
         self.session_tag = session_tag
         self.host = host
         self.log_dir = log_dir
+        self.zygote = zygote
         self.workers: dict[bytes, WorkerProcess] = {}
         self._by_fd: dict[int, tuple[WorkerProcess, bool]] = {}
 
     def start_worker(self) -> WorkerProcess:
         worker_id = random_id(16)
-        cmd = [
-            sys.executable,
-            "-u",
-            "-m",
-            "nebula._worker",
-            "--node-manager",
-            self.node_manager_address,
-            "--control-store",
-            self.control_store,
-            "--node-id",
-            self.node_id.hex(),
-            "--worker-id",
-            worker_id.hex(),
-            "--session-tag",
-            self.session_tag,
-            "--host",
-            self.host,
-        ]
+        process, out_r, err_r = self._fork(worker_id) or self._exec(worker_id)
+        worker = WorkerProcess(worker_id, process, time.monotonic())
+        for fd, is_err in ((out_r, False), (err_r, True)):
+            os.set_blocking(fd, False)
+            self._by_fd[fd] = (worker, is_err)
+            suffix = "err" if is_err else "out"
+            path = os.path.join(self.log_dir, f"worker-{process.pid}.{suffix}")
+            with contextlib.suppress(OSError):
+                worker.log_files[int(is_err)] = open(path, "ab")  # noqa: SIM115
+        self.workers[worker_id] = worker
+        return worker
+
+    def _fork(self, worker_id: bytes) -> tuple[WorkerProcessHandle, int, int] | None:
+        if self.zygote is None or not self.zygote.alive:
+            return None
+        try:
+            return self.zygote.spawn(worker_id.hex(), self.node_manager_address)
+        except (ZygoteGone, ForkFailed) as exc:
+            logger.warning("starting a worker as a new process instead: %s", exc)
+            return None
+
+    def _exec(self, worker_id: bytes) -> tuple[WorkerProcessHandle, int, int]:
+        settings = WorkerSettings(
+            node_manager=self.node_manager_address,
+            control_store=self.control_store,
+            node_id=self.node_id.hex(),
+            worker_id=worker_id.hex(),
+            session_tag=self.session_tag,
+            host=self.host,
+        )
+        cmd = [sys.executable, "-u", "-m", "nebula._worker", *settings.argv()]
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         # Raw pipes we own: the node manager polls their read ends in its loop.
@@ -95,26 +137,22 @@ class WorkerPool:
         finally:
             os.close(out_w)
             os.close(err_w)
-        worker = WorkerProcess(worker_id, process, time.monotonic())
-        for fd, is_err in ((out_r, False), (err_r, True)):
-            os.set_blocking(fd, False)
-            self._by_fd[fd] = (worker, is_err)
-            suffix = "err" if is_err else "out"
-            path = os.path.join(self.log_dir, f"worker-{process.pid}.{suffix}")
-            with contextlib.suppress(OSError):
-                worker.log_files[int(is_err)] = open(path, "ab")  # noqa: SIM115
-        self.workers[worker_id] = worker
-        return worker
+        return process, out_r, err_r
 
     # ---------------------------------------------------------------- output
 
     def output_fds(self) -> list[int]:
-        return list(self._by_fd)
+        fds = list(self._by_fd)
+        if self.zygote is not None and self.zygote.alive:
+            fds.append(self.zygote.fileno())
+        return fds
 
     def read_output(self, fd: int) -> tuple[WorkerProcess, bool, list[str]] | None:
         """Read what a worker wrote; returns complete lines (a dead pipe is closed)."""
         entry = self._by_fd.get(fd)
         if entry is None:
+            if self.zygote is not None and self.zygote.alive and fd == self.zygote.fileno():
+                self.zygote.read_notices(0.0)  # workers' exits, seen by the next reap()
             return None
         worker, is_err = entry
         try:
@@ -175,6 +213,8 @@ class WorkerPool:
         for log_file in worker.log_files.values():
             with contextlib.suppress(OSError):
                 log_file.close()  # type: ignore[attr-defined]
+        if worker.address is not None:
+            remove_ipc_path(worker.address)  # a killed worker cannot remove its own
 
     def kill(self, worker: WorkerProcess) -> None:
         worker.dying = True
@@ -195,3 +235,5 @@ class WorkerPool:
                     worker.process.wait(1.0)
             self.close_worker_files(worker)
         self.workers.clear()
+        if self.zygote is not None:
+            self.zygote.close()

@@ -8,6 +8,7 @@ zero-copy, read-only views, and stay valid after the file is unlinked.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import mmap
 import os
@@ -33,12 +34,51 @@ def session_glob(session_tag: str) -> str:
     return os.path.join(_config.SHM_DIR, f"nebula-{session_tag}-*")
 
 
+def pool_path(session_tag: str, node_id: bytes, number: int) -> str:
+    """Where a freed object's file waits to be reused (matched by the node's glob)."""
+    return os.path.join(_config.SHM_DIR, f"nebula-{session_tag}-free{number:x}-{node_id.hex()[:8]}")
+
+
+def mapped_elsewhere(path: str) -> bool:
+    """Whether any other process has the file open or mapped (a view of it may be alive).
+
+    A write lease is granted only when no other open file description exists, and every
+    mapping holds one: this is how a freed object's pages are known to be unobserved.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    except OSError:  # EAGAIN: someone has it; EINVAL: no leases on this filesystem
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def write_object(
-    session_tag: str, node_id: bytes, object_id: bytes, value: Serialized, owner: str = ""
+    session_tag: str,
+    node_id: bytes,
+    object_id: bytes,
+    value: Serialized,
+    owner: str = "",
+    *,
+    reuse: bool = False,
 ) -> ShmLocation:
-    """Write ``value`` into a new shared-memory file: the one copy a put makes."""
+    """Write ``value`` into the object's shared-memory file: the one copy a put makes.
+
+    With ``reuse`` the store has already placed a freed object's file there: overwriting
+    pages that exist is several times faster than having the kernel allocate fresh ones.
+    """
     path = object_path(session_tag, object_id, node_id)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    flags = os.O_RDWR if reuse else os.O_CREAT | os.O_EXCL | os.O_RDWR
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         try:
             os.ftruncate(fd, value.total_size)

@@ -5,20 +5,33 @@ primary lives on another node are evicted first (they can be fetched again), the
 objects are spilled to local disk, least recently used first; a reader that finds an
 object spilled asks for it back and it is restored. A value that can never fit is refused
 with the sizes involved.
+
+Large freed objects' files are kept for reuse when no process still maps them: a writer
+that overwrites pages the kernel already allocated writes several times faster than one
+that makes it allocate (and zero) fresh pages. The kept files count as used memory and are
+the first to go when room is needed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from nebula._object_store import shm
 from nebula._protocol import ShmLocation
 
 logger = logging.getLogger(__name__)
+
+# Freed files smaller than this are not worth keeping: small writes are cheap anyway.
+_REUSE_MIN_BYTES = 1 << 20
+# Kept files hold at most this share of the store (and never more than the cap).
+_REUSE_SHARE = 4
+_REUSE_CAP_BYTES = 4 << 30
 
 
 @dataclass
@@ -37,26 +50,58 @@ class StoreFull(Exception):
     """No room can be made for a reservation."""
 
 
+@dataclass
+class _FreedFile:
+    path: str
+    size: int
+
+
 class ObjectStore:
-    def __init__(self, capacity: int, spill_dir: str) -> None:
+    def __init__(
+        self, capacity: int, spill_dir: str, *, session_tag: str = "", node_id: bytes = b""
+    ) -> None:
         self.capacity = capacity
         self.spill_dir = spill_dir
         self.objects: dict[bytes, StoredObject] = {}
         self.reserved: dict[bytes, int] = {}
         self.used = 0
+        self._session_tag = session_tag
+        self._node_id = node_id
+        self._freed: deque[_FreedFile] = deque()  # oldest first
+        self.freed_bytes = 0
+        self._freed_numbers = itertools.count()
+        self._reuse_limit = min(capacity // _REUSE_SHARE, _REUSE_CAP_BYTES) if session_tag else 0
 
     # ------------------------------------------------------------ reservations
 
-    def reserve(self, object_id: bytes, size: int) -> None:
-        """Set aside ``size`` bytes for an object about to be written; raises StoreFull."""
+    def reserve(self, object_id: bytes, size: int) -> bool:
+        """Set aside ``size`` bytes for an object about to be written; raises StoreFull.
+
+        Returns True when a freed file was moved to the object's path for the writer to
+        overwrite.
+        """
         if size > self.capacity:
             raise StoreFull(
                 f"an object of {size:,} bytes cannot fit in this node's object store of "
                 f"{self.capacity:,} bytes (object_store_memory); store it in smaller pieces "
                 "or start the node with more object_store_memory"
             )
-        self._make_room(size, keep=object_id)
+        freed = self._take_freed(size)
+        try:
+            self._make_room(size, keep=object_id)
+        except StoreFull:
+            if freed is not None:
+                self._keep_freed(freed)
+            raise
         self.reserved[object_id] = self.reserved.get(object_id, 0) + size
+        if freed is None:
+            return False
+        try:
+            os.rename(freed.path, shm.object_path(self._session_tag, object_id, self._node_id))
+        except OSError:
+            _remove(freed.path)
+            return False
+        return True
 
     def seal(self, location: ShmLocation, *, is_copy: bool) -> None:
         self.reserved.pop(location.object_id, None)
@@ -75,7 +120,8 @@ class ObjectStore:
             return
         if stored.in_memory:
             self.used -= stored.location.size
-            shm.delete_object(stored.location.path)
+            if not self._keep_for_reuse(stored.location):
+                shm.delete_object(stored.location.path)
         else:
             assert stored.spilled_path is not None
             _remove(stored.spilled_path)
@@ -109,12 +155,61 @@ class ObjectStore:
         with open(path, "rb") as f:
             return os.pread(f.fileno(), length, offset)
 
+    # ------------------------------------------------------------- freed files
+
+    def _keep_for_reuse(self, location: ShmLocation) -> bool:
+        size = location.size
+        if size < _REUSE_MIN_BYTES or size > self._reuse_limit:
+            return False
+        if shm.mapped_elsewhere(location.path):
+            return False  # a reader may still look at these pages: they must not change
+        while self._freed and self.freed_bytes + size > self._reuse_limit:
+            self._drop_oldest_freed()
+        kept = _FreedFile(
+            shm.pool_path(self._session_tag, self._node_id, next(self._freed_numbers)), size
+        )
+        try:
+            os.rename(location.path, kept.path)
+        except OSError:
+            return False
+        self._keep_freed(kept)
+        return True
+
+    def _keep_freed(self, freed: _FreedFile) -> None:
+        self._freed.append(freed)
+        self.freed_bytes += freed.size
+
+    def _take_freed(self, size: int) -> _FreedFile | None:
+        """The kept file closest in size to ``size`` (within half to twice), if any."""
+        fits = [f for f in self._freed if size // 2 <= f.size <= 2 * size]
+        if not fits:
+            return None
+        best = min(fits, key=lambda f: abs(f.size - size))
+        self._freed.remove(best)
+        self.freed_bytes -= best.size
+        return best
+
+    def _drop_oldest_freed(self) -> None:
+        freed = self._freed.popleft()
+        self.freed_bytes -= freed.size
+        _remove(freed.path)
+
+    def drop_freed(self) -> None:
+        while self._freed:
+            self._drop_oldest_freed()
+
     # ---------------------------------------------------------------- eviction
 
     def _reserved_total(self) -> int:
         return sum(self.reserved.values())
 
     def _make_room(self, size: int, keep: bytes) -> None:
+        if self.used + self._reserved_total() + self.freed_bytes + size <= self.capacity:
+            return
+        while self._freed and self.used + self._reserved_total() + self.freed_bytes + size > (
+            self.capacity
+        ):
+            self._drop_oldest_freed()
         if self.used + self._reserved_total() + size <= self.capacity:
             return
         candidates = sorted(
@@ -155,6 +250,7 @@ class ObjectStore:
         )
 
     def close(self) -> None:
+        self.drop_freed()
         shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 

@@ -1,12 +1,46 @@
-"""Entry point of a worker process: ``python -m nebula._worker``."""
+"""Entry point of a worker process: ``python -m nebula._worker``.
+
+A node manager usually forks its workers from a zygote instead (see
+``nebula._node_manager.zygote``), which calls :func:`run` in the forked child.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 
 from nebula import _protocol as p
 from nebula._process import die_with_parent, setup_logging
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker is told at start: whom it works for and who it is."""
+
+    node_manager: str
+    control_store: str
+    node_id: str
+    worker_id: str
+    session_tag: str
+    host: str = "127.0.0.1"
+
+    def argv(self) -> list[str]:
+        """The command-line arguments that start this worker with ``python -m``."""
+        return [
+            "--node-manager",
+            self.node_manager,
+            "--control-store",
+            self.control_store,
+            "--node-id",
+            self.node_id,
+            "--worker-id",
+            self.worker_id,
+            "--session-tag",
+            self.session_tag,
+            "--host",
+            self.host,
+        ]
 
 
 def main() -> None:
@@ -18,6 +52,20 @@ def main() -> None:
     parser.add_argument("--session-tag", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    run(
+        WorkerSettings(
+            node_manager=args.node_manager,
+            control_store=args.control_store,
+            node_id=args.node_id,
+            worker_id=args.worker_id,
+            session_tag=args.session_tag,
+            host=args.host,
+        )
+    )
+
+
+def run(settings: WorkerSettings) -> None:
+    """Serve as a worker until told to stop; never returns (the process exits)."""
     parent = os.getppid()
     die_with_parent()
     if os.getppid() != parent or parent == 1:
@@ -25,26 +73,25 @@ def main() -> None:
         os._exit(1)
     setup_logging("worker")
     from nebula._api import runtime
+    from nebula._process import require_token
     from nebula._worker.core_worker import CoreWorker
     from nebula._worker.executor import Executor
 
-    worker_id = bytes.fromhex(args.worker_id)
-    from nebula._process import require_token
-
+    worker_id = bytes.fromhex(settings.worker_id)
     cw = CoreWorker(
         token=require_token(),
         is_driver=False,
-        host=args.host,
-        control_store=args.control_store,
-        node_manager=args.node_manager,
-        node_id=bytes.fromhex(args.node_id),
-        session_tag=args.session_tag,
+        host=settings.host,
+        control_store=settings.control_store,
+        node_manager=settings.node_manager,
+        node_id=bytes.fromhex(settings.node_id),
+        session_tag=settings.session_tag,
         worker_id=worker_id,
     )
-    executor = Executor(cw, args.host)
+    executor = Executor(cw, settings.host)
     runtime.attach_worker(cw)
-    cw.send(args.node_manager, p.RegisterWorker(worker_id, cw.address, os.getpid()))
-    _notify_plugins(args.worker_id, args.node_id)
+    cw.send(settings.node_manager, p.RegisterWorker(worker_id, cw.address, os.getpid()))
+    _notify_plugins(settings.worker_id, settings.node_id)
     try:
         executor.run_forever()
     finally:

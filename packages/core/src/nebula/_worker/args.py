@@ -23,9 +23,17 @@ class ArgRef:
         return (ArgRef, (self.index,))
 
 
+_NO_ARGS: Serialized | None = None
+
+
 def pack_args(
     args: tuple[Any, ...], kwargs: dict[str, Any], ref_type: type
 ) -> tuple[Serialized, list[Any]]:
+    global _NO_ARGS
+    if not args and not kwargs:  # common for actor method calls: pickle it once
+        if _NO_ARGS is None:
+            _NO_ARGS = serialize(((), {}))
+        return _NO_ARGS, []
     refs: list[Any] = []
 
     def swap(value: Any) -> Any:

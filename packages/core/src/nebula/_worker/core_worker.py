@@ -61,6 +61,8 @@ class CoreWorker:
         self.cv = threading.Condition(self.lock)
         self.refs = ReferenceTable(self.address)
         self._released: deque[bytes] = deque()
+        # Owners sent an AddBorrower since the last confirm_borrows().
+        self._borrowed_from: set[str] = set()
         # Borrowed objects asked of their owners and not yet received (for the owner probe).
         self.awaiting_borrowed: set[bytes] = set()
         self._rpc_ids = itertools.count(1)
@@ -84,6 +86,11 @@ class CoreWorker:
         self.puller = ObjectPuller(self)
         self.submitter = Submitter(self)
         self._register_handlers()
+        from nebula._worker.inbox import InboxTurns
+
+        self.inbox = InboxTurns(
+            self.endpoint, self._dispatch, self._tick, lambda: self._stopping, self.lock
+        )
         self._io_thread = threading.Thread(target=self._io_loop, name="nebula-io", daemon=True)
         self._io_thread.start()
 
@@ -118,12 +125,7 @@ class CoreWorker:
         self.submitter.register_handlers()
 
     def _io_loop(self) -> None:
-        self.endpoint.serve(
-            self._dispatch,
-            should_stop=lambda: self._stopping,
-            on_tick=self._tick,
-            tick_s=0.02,
-        )
+        self.inbox.io_thread_loop()
 
     def _dispatch(self, msg: p.Message) -> None:
         handler = self._handlers.get(type(msg))
@@ -215,8 +217,10 @@ class CoreWorker:
             self._rpc_replies[request_id] = []
         self.send(address, make(request_id, self.address))
         deadline = time.monotonic() + timeout_s
+        replies = self._rpc_replies[request_id]
+        self.inbox.read_until(lambda: bool(replies), deadline)
         with self.cv:
-            while not self._rpc_replies[request_id]:
+            while not replies:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping:
                     del self._rpc_replies[request_id]
@@ -258,6 +262,23 @@ class CoreWorker:
             if not entry.owned and not entry.registered:
                 entry.registered = True
                 self.send(owner, p.AddBorrower(object_id, self.address))
+                self._borrowed_from.add(owner)
+
+    def confirm_borrows(self, timeout_s: float = 5.0) -> None:
+        """Wait until every owner told of a new borrow since the last call has heard it.
+
+        A reply that travels another way (an actor's creation notice goes through the
+        control store) could otherwise reach an owner first and let it free what this
+        process now holds. A ping follows the AddBorrower on the same connection, so its
+        answer means the borrow is registered. Owners that do not answer are dead anyway.
+        """
+        with self.lock:
+            owners, self._borrowed_from = self._borrowed_from, set()
+        for owner in owners:
+            try:
+                self.call(owner, lambda rid, to: p.Ping(rid, to), timeout_s=timeout_s)
+            except TimeoutError:
+                pass
 
     def release_local_ref(self, object_id: bytes) -> None:
         # Runs from __del__, possibly inside a locked section of this very thread:
@@ -441,10 +462,10 @@ class CoreWorker:
         if not self.node_id:
             # No store on this host (a driver on a machine without a node): keep it inline.
             return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
-        self.reserve_space(object_id, serialized.total_size)
+        reused = self.reserve_space(object_id, serialized.total_size)
         try:
             location = shm.write_object(
-                self.session_tag, self.node_id, object_id, serialized, owner
+                self.session_tag, self.node_id, object_id, serialized, owner, reuse=reused
             )
         except BaseException:
             self.send(self.node_manager, p.FreeObjects((object_id,)))  # drop the reservation
@@ -452,8 +473,11 @@ class CoreWorker:
         self.send(self.node_manager, p.ObjectSealed(location, owner))
         return p.ObjectValue(object_id, shm=location, contained=contained)
 
-    def reserve_space(self, object_id: bytes, size: int) -> None:
-        """Ask the node's store for room first: it spills to make some, or says it can't."""
+    def reserve_space(self, object_id: bytes, size: int) -> bool:
+        """Ask the node's store for room first: it spills to make some, or says it can't.
+
+        Returns whether the store put a freed object's file at the object's path to reuse.
+        """
         from nebula.exceptions import ObjectStoreFullError
 
         reply = self.call(
@@ -462,6 +486,7 @@ class CoreWorker:
         assert isinstance(reply, p.CreateObjectReply)
         if reply.error is not None:
             raise ObjectStoreFullError(reply.error[0].upper() + reply.error[1:] + ".")
+        return reply.reused
 
     def _map(self, location: p.ShmLocation) -> memoryview:
         """Map a value in this node's store, restoring it first if it was spilled."""
@@ -491,52 +516,91 @@ class CoreWorker:
                 entry = self.refs.reference(ref.object_id, ref.owner_address)
                 self._request(entry)
                 entries.append(entry)
-            pending = [e for e in entries if e.value is None]
-            if pending:
-                self._wait_for(pending, len(pending), deadline)
-                if any(e.value is None for e in entries):
-                    raise GetTimeoutError(
-                        f"Get timed out: {sum(e.value is None for e in entries)} of "
-                        f"{len(entries)} objects were not ready within {timeout} s."
-                    )
-            return [e.value for e in entries]  # type: ignore[misc]
+        pending = [e for e in entries if e.value is None]
+        if pending:
+            self._wait_for(pending, len(pending), deadline)
+            if any(e.value is None for e in entries):
+                raise GetTimeoutError(
+                    f"Get timed out: {sum(e.value is None for e in entries)} of "
+                    f"{len(entries)} objects were not ready within {timeout} s."
+                )
+        return [e.value for e in entries]  # type: ignore[misc]
 
     def wait(
         self, refs: Sequence[Any], num_returns: int, timeout: float | None
     ) -> tuple[list[Any], list[Any]]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        ready_now = self._first_ready(refs, num_returns)
+        if ready_now is not None:
+            return ready_now
         with self.lock:
             entries = []
             for ref in refs:
                 entry = self.refs.reference(ref.object_id, ref.owner_address)
                 self._request(entry)
                 entries.append(entry)
-            self._wait_for(entries, num_returns, deadline)
-            ready: list[Any] = []
-            not_ready: list[Any] = []
-            for ref, entry in zip(refs, entries):
-                if entry.value is not None and len(ready) < num_returns:
-                    ready.append(ref)
-                else:
-                    not_ready.append(ref)
-            return ready, not_ready
+        self._wait_for(entries, num_returns, deadline)
+        ready: list[Any] = []
+        not_ready: list[Any] = []
+        for ref, entry in zip(refs, entries):
+            if entry.value is not None and len(ready) < num_returns:
+                ready.append(ref)
+            else:
+                not_ready.append(ref)
+        return ready, not_ready
+
+    def _first_ready(
+        self, refs: Sequence[Any], num_returns: int
+    ) -> tuple[list[Any], list[Any]] | None:
+        """``wait``'s answer when the first ``num_returns`` ready refs are already known.
+
+        Callers poll ``wait`` on long lists of which many are done: scanning only until
+        enough are found keeps each call short.
+        """
+        entries = self.refs.entries
+        picked: list[int] = []
+        for index, ref in enumerate(refs):
+            entry = entries.get(ref.object_id)
+            if entry is not None and entry.value is not None:
+                picked.append(index)
+                if len(picked) == num_returns:
+                    break
+        else:
+            return None
+        if num_returns == 1:
+            index = picked[0]
+            return [refs[index]], [*refs[:index], *refs[index + 1 :]]
+        chosen = set(picked)
+        return (
+            [refs[i] for i in picked],
+            [ref for i, ref in enumerate(refs) if i not in chosen],
+        )
 
     def _wait_for(self, entries: list[Entry], count: int, deadline: float | None) -> None:
-        """Wait (lock held) until ``count`` entries have values or the deadline passes."""
-        if sum(e.value is not None for e in entries) >= count:
+        """Wait (lock not held) until ``count`` entries have values or the deadline passes.
+
+        The main thread reads the inbox itself meanwhile (see ``inbox``); other threads wait
+        to be notified by whichever thread reads it.
+        """
+
+        def enough() -> bool:
+            return sum(e.value is not None for e in entries) >= count
+
+        if enough():
             return
         self._set_blocked(True)
         try:
-            while sum(e.value is not None for e in entries) < count:
+            while not enough():
                 if self._stopping:
                     raise RuntimeError("Nebula is shutting down.")
-                if deadline is None:
-                    self.cv.wait(1.0)
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return
-                    self.cv.wait(remaining)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                if self.inbox.read_until(enough, deadline):
+                    continue
+                with self.cv:
+                    if not enough() and not self._stopping:
+                        self.cv.wait(1.0 if remaining is None else min(remaining, 1.0))
         finally:
             self._set_blocked(False)
 
@@ -546,14 +610,15 @@ class CoreWorker:
             return
         if threading.current_thread() is self._io_thread:
             return
-        if blocked:
-            self._blocked_depth += 1
-            if self._blocked_depth == 1:
-                self.send(self.node_manager, p.WorkerBlocked(self.worker_id))
-        else:
-            self._blocked_depth -= 1
-            if self._blocked_depth == 0:
-                self.send(self.node_manager, p.WorkerUnblocked(self.worker_id))
+        with self.lock:
+            if blocked:
+                self._blocked_depth += 1
+                if self._blocked_depth == 1:
+                    self.send(self.node_manager, p.WorkerBlocked(self.worker_id))
+            else:
+                self._blocked_depth -= 1
+                if self._blocked_depth == 0:
+                    self.send(self.node_manager, p.WorkerUnblocked(self.worker_id))
 
     def load(self, value: p.ObjectValue) -> Any:
         """Deserialize a value this process references; one mapping per shared object."""

@@ -114,7 +114,7 @@ class Executor:
 
     def run_forever(self) -> None:
         while True:
-            msg = self.main_queue.get()
+            msg = self._next_for_main()
             if msg is None:
                 return
             if isinstance(msg, p.CreateActorTask):
@@ -128,6 +128,14 @@ class Executor:
                     self._run_and_reply(msg.spec)
                 finally:
                     self._main_task = None
+
+    def _next_for_main(self) -> p.Message | None:
+        """The next message for the main thread, reading the inbox on it while idle."""
+        queued = self.main_queue
+        while queued.empty():
+            if not self.cw.inbox.read_until(lambda: not queued.empty(), None):
+                break
+        return queued.get()
 
     def stop(self) -> None:
         self.main_queue.put(None)
@@ -195,6 +203,9 @@ class Executor:
         if cw.job_id != spec.job_id:
             cw.job_id = spec.job_id
             cw.namespace = spec.namespace
+        if spec.job_sys_path:
+            # Tasks this one submits must import the job's modules too.
+            cw.job_sys_path = spec.job_sys_path
         for path in reversed(spec.job_sys_path):
             if path not in self._job_paths_added:
                 self._job_paths_added.add(path)
@@ -305,6 +316,9 @@ class Executor:
             ).to_bytes()
         finally:
             _current.spec = None
+        # The creator drops its hold on the constructor's arguments when it hears of the
+        # creation: the owners of handles and refs kept from them must know of us first.
+        self.cw.confirm_borrows()
         self.cw.send(
             msg.reply_to, p.ActorCreated(msg.actor_id, self.cw.address, os.getpid(), error)
         )

@@ -77,7 +77,8 @@ class ObjectPuller:
         cw = self.cw
         path = shm.object_path(cw.session_tag, location.object_id, cw.node_id)
         cw.reserve_space(location.object_id, location.size)
-        fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
+        # No O_TRUNC: the store may have put a freed file's pages there for reuse.
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             os.ftruncate(fd, location.size)
             for offset, data in self._chunks(location, source):

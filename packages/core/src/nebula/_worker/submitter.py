@@ -168,6 +168,8 @@ class Submitter:
         if sent_key not in self.functions_sent:
             self.functions_sent.add(sent_key)
             function_bytes = task.function_bytes
+        if not task.resolved and function_bytes is task.spec.function_bytes:
+            return task.spec  # nothing to fill in (an actor call without ObjectRef args)
         return dataclasses.replace(
             task.spec,
             ref_args=tuple(v for v in task.resolved if v is not None),

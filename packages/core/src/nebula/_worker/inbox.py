@@ -1,0 +1,120 @@
+"""Which thread reads a process's inbox.
+
+The I/O thread reads it by default. The main thread, when it is about to block on results
+(a ``get`` in the driver or in a task, or an idle worker waiting for its next task), takes a
+turn reading it instead: the message it waits for is then handled on the thread that waits
+for it, with no hand-off between threads on the way. That hand-off costs tens of
+microseconds per hop, which is most of a round trip's overhead once the wire is fast.
+
+Only one thread reads at a time (ZeroMQ sockets are not thread-safe); the reader lock is the
+memory barrier when the socket changes threads. Taking a turn asks the I/O thread to step
+aside, which happens while the request is on the wire, off the critical path.
+
+A signal arriving while the main thread is inside a message handler would interrupt the
+handler half way (Python runs signal handlers on the main thread only), so while the main
+thread reads, ``SIGINT`` handlers are deferred until it stops reading, within one tick.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from nebula._transport import Endpoint
+
+_TICK_S = 0.02
+
+
+class InboxTurns:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        dispatch: Callable[[Any], None],
+        tick: Callable[[], None],
+        stopping: Callable[[], bool],
+        handler_lock: Any,
+    ) -> None:
+        self._endpoint = endpoint
+        self._dispatch = dispatch
+        self._tick = tick
+        self._stopping = stopping
+        # Handlers run under this (re-entrant) lock: a thread holding it must not wait for
+        # the reader lock, which the I/O thread may hold while it waits for this one.
+        self._held_by_me: Callable[[], bool] = handler_lock._is_owned
+        self._reader = threading.Lock()  # held by the thread reading the inbox
+        self._main_turn = threading.Lock()  # held by the main thread for its whole turn
+        self._main_reading = False
+        self._deferred: tuple[Callable[..., Any], int, FrameType | None] | None = None
+
+    def io_thread_loop(self) -> None:
+        """The I/O thread's loop: read the inbox whenever the main thread is not reading it."""
+        main_turn = self._main_turn
+        while not self._stopping():
+            with main_turn:  # wait out the main thread's turn
+                pass
+            with self._reader:
+                self._endpoint.serve(
+                    self._dispatch,
+                    should_stop=lambda: self._stopping() or main_turn.locked(),
+                    on_tick=self._tick,
+                    tick_s=_TICK_S,
+                )
+
+    def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+        """Read the inbox on this thread until ``done()`` or the deadline.
+
+        Returns False without reading when this is not the main thread, or it holds the
+        handler lock, or it already reads (a handler that itself waits); the caller then
+        waits to be notified as before.
+        """
+        if threading.current_thread() is not threading.main_thread() or self._held_by_me():
+            return False
+        if self._stopping() or not self._main_turn.acquire(blocking=False):
+            return False
+        try:
+            self._defer_sigint()
+            self._endpoint.wake()  # the I/O thread leaves its poll and steps aside
+            with self._reader:
+                self._main_reading = True
+                try:
+                    self._endpoint.serve(
+                        self._dispatch,
+                        should_stop=lambda: (
+                            self._stopping() or self._deferred is not None or done()
+                        ),
+                        on_tick=self._tick,
+                        tick_s=_TICK_S,
+                        deadline=deadline,
+                    )
+                finally:
+                    self._main_reading = False
+        finally:
+            self._main_turn.release()
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            handler, signum, frame = deferred
+            handler(signum, frame)  # may raise (KeyboardInterrupt, a task's cancellation)
+        return True
+
+    def _defer_sigint(self) -> None:
+        """Wrap the SIGINT handler so it waits while the main thread reads.
+
+        A new wrapper per handler it wraps: code that saves and restores handlers keeps
+        working. Nothing is wrapped when SIGINT is ignored or left to its default action.
+        """
+        current = signal.getsignal(signal.SIGINT)
+        if not callable(current) or getattr(current, "_nebula_defers", False):
+            return
+
+        def deferring(signum: int, frame: FrameType | None) -> Any:
+            # Never raise while reading: this may run between any two bytecodes of a handler.
+            if self._main_reading:
+                self._deferred = (current, signum, frame)
+                return None
+            return current(signum, frame)
+
+        deferring._nebula_defers = True  # type: ignore[attr-defined]
+        signal.signal(signal.SIGINT, deferring)
