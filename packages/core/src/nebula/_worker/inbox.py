@@ -8,7 +8,11 @@ microseconds per hop, which is most of a round trip's overhead once the wire is 
 
 Only one thread reads at a time (ZeroMQ sockets are not thread-safe); the reader lock is the
 memory barrier when the socket changes threads. Taking a turn asks the I/O thread to step
-aside, which happens while the request is on the wire, off the critical path.
+aside, which happens while the request is on the wire, off the critical path. Nothing wakes
+the I/O thread when a turn ends: it looks every millisecond or so, and takes over only once
+the main thread has stayed away for a whole look. A main thread that serves short calls
+back to back so keeps the inbox, and the two threads never fight for the interpreter lock
+on the way; a long task or user code gets the I/O thread reading within a millisecond.
 
 A signal arriving while the main thread is inside a message handler would interrupt the
 handler half way (Python runs signal handlers on the main thread only), so while the main
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -26,6 +31,9 @@ from typing import Any
 from nebula._transport import Endpoint
 
 _TICK_S = 0.02
+# How often the I/O thread looks whether the main thread still reads; the gap doubles, up to
+# a tick, while the main thread stays in one long turn (an idle worker waiting for work).
+_LOOK_MIN_S = 0.001
 
 
 class InboxTurns:
@@ -47,21 +55,36 @@ class InboxTurns:
         self._reader = threading.Lock()  # held by the thread reading the inbox
         self._main_turn = threading.Lock()  # held by the main thread for its whole turn
         self._main_reading = False
+        self._turns_taken = 0
+        self._io_reading = False
         self._deferred: tuple[Callable[..., Any], int, FrameType | None] | None = None
 
     def io_thread_loop(self) -> None:
         """The I/O thread's loop: read the inbox whenever the main thread is not reading it."""
         main_turn = self._main_turn
+        gap = _LOOK_MIN_S
+        last_seen = -1
         while not self._stopping():
-            with main_turn:  # wait out the main thread's turn
-                pass
-            with self._reader:
-                self._endpoint.serve(
-                    self._dispatch,
-                    should_stop=lambda: self._stopping() or main_turn.locked(),
-                    on_tick=self._tick,
-                    tick_s=_TICK_S,
-                )
+            turns = self._turns_taken
+            if main_turn.locked() or turns != last_seen:
+                # Reading, or between two turns: look again later, sooner if it moves.
+                gap = min(gap * 2, _TICK_S) if turns == last_seen else _LOOK_MIN_S
+                last_seen = turns
+                time.sleep(gap)
+                continue
+            # Away for a whole look: it runs something longer than a call. Read meanwhile.
+            self._io_reading = True
+            try:
+                with self._reader:
+                    self._endpoint.serve(
+                        self._dispatch,
+                        should_stop=lambda: self._stopping() or main_turn.locked(),
+                        on_tick=self._tick,
+                        tick_s=_TICK_S,
+                    )
+            finally:
+                self._io_reading = False
+            gap = _LOOK_MIN_S
 
     def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
         """Read the inbox on this thread until ``done()`` or the deadline.
@@ -74,9 +97,11 @@ class InboxTurns:
             return False
         if self._stopping() or not self._main_turn.acquire(blocking=False):
             return False
+        self._turns_taken += 1
         try:
             self._defer_sigint()
-            self._endpoint.wake()  # the I/O thread leaves its poll and steps aside
+            if self._io_reading:
+                self._endpoint.wake()  # it leaves its poll and steps aside
             with self._reader:
                 self._main_reading = True
                 try:
