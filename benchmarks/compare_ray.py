@@ -7,7 +7,9 @@ Ray is only a yardstick: install it in a separate virtual environment and point
     python3 benchmarks/compare_ray.py --ray-python /tmp/rayenv/bin/python
 
 Besides the microbenchmark lines it measures start-up (``init`` plus one task, in a fresh
-interpreter) and the unique memory (USS) of an idle 2-CPU local cluster's processes.
+interpreter) and the unique memory (USS) of an idle 2-CPU local cluster's processes. With
+``--scaling`` it also runs Nebula's lines on a 1-CPU cluster, to show how each line grows
+with the CPUs it is given.
 """
 
 from __future__ import annotations
@@ -66,7 +68,11 @@ def run_lines(command: list[str], env: dict[str, str], timeout: float) -> dict[s
     return rates
 
 
-def startup_seconds(python: str, script: str, runs: int = 3) -> float:
+# Lines where the target is twice Ray's rate (the synchronous round trips).
+TWICE = ("single client tasks sync", "1:1 actor calls sync")
+
+
+def startup_seconds(python: str, script: str, runs: int = 5) -> float:
     times = []
     for _ in range(runs):
         timer = (
@@ -95,6 +101,9 @@ def main() -> None:
     parser.add_argument("--ray-python", required=True, help="python of the Ray environment")
     parser.add_argument("--filter", default="", help="only lines containing this text")
     parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    parser.add_argument(
+        "--scaling", action="store_true", help="also run Nebula's lines on a 1-CPU cluster"
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -106,6 +115,9 @@ def main() -> None:
         if args.filter:
             nebula_cmd += ["--filter", args.filter]
         nebula = run_lines(nebula_cmd, env, timeout=3600)
+        one_cpu = (
+            run_lines([*nebula_cmd, "--num-cpus", "1"], env, timeout=3600) if args.scaling else {}
+        )
     ray_bin = str(Path(args.ray_python).with_name("ray"))
     ray = run_lines([ray_bin, "microbenchmark"], env, timeout=3600)
 
@@ -114,11 +126,24 @@ def main() -> None:
     nebula_procs, nebula_uss = idle_memory(sys.executable, "nebula", "")
     ray_procs, ray_uss = idle_memory(args.ray_python, "ray", ", include_dashboard=False")
 
-    rows = []
+    rows, short = [], []
+    cpus = os.cpu_count() or 1
     for name in ray:
         mine = nebula.get(name)
-        ratio = f"{mine / ray[name]:.2f}x" if mine else "-"
-        rows.append(f"| {name} | {mine or 0:,.1f} | {ray[name]:,.1f} | {ratio} |")
+        if not mine:
+            rows.append(f"| {name} | n/a | {ray[name]:,.1f} | - |" + (" |" if one_cpu else ""))
+            continue
+        ratio = mine / ray[name]
+        target = 2.0 if name in TWICE else 1.0
+        if ratio < target:
+            short.append(f"{name} ({ratio:.2f}x, target {target:.0f}x)")
+        row = f"| {name} | {mine:,.1f} | {ray[name]:,.1f} | {ratio:.2f}x |"
+        if one_cpu:
+            single = one_cpu.get(name)
+            row += f" {mine / single:.2f}x |" if single else " - |"
+        rows.append(row)
+    scaling_head = f" {cpus} CPUs / 1 CPU |" if one_cpu else ""
+    scaling_rule = " ---: |" if one_cpu else ""
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     today = datetime.date.today().isoformat()
     text = [
@@ -128,19 +153,30 @@ def main() -> None:
         "Both ran in the same session on the same machine; rates are per second (higher is "
         "better), ratio = Nebula / Ray.",
         "",
-        "| line | Nebula | Ray 2.60 | ratio |",
-        "| --- | ---: | ---: | ---: |",
+        f"| line | Nebula | Ray 2.60 | ratio |{scaling_head}",
+        f"| --- | ---: | ---: | ---: |{scaling_rule}",
         *rows,
         "",
         "| start-up and footprint | Nebula | Ray 2.60 | ratio |",
         "| --- | ---: | ---: | ---: |",
-        f"| init + first task (s, median of 3) | {nebula_start:.2f} | {ray_start:.2f} | "
+        f"| init + first task (s, median of 5) | {nebula_start:.2f} | {ray_start:.2f} | "
         f"{nebula_start / ray_start:.2f}x |",
         f"| idle 2-CPU cluster, processes | {nebula_procs} | {ray_procs} | |",
         f"| idle 2-CPU cluster, USS (MiB) | {nebula_uss / 2**20:.0f} | {ray_uss / 2**20:.0f} | "
         f"{nebula_uss / ray_uss:.2f}x |",
         "",
+        "Targets: every line at least Ray's rate, twice it on the synchronous task and actor "
+        "round trips; start-up at most 0.2x, idle memory at most 0.33x of Ray's.",
+        "Short of a target on this run: " + ("; ".join(short) if short else "none") + ".",
+        "",
     ]
+    if one_cpu:
+        text[-1:-1] = [
+            f"The last column is each Nebula line on {cpus} CPUs over the same line on a "
+            "1-CPU cluster: above 1x the line uses the extra CPU; about 1x means it is bound "
+            "by one process (the driver) rather than by the workers.",
+            "",
+        ]
     Path(args.out).write_text("\n".join(text))
     print("\n".join(text))
     json.dump({"nebula": nebula, "ray": ray}, sys.stderr)

@@ -174,6 +174,18 @@ class CreateObject(Message):
     reply_to: str
     object_id: bytes
     size: int
+    # A file the writer kept from a freed object (KeepFreed) and now writes this one into.
+    retained_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeepFreed(Message):
+    """Owner -> node manager: a freed object's file is kept (renamed to ``path``) by the
+    owner for its next write; count it as used, delete it when room is needed."""
+
+    object_id: bytes
+    path: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)

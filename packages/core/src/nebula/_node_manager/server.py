@@ -402,7 +402,7 @@ class NodeManager:
 
     def _on_CreateObject(self, msg: p.CreateObject) -> None:
         try:
-            reused = self.store.reserve(msg.object_id, msg.size)
+            reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
         except StoreFull as exc:
             self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, str(exc)))
             return
@@ -411,6 +411,9 @@ class NodeManager:
             self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
             return
         self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, reused=reused))
+
+    def _on_KeepFreed(self, msg: p.KeepFreed) -> None:
+        self.store.keep_for_owner(msg.object_id, msg.path, msg.size)
 
     def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
         self.store.seal(msg.location, is_copy=msg.is_copy)

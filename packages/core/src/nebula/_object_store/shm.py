@@ -50,13 +50,19 @@ def mapped_elsewhere(path: str) -> bool:
     except OSError:
         return True
     try:
+        return not unobserved(fd)
+    finally:
+        os.close(fd)
+
+
+def unobserved(fd: int) -> bool:
+    """Whether no open file description of ``fd``'s file exists but ``fd``'s own."""
+    try:
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
     except OSError:  # EAGAIN: someone has it; EINVAL: no leases on this filesystem
-        return True
-    finally:
-        os.close(fd)
-    return False
+        return False
+    return True
 
 
 def write_object(

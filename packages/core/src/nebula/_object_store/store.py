@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from nebula._object_store import shm
@@ -68,25 +68,30 @@ class ObjectStore:
         self._session_tag = session_tag
         self._node_id = node_id
         self._freed: deque[_FreedFile] = deque()  # oldest first
+        # Files owners kept from freed objects for their next writes (path -> size).
+        self._retained: OrderedDict[str, int] = OrderedDict()
         self.freed_bytes = 0
         self._freed_numbers = itertools.count()
         self._reuse_limit = min(capacity // _REUSE_SHARE, _REUSE_CAP_BYTES) if session_tag else 0
 
     # ------------------------------------------------------------ reservations
 
-    def reserve(self, object_id: bytes, size: int) -> bool:
+    def reserve(self, object_id: bytes, size: int, retained_path: str | None = None) -> bool:
         """Set aside ``size`` bytes for an object about to be written; raises StoreFull.
 
-        Returns True when a freed file was moved to the object's path for the writer to
-        overwrite.
+        ``retained_path``: a file its owner kept (``keep_for_owner``) and now writes into;
+        it stops being counted apart. Returns True when a freed file was moved to the
+        object's path for the writer to overwrite.
         """
+        if retained_path is not None:
+            self.freed_bytes -= self._retained.pop(retained_path, 0)
         if size > self.capacity:
             raise StoreFull(
                 f"an object of {size:,} bytes cannot fit in this node's object store of "
                 f"{self.capacity:,} bytes (object_store_memory); store it in smaller pieces "
                 "or start the node with more object_store_memory"
             )
-        freed = self._take_freed(size)
+        freed = self._take_freed(size) if retained_path is None else None
         try:
             self._make_room(size, keep=object_id)
         except StoreFull:
@@ -175,6 +180,17 @@ class ObjectStore:
         self._keep_freed(kept)
         return True
 
+    def keep_for_owner(self, object_id: bytes, path: str, size: int) -> None:
+        """An owner kept a freed object's file (now at ``path``) to write its next value."""
+        self.reserved.pop(object_id, None)
+        stored = self.objects.pop(object_id, None)
+        if stored is not None and stored.in_memory:
+            self.used -= stored.location.size
+        elif stored is not None and stored.spilled_path is not None:
+            _remove(stored.spilled_path)
+        self._retained[path] = size
+        self.freed_bytes += size
+
     def _keep_freed(self, freed: _FreedFile) -> None:
         self._freed.append(freed)
         self.freed_bytes += freed.size
@@ -190,12 +206,17 @@ class ObjectStore:
         return best
 
     def _drop_oldest_freed(self) -> None:
-        freed = self._freed.popleft()
-        self.freed_bytes -= freed.size
-        _remove(freed.path)
+        if self._freed:
+            freed = self._freed.popleft()
+            self.freed_bytes -= freed.size
+            _remove(freed.path)
+        else:  # the owner notices the file gone and lets go of its pages
+            path, size = self._retained.popitem(last=False)
+            self.freed_bytes -= size
+            _remove(path)
 
     def drop_freed(self) -> None:
-        while self._freed:
+        while self._freed or self._retained:
             self._drop_oldest_freed()
 
     # ---------------------------------------------------------------- eviction
@@ -206,8 +227,8 @@ class ObjectStore:
     def _make_room(self, size: int, keep: bytes) -> None:
         if self.used + self._reserved_total() + self.freed_bytes + size <= self.capacity:
             return
-        while self._freed and self.used + self._reserved_total() + self.freed_bytes + size > (
-            self.capacity
+        while (self._freed or self._retained) and (
+            self.used + self._reserved_total() + self.freed_bytes + size > self.capacity
         ):
             self._drop_oldest_freed()
         if self.used + self._reserved_total() + size <= self.capacity:
@@ -238,7 +259,12 @@ class ObjectStore:
     def _spill(self, stored: StoredObject) -> None:
         os.makedirs(self.spill_dir, mode=0o700, exist_ok=True)
         target = os.path.join(self.spill_dir, os.path.basename(stored.location.path))
-        shutil.copyfile(stored.location.path, target)
+        try:
+            shutil.copyfile(stored.location.path, target)
+        except FileNotFoundError:  # freed meanwhile, its file kept by its owner
+            del self.objects[stored.location.object_id]
+            self.used -= stored.location.size
+            return
         shm.delete_object(stored.location.path)
         stored.spilled_path = target
         self.used -= stored.location.size

@@ -84,6 +84,9 @@ class CoreWorker:
 
         self.node_managers: dict[bytes, str] = {node_id: node_manager} if node_id else {}
         self.puller = ObjectPuller(self)
+        from nebula._worker.write_cache import WriteCache
+
+        self.write_cache = WriteCache(session_tag, node_id)
         self.submitter = Submitter(self)
         self._register_handlers()
         from nebula._worker.inbox import InboxTurns
@@ -140,6 +143,7 @@ class CoreWorker:
             self._process_released()
             self.submitter.tick()
             self.owner_probe.tick()
+            self.write_cache.prune()
         now = time.monotonic()
         if self.health_check is not None and now - self._last_health_check > 0.25:
             self._last_health_check = now
@@ -252,6 +256,8 @@ class CoreWorker:
         self.endpoint.wake()
         self._io_thread.join(timeout=2.0)
         self.endpoint.close()
+        with self.lock:
+            self.write_cache.close()
 
     # ------------------------------------------------------------- references
 
@@ -327,6 +333,7 @@ class CoreWorker:
     def _free_value(self, entry: Entry) -> None:
         value = entry.value
         entry.keep_alive.clear()
+        entry.mapping = None  # ours no longer counts as a reader (user views still do)
         for object_id, _owner in entry.contained:
             self.unpin(object_id)
         if value is not None and value.shm is not None:
@@ -336,7 +343,12 @@ class CoreWorker:
 
     def _free_at(self, location: p.ShmLocation, object_id: bytes) -> None:
         address = self.node_managers.get(location.node_id)
-        if address is not None:
+        if address is None:
+            return
+        kept = self.write_cache.keep_freed(location) if address == self.node_manager else None
+        if kept is not None:
+            self.send(address, p.KeepFreed(object_id, kept, location.size))
+        else:
             self.send(address, p.FreeObjects((object_id,)))
 
     def _on_add_borrower(self, msg: p.AddBorrower) -> None:
@@ -462,26 +474,41 @@ class CoreWorker:
         if not self.node_id:
             # No store on this host (a driver on a machine without a node): keep it inline.
             return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
-        reused = self.reserve_space(object_id, serialized.total_size)
+        size = serialized.total_size
+        taken = self.write_cache.take(object_id, size) if owner == self.address else None
         try:
-            location = shm.write_object(
-                self.session_tag, self.node_id, object_id, serialized, owner, reuse=reused
-            )
+            reused = self.reserve_space(object_id, size, taken[1] if taken else None)
         except BaseException:
+            if taken is not None:
+                self.write_cache.abandon(taken[0])
+            raise
+        try:
+            if taken is not None:
+                self.write_cache.write(taken[0], object_id, serialized)
+                location = p.ShmLocation(object_id, self.node_id, taken[0].path, size, owner)
+            else:
+                location = shm.write_object(
+                    self.session_tag, self.node_id, object_id, serialized, owner, reuse=reused
+                )
+        except BaseException:
+            if taken is not None:
+                self.write_cache.abandon(taken[0])
             self.send(self.node_manager, p.FreeObjects((object_id,)))  # drop the reservation
             raise
         self.send(self.node_manager, p.ObjectSealed(location, owner))
         return p.ObjectValue(object_id, shm=location, contained=contained)
 
-    def reserve_space(self, object_id: bytes, size: int) -> bool:
+    def reserve_space(self, object_id: bytes, size: int, retained_path: str | None = None) -> bool:
         """Ask the node's store for room first: it spills to make some, or says it can't.
 
         Returns whether the store put a freed object's file at the object's path to reuse.
+        ``retained_path``: the kept file (see ``write_cache``) this object goes into.
         """
         from nebula.exceptions import ObjectStoreFullError
 
         reply = self.call(
-            self.node_manager, lambda rid, to: p.CreateObject(rid, to, object_id, size)
+            self.node_manager,
+            lambda rid, to: p.CreateObject(rid, to, object_id, size, retained_path),
         )
         assert isinstance(reply, p.CreateObjectReply)
         if reply.error is not None:

@@ -1,23 +1,50 @@
-"""Nebula data: streaming datasets on Arrow blocks, and parallel iterators (``nebula.data.iter``)."""  # noqa: E501
+"""Nebula data: streaming datasets on Arrow blocks, and parallel iterators (``nebula.data.iter``).
+
+The public names load on first use: every Nebula process loads this package's plugin
+(``nebula.data._plugin``), and only those that use datasets should pay for importing pyarrow.
+"""
 
 from __future__ import annotations
 
-from nebula.data._dataset import Dataset, MaterializedDataset
-from nebula.data._executor import DataContext
-from nebula.data._grouped import GroupedData
-from nebula.data._iterator import DataIterator
-from nebula.data._sources import (
-    from_arrow,
-    from_items,
-    from_numpy,
-    from_pandas,
-    range,
-    read_binary_files,
-    read_csv,
-    read_json,
-    read_parquet,
-    read_text,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nebula.data._dataset import Dataset, MaterializedDataset
+    from nebula.data._executor import DataContext
+    from nebula.data._grouped import GroupedData
+    from nebula.data._iterator import DataIterator
+    from nebula.data._sources import (
+        from_arrow,
+        from_items,
+        from_numpy,
+        from_pandas,
+        range,
+        read_binary_files,
+        read_csv,
+        read_json,
+        read_parquet,
+        read_text,
+    )
+
+# Public name -> the private module defining it.
+_EXPORTS = {
+    "DataContext": "_executor",
+    "DataIterator": "_iterator",
+    "Dataset": "_dataset",
+    "GroupedData": "_grouped",
+    "MaterializedDataset": "_dataset",
+    "from_arrow": "_sources",
+    "from_items": "_sources",
+    "from_numpy": "_sources",
+    "from_pandas": "_sources",
+    "range": "_sources",
+    "read_binary_files": "_sources",
+    "read_csv": "_sources",
+    "read_json": "_sources",
+    "read_parquet": "_sources",
+    "read_text": "_sources",
+}
 
 __all__ = [
     "DataContext",
@@ -36,3 +63,16 @@ __all__ = [
     "read_parquet",
     "read_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nebula.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nebula.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -12,6 +12,8 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pyarrow as pa
+from nebula.data._numpy_batch import NumpyBatch, unread_column
+from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 Block: TypeAlias = pa.Table
 BatchFormat: TypeAlias = Literal["default", "numpy", "pyarrow", "pandas"]
@@ -50,12 +52,16 @@ def schema_string(schema: pa.Schema | None) -> str:
 def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     if isinstance(column.type, pa.FixedShapeTensorType):
         return column.combine_chunks().to_numpy_ndarray()  # type: ignore[attr-defined, no-any-return]
-    return column.to_numpy()
+    view = numpy_view(column)
+    return view if view is not None else column.to_numpy()
 
 
 def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values
+    unread = unread_column(values)
+    if unread is not None:
+        return unread
     array = np.asarray(values) if not isinstance(values, list) else None
     if array is None:
         return pa.array(values)
@@ -64,7 +70,8 @@ def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
         return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(array))
     if array.dtype == object:
         return pa.array(list(array))
-    return pa.array(array)
+    shared = arrow_from_numpy(array)
+    return shared if shared is not None else pa.array(array)
 
 
 def to_batch(block: Block, batch_format: str) -> Any:
@@ -76,10 +83,25 @@ def to_batch(block: Block, batch_format: str) -> Any:
     return block
 
 
+def to_udf_batch(block: Block, batch_format: str) -> Any:
+    """The block as a UDF's input: like :func:`to_batch`, but a numpy batch converts each
+    column only when the UDF reads it (see :class:`NumpyBatch`)."""
+    if batch_format in ("default", "numpy"):
+        return NumpyBatch.of(block, _column_to_numpy)
+    return to_batch(block, batch_format)
+
+
 def from_batch(batch: Any) -> Block:
     """Turn what a UDF returned (table, DataFrame, dict of columns) back into a block."""
     if isinstance(batch, pa.Table):
         return batch
+    if isinstance(batch, NumpyBatch):
+        # Columns the UDF did not change go back as they came, without a conversion.
+        columns = {}
+        for name, value in batch.stored_items():
+            column = batch.arrow_column(name, value)
+            columns[str(name)] = column if column is not None else _array_from_numpy(value)
+        return pa.table(columns)
     if isinstance(batch, Mapping):
         columns = {str(name): _array_from_numpy(values) for name, values in batch.items()}
         return pa.table(columns)

@@ -10,6 +10,7 @@ from nebula.data import _blocks, _split, _streaming_split
 from nebula.data._aggregations import AggregateFn, Max, Mean, Min, Std, Sum
 from nebula.data._blocks import Block, RefBundle
 from nebula.data._executor import DataContext, StreamingExecutor, prefetch_blocks
+from nebula.data._expressions import as_expression
 from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
 from nebula.data._iterator import DataIterator
 from nebula.data._logical import (
@@ -29,6 +30,7 @@ from nebula.data._optimizer import optimize
 from nebula.data._read import PathLike
 from nebula.data._transforms import (
     AddColumnTransform,
+    ExpressionFilterTransform,
     FilterTransform,
     FlatMapTransform,
     MapBatchesTransform,
@@ -134,8 +136,23 @@ class Dataset:
         """Apply ``fn`` to each row; it returns a list of output rows."""
         return self._map_op("FlatMap", FlatMapTransform(fn), fn_label(fn))
 
-    def filter(self, fn: Callable[[dict[str, Any]], bool]) -> Dataset:
-        """Keep the rows for which ``fn(row)`` is true."""
+    def filter(
+        self, fn: Callable[[dict[str, Any]], bool] | None = None, expr: Any = None
+    ) -> Dataset:
+        """Keep the rows for which ``fn(row)`` is true, or for which ``expr`` is.
+
+        ``expr`` (an expression such as ``col("z") > 0`` from ``nebula.data.expressions``,
+        or the string ``"z > 0"``) runs in Arrow on whole blocks: much faster than ``fn``,
+        which sees each row as a dict. A null counts as false.
+        """
+        if (fn is None) == (expr is None):
+            raise ValueError(
+                "filter takes either a function fn(row) -> bool or expr=, not both or neither."
+            )
+        if expr is not None:
+            expression = as_expression(expr)
+            return self._map_op("Filter", ExpressionFilterTransform(expression), str(expression))
+        assert fn is not None
         return self._map_op("Filter", FilterTransform(fn), fn_label(fn))
 
     def add_column(
@@ -382,8 +399,7 @@ class Dataset:
         return _blocks.concat(list(self._iter_blocks()))
 
     def _write(self, writer: BlockWriter, path: PathLike, method: str, **options: Any) -> None:
-        bundles = self.iter_internal_ref_bundles()
-        write_dataset(bundles, writer, path, method=method, **options)
+        self._last_executor = write_dataset(self._plan, writer, path, method=method, **options)
 
     def write_parquet(
         self,

@@ -82,11 +82,16 @@ class DataContext:
             _CONTEXT = DataContext()
         return _CONTEXT
 
-    def in_flight_bound(self) -> int:
+    def in_flight_bound(self, cpus: int | None = None) -> int:
         if self.max_in_flight_per_operator is not None:
             return self.max_in_flight_per_operator
-        cpus = nebula.cluster_resources().get("CPU", 1) if nebula.is_initialized() else 1
-        return max(2, int(2 * cpus))
+        return max(2, 2 * (cpus or _cluster_cpus()))
+
+    def startup_tasks(self, cpus: int | None = None) -> int:
+        """How many tasks an operator runs before its first output shows how big they are:
+        one per CPU (within the in-flight bound), so every worker starts at once."""
+        cpus = cpus or _cluster_cpus()
+        return max(1, min(cpus, self.in_flight_bound(cpus)))
 
     def memory_limit(self) -> int:
         """The byte budget of one execution."""
@@ -98,6 +103,11 @@ class DataContext:
 _CONTEXT: DataContext | None = None
 
 
+def _cluster_cpus() -> int:
+    cpus = nebula.cluster_resources().get("CPU", 1) if nebula.is_initialized() else 1
+    return max(1, int(cpus))
+
+
 @dataclass(frozen=True)
 class AllToAllKind:
     """A registered all-to-all operator kind: how its exchange runs."""
@@ -105,16 +115,25 @@ class AllToAllKind:
     exchange: Exchange
 
 
-def plan_physical(plan: LogicalOperator, max_in_flight: int) -> list[PhysicalOperator]:
+def plan_physical(
+    plan: LogicalOperator, max_in_flight: int, startup_tasks: int = 1
+) -> list[PhysicalOperator]:
     """Physical operators for an optimized logical plan, each after its inputs (so the
-    plan's last operator is last); each operator's ``input_ops`` say where it reads from."""
+    plan's last operator is last); each operator's ``input_ops`` say where it reads from.
+
+    A map operator runs at most ``startup_tasks`` tasks until its first output shows how
+    big they are, then up to ``max_in_flight``.
+    """
     physical: list[PhysicalOperator] = []
-    _plan_chain(plan, max_in_flight, physical)
+    _plan_chain(plan, max_in_flight, physical, max(1, startup_tasks))
     return physical
 
 
 def _plan_chain(
-    plan: LogicalOperator, max_in_flight: int, physical: list[PhysicalOperator]
+    plan: LogicalOperator,
+    max_in_flight: int,
+    physical: list[PhysicalOperator],
+    startup_tasks: int,
 ) -> PhysicalOperator:
     """Append the operators of ``plan``'s chain (and of its inputs' chains); return the last."""
     registry = operator_registry()
@@ -128,25 +147,27 @@ def _plan_chain(
 
     for op in chain(plan):
         if isinstance(op, (Union, Zip)):
-            branches = [_plan_chain(branch, max_in_flight, physical) for branch in op.inputs]
+            branches = [
+                _plan_chain(branch, max_in_flight, physical, startup_tasks) for branch in op.inputs
+            ]
             if isinstance(op, Union):
                 add(UnionOperator(len(branches)), branches)
             else:
                 add(ZipOperator(len(branches), max_in_flight), branches)
         elif isinstance(op, Read):
             add(InputBuffer("Input", op.read_tasks))
-            add(MapOperator(op.name, ChainTransform([]), max_in_flight))
+            add(MapOperator(op.name, ChainTransform([]), max_in_flight, None, startup_tasks))
         elif isinstance(op, InputData):
             add(InputBuffer(op.name, op.bundles))
         elif isinstance(op, FusedMap):
             if op.read is not None:
                 add(InputBuffer("Input", op.read.read_tasks))
             stages = [(stage.name, stage.transform) for stage in op.stages]
-            add(MapOperator(op.name, ChainTransform(stages), max_in_flight))
+            add(MapOperator(op.name, ChainTransform(stages), max_in_flight, None, startup_tasks))
         elif isinstance(op, MapOp):
             bound = min(max_in_flight, op.max_tasks or max_in_flight)
             transform = ChainTransform([(op.name, op.transform)])
-            add(MapOperator(op.name, transform, bound, op.actor_pool_size))
+            add(MapOperator(op.name, transform, bound, op.actor_pool_size, startup_tasks))
         elif isinstance(op, Limit):
             add(LimitOperator(op.limit))
         elif isinstance(op, AllToAll):
@@ -165,7 +186,12 @@ class StreamingExecutor:
     def __init__(self, plan: LogicalOperator, context: DataContext | None = None) -> None:
         self.optimized = optimize(plan)
         self._context = context or DataContext.get_current()
-        self.operators = plan_physical(self.optimized, self._context.in_flight_bound())
+        cpus = _cluster_cpus()
+        self.operators = plan_physical(
+            self.optimized,
+            self._context.in_flight_bound(cpus),
+            self._context.startup_tasks(cpus),
+        )
         for index, op in enumerate(self.operators):
             upstream = op.input_ops or self.operators[index - 1 : index]
             if upstream and all(isinstance(up, (InputBuffer, AllToAllOperator)) for up in upstream):

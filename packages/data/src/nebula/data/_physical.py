@@ -15,22 +15,26 @@ from typing import Any, TypeAlias
 
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 from nebula.data._logical import ReadTask
-from nebula.data._transforms import BlockTransform, SliceTransform, add_note
+from nebula.data._transforms import BlockTransform, SliceTransform, TaskContext, add_note
 
 import nebula
 
 
-def run_transform(item: Block | ReadTask, transform: BlockTransform) -> tuple[Block, BlockMetadata]:
+def run_transform(
+    item: Block | ReadTask, transform: BlockTransform, task_index: int = 0
+) -> tuple[Block, BlockMetadata]:
     start = time.perf_counter()
     block = item() if isinstance(item, ReadTask) else item
     transform.setup()
-    out = transform(block)
+    out = transform.apply(block, TaskContext(task_index))
     return out, BlockMetadata.of(out, time.perf_counter() - start)
 
 
 @nebula.remote(num_returns=2)
-def _map_task(item: Block | ReadTask, transform: BlockTransform) -> tuple[Block, BlockMetadata]:
-    return run_transform(item, transform)
+def _map_task(
+    item: Block | ReadTask, transform: BlockTransform, task_index: int = 0
+) -> tuple[Block, BlockMetadata]:
+    return run_transform(item, transform, task_index)
 
 
 @nebula.remote
@@ -45,10 +49,10 @@ class _MapWorker:
         return True
 
     @nebula.method(num_returns=2)
-    def run(self, item: Block | ReadTask) -> tuple[Block, BlockMetadata]:
+    def run(self, item: Block | ReadTask, task_index: int = 0) -> tuple[Block, BlockMetadata]:
         start = time.perf_counter()
         block = item() if isinstance(item, ReadTask) else item
-        out = self._transform(block)
+        out = self._transform.apply(block, TaskContext(task_index))
         return out, BlockMetadata.of(out, time.perf_counter() - start)
 
 
@@ -185,7 +189,8 @@ class MapOperator(PhysicalOperator):
     At most ``max_in_flight`` inputs are being processed or waiting to be handed on; that
     bound, and the executor's byte budget asked through ``launch_gate`` before each launch,
     are the back-pressure that keeps a long pipeline from materializing. Until its first
-    output tells how big they are, the operator runs one task at a time.
+    output tells how big they are, the operator runs at most ``startup_tasks`` tasks (one
+    per CPU, so that every worker starts at once).
     """
 
     def __init__(
@@ -194,10 +199,12 @@ class MapOperator(PhysicalOperator):
         transform: BlockTransform,
         max_in_flight: int,
         actor_pool_size: int | None = None,
+        startup_tasks: int = 1,
     ) -> None:
         super().__init__(name)
         self._transform = transform
         self._max_in_flight = max(1, max_in_flight)
+        self._startup_tasks = max(1, startup_tasks)
         self._queue: deque[Input] = deque()
         # meta ref -> seq, block ref, actor, bytes of the input
         self._in_flight: dict[Any, tuple[int, Any, Any, int]] = {}
@@ -247,17 +254,17 @@ class MapOperator(PhysicalOperator):
         while self._queue and self._busy() < self._max_in_flight:
             if self._actors and not self._idle:
                 return
-            if self._in_flight and self.stats.blocks == 0:
-                return  # output size unknown yet: one task at a time
+            if self.stats.blocks == 0 and len(self._in_flight) >= self._startup_tasks:
+                return  # output size unknown yet: no more than one task per CPU
             if not self.launch_gate(self._output_estimate(bundle_bytes(self._queue[0]))):
                 return
             item = self._queue.popleft()
             arg = item.ref if isinstance(item, RefBundle) else item
             actor = self._idle.pop() if self._actors else None
             if actor is not None:
-                block_ref, meta_ref = actor.run.remote(arg)
+                block_ref, meta_ref = actor.run.remote(arg, self._next_submit)
             else:
-                block_ref, meta_ref = _map_task.remote(arg, self._transform)
+                block_ref, meta_ref = _map_task.remote(arg, self._transform, self._next_submit)
             self._in_flight[meta_ref] = (self._next_submit, block_ref, actor, bundle_bytes(item))
             self._next_submit += 1
             self.stats.tasks += 1

@@ -241,7 +241,10 @@ class ParquetFormat(FileFormat):
     columns: list[str] | None = None
 
     def read(self, fs: pafs.FileSystem, path: str) -> Block:
-        return pq.read_table(path, filesystem=fs, columns=self.columns)
+        # One file needs no dataset machinery (importing it costs a worker a fifth of a
+        # second); pre-buffering reads the column chunks in few large requests, as on S3.
+        with fs.open_input_file(path) as stream:
+            return pq.ParquetFile(stream, pre_buffer=True).read(columns=self.columns)
 
 
 @dataclass(frozen=True)

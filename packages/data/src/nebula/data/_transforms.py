@@ -12,18 +12,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from nebula.data import _blocks
 from nebula.data._blocks import Block
+from nebula.data._expressions import Expr, filter_block
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a transform may know about the task running it.
+
+    ``task_index``: the position of the task's input among its operator's inputs (0, 1, ...),
+    so a transform can name what it makes in the dataset's order (a write's file names).
+    """
+
+    task_index: int = 0
 
 
 class BlockTransform:
-    """Base class: ``setup`` once where it runs, then ``__call__`` per block."""
+    """Base class: ``setup`` once where it runs, then ``apply`` (or ``__call__``) per block."""
 
     def setup(self) -> None:
         """Prepare state that must live where the transform runs (e.g. a model)."""
 
     def __call__(self, block: Block) -> Block:
         raise NotImplementedError
+
+    def apply(self, block: Block, context: TaskContext) -> Block:
+        """Transform one block inside a task; override to use the task's context."""
+        return self(block)
 
 
 def fn_label(fn: object) -> str:
@@ -66,6 +83,16 @@ class FilterTransform(BlockTransform):
 
 
 @dataclass
+class ExpressionFilterTransform(BlockTransform):
+    """Keep the rows where an Arrow expression is true, evaluated on the whole block."""
+
+    expr: Expr | pc.Expression
+
+    def __call__(self, block: Block) -> Block:
+        return filter_block(block, self.expr)
+
+
+@dataclass
 class MapBatchesTransform(BlockTransform):
     """Run ``fn`` on batches of at most ``batch_size`` rows of each block.
 
@@ -93,7 +120,7 @@ class MapBatchesTransform(BlockTransform):
             self.setup()
         outputs = []
         for piece in _blocks.iter_slices(block, self.batch_size):
-            batch = _blocks.to_batch(piece, self.batch_format)
+            batch = _blocks.to_udf_batch(piece, self.batch_format)
             outputs.append(
                 _blocks.from_batch(self._callable(batch, *self.fn_args, **self.fn_kwargs))
             )
@@ -107,7 +134,7 @@ class AddColumnTransform(BlockTransform):
     batch_format: str
 
     def __call__(self, block: Block) -> Block:
-        values = self.fn(_blocks.to_batch(block, self.batch_format))
+        values = self.fn(_blocks.to_udf_batch(block, self.batch_format))
         column = _blocks.from_batch({self.name: values}).column(0)
         if self.name in block.column_names:
             return block.set_column(block.column_names.index(self.name), self.name, column)
@@ -158,9 +185,12 @@ class ChainTransform(BlockTransform):
             transform.setup()
 
     def __call__(self, block: Block) -> Block:
+        return self.apply(block, TaskContext())
+
+    def apply(self, block: Block, context: TaskContext) -> Block:
         for name, transform in self.stages:
             try:
-                block = transform(block)
+                block = transform.apply(block, context)
             except Exception as exc:
                 add_note(exc, f"(raised in nebula.data operator {name})")
                 raise

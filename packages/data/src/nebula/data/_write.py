@@ -1,11 +1,16 @@
-"""Writing a dataset into a directory: blocks grouped into files, one Nebula task per file.
+"""Writing a dataset into a directory as files named ``{write_id}_{index:06d}.{ext}``.
 
-The driver streams the dataset's blocks (as references), groups consecutive ones until a
-group holds ``min_rows_per_file`` rows (by default each block is its own group), and hands
-each group to a write task together with its file name ``{write_id}_{index:06d}.{ext}``.
-The write id is fresh per write, so two writes into one directory never clobber each other,
-and the index keeps the files in the dataset's order. At most the executor's in-flight
-bound of write tasks run at once, which also bounds how far the upstream plan runs ahead.
+By default each block becomes one file, written by a ``Write`` stage at the end of the plan:
+the optimizer fuses it into the task that computes the block (read, map, filter, write in
+one task per input file), so the block never goes through the object store, and the
+executor's bounds keep the pipeline streaming. The index is the block's position, so the
+files sort in the dataset's order; empty blocks write no file (the indices keep their gaps).
+
+With ``min_rows_per_file``, the driver streams the dataset's blocks (as references), groups
+consecutive ones until a group holds that many rows, and hands each group to a write task;
+at most the executor's in-flight bound of them run at once, which also bounds how far the
+upstream plan runs ahead. The write id is fresh per write, so two writes into one directory
+never clobber each other.
 """
 
 from __future__ import annotations
@@ -19,14 +24,18 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from nebula.data import _blocks
 from nebula.data._blocks import Block, RefBundle
-from nebula.data._executor import DataContext
+from nebula.data._executor import DataContext, StreamingExecutor
+from nebula.data._logical import LogicalOperator, MapOp
 from nebula.data._read import PathLike, error_naming, resolve_path
+from nebula.data._transforms import BlockTransform, TaskContext
+from nebula.data._zero_copy import arrow_from_numpy
 
 import nebula
 
@@ -123,6 +132,30 @@ def _write_file(writer: BlockWriter, fs: pafs.FileSystem, path: str, *blocks: Bl
 _write_task = nebula.remote(_write_file)
 
 
+@dataclass(frozen=True)
+class WriteTransform(BlockTransform):
+    """Writes each block as one file named by its task's index; outputs the file's stats."""
+
+    writer: BlockWriter
+    filesystem: pafs.FileSystem
+    directory: str
+    write_id: str
+
+    def __call__(self, block: Block) -> Block:
+        return self.apply(block, TaskContext())
+
+    def apply(self, block: Block, context: TaskContext) -> Block:
+        if block.num_rows == 0:
+            return _WRITE_STATS.empty_table()
+        name = f"{self.directory}/{self.write_id}_{context.task_index:06d}.{self.writer.extension}"
+        rows = _write_file(self.writer, self.filesystem, name, block)
+        written = arrow_from_numpy(np.array([rows], dtype=np.int64))
+        return pa.Table.from_arrays([written], schema=_WRITE_STATS)
+
+
+_WRITE_STATS = pa.schema([("num_rows", pa.int64())])
+
+
 def check_min_rows_per_file(min_rows_per_file: int | None) -> None:
     if min_rows_per_file is None:
         return
@@ -148,20 +181,39 @@ def _output_directory(path: PathLike, filesystem: Any, method: str) -> tuple[paf
 
 
 def write_dataset(
-    bundles: Iterator[RefBundle],
+    plan: LogicalOperator,
     writer: BlockWriter,
     path: PathLike,
     *,
     filesystem: Any,
     min_rows_per_file: int | None,
     method: str,
-) -> None:
-    """Write the streamed blocks as files under ``path``; returns once every file is written."""
+) -> StreamingExecutor:
+    """Write the plan's blocks as files under ``path``; returns the finished execution."""
     check_min_rows_per_file(min_rows_per_file)
     fs, directory = _output_directory(path, filesystem, method)
     write_id = uuid.uuid4().hex[:16]
+    if min_rows_per_file is None:
+        transform = WriteTransform(writer, fs, directory, write_id)
+        executor = StreamingExecutor(MapOp(plan, "Write", transform))
+        for _ in executor.run():
+            pass
+        return executor
+    executor = StreamingExecutor(plan)
+    _write_groups(executor.run(), writer, fs, directory, write_id, min_rows_per_file)
+    return executor
+
+
+def _write_groups(
+    bundles: Iterator[RefBundle],
+    writer: BlockWriter,
+    fs: pafs.FileSystem,
+    directory: str,
+    write_id: str,
+    threshold: int,
+) -> None:
+    """Write runs of consecutive blocks holding at least ``threshold`` rows, a file each."""
     bound = DataContext.get_current().in_flight_bound()
-    threshold = min_rows_per_file or 1
     in_flight: list[Any] = []
     index = 0
 

@@ -1,0 +1,161 @@
+"""The numpy batch a ``map_batches`` function receives: a dict that converts columns lazily.
+
+Turning an Arrow column into numpy is free for numbers (a read-only view of the same
+memory) but costly for strings and other nested types (one Python object per value, and as
+many again to turn them back). A function usually reads a few columns and passes the rest
+through, so :class:`NumpyBatch` converts a column only when it is read, and hands a column
+that came back untouched (never read, or a read-only view, which cannot have been changed)
+to the output block as the original Arrow column: no copy, and its exact type (nulls,
+integers with nulls, strings) is kept.
+
+It is a real ``dict`` (``isinstance(batch, dict)``, ``batch["z"] = ...``, ``{**batch}``,
+``dict(batch)``, ``batch.items()``, pickling all behave as with a plain one); reading a
+column by any of those ways converts it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+
+class _Unread:
+    """A column not converted yet: its Arrow data and how to convert it."""
+
+    __slots__ = ("column", "convert")
+
+    def __init__(self, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]):
+        self.column = column
+        self.convert = convert
+
+
+class NumpyBatch(dict[str, Any]):
+    """Columns as numpy arrays, each converted from Arrow the first time it is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # name -> (the array handed out, the column it views); only for read-only views.
+        self._views: dict[str, tuple[np.ndarray, pa.ChunkedArray]] = {}
+
+    @classmethod
+    def of(cls, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> NumpyBatch:
+        """A batch of ``table``'s columns, each converted by ``convert`` when first read."""
+        batch = cls()
+        for name, column in zip(table.column_names, table.columns):
+            dict.__setitem__(batch, name, _Unread(column, convert))
+        return batch
+
+    def _store(self, name: str, column: pa.ChunkedArray, array: Any) -> Any:
+        dict.__setitem__(self, name, array)
+        if isinstance(array, np.ndarray) and not array.flags.writeable:
+            self._views[name] = (array, column)
+        return array
+
+    def _read(self, name: str, value: Any) -> Any:
+        if isinstance(value, _Unread):
+            return self._store(name, value.column, value.convert(value.column))
+        return value
+
+    def _read_all(self) -> None:
+        for name, value in list(dict.items(self)):
+            self._read(name, value)
+
+    # ---- reading converts ---------------------------------------------------------------
+
+    def __getitem__(self, name: str) -> Any:
+        return self._read(name, dict.__getitem__(self, name))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        # Defining __iter__ also makes dict(batch), {**batch} and update(batch) read values
+        # through __getitem__ instead of copying the stored placeholders.
+        return dict.__iter__(self)
+
+    def items(self) -> Any:
+        self._read_all()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        self._read_all()
+        return dict.values(self)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        if name in self:
+            value = self[name]
+            dict.pop(self, name)
+            return value
+        return dict.pop(self, name, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        name, value = dict.popitem(self)
+        return name, self._read(name, value)
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name in self:
+            return self[name]
+        dict.__setitem__(self, name, default)
+        return default
+
+    def copy(self) -> NumpyBatch:
+        new = NumpyBatch()
+        dict.update(new, dict.items(self))
+        new._views = dict(self._views)
+        return new
+
+    def __or__(self, other: Any) -> Any:
+        if not isinstance(other, dict):
+            return NotImplemented
+        new = self.copy()
+        new.update(other)
+        return new
+
+    def __ror__(self, other: Any) -> Any:
+        if not isinstance(other, dict):
+            return NotImplemented
+        return {**other, **self}
+
+    def __eq__(self, other: object) -> bool:
+        self._read_all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        self._read_all()
+        return dict.__ne__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._read_all()
+        return dict.__repr__(self)
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self),))
+
+    # ---- handing columns back to Arrow --------------------------------------------------
+
+    def arrow_column(self, name: str, value: Any) -> pa.ChunkedArray | None:
+        """The original Arrow column when ``value`` is this batch's column ``name`` untouched:
+        never read, or the read-only view handed out for it. None otherwise."""
+        if isinstance(value, _Unread):
+            return value.column
+        view = self._views.get(name)
+        if view is not None and view[0] is value:
+            return view[1]
+        return None
+
+    def stored_items(self) -> list[tuple[str, Any]]:
+        """Names and values as stored, placeholders of unread columns included."""
+        return list(dict.items(self))
+
+
+def unread_column(value: Any) -> pa.ChunkedArray | None:
+    """The Arrow column of a placeholder that escaped its batch (``dict.items(batch)``)."""
+    return value.column if isinstance(value, _Unread) else None
