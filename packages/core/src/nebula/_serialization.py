@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,12 @@ class Serialized:
         self.write_into(memoryview(out))
         return bytes(out)
 
-    def write_into(self, target: memoryview) -> None:
+    def write_into(
+        self,
+        target: memoryview,
+        copy: Callable[[memoryview, memoryview], None] | None = None,
+    ) -> None:
+        """Lay the value out in ``target``; ``copy(dest, src)`` moves each buffer's bytes."""
         sizes = [memoryview(b).nbytes for b in self.buffers]
         _COUNT.pack_into(target, 0, len(sizes), len(self.pickle_bytes))
         offset = _COUNT.size
@@ -53,7 +58,10 @@ class Serialized:
         for buf, size in zip(self.buffers, sizes):
             offset = _aligned(offset)
             raw = buf.raw()
-            target[offset : offset + size] = raw
+            if copy is None:
+                target[offset : offset + size] = raw
+            else:
+                copy(target[offset : offset + size], raw)
             offset += size
 
 

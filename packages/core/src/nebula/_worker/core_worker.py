@@ -475,7 +475,13 @@ class CoreWorker:
             # No store on this host (a driver on a machine without a node): keep it inline.
             return p.ObjectValue(object_id, inline=serialized.to_bytes(), contained=contained)
         size = serialized.total_size
-        taken = self.write_cache.take(object_id, size) if owner == self.address else None
+        taken = None
+        if owner == self.address:
+            with self.lock:
+                # Values whose refs were just dropped: free them now, so a loop of puts
+                # writes each into the memory of the one before.
+                self._process_released()
+                taken = self.write_cache.take(object_id, size)
         try:
             reused = self.reserve_space(object_id, size, taken[1] if taken else None)
         except BaseException:

