@@ -68,6 +68,15 @@ def run_lines(command: list[str], env: dict[str, str], timeout: float) -> dict[s
     return rates
 
 
+NOTES = [
+    "Ray's `client:` lines measure its remote-client mode (Ray Client), which Nebula does not "
+    "have; they are not targets.",
+    "Both put-gigabytes workloads put arrays of zeros, as Ray's do: every source page is the "
+    "kernel's one zero page, so reading them costs little and the copy runs faster than "
+    "memory. A put of real data copies once at memory bandwidth (about 25 GB/s here, with "
+    "two threads).",
+]
+
 # Lines where the target is twice Ray's rate (the synchronous round trips).
 TWICE = ("single client tasks sync", "1:1 actor calls sync")
 
@@ -168,6 +177,8 @@ def main() -> None:
         "Targets: every line at least Ray's rate, twice it on the synchronous task and actor "
         "round trips; start-up at most 0.2x, idle memory at most 0.33x of Ray's.",
         "Short of a target on this run: " + ("; ".join(short) if short else "none") + ".",
+        "",
+        *NOTES,
         "",
     ]
     if one_cpu:
