@@ -307,3 +307,19 @@ def test_tasks_submitted_by_tasks_import_the_drivers_own_modules(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "42"
+
+
+def test_socket_files_of_killed_processes_are_swept() -> None:
+    import socket
+
+    from nebula._transport import ipc_path, sweep_stale_ipc_paths
+
+    path = ipc_path("127.0.0.1", 1)  # port 1: no Nebula process listens there
+    assert path is not None
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(path)  # what a process killed with SIGKILL leaves: a file nobody listens on
+    left.close()
+    assert os.path.exists(path)
+    assert sweep_stale_ipc_paths() >= 1
+    assert not os.path.exists(path)

@@ -211,6 +211,37 @@ def remove_ipc_path(address: str) -> None:
             pass
 
 
+def sweep_stale_ipc_paths() -> int:
+    """Remove the Unix socket files of processes that died without closing (SIGKILL).
+
+    A file nobody listens on refuses a connection at once; returns how many were removed.
+    """
+    import socket
+
+    directory = os.path.join(_config.TEMP_DIR, f"ipc-{os.getuid()}")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            try:
+                os.unlink(path)
+                removed += 1
+            except OSError:
+                pass
+        except OSError:
+            pass
+        finally:
+            probe.close()
+    return removed
+
+
 def _bind_ipc(inbox: zmq.Socket[bytes], host: str, port: int) -> str | None:
     path = ipc_path(host, port)
     if path is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 
 from nebula import _config
 from nebula import _protocol as p
@@ -19,7 +20,7 @@ from nebula._process import (
     require_token,
     setup_logging,
 )
-from nebula._transport import Endpoint
+from nebula._transport import Endpoint, sweep_stale_ipc_paths
 
 
 def detect_resources(args: argparse.Namespace) -> dict[str, float]:
@@ -58,6 +59,8 @@ def main() -> None:
     zygote = _start_zygote(args) if _config.FORK_WORKERS else None
     resources = detect_resources(args)
     endpoint = Endpoint(args.host, args.port, token=token)
+    # Socket files of processes killed on this host before: off the start-up path.
+    threading.Thread(target=sweep_stale_ipc_paths, name="nebula-sweep", daemon=True).start()
     log_dir = os.path.join(args.session_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     store_memory = args.object_store_memory or _default_store_memory()
