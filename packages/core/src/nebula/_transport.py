@@ -2,10 +2,10 @@
 
 Each process binds one PULL socket (its *address*) and keeps one PUSH socket per peer it
 talks to. The inbox is also bound to a Unix socket named after the address, which peers on
-the same host use instead of TCP: it halves the latency of a hop. One thread at a time reads
-the inbox (see ``_worker/inbox.py``); any thread may send, under a lock, so a caller thread
-never hops to another thread to send. ZeroMQ keeps the order of messages on a socket, which
-is what gives actor calls their per-caller ordering.
+the same host use instead of loopback TCP, for cheaper hops. One thread at a time reads the
+inbox (see ``_worker/inbox.py``); any thread may send, under a lock, so a caller thread never
+hops to another thread to send. ZeroMQ keeps the order of messages on a socket, which is
+what gives actor calls their per-caller ordering.
 """
 
 from __future__ import annotations
@@ -86,10 +86,9 @@ class Endpoint:
 
     def _local_route(self, address: str) -> str | None:
         """The Unix-socket route to a peer on this host, when it has one."""
-        host, _, port = address.removeprefix("tcp://").rpartition(":")
-        if host != self.host or not port.isdigit():
+        if not address.startswith(f"tcp://{self.host}:"):
             return None
-        path = ipc_path(host, int(port))
+        path = _ipc_path_of(address)
         return f"ipc://{path}" if path is not None and os.path.exists(path) else None
 
     def disconnect(self, address: str) -> None:
@@ -194,16 +193,24 @@ class Endpoint:
             remove_ipc_path(self.address)
 
 
+def _ipc_dir() -> str:
+    return os.path.join(_config.TEMP_DIR, f"ipc-{os.getuid()}")
+
+
 def ipc_path(host: str, port: int) -> str | None:
     """Where the inbox bound at ``tcp://host:port`` also listens on this host."""
-    path = os.path.join(_config.TEMP_DIR, f"ipc-{os.getuid()}", f"{host}-{port}")
+    path = os.path.join(_ipc_dir(), f"{host}-{port}")
     return path if len(path.encode()) < 100 else None  # the limit of a Unix socket path
+
+
+def _ipc_path_of(address: str) -> str | None:
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
+    return ipc_path(host, int(port)) if port.isdigit() else None
 
 
 def remove_ipc_path(address: str) -> None:
     """Remove a (possibly dead) process's Unix socket file, given its TCP address."""
-    host, _, port = address.removeprefix("tcp://").rpartition(":")
-    path = ipc_path(host, int(port)) if port.isdigit() else None
+    path = _ipc_path_of(address)
     if path is not None:
         try:
             os.unlink(path)
@@ -218,7 +225,7 @@ def sweep_stale_ipc_paths() -> int:
     """
     import socket
 
-    directory = os.path.join(_config.TEMP_DIR, f"ipc-{os.getuid()}")
+    directory = _ipc_dir()
     try:
         names = os.listdir(directory)
     except OSError:

@@ -21,7 +21,6 @@ from nebula._api import services
 from nebula._api.actor import ActorHandle
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
-from nebula._serialization import Serialized
 from nebula._worker.args import pack_args
 from nebula._worker.core_worker import CoreWorker, print_log_lines
 from nebula._worker.submitter import PendingTask
@@ -540,54 +539,36 @@ def submit_actor_task(
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
-    cw.lock.acquire()  # held from the sequence number to the submission: calls stay in order
-    try:
+    # One critical section from the sequence number to the submission: calls stay in order.
+    with cw.lock:
         sequence_no = cw.submitter.next_sequence_no(handle.actor_id)
-        _submit_actor_call(
-            cw, handle, method_name, serialized, arg_refs, task_id, return_ids, sequence_no
+        spec = p.TaskSpec(
+            task_id=task_id,
+            job_id=cw.job_id,
+            name=f"{handle._class_name}.{method_name}",
+            owner_address=cw.address,
+            function_id=b"",
+            function_bytes=None,
+            args_blob=serialized.to_bytes(),
+            ref_args=(),
+            num_returns=num_returns,
+            actor_id=handle.actor_id,
+            method_name=method_name,
+            sequence_no=sequence_no,
+            namespace=_namespace(),
         )
-    finally:
-        cw.lock.release()
+        task = PendingTask(
+            spec,
+            return_ids,
+            arg_refs,
+            [handle, *serialized.contained_refs],
+            None,
+            retries_left=handle._max_task_retries,
+        )
+        cw.submitter.submit(task)
     if num_returns == 1:
         return refs[0]
     return refs
-
-
-def _submit_actor_call(
-    cw: CoreWorker,
-    handle: ActorHandle,
-    method_name: str,
-    serialized: Serialized,
-    arg_refs: list[Any],
-    task_id: bytes,
-    return_ids: tuple[bytes, ...],
-    sequence_no: int,
-) -> None:
-    num_returns = len(return_ids)
-    spec = p.TaskSpec(
-        task_id=task_id,
-        job_id=cw.job_id,
-        name=f"{handle._class_name}.{method_name}",
-        owner_address=cw.address,
-        function_id=b"",
-        function_bytes=None,
-        args_blob=serialized.to_bytes(),
-        ref_args=(),
-        num_returns=num_returns,
-        actor_id=handle.actor_id,
-        method_name=method_name,
-        sequence_no=sequence_no,
-        namespace=_namespace(),
-    )
-    task = PendingTask(
-        spec,
-        return_ids,
-        arg_refs,
-        [handle, *serialized.contained_refs],
-        None,
-        retries_left=handle._max_task_retries,
-    )
-    cw.submitter.submit(task)
 
 
 # -------------------------------------------------------------------- objects

@@ -563,9 +563,9 @@ class CoreWorker:
         self, refs: Sequence[Any], num_returns: int, timeout: float | None
     ) -> tuple[list[Any], list[Any]]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        ready_now = self._first_ready(refs, num_returns)
-        if ready_now is not None:
-            return ready_now
+        ready, not_ready = self._split_ready(refs, num_returns)
+        if len(ready) == num_returns:
+            return ready, not_ready
         with self.lock:
             entries = []
             for ref in refs:
@@ -573,22 +573,13 @@ class CoreWorker:
                 self._request(entry)
                 entries.append(entry)
         self._wait_for(entries, num_returns, deadline)
-        ready: list[Any] = []
-        not_ready: list[Any] = []
-        for ref, entry in zip(refs, entries):
-            if entry.value is not None and len(ready) < num_returns:
-                ready.append(ref)
-            else:
-                not_ready.append(ref)
-        return ready, not_ready
+        return self._split_ready(refs, num_returns)
 
-    def _first_ready(
-        self, refs: Sequence[Any], num_returns: int
-    ) -> tuple[list[Any], list[Any]] | None:
-        """``wait``'s answer when the first ``num_returns`` ready refs are already known.
+    def _split_ready(self, refs: Sequence[Any], num_returns: int) -> tuple[list[Any], list[Any]]:
+        """The first (at most) ``num_returns`` refs with values, in order, and the rest.
 
-        Callers poll ``wait`` on long lists of which many are done: scanning only until
-        enough are found keeps each call short.
+        Callers poll ``wait`` on long lists of which many are done: the scan stops once it
+        has found enough, and the rest is sliced rather than walked.
         """
         entries = self.refs.entries
         picked: list[int] = []
@@ -598,9 +589,7 @@ class CoreWorker:
                 picked.append(index)
                 if len(picked) == num_returns:
                     break
-        else:
-            return None
-        if num_returns == 1:
+        if len(picked) == 1:
             index = picked[0]
             return [refs[index]], [*refs[:index], *refs[index + 1 :]]
         chosen = set(picked)

@@ -54,7 +54,6 @@ class InboxTurns:
         self._held_by_me: Callable[[], bool] = handler_lock._is_owned
         self._reader = threading.Lock()  # held by the thread reading the inbox
         self._main_turn = threading.Lock()  # held by the main thread for its whole turn
-        self._main_reading = False
         self._turns_taken = 0
         self._io_reading = False
         self._deferred: tuple[Callable[..., Any], int, FrameType | None] | None = None
@@ -103,19 +102,13 @@ class InboxTurns:
             if self._io_reading:
                 self._endpoint.wake()  # it leaves its poll and steps aside
             with self._reader:
-                self._main_reading = True
-                try:
-                    self._endpoint.serve(
-                        self._dispatch,
-                        should_stop=lambda: (
-                            self._stopping() or self._deferred is not None or done()
-                        ),
-                        on_tick=self._tick,
-                        tick_s=_TICK_S,
-                        deadline=deadline,
-                    )
-                finally:
-                    self._main_reading = False
+                self._endpoint.serve(
+                    self._dispatch,
+                    should_stop=lambda: self._stopping() or self._deferred is not None or done(),
+                    on_tick=self._tick,
+                    tick_s=_TICK_S,
+                    deadline=deadline,
+                )
         finally:
             self._main_turn.release()
         deferred, self._deferred = self._deferred, None
@@ -136,7 +129,7 @@ class InboxTurns:
 
         def deferring(signum: int, frame: FrameType | None) -> Any:
             # Never raise while reading: this may run between any two bytecodes of a handler.
-            if self._main_reading:
+            if self._main_turn.locked():  # only the main thread takes turns, and runs this
                 self._deferred = (current, signum, frame)
                 return None
             return current(signum, frame)

@@ -12,7 +12,7 @@ from nebula.data._blocks import Block, RefBundle
 from nebula.data._executor import DataContext, StreamingExecutor, prefetch_blocks
 from nebula.data._expressions import as_expression
 from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
-from nebula.data._iterator import DataIterator
+from nebula.data._iterator import DataIterator, rebatch
 from nebula.data._logical import (
     AllToAll,
     InputData,
@@ -302,22 +302,7 @@ class Dataset:
             raise TypeError(f"prefetch_batches must be an int, got {prefetch_batches!r}.")
         if prefetch_batches < 0:
             raise ValueError(f"prefetch_batches must be >= 0, got {prefetch_batches}.")
-        buffered: list[Block] = []
-        rows = 0
-        for block in self._iter_blocks(prefetch_batches):
-            if batch_size is None:
-                if block.num_rows:
-                    yield _blocks.to_batch(block, batch_format)
-                continue
-            buffered.append(block)
-            rows += block.num_rows
-            while rows >= batch_size:
-                merged = _blocks.concat(buffered)
-                yield _blocks.to_batch(merged.slice(0, batch_size), batch_format)
-                rest = merged.slice(batch_size)
-                buffered, rows = [rest], rest.num_rows
-        if rows:
-            yield _blocks.to_batch(_blocks.concat(buffered), batch_format)
+        yield from rebatch(self._iter_blocks(prefetch_batches), batch_size, batch_format)
 
     def iter_rows(self) -> Iterator[dict[str, Any]]:
         for block in self._iter_blocks():

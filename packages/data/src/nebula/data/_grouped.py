@@ -22,7 +22,7 @@ from nebula.data._aggregations import (
 )
 from nebula.data._blocks import Block
 from nebula.data._logical import AllToAll
-from nebula.data._transforms import BlockTransform, fn_label
+from nebula.data._transforms import BlockTransform, build_udf, fn_label
 
 if TYPE_CHECKING:
     from nebula.data._dataset import Dataset
@@ -176,10 +176,7 @@ class MapGroupsTransform(BlockTransform):
     _callable: Any = None
 
     def setup(self) -> None:
-        if isinstance(self.fn, type):
-            self._callable = self.fn(*self.fn_constructor_args, **self.fn_constructor_kwargs)
-        else:
-            self._callable = self.fn
+        self._callable = build_udf(self.fn, self.fn_constructor_args, self.fn_constructor_kwargs)
 
     def __call__(self, block: Block) -> Block:
         if self._callable is None:

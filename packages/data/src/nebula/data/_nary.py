@@ -17,7 +17,6 @@ import pyarrow as pa
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 from nebula.data._logical import LogicalOperator, known_schema
 from nebula.data._physical import Input, PhysicalOperator, bundle_bytes
-from nebula.data._transforms import add_note
 
 import nebula
 
@@ -231,16 +230,7 @@ class ZipOperator(PhysicalOperator):
 
     def on_ready(self, ref: Any) -> None:
         seq, block_ref = self._in_flight.pop(ref)
-        try:
-            meta = nebula.get(ref)
-        except Exception as exc:
-            add_note(exc, f"(while executing nebula.data operator {self.name})")
-            raise
-        self.stats.record(meta)
-        self._results[seq] = RefBundle(block_ref, meta)
-        while self._next_emit in self._results:
-            self._outputs.append(self._results.pop(self._next_emit))
-            self._next_emit += 1
+        self._next_emit = self._record_result(self._results, seq, block_ref, ref, self._next_emit)
 
     def bytes_held(self) -> int:
         held = super().bytes_held() + sum(b.meta.size_bytes for b in self._results.values())

@@ -159,6 +159,30 @@ class PhysicalOperator:
         """No output will come any more (and none is waiting to be taken)."""
         raise NotImplementedError
 
+    def _record_result(
+        self,
+        results: dict[int, RefBundle],
+        seq: int,
+        block_ref: Any,
+        meta_ref: Any,
+        next_emit: int,
+    ) -> int:
+        """Record work ``seq``'s result and hand on every result next in submission order.
+
+        Returns the number of the next result to hand on.
+        """
+        try:
+            meta = nebula.get(meta_ref)
+        except Exception as exc:
+            add_note(exc, f"(while executing nebula.data operator {self.name})")
+            raise
+        self.stats.record(meta)
+        results[seq] = RefBundle(block_ref, meta)
+        while next_emit in results:
+            self._outputs.append(results.pop(next_emit))
+            next_emit += 1
+        return next_emit
+
     def stop(self) -> None:
         """Downstream needs nothing more: drop queued work and results."""
         self.inputs_closed = True
@@ -278,16 +302,7 @@ class MapOperator(PhysicalOperator):
         seq, block_ref, actor, _ = self._in_flight.pop(ref)
         if actor is not None:
             self._idle.append(actor)
-        try:
-            meta = nebula.get(ref)
-        except Exception as exc:
-            add_note(exc, f"(while executing nebula.data operator {self.name})")
-            raise
-        self.stats.record(meta)
-        self._results[seq] = RefBundle(block_ref, meta)
-        while self._next_emit in self._results:
-            self._outputs.append(self._results.pop(self._next_emit))
-            self._next_emit += 1
+        self._next_emit = self._record_result(self._results, seq, block_ref, ref, self._next_emit)
 
     def done(self) -> bool:
         finished = self.inputs_closed and not (self._queue or self._in_flight or self._results)

@@ -92,6 +92,11 @@ class ExpressionFilterTransform(BlockTransform):
         return filter_block(block, self.expr)
 
 
+def build_udf(fn: Any, ctor_args: Sequence[Any], ctor_kwargs: Mapping[str, Any]) -> Any:
+    """The callable a UDF stands for: a class is built once (per task or actor) here."""
+    return fn(*ctor_args, **ctor_kwargs) if isinstance(fn, type) else fn
+
+
 @dataclass
 class MapBatchesTransform(BlockTransform):
     """Run ``fn`` on batches of at most ``batch_size`` rows of each block.
@@ -110,10 +115,7 @@ class MapBatchesTransform(BlockTransform):
     _callable: Any = None
 
     def setup(self) -> None:
-        if isinstance(self.fn, type):
-            self._callable = self.fn(*self.fn_constructor_args, **self.fn_constructor_kwargs)
-        else:
-            self._callable = self.fn
+        self._callable = build_udf(self.fn, self.fn_constructor_args, self.fn_constructor_kwargs)
 
     def __call__(self, block: Block) -> Block:
         if self._callable is None:
