@@ -37,6 +37,8 @@ class Serialized:
     total_size: int
 
     def to_bytes(self) -> bytes:
+        if not self.buffers:  # small values: the header and the pickle, one copy
+            return _COUNT.pack(0, len(self.pickle_bytes)) + self.pickle_bytes
         out = bytearray(self.total_size)
         self.write_into(memoryview(out))
         return bytes(out)
