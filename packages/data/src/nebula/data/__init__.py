@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nebula.data._compute import ActorPoolStrategy, TaskPoolStrategy
     from nebula.data._dataset import Dataset, MaterializedDataset
     from nebula.data._executor import DataContext
     from nebula.data._grouped import GroupedData
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 # Public name -> the private module defining it.
 _EXPORTS = {
+    "ActorPoolStrategy": "_compute",
+    "TaskPoolStrategy": "_compute",
     "DataContext": "_executor",
     "DataIterator": "_iterator",
     "Dataset": "_dataset",
@@ -47,6 +50,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ActorPoolStrategy",
+    "TaskPoolStrategy",
     "DataContext",
     "DataIterator",
     "Dataset",
@@ -74,5 +79,9 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+_NOT_PUBLIC = {"annotations", "importlib", "TYPE_CHECKING", "Any"}
+
+
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    loaded = {name for name in globals() if not name.startswith("_")} - _NOT_PUBLIC
+    return sorted(loaded | set(__all__))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 from nebula.data import _blocks, _split, _streaming_split
 from nebula.data._aggregations import AggregateFn, Max, Mean, Min, Std, Sum
 from nebula.data._blocks import Block, RefBundle
+from nebula.data._compute import RunOptions, check_remote_args, resolve_compute
 from nebula.data._executor import DataContext, StreamingExecutor, prefetch_blocks
 from nebula.data._expressions import as_expression
 from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
-from nebula.data._iterator import DataIterator, rebatch
+from nebula.data._iterator import BatchIteration, DataIterator
 from nebula.data._logical import (
     AllToAll,
     InputData,
@@ -36,6 +39,8 @@ from nebula.data._transforms import (
     MapBatchesTransform,
     MapRowsTransform,
     ProjectTransform,
+    RandomSampleTransform,
+    RenameTransform,
     fn_label,
 )
 from nebula.data._write import BlockWriter, CsvWriter, JsonWriter, ParquetWriter, write_dataset
@@ -45,7 +50,7 @@ import nebula
 _DEFAULT_BATCH_SIZE = 1024
 
 
-class Dataset:
+class Dataset(BatchIteration):
     """A distributed collection of rows in Arrow blocks; transforms are lazy.
 
     Methods that transform return a new Dataset with one more logical operator; methods
@@ -83,77 +88,135 @@ class Dataset:
     def _map_op(self, kind: str, transform: Any, label: str | None, **kw: Any) -> Dataset:
         return self._with(MapOp(self._plan, kind, transform, label, **kw))
 
-    def map(self, fn: Callable[[dict[str, Any]], Mapping[str, Any]]) -> Dataset:
-        """Apply ``fn`` to each row (a dict); it returns the output row."""
-        return self._map_op("Map", MapRowsTransform(fn), fn_label(fn), one_to_one=True)
+    def _udf_op(
+        self,
+        kind: str,
+        transform: Any,
+        fn: Any,
+        run: RunOptions,
+        one_to_one: bool = False,
+    ) -> Dataset:
+        """A map operator running ``fn`` as tasks, or on actors when it is a class."""
+        method = re.sub(r"(?<!^)([A-Z])", r"_\1", kind).lower()  # MapBatches: map_batches
+        compute = resolve_compute(method, fn, run.concurrency, run.compute)
+        remote_args = check_remote_args(method, run.remote_args, compute.actor_pool is not None)
+        return self._map_op(
+            kind,
+            transform,
+            fn_label(fn),
+            one_to_one=one_to_one,
+            actor_pool=compute.actor_pool,
+            max_tasks=compute.max_tasks,
+            remote_args=remote_args,
+        )
+
+    def map(
+        self,
+        fn: Any,
+        *,
+        compute: Any = None,
+        fn_args: Sequence[Any] = (),
+        fn_kwargs: Mapping[str, Any] | None = None,
+        fn_constructor_args: Sequence[Any] = (),
+        fn_constructor_kwargs: Mapping[str, Any] | None = None,
+        concurrency: int | tuple[int, int] | None = None,
+        **remote_args: Any,
+    ) -> Dataset:
+        """Apply ``fn`` to each row (a dict); it returns the output row.
+
+        ``fn`` may be a callable class, built once per actor on a pool of ``concurrency``
+        actors. Resource arguments (``num_cpus=``, ``num_gpus=``, ``memory=``,
+        ``resources=``, ``scheduling_strategy=``, ``max_retries=``...) go to each task or
+        actor.
+        """
+        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        run = RunOptions(concurrency, compute, remote_args)
+        return self._udf_op("Map", MapRowsTransform(fn, *udf), fn, run, one_to_one=True)
 
     def map_batches(
         self,
         fn: Any,
         *,
-        batch_size: int | None = _DEFAULT_BATCH_SIZE,
+        batch_size: int | str | None = "default",
         batch_format: str = "default",
-        concurrency: int | None = None,
+        compute: Any = None,
+        zero_copy_batch: bool = False,
         fn_args: Sequence[Any] = (),
         fn_kwargs: Mapping[str, Any] | None = None,
         fn_constructor_args: Sequence[Any] = (),
         fn_constructor_kwargs: Mapping[str, Any] | None = None,
+        concurrency: int | tuple[int, int] | None = None,
+        **remote_args: Any,
     ) -> Dataset:
-        """Apply ``fn`` to batches of at most ``batch_size`` rows.
+        """Apply ``fn`` to batches of at most ``batch_size`` rows (``"default"``: 1024).
 
         ``fn`` takes a batch in ``batch_format`` ("default"/"numpy": a dict of numpy arrays,
         "pandas", "pyarrow") and returns a dict of columns, a DataFrame or a Table. A class
-        is constructed once per actor on ``concurrency`` actors; a function with
-        ``concurrency`` runs in at most that many tasks at a time.
+        is constructed once per actor on ``concurrency`` actors (an int, or ``(min, max)``:
+        as many as the cluster's CPUs allow); a function with ``concurrency`` runs in at
+        most that many tasks at a time. Numpy batches are always read-only views of the
+        block, so ``zero_copy_batch`` is accepted and changes nothing. Resource arguments
+        go to each task or actor, as for ``map``.
         """
         _blocks.check_batch_format(batch_format)
-        is_class = isinstance(fn, type)
-        if is_class and concurrency is None:
-            raise ValueError(
-                f"map_batches got the class {fn.__name__}; pass concurrency=N to run it on a "
-                "pool of N actors."
-            )
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}.")
-        transform = MapBatchesTransform(
-            fn,
-            batch_size,
-            batch_format,
-            tuple(fn_args),
-            dict(fn_kwargs or {}),
-            tuple(fn_constructor_args),
-            dict(fn_constructor_kwargs or {}),
-        )
-        return self._map_op(
-            "MapBatches",
-            transform,
-            fn_label(fn),
-            actor_pool_size=concurrency if is_class else None,
-            max_tasks=None if is_class else concurrency,
-        )
+        if batch_size == "default":
+            batch_size = _DEFAULT_BATCH_SIZE
+        if batch_size is not None and (
+            isinstance(batch_size, (bool, str)) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
+        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        transform = MapBatchesTransform(fn, batch_size, batch_format, *udf)
+        run = RunOptions(concurrency, compute, remote_args)
+        return self._udf_op("MapBatches", transform, fn, run)
 
-    def flat_map(self, fn: Callable[[dict[str, Any]], Iterable[Mapping[str, Any]]]) -> Dataset:
-        """Apply ``fn`` to each row; it returns a list of output rows."""
-        return self._map_op("FlatMap", FlatMapTransform(fn), fn_label(fn))
+    def flat_map(
+        self,
+        fn: Any,
+        *,
+        compute: Any = None,
+        fn_args: Sequence[Any] = (),
+        fn_kwargs: Mapping[str, Any] | None = None,
+        fn_constructor_args: Sequence[Any] = (),
+        fn_constructor_kwargs: Mapping[str, Any] | None = None,
+        concurrency: int | tuple[int, int] | None = None,
+        **remote_args: Any,
+    ) -> Dataset:
+        """Apply ``fn`` to each row; it returns a list of output rows. Arguments as ``map``."""
+        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        run = RunOptions(concurrency, compute, remote_args)
+        return self._udf_op("FlatMap", FlatMapTransform(fn, *udf), fn, run)
 
     def filter(
-        self, fn: Callable[[dict[str, Any]], bool] | None = None, expr: Any = None
+        self,
+        fn: Any = None,
+        expr: Any = None,
+        *,
+        compute: Any = None,
+        fn_args: Sequence[Any] = (),
+        fn_kwargs: Mapping[str, Any] | None = None,
+        fn_constructor_args: Sequence[Any] = (),
+        fn_constructor_kwargs: Mapping[str, Any] | None = None,
+        concurrency: int | tuple[int, int] | None = None,
+        **remote_args: Any,
     ) -> Dataset:
         """Keep the rows for which ``fn(row)`` is true, or for which ``expr`` is.
 
         ``expr`` (an expression such as ``col("z") > 0`` from ``nebula.data.expressions``,
         or the string ``"z > 0"``) runs in Arrow on whole blocks: much faster than ``fn``,
-        which sees each row as a dict. A null counts as false.
+        which sees each row as a dict. A null counts as false. Other arguments as ``map``.
         """
         if (fn is None) == (expr is None):
             raise ValueError(
                 "filter takes either a function fn(row) -> bool or expr=, not both or neither."
             )
+        run = RunOptions(concurrency, compute, remote_args)
         if expr is not None:
             expression = as_expression(expr)
-            return self._map_op("Filter", ExpressionFilterTransform(expression), str(expression))
-        assert fn is not None
-        return self._map_op("Filter", FilterTransform(fn), fn_label(fn))
+            transform: Any = ExpressionFilterTransform(expression)
+            return self._udf_op("Filter", transform, _ExprLabel(str(expression)), run)
+        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        return self._udf_op("Filter", FilterTransform(fn, *udf), fn, run)
 
     def add_column(
         self, col: str, fn: Callable[[Any], Any], *, batch_format: str = "pandas"
@@ -170,6 +233,66 @@ class Dataset:
     def drop_columns(self, cols: str | list[str]) -> Dataset:
         cols = [cols] if isinstance(cols, str) else list(cols)
         return self._map_op("Project", ProjectTransform(drop=cols), None, one_to_one=True)
+
+    def rename_columns(self, names: Mapping[str, str] | Sequence[str]) -> Dataset:
+        """Rename columns: ``{"old": "new"}``, or a list giving every column its new name."""
+        if isinstance(names, Mapping):
+            mapping = dict(names)
+        elif isinstance(names, Sequence) and not isinstance(names, str):
+            current = self.columns()
+            if len(names) != len(current):
+                raise ValueError(
+                    f"rename_columns got {len(names)} names for the {len(current)} columns "
+                    f"{current}."
+                )
+            mapping = dict(zip(current, names))
+        else:
+            raise TypeError(
+                f"rename_columns takes a dict of old to new names or a list of new names, "
+                f"got {type(names).__name__}."
+            )
+        targets = list(mapping.values())
+        if not all(isinstance(name, str) for name in [*mapping, *targets]):
+            raise TypeError("column names must be strings.")
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"rename_columns would give two columns the same name: {targets}.")
+        transform = RenameTransform(mapping)
+        return self._map_op("Project", transform, "rename_columns", one_to_one=True)
+
+    def random_sample(self, fraction: float, *, seed: int | None = None) -> Dataset:
+        """Each row kept with probability ``fraction``; with ``seed``, the same rows each run."""
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+            raise TypeError(f"fraction must be a number, got {type(fraction).__name__}.")
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"fraction must be between 0 and 1, got {fraction}.")
+        transform = RandomSampleTransform(float(fraction), seed)
+        return self._map_op("RandomSample", transform, None)
+
+    def train_test_split(
+        self, test_size: float | int, *, shuffle: bool = False, seed: int | None = None
+    ) -> tuple[MaterializedDataset, MaterializedDataset]:
+        """Materialize, then split into (train, test); the test part is the last rows.
+
+        ``test_size``: a fraction of the rows (between 0 and 1) or a number of rows.
+        ``shuffle`` shuffles all rows first (``seed``: the same split each run).
+        """
+        if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
+            raise TypeError(f"test_size must be a number, got {type(test_size).__name__}.")
+        if isinstance(test_size, float) and not 0 < test_size < 1:
+            raise ValueError(f"a fractional test_size must be between 0 and 1, got {test_size}.")
+        if isinstance(test_size, int) and test_size < 0:
+            raise ValueError(f"test_size must be >= 0, got {test_size}.")
+        dataset = self.random_shuffle(seed=seed) if shuffle else self
+        materialized = dataset.materialize()
+        rows = materialized.count()
+        if isinstance(test_size, float):
+            train_rows = int(rows * (1 - test_size))
+        elif test_size > rows:
+            raise ValueError(f"test_size {test_size} is more than the dataset's {rows} rows.")
+        else:
+            train_rows = rows - test_size
+        train, test = materialized.split_at_indices([train_rows])
+        return train, test
 
     def limit(self, limit: int) -> Dataset:
         """The first ``limit`` rows; upstream work stops once they are produced."""
@@ -284,29 +407,9 @@ class Dataset:
 
     # ---- consumption ------------------------------------------------------------------
 
-    def iter_batches(
-        self,
-        *,
-        prefetch_batches: int = 1,
-        batch_size: int | None = 256,
-        batch_format: str = "default",
-    ) -> Iterator[Any]:
-        """Batches of exactly ``batch_size`` rows (the last may be smaller), in order.
-
-        ``batch_size=None`` yields one batch per block. ``prefetch_batches`` blocks are
-        computed and fetched on a background thread while the caller works on a batch;
-        0 runs the pipeline only while the caller asks for the next batch.
-        """
-        _blocks.check_batch_format(batch_format)
-        if isinstance(prefetch_batches, bool) or not isinstance(prefetch_batches, int):
-            raise TypeError(f"prefetch_batches must be an int, got {prefetch_batches!r}.")
-        if prefetch_batches < 0:
-            raise ValueError(f"prefetch_batches must be >= 0, got {prefetch_batches}.")
-        yield from rebatch(self._iter_blocks(prefetch_batches), batch_size, batch_format)
-
-    def iter_rows(self) -> Iterator[dict[str, Any]]:
-        for block in self._iter_blocks():
-            yield from _blocks.iter_rows(block)
+    def iterator(self) -> DataIterator:
+        """A ``DataIterator`` over this dataset (each pass runs the plan again)."""
+        return _DatasetIterator(self)
 
     def take(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.limit(limit).iter_rows())
@@ -340,6 +443,14 @@ class Dataset:
             if bundle.meta.num_rows:
                 break
         return schema
+
+    def size_bytes(self) -> int:
+        """The bytes the dataset's blocks take in memory (runs the plan if not materialized)."""
+        if isinstance(self._plan, InputData):
+            bundles: Iterable[RefBundle] = self._plan.bundles
+        else:
+            bundles = self.iter_internal_ref_bundles()
+        return sum(bundle.meta.size_bytes for bundle in bundles)
 
     def aggregate(self, *aggs: AggregateFn) -> dict[str, Any]:
         """Aggregate the whole dataset: ``{name: value}`` per aggregation (``nebula.data.
@@ -443,6 +554,38 @@ class MaterializedDataset(Dataset):
     def num_blocks(self) -> int:
         assert isinstance(self._plan, InputData)
         return len(self._plan.bundles)
+
+
+@dataclass(frozen=True)
+class _ExprLabel:
+    """Stands for an expression where a UDF is expected, so plans show the expression."""
+
+    __name__: str
+
+
+def _udf_args(
+    fn_args: Sequence[Any],
+    fn_kwargs: Mapping[str, Any] | None,
+    fn_constructor_args: Sequence[Any],
+    fn_constructor_kwargs: Mapping[str, Any] | None,
+) -> tuple[tuple[Any, ...], dict[str, Any], tuple[Any, ...], dict[str, Any]]:
+    return (
+        tuple(fn_args or ()),
+        dict(fn_kwargs or {}),
+        tuple(fn_constructor_args or ()),
+        dict(fn_constructor_kwargs or {}),
+    )
+
+
+class _DatasetIterator(DataIterator):
+    def __init__(self, dataset: Dataset) -> None:
+        self._dataset = dataset
+
+    def __repr__(self) -> str:
+        return f"DataIterator({self._dataset!r})"
+
+    def _iter_blocks(self, prefetch: int = 0) -> Iterator[Block]:
+        return self._dataset._iter_blocks(prefetch)
 
 
 def _plans(method: str, others: Sequence[Dataset]) -> list[LogicalOperator]:

@@ -30,6 +30,7 @@ from nebula.data._budget import (
     format_bytes,
     resolve_memory_limit,
 )
+from nebula.data._compute import check_feasible, cluster_cpus, pool_size, task_cpus
 from nebula.data._logical import (
     AllToAll,
     FusedMap,
@@ -85,12 +86,12 @@ class DataContext:
     def in_flight_bound(self, cpus: int | None = None) -> int:
         if self.max_in_flight_per_operator is not None:
             return self.max_in_flight_per_operator
-        return max(2, 2 * (cpus or _cluster_cpus()))
+        return max(2, 2 * (cpus or cluster_cpus()))
 
     def startup_tasks(self, cpus: int | None = None) -> int:
         """How many tasks an operator runs before its first output shows how big they are:
         one per CPU (within the in-flight bound), so every worker starts at once."""
-        cpus = cpus or _cluster_cpus()
+        cpus = cpus or cluster_cpus()
         return max(1, min(cpus, self.in_flight_bound(cpus)))
 
     def memory_limit(self) -> int:
@@ -101,11 +102,6 @@ class DataContext:
 
 
 _CONTEXT: DataContext | None = None
-
-
-def _cluster_cpus() -> int:
-    cpus = nebula.cluster_resources().get("CPU", 1) if nebula.is_initialized() else 1
-    return max(1, int(cpus))
 
 
 @dataclass(frozen=True)
@@ -125,19 +121,28 @@ def plan_physical(
     big they are, then up to ``max_in_flight``.
     """
     physical: list[PhysicalOperator] = []
-    _plan_chain(plan, max_in_flight, physical, max(1, startup_tasks))
+    limits = _Limits(max_in_flight, max(1, startup_tasks), task_cpus(plan))
+    _plan_chain(plan, limits, physical)
     return physical
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """What bounds every operator of a plan: see ``plan_physical``; ``task_cpus`` stay free
+    of actor pools for the tasks of the other operators."""
+
+    max_in_flight: int
+    startup_tasks: int
+    task_cpus: float
+
+
 def _plan_chain(
-    plan: LogicalOperator,
-    max_in_flight: int,
-    physical: list[PhysicalOperator],
-    startup_tasks: int,
+    plan: LogicalOperator, limits: _Limits, physical: list[PhysicalOperator]
 ) -> PhysicalOperator:
     """Append the operators of ``plan``'s chain (and of its inputs' chains); return the last."""
     registry = operator_registry()
     previous: PhysicalOperator | None = None
+    max_in_flight, startup_tasks = limits.max_in_flight, limits.startup_tasks
 
     def add(op: PhysicalOperator, inputs: list[PhysicalOperator] | None = None) -> None:
         nonlocal previous
@@ -147,9 +152,7 @@ def _plan_chain(
 
     for op in chain(plan):
         if isinstance(op, (Union, Zip)):
-            branches = [
-                _plan_chain(branch, max_in_flight, physical, startup_tasks) for branch in op.inputs
-            ]
+            branches = [_plan_chain(branch, limits, physical) for branch in op.inputs]
             if isinstance(op, Union):
                 add(UnionOperator(len(branches)), branches)
             else:
@@ -163,11 +166,17 @@ def _plan_chain(
             if op.read is not None:
                 add(InputBuffer("Input", op.read.read_tasks))
             stages = [(stage.name, stage.transform) for stage in op.stages]
-            add(MapOperator(op.name, ChainTransform(stages), max_in_flight, None, startup_tasks))
+            transform = ChainTransform(stages)
+            check_feasible(op.remote_args, op.name)
+            add(MapOperator(op.name, transform, max_in_flight, None, startup_tasks, op.remote_args))
         elif isinstance(op, MapOp):
             bound = min(max_in_flight, op.max_tasks or max_in_flight)
             transform = ChainTransform([(op.name, op.transform)])
-            add(MapOperator(op.name, transform, bound, op.actor_pool_size, startup_tasks))
+            check_feasible(op.remote_args, op.name)
+            pool = None
+            if op.actor_pool is not None:
+                pool = pool_size(op.actor_pool, op.remote_args, op.name, limits.task_cpus)
+            add(MapOperator(op.name, transform, bound, pool, startup_tasks, op.remote_args))
         elif isinstance(op, Limit):
             add(LimitOperator(op.limit))
         elif isinstance(op, AllToAll):
@@ -186,7 +195,7 @@ class StreamingExecutor:
     def __init__(self, plan: LogicalOperator, context: DataContext | None = None) -> None:
         self.optimized = optimize(plan)
         self._context = context or DataContext.get_current()
-        cpus = _cluster_cpus()
+        cpus = cluster_cpus()
         self.operators = plan_physical(
             self.optimized,
             self._context.in_flight_bound(cpus),

@@ -21,8 +21,9 @@ from nebula.data._aggregations import (
     Sum,
 )
 from nebula.data._blocks import Block
+from nebula.data._compute import RunOptions
 from nebula.data._logical import AllToAll
-from nebula.data._transforms import BlockTransform, build_udf, fn_label
+from nebula.data._transforms import BlockTransform, build_udf
 
 if TYPE_CHECKING:
     from nebula.data._dataset import Dataset
@@ -105,11 +106,13 @@ class GroupedData:
         fn: Any,
         *,
         batch_format: str = "default",
+        compute: Any = None,
         fn_args: Sequence[Any] = (),
         fn_kwargs: Mapping[str, Any] | None = None,
         fn_constructor_args: Sequence[Any] = (),
         fn_constructor_kwargs: Mapping[str, Any] | None = None,
-        concurrency: int | None = None,
+        concurrency: int | tuple[int, int] | None = None,
+        **remote_args: Any,
     ) -> Dataset:
         """Call ``fn`` on each whole group as one batch, in key order.
 
@@ -117,16 +120,9 @@ class GroupedData:
         DataFrame or Table) or an iterator of batches; the outputs of all groups make the
         new dataset. A class runs on ``concurrency`` actors, built once per actor. Each
         group must fit in one task's memory; prefer ``aggregate`` where it can do the job.
+        Resource arguments (``num_cpus=``, ...) go to each task or actor.
         """
         _blocks.check_batch_format(batch_format)
-        is_class = isinstance(fn, type)
-        if is_class and concurrency is None:
-            raise ValueError(
-                f"map_groups got the class {fn.__name__}; pass concurrency=N to run it on a "
-                "pool of N actors."
-            )
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}.")
         # Sorting puts each group in one block: the sort partitions on the first key's range.
         grouped = self._dataset.sort(self._keys) if self._keys else self._dataset.repartition(1)
         transform = MapGroupsTransform(
@@ -138,12 +134,8 @@ class GroupedData:
             tuple(fn_constructor_args),
             dict(fn_constructor_kwargs or {}),
         )
-        return grouped._map_op(
-            "MapGroups",
-            transform,
-            fn_label(fn),
-            actor_pool_size=concurrency if is_class else None,
-            max_tasks=None if is_class else concurrency,
+        return grouped._udf_op(
+            "MapGroups", transform, fn, RunOptions(concurrency, compute, remote_args)
         )
 
 

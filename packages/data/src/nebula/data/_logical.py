@@ -14,7 +14,7 @@ downwards on one level, and the inputs of an operator with several are indented 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,15 +94,17 @@ class MapOp(LogicalOperator):
     """A block-by-block transform: Map, MapBatches, FlatMap, Filter, Project, Write.
 
     ``one_to_one`` says every input row gives exactly one output row, which lets a limit be
-    pushed below it. ``actor_pool_size`` set means the transform runs on that many actors.
+    pushed below it. ``actor_pool`` set ((min, max) actors) means the transform runs on a
+    pool of actors; ``remote_args`` (``num_cpus=``, ...) go to each of its tasks or actors.
     """
 
     kind: str
     transform: BlockTransform
     label: str | None = None
     one_to_one: bool = False
-    actor_pool_size: int | None = None
+    actor_pool: tuple[int, int | None] | None = None
     max_tasks: int | None = None
+    remote_args: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -111,10 +113,17 @@ class MapOp(LogicalOperator):
 
 @dataclass(frozen=True, eq=False)
 class FusedMap(LogicalOperator):
-    """Map operators (optionally with the read feeding them) fused into one task each block."""
+    """Map operators (optionally with the read feeding them) fused into one task each block.
+
+    The stages all have the same ``remote_args``, which the fused tasks run with.
+    """
 
     stages: Sequence[MapOp]
     read: Read | None = None
+
+    @property
+    def remote_args(self) -> Mapping[str, Any]:
+        return self.stages[0].remote_args
 
     @property
     def name(self) -> str:

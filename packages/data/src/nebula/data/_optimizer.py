@@ -70,21 +70,27 @@ class LimitPushdownRule(Rule):
 
 
 def _fusable(op: LogicalOperator) -> bool:
-    return isinstance(op, MapOp) and op.actor_pool_size is None and op.max_tasks is None
+    return isinstance(op, MapOp) and op.actor_pool is None and op.max_tasks is None
+
+
+def _same_resources(op: MapOp, last: LogicalOperator) -> bool:
+    """Whether ``op`` can run inside the tasks of ``last`` (a read needs no resources)."""
+    return dict(op.remote_args) == dict(getattr(last, "remote_args", {}))
 
 
 class OperatorFusionRule(Rule):
     """Fuse runs of task-based map operators (and the read before them) into one operator.
 
     Each block then crosses the object store once per run instead of once per operator.
-    Operators on actors, or with their own concurrency cap, stay separate.
+    Operators on actors, with their own concurrency cap, or asking for other resources
+    (``num_cpus=``, ...) than the one before stay separate.
     """
 
     def apply(self, plan: LogicalOperator) -> LogicalOperator:
         fused: list[LogicalOperator] = []
         for op in chain(plan):
             last = fused[-1] if fused else None
-            if not (isinstance(op, MapOp) and _fusable(op)):
+            if not (isinstance(op, MapOp) and _fusable(op) and _same_resources(op, last)):
                 fused.append(op)
             elif isinstance(last, FusedMap):
                 fused[-1] = dataclasses.replace(last, stages=[*last.stages, op])

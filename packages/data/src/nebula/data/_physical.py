@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -224,9 +224,12 @@ class MapOperator(PhysicalOperator):
         max_in_flight: int,
         actor_pool_size: int | None = None,
         startup_tasks: int = 1,
+        remote_args: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name)
         self._transform = transform
+        self._remote_args = dict(remote_args or {})
+        self._task: Any = _map_task.options(**self._remote_args) if remote_args else _map_task
         self._max_in_flight = max(1, max_in_flight)
         self._startup_tasks = max(1, startup_tasks)
         self._queue: deque[Input] = deque()
@@ -246,6 +249,7 @@ class MapOperator(PhysicalOperator):
         if self._pool_size is None or self._actors:
             return
         worker: Any = _MapWorker  # the decorator made it an ActorClass
+        worker = worker.options(**self._remote_args)
         self._actors = [worker.remote(self._transform) for _ in range(self._pool_size)]
         self._idle = list(self._actors)
 
@@ -288,7 +292,7 @@ class MapOperator(PhysicalOperator):
             if actor is not None:
                 block_ref, meta_ref = actor.run.remote(arg, self._next_submit)
             else:
-                block_ref, meta_ref = _map_task.remote(arg, self._transform, self._next_submit)
+                block_ref, meta_ref = self._task.remote(arg, self._transform, self._next_submit)
             self._in_flight[meta_ref] = (self._next_submit, block_ref, actor, bundle_bytes(item))
             self._next_submit += 1
             self.stats.tasks += 1

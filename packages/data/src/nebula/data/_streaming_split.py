@@ -156,7 +156,7 @@ class StreamSplitIterator(DataIterator):
     def __repr__(self) -> str:
         return f"StreamSplitIterator(split={self._split}, n={self._n})"
 
-    def _iter_blocks(self) -> Iterator[Block]:
+    def _iter_blocks(self, prefetch: int = 0) -> Iterator[Block]:
         epoch = self._epoch
         self._epoch += 1
         nebula.get(self._coordinator.start_epoch.remote(self._split, epoch))

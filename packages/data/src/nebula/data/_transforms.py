@@ -7,10 +7,11 @@ A transform is made once per logical operator on the driver, shipped to tasks (o
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
@@ -50,11 +51,30 @@ def fn_label(fn: object) -> str:
 
 
 @dataclass
-class MapRowsTransform(BlockTransform):
-    fn: Callable[[dict[str, Any]], Mapping[str, Any]]
+class RowUDFTransform(BlockTransform):
+    """A UDF called on each row: a function, or a class built once per ``setup``."""
 
+    fn: Any
+    fn_args: Sequence[Any] = ()
+    fn_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    fn_constructor_args: Sequence[Any] = ()
+    fn_constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    _callable: Any = None
+
+    def setup(self) -> None:
+        self._callable = build_udf(self.fn, self.fn_constructor_args, self.fn_constructor_kwargs)
+
+    def _calls(self, block: Block) -> Iterator[Any]:
+        """``fn(row)`` for each row of ``block``."""
+        if self._callable is None:
+            self.setup()
+        for row in _blocks.iter_rows(block):
+            yield self._callable(row, *self.fn_args, **self.fn_kwargs)
+
+
+class MapRowsTransform(RowUDFTransform):
     def __call__(self, block: Block) -> Block:
-        rows = [self.fn(row) for row in _blocks.iter_rows(block)]
+        rows = list(self._calls(block))
         for row in rows:
             if not isinstance(row, Mapping):
                 raise TypeError(
@@ -64,21 +84,15 @@ class MapRowsTransform(BlockTransform):
         return _blocks.from_rows(rows)
 
 
-@dataclass
-class FlatMapTransform(BlockTransform):
-    fn: Callable[[dict[str, Any]], Iterable[Mapping[str, Any]]]
-
+class FlatMapTransform(RowUDFTransform):
     def __call__(self, block: Block) -> Block:
-        rows = [out for row in _blocks.iter_rows(block) for out in self.fn(row)]
+        rows = [out for outputs in self._calls(block) for out in outputs]
         return _blocks.from_rows(rows) if rows else block.schema.empty_table()
 
 
-@dataclass
-class FilterTransform(BlockTransform):
-    fn: Callable[[dict[str, Any]], bool]
-
+class FilterTransform(RowUDFTransform):
     def __call__(self, block: Block) -> Block:
-        keep = [bool(self.fn(row)) for row in _blocks.iter_rows(block)]
+        keep = [bool(verdict) for verdict in self._calls(block)]
         return block.filter(pa.array(keep, type=pa.bool_())) if keep else block
 
 
@@ -92,9 +106,14 @@ class ExpressionFilterTransform(BlockTransform):
         return filter_block(block, self.expr)
 
 
+def is_callable_class(fn: Any) -> bool:
+    """Whether a UDF is a class to build once per actor (``bool``, ``str``... are functions)."""
+    return isinstance(fn, type) and fn.__module__ != "builtins"
+
+
 def build_udf(fn: Any, ctor_args: Sequence[Any], ctor_kwargs: Mapping[str, Any]) -> Any:
     """The callable a UDF stands for: a class is built once (per task or actor) here."""
-    return fn(*ctor_args, **ctor_kwargs) if isinstance(fn, type) else fn
+    return fn(*ctor_args, **ctor_kwargs) if is_callable_class(fn) else fn
 
 
 @dataclass
@@ -160,6 +179,37 @@ class ProjectTransform(BlockTransform):
         if self.select is not None:
             return block.select(self.select)
         return block.drop_columns(self.drop or [])
+
+
+@dataclass
+class RenameTransform(BlockTransform):
+    """Rename columns: ``names`` maps old names to new ones (others keep theirs)."""
+
+    names: Mapping[str, str]
+
+    def __call__(self, block: Block) -> Block:
+        missing = [name for name in self.names if name not in block.column_names]
+        if missing:
+            raise KeyError(
+                f"cannot rename column(s) {missing}: the dataset has columns {block.column_names}."
+            )
+        return block.rename_columns([self.names.get(name, name) for name in block.column_names])
+
+
+@dataclass
+class RandomSampleTransform(BlockTransform):
+    """Keep each row with probability ``fraction``; with a ``seed``, the same rows each run."""
+
+    fraction: float
+    seed: int | None = None
+
+    def __call__(self, block: Block) -> Block:
+        return self.apply(block, TaskContext())
+
+    def apply(self, block: Block, context: TaskContext) -> Block:
+        entropy = None if self.seed is None else [self.seed, context.task_index]
+        keep = np.random.default_rng(entropy).random(block.num_rows) < self.fraction
+        return block.filter(pa.array(keep, type=pa.bool_()))
 
 
 @dataclass
