@@ -10,7 +10,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from nebula import _config
+from nebula import _config, _runtime_env
 
 _COMMON = {
     "num_cpus",
@@ -78,7 +78,10 @@ def validate(options: Mapping[str, Any], *, for_actor: bool) -> dict[str, Any]:
         raise ValueError(f"namespace must be a non-empty string, got {namespace!r}.")
     if "scheduling_strategy" in options:
         _check_strategy(options["scheduling_strategy"])
-    return dict(options)
+    checked = dict(options)
+    if "runtime_env" in checked:
+        checked["runtime_env"] = _runtime_env.validate(checked["runtime_env"])
+    return checked
 
 
 def _non_negative_number(key: str, value: Any) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nebula import _auth, _config
+from nebula import _auth, _config, _runtime_env
 from nebula import _protocol as p
 from nebula._api import options as opts
 from nebula._api import services
@@ -115,6 +115,7 @@ def init(
                 "ignore_reinit_error=True."
             )
         _validate_init(num_cpus, num_gpus, resources, object_store_memory)
+        job_env = _runtime_env.validate(runtime_env)
         address = address or os.environ.get("NEBULA_ADDRESS") or None
         namespace = namespace or _anonymous_namespace()
         if address is None or address == "local":
@@ -128,7 +129,7 @@ def init(
                     "cannot be given when connecting to an existing one with address=."
                 )
             state = _connect(address, namespace, log_to_driver, _cluster_token)
-        state.extra["runtime_env"] = runtime_env
+        state.core_worker.runtime_env = job_env
         _state = state
         atexit.register(shutdown)
         return _context(state)
@@ -439,6 +440,7 @@ def submit_task(
         retry_exceptions=opts.retry_exceptions(options),
         job_sys_path=cw.job_sys_path,
         namespace=_namespace(),
+        runtime_env=_runtime_env.merge(cw.runtime_env, options.get("runtime_env")),
     )
     task = PendingTask(
         spec,
@@ -491,6 +493,7 @@ def create_actor(
         num_returns=0,
         job_sys_path=cw.job_sys_path,
         namespace=namespace,
+        runtime_env=_runtime_env.merge(cw.runtime_env, options.get("runtime_env")),
     )
     max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
     spec = p.ActorSpec(

@@ -57,6 +57,8 @@ class CoreWorker:
         self.worker_id = worker_id
         self.namespace = namespace
         self.job_sys_path: tuple[str, ...] = ()
+        # The runtime_env tasks submitted from here inherit (the job's, or the running task's).
+        self.runtime_env: dict[str, Any] | None = None
         self.lock = threading.RLock()
         self.cv = threading.Condition(self.lock)
         self.refs = ReferenceTable(self.address)

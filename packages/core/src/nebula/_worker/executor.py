@@ -8,6 +8,7 @@ cancel can interrupt them with a signal); a threaded actor runs methods on a poo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import queue
@@ -15,11 +16,12 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from nebula import _protocol as p
+from nebula import _runtime_env
 from nebula._ids import object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
 from nebula._worker.args import unpack_args
@@ -150,15 +152,33 @@ class Executor:
                 raise TaskCancelledError("the task was cancelled with nebula.cancel()")
             fn = self._callable(spec)
             args, kwargs = self._load_args(spec)
-            result = fn(*args, **kwargs)
-            if inspect.iscoroutine(result):
-                result = asyncio.run(result)
+            # An actor's environment was set when it was created.
+            environment: Any = (
+                self._environment(spec.runtime_env)
+                if spec.runtime_env and spec.actor_id is None
+                else contextlib.nullcontext()
+            )
+            with environment:
+                result = fn(*args, **kwargs)
+                if inspect.iscoroutine(result):
+                    result = asyncio.run(result)
             return self._success(spec, result)
         except BaseException as exc:
             return self._failure(spec, exc)
         finally:
             _current.spec = None
             self._cancelled.discard(spec.task_id)
+
+    @contextlib.contextmanager
+    def _environment(self, env: dict[str, Any] | None) -> Iterator[None]:
+        """Run a task in its runtime_env; tasks it submits inherit that environment."""
+        inherited = self.cw.runtime_env
+        self.cw.runtime_env = env
+        try:
+            with _runtime_env.applied(env):
+                yield
+        finally:
+            self.cw.runtime_env = inherited
 
     async def _run_async(self, spec: p.TaskSpec) -> None:
         assert self._semaphore is not None
@@ -297,6 +317,8 @@ class Executor:
             args, kwargs = self._load_args(spec)
             self.actor_class_name = cls.__name__
             self.actor_id = msg.actor_id
+            _runtime_env.apply(spec.runtime_env)
+            self.cw.runtime_env = spec.runtime_env
             if msg.is_async:
                 self._start_event_loop(msg.max_concurrency)
             elif msg.max_concurrency > 1:
