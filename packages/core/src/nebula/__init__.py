@@ -16,6 +16,7 @@ from nebula._api.cluster_info import (
     nodes,
 )
 from nebula._api.decorators import remote
+from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._api.remote_function import RemoteFunction
 from nebula._api.runtime import (
@@ -62,6 +63,7 @@ __all__ = [
     "ActorClass",
     "ActorHandle",
     "ObjectRef",
+    "ObjectRefGenerator",
     "RemoteFunction",
     "available_resources",
     "cancel",

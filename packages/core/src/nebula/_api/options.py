@@ -54,8 +54,17 @@ def validate(options: Mapping[str, Any], *, for_actor: bool) -> dict[str, Any]:
         _check_resources(options["resources"])
     if "num_returns" in options:
         value = options["num_returns"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"num_returns must be a non-negative integer, got {value!r}.")
+        if value == "dynamic":
+            raise ValueError(
+                "num_returns='dynamic' is not supported; a generator function returns an "
+                "ObjectRefGenerator by itself (num_returns='streaming')."
+            )
+        if value != "streaming" and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise ValueError(
+                f"num_returns must be a non-negative integer or 'streaming', got {value!r}."
+            )
     for key in ("max_retries", "max_restarts", "max_task_retries"):
         if key in options:
             value = options[key]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from nebula._api import options as opts
+from nebula._api.generator import GeneratorCollector, ObjectRefGenerator
 from nebula._ids import random_id
 
 P = ParamSpec("P")
@@ -21,6 +23,9 @@ class RemoteFunction(Generic[P, R]):
         self._options = opts.validate(options, for_actor=False)
         self._function_id = random_id(16)
         self._pickled: bytes | None = None
+        self._is_generator = inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(
+            function
+        )
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -41,10 +46,29 @@ class RemoteFunction(Generic[P, R]):
     ) -> Any:
         from nebula._api import runtime
 
+        num_returns = options.get("num_returns")
+        streaming = num_returns == "streaming" or (self._is_generator and num_returns is None)
+        if num_returns == "streaming" and not self._is_generator:
+            raise TypeError(
+                f"num_returns='streaming' needs a generator function; "
+                f"{self._function.__qualname__} does not yield."
+            )
         if self._pickled is None:
             from nebula._serialization import dumps_function
 
-            self._pickled = dumps_function(self._function)
+            # A generator runs to its end in the worker, which sends back the items.
+            function = GeneratorCollector(self._function) if self._is_generator else self._function
+            self._pickled = dumps_function(function)
+        if streaming:
+            task_ref = runtime.submit_task(
+                name=self._function.__qualname__,
+                function_id=self._function_id,
+                function_bytes=self._pickled,
+                args=args,
+                kwargs=kwargs,
+                options={**options, "num_returns": 1},
+            )
+            return ObjectRefGenerator(task_ref)
         return runtime.submit_task(
             name=self._function.__qualname__,
             function_id=self._function_id,

@@ -246,6 +246,8 @@ class Executor:
         elif spec.num_returns == 0:
             results = []
         else:
+            if inspect.isgenerator(result):  # num_returns=N on a generator: its N items
+                result = list(result)
             if not isinstance(result, (tuple, list)) or len(result) != spec.num_returns:
                 raise ValueError(
                     f"{spec.name}() declared num_returns={spec.num_returns} but returned "
