@@ -56,3 +56,5 @@ OWNER_PING_S = _env_float("OWNER_PING_S", 1.0)
 OWNER_TIMEOUT_S = _env_float("OWNER_TIMEOUT_S", 10.0)
 # The largest message a process accepts; values this big travel through shared memory.
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)
+# How long an actor that called exit_actor() waits to be killed before exiting by itself.
+EXIT_ACTOR_WAIT_S = _env_float("EXIT_ACTOR_WAIT_S", 10.0)

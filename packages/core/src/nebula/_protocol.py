@@ -513,6 +513,19 @@ class NamedActorReply(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class ListNamedActors(Message):
+    request_id: int
+    reply_to: str
+    namespace: str | None  # None: every namespace
+
+
+@dataclass(frozen=True, slots=True)
+class NamedActorsReply(Message):
+    request_id: int
+    names: tuple[tuple[str, str], ...]  # (namespace, name) of each live named actor
+
+
+@dataclass(frozen=True, slots=True)
 class KillActor(Message):
     actor_id: bytes
     no_restart: bool = True

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from nebula import _auth, _config, _runtime_env
 from nebula import _protocol as p
@@ -694,6 +694,33 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
         # Calls made from here on fail at once, rather than racing the kill to the actor.
         with cw.lock:
             cw.submitter.mark_actor_dead(actor.actor_id, "the actor was killed by nebula.kill()")
+
+
+def list_named_actors(all_namespaces: bool = False) -> list[str] | list[dict[str, str]]:
+    cw = require_core_worker()
+    namespace = None if all_namespaces else _namespace()
+    reply = cw.call(
+        cw.control_store, lambda rid, reply_to: p.ListNamedActors(rid, reply_to, namespace)
+    )
+    assert isinstance(reply, p.NamedActorsReply)
+    if all_namespaces:
+        return [{"name": name, "namespace": space} for space, name in reply.names]
+    return [name for _, name in reply.names]
+
+
+def exit_actor() -> NoReturn:
+    from nebula._worker.executor import current_task
+
+    spec = current_task()
+    if spec is None or spec.actor_id is None:
+        raise TypeError("exit_actor() can only be called inside an actor's method.")
+    cw = require_core_worker()
+    reason = "the actor exited with nebula.actor.exit_actor()"
+    cw.send(cw.control_store, p.KillActor(spec.actor_id, True, reason))
+    # The control store marks the actor dead (never to restart), then has this worker
+    # killed; calls still pending fail with ActorDiedError naming the reason.
+    time.sleep(_config.EXIT_ACTOR_WAIT_S)
+    os._exit(0)
 
 
 def get_actor(name: str, namespace: str | None = None) -> ActorHandle:

@@ -444,6 +444,18 @@ class ControlStore:
             msg.reply_to, p.NamedActorReply(msg.request_id, actor.spec, actor.update)
         )
 
+    def _on_ListNamedActors(self, msg: p.ListNamedActors) -> None:
+        names = tuple(
+            sorted(
+                (namespace, name)
+                for (namespace, name), actor_id in self.named.items()
+                if msg.namespace in (None, namespace)
+                and (actor := self.actors.get(actor_id)) is not None
+                and actor.update.state != "DEAD"
+            )
+        )
+        self.endpoint.send(msg.reply_to, p.NamedActorsReply(msg.request_id, names))
+
     def _on_KillActor(self, msg: p.KillActor) -> None:
         actor = self.actors.get(msg.actor_id)
         if actor is None or actor.update.state == "DEAD":

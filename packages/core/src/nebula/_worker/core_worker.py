@@ -117,6 +117,7 @@ class CoreWorker:
             p.JobRegistered,
             p.CreateActorReply,
             p.NamedActorReply,
+            p.NamedActorsReply,
             p.ClusterInfoReply,
             p.KvReply,
             p.NodeResourcesReply,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nebula._api.runtime import list_named_actors
 from nebula.util import multiprocessing, scheduling_strategies
 from nebula.util._actor_pool import ActorPool
 from nebula.util._queue import Empty, Full, Queue
@@ -20,6 +21,7 @@ __all__ = [
     "PlacementGroup",
     "Queue",
     "get_placement_group",
+    "list_named_actors",
     "multiprocessing",
     "placement_group",
     "placement_group_table",
