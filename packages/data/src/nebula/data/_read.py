@@ -10,6 +10,7 @@ filesystem with it.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from nebula.data._blocks import Block
+from nebula.data._expressions import filter_block
 from nebula.data._logical import Read, ReadTask
 
 PathLike = str | os.PathLike[str]
@@ -187,9 +189,15 @@ def _files_under(fs: pafs.FileSystem, path: str, raw: str, reader: str) -> list[
 
 
 def expand_paths(
-    paths: Paths, filesystem: Any = None, reader: str = "read"
+    paths: Paths,
+    filesystem: Any = None,
+    reader: str = "read",
+    file_extensions: Sequence[str] | None = None,
 ) -> list[tuple[pafs.FileSystem, str]]:
-    """Every file the given paths name, in a stable order; a path naming nothing raises."""
+    """Every file the given paths name, in a stable order; a path naming nothing raises.
+
+    ``file_extensions`` (``["csv", "csv.gz"]``) keeps only the files ending in one of them.
+    """
     if isinstance(paths, (str, os.PathLike)):
         raw_paths: list[PathLike] = [paths]
     elif isinstance(paths, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in paths):
@@ -200,13 +208,19 @@ def expand_paths(
         )
     if not raw_paths:
         raise ValueError(f"{reader}: no paths given; pass a file, directory, glob or URI.")
+    if isinstance(file_extensions, str):
+        file_extensions = [file_extensions]
+    suffixes = tuple("." + ext.lower().lstrip(".") for ext in file_extensions or ())
     files: list[tuple[pafs.FileSystem, str]] = []
     for raw in raw_paths:
         fs, path = resolve_path(raw, filesystem)
-        files.extend((fs, file) for file in _files_under(fs, path, os.fspath(raw), reader))
+        for file in _files_under(fs, path, os.fspath(raw), reader):
+            if not suffixes or file.lower().endswith(suffixes):
+                files.append((fs, file))
     if not files:
         shown = [os.fspath(raw) for raw in raw_paths]
-        raise FileNotFoundError(f"{reader}: the paths {shown!r} contain no files.")
+        kind = f"files ending in {', '.join(suffixes)}" if suffixes else "files"
+        raise FileNotFoundError(f"{reader}: the paths {shown!r} contain no {kind}.")
     return files
 
 
@@ -239,12 +253,19 @@ class FileFormat:
 @dataclass(frozen=True)
 class ParquetFormat(FileFormat):
     columns: list[str] | None = None
+    # Rows to keep (evaluated in Arrow on each file before ``columns`` are selected).
+    row_filter: Any = None
 
     def read(self, fs: pafs.FileSystem, path: str) -> Block:
         # One file needs no dataset machinery (importing it costs a worker a fifth of a
         # second); pre-buffering reads the column chunks in few large requests, as on S3.
+        columns = self.columns if self.row_filter is None else None
         with fs.open_input_file(path) as stream:
-            return pq.ParquetFile(stream, pre_buffer=True).read(columns=self.columns)
+            block = pq.ParquetFile(stream, pre_buffer=True).read(columns=columns)
+        if self.row_filter is None:
+            return block
+        block = filter_block(block, self.row_filter)
+        return block if self.columns is None else block.select(self.columns)
 
 
 @dataclass(frozen=True)
@@ -294,6 +315,18 @@ class BinaryFormat(FileFormat):
         return pa.table({"bytes": pa.array([data], type=pa.binary())})
 
 
+def _check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse now, not in every read task, options ``function`` (pyarrow's reader) lacks."""
+    accepted = set(inspect.signature(function).parameters) - {"input_file"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(
+            f"{reader} got unexpected argument(s) {unknown}; it passes on to pyarrow only "
+            f"{', '.join(sorted(accepted))}."
+        )
+    return options
+
+
 def _read_file(
     file_format: FileFormat, fs: pafs.FileSystem, path: str, include_paths: bool, reader: str
 ) -> Block:
@@ -319,10 +352,11 @@ def _read_files(
     *,
     filesystem: Any,
     include_paths: bool,
+    file_extensions: Sequence[str] | None = None,
     schema: pa.Schema | None = None,
     rows_per_file: int | None = None,
 ) -> Read:
-    files = expand_paths(paths, filesystem, reader)
+    files = expand_paths(paths, filesystem, reader, file_extensions)
     tasks = [
         ReadTask(_read_file, (file_format, fs, path, include_paths, reader)) for fs, path in files
     ]
@@ -354,10 +388,13 @@ def read_parquet(
     columns: list[str] | None = None,
     filesystem: Any = None,
     include_paths: bool = False,
+    row_filter: Any = None,
+    file_extensions: Sequence[str] | None = None,
 ) -> Read:
-    files = expand_paths(paths, filesystem, "read_parquet")
+    files = expand_paths(paths, filesystem, "read_parquet", file_extensions)
+    file_format = ParquetFormat(columns, row_filter)
     tasks = [
-        ReadTask(_read_file, (ParquetFormat(columns), fs, path, include_paths, "read_parquet"))
+        ReadTask(_read_file, (file_format, fs, path, include_paths, "read_parquet"))
         for fs, path in files
     ]
     schema = _with_path(_parquet_schema(*files[0], columns), include_paths)
@@ -365,29 +402,41 @@ def read_parquet(
 
 
 def read_csv(
-    paths: Paths, *, filesystem: Any = None, include_paths: bool = False, **options: Any
+    paths: Paths,
+    *,
+    filesystem: Any = None,
+    include_paths: bool = False,
+    file_extensions: Sequence[str] | None = None,
+    **options: Any,
 ) -> Read:
     return _read_files(
         "ReadCSV",
         "read_csv",
         paths,
-        CsvFormat(options),
+        CsvFormat(_check_options("read_csv", pacsv.read_csv, options)),
         filesystem=filesystem,
         include_paths=include_paths,
+        file_extensions=file_extensions,
     )
 
 
 def read_json(
-    paths: Paths, *, filesystem: Any = None, include_paths: bool = False, **options: Any
+    paths: Paths,
+    *,
+    filesystem: Any = None,
+    include_paths: bool = False,
+    file_extensions: Sequence[str] | None = None,
+    **options: Any,
 ) -> Read:
     """Newline-delimited JSON records, one object per line."""
     return _read_files(
         "ReadJSON",
         "read_json",
         paths,
-        JsonFormat(options),
+        JsonFormat(_check_options("read_json", pajson.read_json, options)),
         filesystem=filesystem,
         include_paths=include_paths,
+        file_extensions=file_extensions,
     )
 
 
@@ -398,6 +447,7 @@ def read_text(
     drop_empty_lines: bool = True,
     filesystem: Any = None,
     include_paths: bool = False,
+    file_extensions: Sequence[str] | None = None,
 ) -> Read:
     return _read_files(
         "ReadText",
@@ -406,11 +456,18 @@ def read_text(
         TextFormat(encoding, drop_empty_lines),
         filesystem=filesystem,
         include_paths=include_paths,
+        file_extensions=file_extensions,
         schema=pa.schema([("text", pa.string())]),
     )
 
 
-def read_binary_files(paths: Paths, *, include_paths: bool = False, filesystem: Any = None) -> Read:
+def read_binary_files(
+    paths: Paths,
+    *,
+    include_paths: bool = False,
+    filesystem: Any = None,
+    file_extensions: Sequence[str] | None = None,
+) -> Read:
     return _read_files(
         "ReadBinary",
         "read_binary_files",
@@ -418,6 +475,7 @@ def read_binary_files(paths: Paths, *, include_paths: bool = False, filesystem: 
         BinaryFormat(),
         filesystem=filesystem,
         include_paths=include_paths,
+        file_extensions=file_extensions,
         schema=pa.schema([("bytes", pa.binary())]),
         rows_per_file=1,
     )
