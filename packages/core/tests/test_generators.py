@@ -84,3 +84,49 @@ def test_streaming_needs_a_generator_and_dynamic_is_refused() -> None:
         plain.options(num_returns="streaming").remote()
     with pytest.raises(ValueError, match="'dynamic' is not supported"):
         arrays.options(num_returns="dynamic")
+
+
+@nebula.remote
+class Streamer:
+    def numbers(self, n: int) -> Iterator[int]:
+        yield from range(n)
+
+    async def later(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i * 10
+
+    @nebula.method(num_returns=2)
+    def two(self) -> Iterator[str]:
+        yield "a"
+        yield "b"
+
+
+def test_actor_generator_methods_give_object_ref_generators() -> None:
+    actor = Streamer.remote()
+    numbers = actor.numbers.remote(3)
+    assert isinstance(numbers, nebula.ObjectRefGenerator)
+    assert [nebula.get(ref) for ref in numbers] == [0, 1, 2]
+    assert [nebula.get(ref) for ref in actor.later.remote(3)] == [0, 10, 20]
+    assert nebula.get(actor.two.remote()) == ["a", "b"]
+    streamed = actor.two.options(num_returns="streaming").remote()
+    assert [nebula.get(ref) for ref in streamed] == ["a", "b"]
+    nebula.kill(actor)
+
+
+@nebula.remote
+class AsyncStreamer:
+    async def ping(self) -> str:
+        return "pong"
+
+    async def ticks(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i
+
+
+def test_async_generator_methods_run_on_the_actors_event_loop() -> None:
+    actor = AsyncStreamer.remote()
+    assert nebula.get(actor.ping.remote()) == "pong"
+    assert [nebula.get(ref) for ref in actor.ticks.remote(4)] == [0, 1, 2, 3]
+    nebula.kill(actor)

@@ -7,21 +7,34 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nebula._api import options as opts
+from nebula._api.generator import ObjectRefGenerator
 from nebula._serialization import record_serialized_ref
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NUM_RETURNS_ATTR = "__nebula_num_returns__"
+# num_returns of a generator method in an actor's method table: its call gives an
+# ObjectRefGenerator.
+STREAMING = -1
 
 
-def method(*, num_returns: int = 1, **_ignored: Any) -> Callable[[F], F]:
+def _check_num_returns(num_returns: Any) -> int:
+    if num_returns == "streaming":
+        return STREAMING
+    if not isinstance(num_returns, int) or isinstance(num_returns, bool) or num_returns < 0:
+        raise ValueError(
+            f"num_returns must be a non-negative integer or 'streaming', got {num_returns!r}."
+        )
+    return num_returns
+
+
+def method(*, num_returns: int | str = 1, **_ignored: Any) -> Callable[[F], F]:
     """Declare per-method options on an actor method: ``@nebula.method(num_returns=2)``."""
-    if not isinstance(num_returns, int) or num_returns < 0:
-        raise ValueError(f"num_returns must be a non-negative integer, got {num_returns!r}.")
+    checked = _check_num_returns(num_returns)
 
     def decorate(fn: F) -> F:
-        setattr(fn, _NUM_RETURNS_ATTR, num_returns)
+        setattr(fn, _NUM_RETURNS_ATTR, checked)
         return fn
 
     return decorate
@@ -33,7 +46,8 @@ def _method_meta(cls: type) -> dict[str, int]:
         if name.startswith("__") and name != "__call__":
             continue
         if callable(member):
-            meta[name] = getattr(member, _NUM_RETURNS_ATTR, 1)
+            generator = inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member)
+            meta[name] = getattr(member, _NUM_RETURNS_ATTR, STREAMING if generator else 1)
     return meta
 
 
@@ -198,14 +212,14 @@ class ActorMethod:
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._remote(args, kwargs, self._num_returns)
 
-    def options(self, *, num_returns: int | None = None, **_ignored: Any) -> ActorMethod:
-        if num_returns is not None and (not isinstance(num_returns, int) or num_returns < 0):
-            raise ValueError(f"num_returns must be a non-negative integer, got {num_returns!r}.")
-        return ActorMethod(
-            self._handle, self._name, self._num_returns if num_returns is None else num_returns
-        )
+    def options(self, *, num_returns: int | str | None = None, **_ignored: Any) -> ActorMethod:
+        checked = self._num_returns if num_returns is None else _check_num_returns(num_returns)
+        return ActorMethod(self._handle, self._name, checked)
 
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], num_returns: int) -> Any:
         from nebula._api import runtime
 
+        if num_returns == STREAMING:  # the actor sends back the generator's items as a list
+            ref = runtime.submit_actor_task(self._handle, self._name, args, kwargs, 1)
+            return ObjectRefGenerator(ref)
         return runtime.submit_actor_task(self._handle, self._name, args, kwargs, num_returns)

@@ -27,11 +27,11 @@ class GeneratorCollector:
     def __call__(self, *args: Any, **kwargs: Any) -> list[Any]:
         produced = self.function(*args, **kwargs)
         if inspect.isasyncgen(produced):
-            return asyncio.run(_drain(produced))
+            return asyncio.run(drain_async_generator(produced))
         return list(produced)
 
 
-async def _drain(produced: Any) -> list[Any]:
+async def drain_async_generator(produced: Any) -> list[Any]:
     return [item async for item in produced]
 
 

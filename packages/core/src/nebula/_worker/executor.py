@@ -22,6 +22,7 @@ from typing import Any
 
 from nebula import _protocol as p
 from nebula import _runtime_env
+from nebula._api.generator import drain_async_generator
 from nebula._ids import object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
 from nebula._worker.args import unpack_args
@@ -190,6 +191,8 @@ class Executor:
                 result = fn(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
+                if inspect.isasyncgen(result):  # drained here, on the actor's event loop
+                    result = await drain_async_generator(result)
                 reply = self._success(spec, result)
             except asyncio.CancelledError:
                 reply = self._failure(
@@ -241,8 +244,10 @@ class Executor:
         return unpack_args(deserialize(spec.args_blob), values)
 
     def _success(self, spec: p.TaskSpec, result: Any) -> p.TaskDone:
+        if inspect.isasyncgen(result):  # a generator actor method: its items, as a list
+            result = asyncio.run(drain_async_generator(result))
         if spec.num_returns == 1:
-            results = [result]
+            results = [list(result) if inspect.isgenerator(result) else result]
         elif spec.num_returns == 0:
             results = []
         else:
