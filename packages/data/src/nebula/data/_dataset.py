@@ -16,6 +16,7 @@ from nebula.data._executor import DataContext, StreamingExecutor, prefetch_block
 from nebula.data._expressions import as_expression
 from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
 from nebula.data._iterator import BatchIteration, DataIterator
+from nebula.data._join import Join, check_keys, make_spec
 from nebula.data._logical import (
     AllToAll,
     InputData,
@@ -335,6 +336,32 @@ class Dataset(BatchIteration):
         of rows: the execution raises ``ValueError`` as soon as one ends short.
         """
         return self._with(Zip(None, (self._plan, *_plans("zip", others))))
+
+    def join(
+        self,
+        ds: Dataset,
+        join_type: str = "inner",
+        num_partitions: int | None = None,
+        on: str | Sequence[str] = ("id",),
+        right_on: str | Sequence[str] | None = None,
+        left_suffix: str | None = None,
+        right_suffix: str | None = None,
+    ) -> Dataset:
+        """This dataset's rows matched with ``ds``'s on key columns (Arrow hash joins).
+
+        ``join_type``: inner, left_outer, right_outer, full_outer, left_semi, right_semi,
+        left_anti or right_anti. ``on`` names the key columns here, ``right_on`` in ``ds``
+        (default: the same names); the output keeps one copy of the keys. A non-key column
+        in both needs ``left_suffix``/``right_suffix``. Both inputs are cut into
+        ``num_partitions`` key ranges (default: as many as the larger input has blocks),
+        each joined in one task, so a partition's rows must fit in one worker. Row order
+        is by key range, and unspecified within one.
+        """
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"join takes a dataset, got {type(ds).__name__}.")
+        spec = make_spec(join_type, num_partitions, on, right_on, left_suffix, right_suffix)
+        check_keys(spec, known_schema(self._plan), known_schema(ds._plan))
+        return self._with(Join(None, (self._plan, ds._plan), spec))
 
     # ---- execution --------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from nebula.data._budget import (
     resolve_memory_limit,
 )
 from nebula.data._compute import check_feasible, cluster_cpus, pool_size, task_cpus
+from nebula.data._join import Join, JoinOperator
 from nebula.data._logical import (
     AllToAll,
     FusedMap,
@@ -151,10 +152,13 @@ def _plan_chain(
         previous = op
 
     for op in chain(plan):
-        if isinstance(op, (Union, Zip)):
+        if isinstance(op, (Union, Zip, Join)):
             branches = [_plan_chain(branch, limits, physical) for branch in op.inputs]
             if isinstance(op, Union):
                 add(UnionOperator(len(branches)), branches)
+            elif isinstance(op, Join):
+                assert op.spec is not None
+                add(JoinOperator(op.name, op.spec), branches)
             else:
                 add(ZipOperator(len(branches), max_in_flight), branches)
         elif isinstance(op, Read):

@@ -1,0 +1,238 @@
+"""``Dataset.join``: the rows of two datasets matched on key columns, as Arrow hash joins.
+
+Both inputs are range-partitioned on the first key column with the same boundaries (taken
+from a sample of both sides' keys), so rows with equal keys meet in the same partition;
+each partition pair is then joined in one task with ``pyarrow.Table.join``. Rows whose first
+key is null go to partition 0: they match nothing, but outer joins keep them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from nebula.data import _blocks
+from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._logical import NAryOperator
+from nebula.data._physical import Input, PhysicalOperator
+from nebula.data._transforms import add_note
+
+import nebula
+
+# Ray's names for the join types, and pyarrow's.
+JOIN_TYPES = {
+    "inner": "inner",
+    "left_outer": "left outer",
+    "right_outer": "right outer",
+    "full_outer": "full outer",
+    "left_semi": "left semi",
+    "right_semi": "right semi",
+    "left_anti": "left anti",
+    "right_anti": "right anti",
+}
+
+
+@dataclass(frozen=True)
+class JoinSpec:
+    join_type: str
+    on: tuple[str, ...]
+    right_on: tuple[str, ...]
+    left_suffix: str | None
+    right_suffix: str | None
+    num_partitions: int | None
+
+
+@dataclass(frozen=True, eq=False)
+class Join(NAryOperator):
+    """Two inputs (left, right) joined on key columns."""
+
+    spec: JoinSpec | None = None
+
+    @property
+    def name(self) -> str:
+        assert self.spec is not None
+        return f"Join[{self.spec.join_type}, on={list(self.spec.on)}]"
+
+
+def make_spec(
+    join_type: str,
+    num_partitions: int | None,
+    on: str | Sequence[str],
+    right_on: str | Sequence[str] | None,
+    left_suffix: str | None,
+    right_suffix: str | None,
+) -> JoinSpec:
+    if join_type not in JOIN_TYPES:
+        raise ValueError(
+            f"join_type must be one of {', '.join(map(repr, JOIN_TYPES))}, got {join_type!r}."
+        )
+    if num_partitions is not None and (
+        isinstance(num_partitions, bool)
+        or not isinstance(num_partitions, int)
+        or num_partitions < 1
+    ):
+        raise ValueError(f"num_partitions must be a positive integer, got {num_partitions!r}.")
+    left_keys = (on,) if isinstance(on, str) else tuple(on)
+    right_keys = (
+        left_keys
+        if right_on is None
+        else ((right_on,) if isinstance(right_on, str) else tuple(right_on))
+    )
+    if not left_keys or len(left_keys) != len(right_keys):
+        raise ValueError(
+            f"join needs as many right_on keys as on keys (and at least one), got on={left_keys} "
+            f"and right_on={right_keys}."
+        )
+    return JoinSpec(join_type, left_keys, right_keys, left_suffix, right_suffix, num_partitions)
+
+
+def check_keys(spec: JoinSpec, left: pa.Schema | None, right: pa.Schema | None) -> None:
+    """Raise when a schema lacks a key column, or when both sides have a non-key column of
+    the same name and no suffix tells them apart (at once for schemas known up front)."""
+    for side, keys, schema in (("left", spec.on, left), ("right", spec.right_on, right)):
+        if schema is None:
+            continue
+        missing = [key for key in keys if key not in schema.names]
+        if missing:
+            raise ValueError(
+                f"join: the {side} dataset has no column(s) {missing}; it has {schema.names}."
+            )
+    if left is None or right is None or spec.left_suffix or spec.right_suffix:
+        return
+    shared = sorted((set(left.names) - set(spec.on)) & (set(right.names) - set(spec.right_on)))
+    if shared:
+        raise ValueError(
+            f"join: both datasets have the column(s) {shared}; pass left_suffix= or "
+            "right_suffix= to tell them apart, or drop or rename them first."
+        )
+
+
+@nebula.remote
+def _sample(block: Block, key: str, count: int) -> np.ndarray:
+    column = block.column(key).drop_null()
+    if len(column) == 0:
+        return np.array([])
+    values = column.to_numpy(zero_copy_only=False)
+    picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
+    return np.sort(values)[picks]  # type: ignore[no-any-return]
+
+
+@nebula.remote
+def _partition(block: Block, key: str, boundaries: np.ndarray) -> Any:
+    parts = len(boundaries) + 1
+    if key not in block.column_names:
+        raise KeyError(f"join: no key column {key!r}; the dataset has {block.column_names}.")
+    column = block.column(key)
+    assignment = np.zeros(block.num_rows, dtype=np.int64)
+    valid = np.asarray(column.is_valid())
+    if parts > 1 and valid.any():
+        values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)
+        assignment[valid] = np.searchsorted(boundaries, values, side="right")
+    pieces = [block.filter(pa.array(assignment == part)) for part in range(parts)]
+    return pieces if parts > 1 else pieces[0]
+
+
+@nebula.remote(num_returns=2)
+def _join_partition(spec: JoinSpec, left_count: int, *pieces: Block) -> tuple[Block, BlockMetadata]:
+    left = _blocks.concat(list(pieces[:left_count]))
+    right = _blocks.concat(list(pieces[left_count:]))
+    check_keys(spec, left.schema, right.schema)
+    joined = left.join(
+        right,
+        keys=list(spec.on),
+        right_keys=list(spec.right_on),
+        join_type=JOIN_TYPES[spec.join_type],
+        left_suffix=spec.left_suffix,
+        right_suffix=spec.right_suffix,
+        coalesce_keys=True,
+    )
+    joined = joined.combine_chunks()
+    return joined, BlockMetadata.of(joined)
+
+
+def _boundaries(bundles: Sequence[RefBundle], keys: Sequence[str], parts: int) -> np.ndarray:
+    samples = nebula.get(
+        [_sample.remote(bundle.ref, key, 32) for bundle, key in zip(bundles, keys)]
+    )
+    try:
+        pooled = np.sort(np.concatenate([sample for sample in samples if len(sample)]))
+    except (TypeError, ValueError) as exc:
+        if not any(len(sample) for sample in samples):
+            return np.array([])
+        raise TypeError(f"join: the key columns hold values that do not compare: {exc}") from exc
+    if len(pooled) == 0 or parts == 1:
+        return pooled[:0]
+    cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
+    return np.unique(pooled[cuts])
+
+
+def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> list[RefBundle]:
+    for side, bundles in (("left", left), ("right", right)):
+        if not bundles:
+            raise ValueError(f"join: the {side} dataset has no blocks (not even empty ones).")
+    parts = spec.num_partitions or max(len(left), len(right))
+    keys = [spec.on[0]] * len(left) + [spec.right_on[0]] * len(right)
+    boundaries = _boundaries([*left, *right], keys, parts)
+    parts = len(boundaries) + 1
+
+    def split(bundles: list[RefBundle], key: str) -> list[list[Any]]:
+        split_refs = [
+            _partition.options(num_returns=parts).remote(b.ref, key, boundaries) for b in bundles
+        ]
+        return [refs if isinstance(refs, list) else [refs] for refs in split_refs]
+
+    left_pieces = split(left, spec.on[0])
+    right_pieces = split(right, spec.right_on[0])
+    pairs = [
+        _join_partition.remote(
+            spec,
+            len(left_pieces),
+            *[row[part] for row in left_pieces],
+            *[row[part] for row in right_pieces],
+        )
+        for part in range(parts)
+    ]
+    metas = nebula.get([meta for _, meta in pairs])
+    return [RefBundle(block, meta) for (block, _), meta in zip(pairs, metas)]
+
+
+class JoinOperator(PhysicalOperator):
+    """Collects both inputs' blocks, then partitions and joins them all at once."""
+
+    def __init__(self, name: str, spec: JoinSpec) -> None:
+        super().__init__(name)
+        self._spec = spec
+        self._collected: tuple[list[RefBundle], list[RefBundle]] = ([], [])
+        self._ran = False
+
+    def add_input_from(self, item: Input, index: int) -> None:
+        assert isinstance(item, RefBundle)
+        self._collected[index].append(item)
+
+    def bytes_held(self) -> int:
+        return 0  # every block passes through at once, as in an all-to-all exchange
+
+    def inputs_done(self) -> None:
+        super().inputs_done()
+        if self._ran:
+            return
+        self._ran = True
+        self.stats.started = time.perf_counter()
+        try:
+            outputs = run_join(self._spec, *self._collected)
+        except Exception as exc:
+            add_note(exc, f"(while executing nebula.data operator {self.name})")
+            raise
+        self._collected = ([], [])
+        for bundle in outputs:
+            self.stats.record(bundle.meta)
+        self.stats.tasks = len(outputs)
+        self.stats.finished = time.perf_counter()
+        self._outputs.extend(outputs)
+
+    def done(self) -> bool:
+        return self._ran and not self._outputs
