@@ -74,3 +74,29 @@ def test_list_named_actors_in_this_namespace_or_all() -> None:
             break
         time.sleep(0.05)
     assert list_named_actors(all_namespaces=True) == []
+
+
+@nebula.remote
+def call_back(handle: nebula.ActorHandle) -> int:
+    return nebula.get(handle.pid.remote())
+
+
+class SelfAware:
+    def pid(self) -> int:
+        return os.getpid()
+
+    def via_task(self) -> nebula.ObjectRef:
+        me = nebula.get_runtime_context().current_actor
+        return call_back.remote(me)
+
+
+SelfAwareThreaded = nebula.remote(max_concurrency=2)(SelfAware)  # a thread serves the callback
+
+
+def test_current_actor_is_a_handle_to_the_running_actor() -> None:
+    actor = SelfAwareThreaded.remote()
+    ref = nebula.get(actor.via_task.remote())
+    assert nebula.get(ref) == nebula.get(actor.pid.remote())
+    with pytest.raises(RuntimeError, match="inside an actor"):
+        _ = nebula.get_runtime_context().current_actor
+    nebula.kill(actor)

@@ -40,7 +40,7 @@ def method(*, num_returns: int | str = 1, **_ignored: Any) -> Callable[[F], F]:
     return decorate
 
 
-def _method_meta(cls: type) -> dict[str, int]:
+def method_meta(cls: type) -> dict[str, int]:
     meta: dict[str, int] = {}
     for name, member in inspect.getmembers(cls):
         if name.startswith("__") and name != "__call__":
@@ -64,7 +64,7 @@ class ActorClass:
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         self._cls = cls
         self._options = opts.validate(options, for_actor=True)
-        self._method_meta = _method_meta(cls)
+        self._method_meta = method_meta(cls)
         self._is_async = _is_async(cls)
         self._pickled: bytes | None = None
         self.__name__ = cls.__name__

@@ -107,6 +107,19 @@ class RuntimeContext:
         return None
 
     @property
+    def current_actor(self) -> Any:
+        """A handle to the actor whose method is running (to pass it to other tasks)."""
+        from nebula._api.actor import ActorHandle, method_meta
+        from nebula._worker.executor import current_executor
+
+        executor = current_executor()
+        args = executor.actor_handle_args if executor is not None else None
+        if args is None or self.get_actor_id() is None:
+            raise RuntimeError("current_actor can only be read inside an actor's method.")
+        actor_id, owner, class_name, cls = args
+        return ActorHandle(actor_id, owner, class_name, method_meta(cls))
+
+    @property
     def namespace(self) -> str:
         return runtime._namespace()
 

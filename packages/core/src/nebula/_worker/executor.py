@@ -40,8 +40,16 @@ _gpu_ids: tuple[int, ...] = ()
 _ORIGINAL_CUDA_DEVICES = os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
+_executor: Executor | None = None
+
+
 def current_task() -> p.TaskSpec | None:
     return getattr(_current, "spec", None)
+
+
+def current_executor() -> Executor | None:
+    """This worker process's executor (None in a driver)."""
+    return _executor
 
 
 def set_gpu_ids(gpu_ids: tuple[int, ...]) -> None:
@@ -62,6 +70,8 @@ def gpu_ids() -> list[int]:
 
 class Executor:
     def __init__(self, cw: CoreWorker, node_ip: str) -> None:
+        global _executor
+        _executor = self
         self.cw = cw
         self.node_ip = node_ip
         self.functions: dict[bytes, Any] = {}
@@ -69,6 +79,8 @@ class Executor:
         self.actor: Any = None
         self.actor_id: bytes | None = None
         self.actor_class_name = ""
+        # What the actor's own handle is built from (get_runtime_context().current_actor).
+        self.actor_handle_args: tuple[bytes, str, str, type] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -324,6 +336,7 @@ class Executor:
             args, kwargs = self._load_args(spec)
             self.actor_class_name = cls.__name__
             self.actor_id = msg.actor_id
+            self.actor_handle_args = (msg.actor_id, spec.owner_address, cls.__name__, cls)
             _runtime_env.apply(spec.runtime_env)
             self.cw.runtime_env = spec.runtime_env
             if msg.is_async:
