@@ -12,6 +12,7 @@ from nebula.data import _blocks, _split, _streaming_split
 from nebula.data._aggregations import AggregateFn, Max, Mean, Min, Std, Sum
 from nebula.data._blocks import Block, RefBundle
 from nebula.data._compute import RunOptions, check_remote_args, resolve_compute
+from nebula.data._convert import refs_of
 from nebula.data._executor import DataContext, StreamingExecutor, prefetch_blocks
 from nebula.data._expressions import as_expression
 from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
@@ -44,7 +45,14 @@ from nebula.data._transforms import (
     RenameTransform,
     fn_label,
 )
-from nebula.data._write import BlockWriter, CsvWriter, JsonWriter, ParquetWriter, write_dataset
+from nebula.data._write import (
+    BlockWriter,
+    CsvWriter,
+    JsonWriter,
+    NumpyWriter,
+    ParquetWriter,
+    write_dataset,
+)
 
 import nebula
 
@@ -521,6 +529,21 @@ class Dataset(BatchIteration):
     def to_arrow(self) -> pa.Table:
         return _blocks.concat(list(self._iter_blocks()))
 
+    def to_arrow_refs(self) -> list[Any]:
+        """One ``ObjectRef`` per block, to it as a ``pyarrow.Table`` (no copy is made)."""
+        return [bundle.ref for bundle in self._materialized_bundles()]
+
+    def get_internal_block_refs(self) -> list[Any]:
+        return self.to_arrow_refs()
+
+    def to_pandas_refs(self) -> list[Any]:
+        """One ``ObjectRef`` per block, to it as a ``pandas.DataFrame`` (made in tasks)."""
+        return refs_of(self._materialized_bundles(), "pandas", None)
+
+    def to_numpy_refs(self, *, column: str | None = None) -> list[Any]:
+        """One ``ObjectRef`` per block, to a dict of numpy arrays (or ``column``'s array)."""
+        return refs_of(self._materialized_bundles(), "numpy", column)
+
     def _write(self, writer: BlockWriter, path: PathLike, method: str, **options: Any) -> None:
         self._last_executor = write_dataset(self._plan, writer, path, method=method, **options)
 
@@ -570,6 +593,23 @@ class Dataset(BatchIteration):
             JsonWriter(),
             path,
             "write_json",
+            filesystem=filesystem,
+            min_rows_per_file=min_rows_per_file,
+        )
+
+    def write_numpy(
+        self,
+        path: PathLike,
+        *,
+        column: str = "data",
+        filesystem: Any = None,
+        min_rows_per_file: int | None = None,
+    ) -> None:
+        """Write ``column`` as ``.npy`` files (rows along the first axis) into ``path``."""
+        self._write(
+            NumpyWriter(column),
+            path,
+            "write_numpy",
             filesystem=filesystem,
             min_rows_per_file=min_rows_per_file,
         )

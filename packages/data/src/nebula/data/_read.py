@@ -11,6 +11,7 @@ filesystem with it.
 from __future__ import annotations
 
 import inspect
+import io
 import os
 import re
 from collections.abc import Sequence
@@ -18,12 +19,13 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from nebula.data._blocks import Block
+from nebula.data._blocks import Block, from_batch
 from nebula.data._expressions import filter_block
 from nebula.data._logical import Read, ReadTask
 
@@ -315,6 +317,16 @@ class BinaryFormat(FileFormat):
         return pa.table({"bytes": pa.array([data], type=pa.binary())})
 
 
+@dataclass(frozen=True)
+class NumpyFormat(FileFormat):
+    """A ``.npy`` file as rows of a column ``data`` (its first axis: one row each)."""
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        with fs.open_input_stream(path) as stream:
+            array = np.load(io.BytesIO(stream.read()), allow_pickle=False)
+        return from_batch({"data": array})
+
+
 def _check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[str, Any]:
     """Refuse now, not in every read task, options ``function`` (pyarrow's reader) lacks."""
     accepted = set(inspect.signature(function).parameters) - {"input_file"}
@@ -458,6 +470,24 @@ def read_text(
         include_paths=include_paths,
         file_extensions=file_extensions,
         schema=pa.schema([("text", pa.string())]),
+    )
+
+
+def read_numpy(
+    paths: Paths,
+    *,
+    filesystem: Any = None,
+    include_paths: bool = False,
+    file_extensions: Sequence[str] | None = None,
+) -> Read:
+    return _read_files(
+        "ReadNumpy",
+        "read_numpy",
+        paths,
+        NumpyFormat(),
+        filesystem=filesystem,
+        include_paths=include_paths,
+        file_extensions=file_extensions,
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks, _read
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._convert import bundles_from_refs, huggingface_table
 from nebula.data._dataset import Dataset
 from nebula.data._expressions import as_expression
 from nebula.data._logical import InputData, Read
@@ -104,6 +105,58 @@ def from_arrow(tables: pa.Table | Sequence[pa.Table]) -> Dataset:
     """One block per table."""
     blocks = [tables] if isinstance(tables, pa.Table) else list(tables)
     return _from_blocks("FromArrow", blocks)
+
+
+def from_pandas_refs(dfs: Any) -> Dataset:
+    """One block per ``ObjectRef`` to a DataFrame (converted in tasks, not here)."""
+    _ensure_initialized()
+    return Dataset(InputData(None, "FromPandas", bundles_from_refs(dfs, "from_pandas_refs")))
+
+
+def from_arrow_refs(tables: Any) -> Dataset:
+    """One block per ``ObjectRef`` to a ``pyarrow.Table``."""
+    _ensure_initialized()
+    return Dataset(InputData(None, "FromArrow", bundles_from_refs(tables, "from_arrow_refs")))
+
+
+def from_numpy_refs(arrays: Any) -> Dataset:
+    """One block per ``ObjectRef`` to a numpy array, in a column named ``data``."""
+    _ensure_initialized()
+    return Dataset(InputData(None, "FromNumpy", bundles_from_refs(arrays, "from_numpy_refs")))
+
+
+def from_huggingface(dataset: Any, *, override_num_blocks: int | None = None) -> Dataset:
+    """A map-style Hugging Face ``datasets.Dataset``, through its Arrow table (no row copy
+    into Python); cut into ``override_num_blocks`` blocks (by default four per CPU)."""
+    table = huggingface_table(dataset)
+    parts = _block_count("from_huggingface", -1, override_num_blocks, table.num_rows)
+    parts = max(1, min(parts, table.num_rows))
+    base, extra = divmod(table.num_rows, parts)
+    blocks, start = [], 0
+    for index in builtins.range(parts):
+        length = base + (1 if index < extra else 0)
+        blocks.append(table.slice(start, length).combine_chunks())
+        start += length
+    return _from_blocks("FromHuggingFace", blocks)
+
+
+def read_numpy(
+    paths: Paths,
+    *,
+    filesystem: Any = None,
+    include_paths: bool = False,
+    file_extensions: Sequence[str] | None = ("npy",),
+    shuffle: str | None = None,
+    override_num_blocks: int | None = None,
+) -> Dataset:
+    """``.npy`` files, each array's rows (its first axis) as rows of a column ``data``.
+
+    The other arguments work as in :func:`read_parquet`.
+    """
+    read = _read.read_numpy(
+        paths, filesystem=filesystem, include_paths=include_paths, file_extensions=file_extensions
+    )
+    return _file_dataset(read, shuffle, override_num_blocks)
 
 
 def read_parquet(

@@ -107,6 +107,22 @@ class JsonWriter(BlockWriter):
             stream.write("".join(lines).encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class NumpyWriter(BlockWriter):
+    """One column as a ``.npy`` array (rows along the first axis), as ``read_numpy`` reads."""
+
+    extension: ClassVar[str] = "npy"
+    column: str = "data"
+
+    def write(self, block: Block, stream: pa.NativeFile) -> None:
+        if self.column not in block.column_names:
+            raise KeyError(
+                f"write_numpy: no column {self.column!r}; the dataset has {block.column_names}."
+            )
+        array = _blocks.to_batch(block.select([self.column]), "numpy")[self.column]
+        np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
+
+
 # Compact separators, as JSON-lines files are conventionally written.
 _JSON_OPTIONS: dict[str, Any] = {"separators": (",", ":"), "allow_nan": False}
 
