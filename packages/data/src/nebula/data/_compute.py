@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from nebula.data._logical import InputData, LogicalOperator, MapOp, Union
-from nebula.data._physical import _map_task, _MapWorker
+from nebula.data._physical import MapWorker, map_task
 from nebula.data._transforms import is_callable_class
 
 import nebula
@@ -129,7 +129,7 @@ def check_remote_args(method: str, remote_args: Mapping[str, Any], for_actor: bo
         if key in remote_args:
             raise ValueError(f"{method} sets {key} itself; it cannot be passed.")
     args = dict(remote_args)
-    runner: Any = _MapWorker if for_actor else _map_task
+    runner: Any = MapWorker if for_actor else map_task
     runner.options(**args)  # raises ValueError naming a wrong option or value
     return args
 

@@ -31,14 +31,14 @@ def run_transform(
 
 
 @nebula.remote(num_returns=2)
-def _map_task(
+def map_task(
     item: Block | ReadTask, transform: BlockTransform, task_index: int = 0
 ) -> tuple[Block, BlockMetadata]:
     return run_transform(item, transform, task_index)
 
 
 @nebula.remote
-class _MapWorker:
+class MapWorker:
     """An actor running one transform; a callable class inside it is built once, here."""
 
     def __init__(self, transform: BlockTransform) -> None:
@@ -229,7 +229,7 @@ class MapOperator(PhysicalOperator):
         super().__init__(name)
         self._transform = transform
         self._remote_args = dict(remote_args or {})
-        self._task: Any = _map_task.options(**self._remote_args) if remote_args else _map_task
+        self._task: Any = map_task.options(**self._remote_args) if remote_args else map_task
         self._max_in_flight = max(1, max_in_flight)
         self._startup_tasks = max(1, startup_tasks)
         self._queue: deque[Input] = deque()
@@ -248,7 +248,7 @@ class MapOperator(PhysicalOperator):
         """Start the pool on first use, so planning alone (``explain``) starts nothing."""
         if self._pool_size is None or self._actors:
             return
-        worker: Any = _MapWorker  # the decorator made it an ActorClass
+        worker: Any = MapWorker  # the decorator made it an ActorClass
         worker = worker.options(**self._remote_args)
         self._actors = [worker.remote(self._transform) for _ in range(self._pool_size)]
         self._idle = list(self._actors)
@@ -343,7 +343,7 @@ class LimitOperator(PhysicalOperator):
             self.stats.record(item.meta)
             self._outputs.append(item)
             return
-        block_ref, meta_ref = _map_task.remote(item.ref, SliceTransform(self._remaining))
+        block_ref, meta_ref = map_task.remote(item.ref, SliceTransform(self._remaining))
         self._slicing[meta_ref] = block_ref
         self._remaining = 0
         self.stats.tasks += 1
