@@ -108,3 +108,21 @@ def test_iter_torch_batches_gives_tensors() -> None:
     split = ds.streaming_split(1)[0]
     collated = list(split.iter_torch_batches(batch_size=5, collate_fn=lambda b: len(b["x"])))
     assert collated == [5, 5]
+
+
+def test_with_column_computes_expressions_in_arrow() -> None:
+    import pyarrow.compute as pc
+    from nebula.data.expressions import col, lit
+
+    ds = nd.range(5)
+    odd = ds.with_column("z", col("id") * 2 + 1)
+    assert [row["z"] for row in odd.take_all()] == [1, 3, 5, 7, 9]
+    assert [row["z"] for row in ds.with_column("z", "id * 3").take_all()] == [0, 3, 6, 9, 12]
+    assert {row["c"] for row in ds.with_column("c", lit(7)).take_all()} == {7}
+    assert [row["p"] for row in ds.with_column("p", pc.field("id") + 10).take(2)] == [10, 11]
+    replaced = ds.with_column("id", col("id") - 1)
+    assert replaced.columns() == ["id"] and replaced.min("id") == -1
+    with pytest.raises(KeyError, match="nope"):
+        ds.with_column("z", col("nope") + 1).take_all()
+    with pytest.raises(TypeError, match="with_column takes a string"):
+        ds.with_column("z", 3)

@@ -43,6 +43,7 @@ from nebula.data._transforms import (
     ProjectTransform,
     RandomSampleTransform,
     RenameTransform,
+    WithColumnTransform,
     fn_label,
 )
 from nebula.data._write import (
@@ -234,6 +235,18 @@ class Dataset(BatchIteration):
         _blocks.check_batch_format(batch_format)
         transform = AddColumnTransform(col, fn, batch_format)
         return self._map_op("MapBatches", transform, "add_column", one_to_one=True)
+
+    def with_column(self, column_name: str, expr: Any, **remote_args: Any) -> Dataset:
+        """Add (or replace) ``column_name`` with an expression's values, computed in Arrow:
+        ``col("x") * 2 + col("y")`` (``nebula.data.expressions``), the string ``"x * 2 + y"``
+        or a ``pyarrow.compute`` expression."""
+        if not isinstance(column_name, str) or not column_name:
+            raise TypeError(f"column_name must be a non-empty string, got {column_name!r}.")
+        expression = as_expression(expr, "with_column")
+        transform = WithColumnTransform(column_name, expression)
+        label = _ExprLabel(f"{column_name}={expression}")
+        run = RunOptions(None, None, remote_args)
+        return self._udf_op("WithColumn", transform, label, run, one_to_one=True)
 
     def select_columns(self, cols: str | list[str]) -> Dataset:
         cols = [cols] if isinstance(cols, str) else list(cols)

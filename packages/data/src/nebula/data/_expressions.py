@@ -292,16 +292,33 @@ def _constants(node: ast.AST, text: str) -> list[Any]:
 # ---- filtering ----------------------------------------------------------------------------
 
 
-def as_expression(expr: Any) -> Expr | pc.Expression:
-    """``expr`` ready to filter with: a string is parsed, an expression is kept."""
+def as_expression(expr: Any, method: str = "filter(expr=...)") -> Expr | pc.Expression:
+    """``expr`` ready to evaluate: a string is parsed, an expression is kept."""
     if isinstance(expr, str):
         return parse(expr)
     if isinstance(expr, (Expr, pc.Expression)):
         return expr
     raise TypeError(
-        'filter(expr=...) takes a string such as "z > 0" or an expression such as '
+        f'{method} takes a string such as "z > 0" or an expression such as '
         f"col('z') > 0, got {type(expr).__name__}."
     )
+
+
+def evaluate_column(block: pa.Table, expr: Expr | pc.Expression) -> pa.Array | pa.ChunkedArray:
+    """``expr``'s value for every row of ``block`` (a constant is repeated)."""
+    try:
+        if isinstance(expr, pc.Expression):
+            import pyarrow.dataset as pads  # Arrow's own expressions need its scanner
+
+            return pads.dataset(block).to_table(columns={"value": expr}).column("value")
+        value = expr.evaluate(block)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise type(exc)(
+            f"the expression {expr} failed on a block with columns {block.column_names}: {exc}"
+        ) from exc
+    if isinstance(value, pa.Scalar):
+        return pa.repeat(value, block.num_rows)
+    return value
 
 
 def filter_block(block: pa.Table, expr: Expr | pc.Expression) -> pa.Table:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
 from nebula.data._blocks import Block
-from nebula.data._expressions import Expr, filter_block
+from nebula.data._expressions import Expr, evaluate_column, filter_block
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,20 @@ class AddColumnTransform(BlockTransform):
     def __call__(self, block: Block) -> Block:
         values = self.fn(_blocks.to_udf_batch(block, self.batch_format))
         column = _blocks.from_batch({self.name: values}).column(0)
+        if self.name in block.column_names:
+            return block.set_column(block.column_names.index(self.name), self.name, column)
+        return block.append_column(self.name, column)
+
+
+@dataclass
+class WithColumnTransform(BlockTransform):
+    """Add (or replace) column ``name`` with an expression's values."""
+
+    name: str
+    expr: Expr | pc.Expression
+
+    def __call__(self, block: Block) -> Block:
+        column = evaluate_column(block, self.expr)
         if self.name in block.column_names:
             return block.set_column(block.column_names.index(self.name), self.name, column)
         return block.append_column(self.name, column)
