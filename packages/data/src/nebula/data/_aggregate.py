@@ -1,10 +1,11 @@
-"""Group-by aggregation in two phases: partial aggregates per block, then one combine task.
+"""Group-by aggregation in two phases: partial aggregates per block, then combine tasks.
 
 Each block is grouped in its own task: built-in aggregations keep Arrow partial columns per
-group, :class:`AggregateFn` ones an accumulator per group. The combine task groups the
-partials of every block again, merges them and finalizes the output: the key columns, then
-one column per aggregation named as the aggregation (``count()``, ``sum(x)``), one row per
-group, sorted by the keys. Without keys the whole dataset is one group.
+group, :class:`AggregateFn` ones an accumulator per group. The partials are cut into ranges
+of the first key, and one combine task per range groups them again, merges them and
+finalizes the output: the key columns, then one column per aggregation named as the
+aggregation (``count()``, ``sum(x)``), one row per group, sorted by the keys. Without keys
+the whole dataset is one group.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Groups
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._exchange import key_boundaries, partition_ids
 
 import nebula
 
@@ -180,11 +182,49 @@ def _merge_all(agg: AggregateFn, accumulators: list[Any]) -> Any:
     return merged
 
 
+@nebula.remote
+def _split_partial(
+    partial: tuple[Block, dict[int, list[Any]]], key: str, boundaries: np.ndarray
+) -> Any:
+    """A block's partial aggregates cut into the key ranges of the combine tasks."""
+    table, states = partial
+    parts = len(boundaries) + 1
+    ids = partition_ids(table.column(key), boundaries, null_part=parts - 1)
+    pieces = []
+    for part in range(parts):
+        rows = np.flatnonzero(ids == part)
+        part_states = {index: [values[r] for r in rows] for index, values in states.items()}
+        pieces.append((table.take(pa.array(rows)), part_states))
+    return pieces if parts > 1 else pieces[0]
+
+
 def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
+    """Partial aggregates per block, then combine tasks over ranges of the first key.
+
+    Groups with equal keys always meet in one combine task; the ranges come in key order
+    (nulls last, as the sort puts them), so the output blocks, in order, are sorted by the
+    keys. Without keys, or with few groups, one combine task does it all.
+    """
     keys: list[str] = params["keys"]
     non_empty = [bundle for bundle in bundles if bundle.meta.num_rows]
     schema = non_empty[0].meta.schema if non_empty else None
     aggs = resolve_aggregations(params["aggs"], keys, schema)
     partials = [_partial.remote(bundle.ref, keys, aggs) for bundle in non_empty]
-    block_ref, meta_ref = _combine.remote(keys, aggs, *partials)
-    return [RefBundle(block_ref, nebula.get(meta_ref))]
+    parts = len(non_empty) if keys else 1
+    boundaries = (
+        key_boundaries(non_empty, [keys[0]] * len(non_empty), parts, "groupby")
+        if (keys and parts > 1)
+        else np.array([])
+    )
+    if len(boundaries) == 0:
+        block_ref, meta_ref = _combine.remote(keys, aggs, *partials)
+        return [RefBundle(block_ref, nebula.get(meta_ref))]
+    parts = len(boundaries) + 1
+    split = [
+        _split_partial.options(num_returns=parts).remote(partial, keys[0], boundaries)
+        for partial in partials
+    ]
+    pairs = [_combine.remote(keys, aggs, *[row[part] for row in split]) for part in range(parts)]
+    metas = nebula.get([meta for _, meta in pairs])
+    outputs = [RefBundle(block, meta) for (block, _), meta in zip(pairs, metas)]
+    return [bundle for bundle in outputs if bundle.meta.num_rows] or outputs[:1]

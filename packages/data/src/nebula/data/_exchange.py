@@ -6,9 +6,11 @@ blocks move between tasks through the object store, never through the driver.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 
@@ -149,3 +151,46 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
         _sort_reduce.remote(keys, descending, *[row[part] for row in pieces]) for part in ranges
     ]
     return [bundle for bundle in _collect(pairs) if bundle.meta.num_rows]
+
+
+# ---- range partitioning on a key, shared by join and group-by aggregation -------------
+
+
+@nebula.remote
+def _sample_column(block: Block, key: str, count: int) -> np.ndarray:
+    column = block.column(key).drop_null() if key in block.column_names else pa.array([])
+    if len(column) == 0:
+        return np.array([])
+    values = column.to_numpy(zero_copy_only=False)
+    picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
+    return np.sort(values)[picks]  # type: ignore[no-any-return]
+
+
+def key_boundaries(
+    bundles: Sequence[RefBundle], keys: Sequence[str], parts: int, what: str
+) -> np.ndarray:
+    """Up to ``parts - 1`` ascending cut values of key ``keys[i]`` of ``bundles[i]``, from a
+    sample of each block, so that range partitions hold similar numbers of rows."""
+    samples = nebula.get(
+        [_sample_column.remote(bundle.ref, key, 32) for bundle, key in zip(bundles, keys)]
+    )
+    present = [sample for sample in samples if len(sample)]
+    if not present or parts <= 1:
+        return np.array([])
+    try:
+        pooled = np.sort(np.concatenate(present))
+    except TypeError as exc:
+        raise TypeError(f"{what}: the key columns hold values that do not compare: {exc}") from exc
+    cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
+    return np.unique(pooled[cuts])
+
+
+def partition_ids(column: Any, boundaries: np.ndarray, null_part: int) -> np.ndarray:
+    """Each row's range partition: ``searchsorted`` on the boundaries; nulls to
+    ``null_part`` (with no boundaries, one partition: every row in 0)."""
+    ids = np.full(len(column), null_part if len(boundaries) else 0, dtype=np.int64)
+    valid = np.asarray(column.is_valid())
+    if len(boundaries) and valid.any():
+        values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)
+        ids[valid] = np.searchsorted(boundaries, values, side="right")
+    return ids

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._exchange import key_boundaries, partition_ids
 from nebula.data._logical import NAryOperator
 from nebula.data._physical import Input, PhysicalOperator
 from nebula.data._transforms import add_note
@@ -112,27 +113,12 @@ def check_keys(spec: JoinSpec, left: pa.Schema | None, right: pa.Schema | None) 
 
 
 @nebula.remote
-def _sample(block: Block, key: str, count: int) -> np.ndarray:
-    column = block.column(key).drop_null()
-    if len(column) == 0:
-        return np.array([])
-    values = column.to_numpy(zero_copy_only=False)
-    picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
-    return np.sort(values)[picks]  # type: ignore[no-any-return]
-
-
-@nebula.remote
 def _partition(block: Block, key: str, boundaries: np.ndarray) -> Any:
     parts = len(boundaries) + 1
     if key not in block.column_names:
         raise KeyError(f"join: no key column {key!r}; the dataset has {block.column_names}.")
-    column = block.column(key)
-    assignment = np.zeros(block.num_rows, dtype=np.int64)
-    valid = np.asarray(column.is_valid())
-    if parts > 1 and valid.any():
-        values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)
-        assignment[valid] = np.searchsorted(boundaries, values, side="right")
-    pieces = [block.filter(pa.array(assignment == part)) for part in range(parts)]
+    ids = partition_ids(block.column(key), boundaries, null_part=0)
+    pieces = [block.filter(pa.array(ids == part)) for part in range(parts)]
     return pieces if parts > 1 else pieces[0]
 
 
@@ -154,29 +140,13 @@ def _join_partition(spec: JoinSpec, left_count: int, *pieces: Block) -> tuple[Bl
     return joined, BlockMetadata.of(joined)
 
 
-def _boundaries(bundles: Sequence[RefBundle], keys: Sequence[str], parts: int) -> np.ndarray:
-    samples = nebula.get(
-        [_sample.remote(bundle.ref, key, 32) for bundle, key in zip(bundles, keys)]
-    )
-    try:
-        pooled = np.sort(np.concatenate([sample for sample in samples if len(sample)]))
-    except (TypeError, ValueError) as exc:
-        if not any(len(sample) for sample in samples):
-            return np.array([])
-        raise TypeError(f"join: the key columns hold values that do not compare: {exc}") from exc
-    if len(pooled) == 0 or parts == 1:
-        return pooled[:0]
-    cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
-    return np.unique(pooled[cuts])
-
-
 def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> list[RefBundle]:
     for side, bundles in (("left", left), ("right", right)):
         if not bundles:
             raise ValueError(f"join: the {side} dataset has no blocks (not even empty ones).")
     parts = spec.num_partitions or max(len(left), len(right))
     keys = [spec.on[0]] * len(left) + [spec.right_on[0]] * len(right)
-    boundaries = _boundaries([*left, *right], keys, parts)
+    boundaries = key_boundaries([*left, *right], keys, parts, "join")
     parts = len(boundaries) + 1
 
     def split(bundles: list[RefBundle], key: str) -> list[list[Any]]:
