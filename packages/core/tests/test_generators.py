@@ -1,10 +1,15 @@
 """Generator tasks: a remote function that yields gives an ``ObjectRefGenerator`` of one
-``ObjectRef`` per item; ``num_returns=N`` takes exactly N items as N returns."""
+``ObjectRef`` per item, each sent as soon as it is yielded; ``num_returns=N`` takes exactly N
+items as N returns."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import gc
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,9 +78,57 @@ def test_num_returns_takes_that_many_items() -> None:
     assert nebula.get([first, second]) == ["first", "second"]
 
 
-def test_an_exception_in_the_generator_reaches_the_caller() -> None:
+def test_an_exception_in_the_generator_reaches_the_caller_after_its_items() -> None:
+    generator = fails_after_one.remote()
+    assert nebula.get(next(generator)) == 1
     with pytest.raises(KeyError, match="generator broke"):
-        list(fails_after_one.remote())
+        next(generator)
+    with pytest.raises(StopIteration):
+        next(generator)
+
+
+@nebula.remote
+def waits_for_the_consumer(flag: str) -> Iterator[str]:
+    yield "first"
+    deadline = time.monotonic() + 30
+    while not os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield "second" if os.path.exists(flag) else "the first item was not streamed"
+
+
+def test_items_reach_the_caller_while_the_generator_runs(tmp_path: Path) -> None:
+    # The task only ends after the caller has seen its first item: without streaming, the
+    # caller would get both items together after 30 s, and the second would say so.
+    flag = str(tmp_path / "seen")
+    generator = waits_for_the_consumer.remote(flag)
+    assert nebula.get(next(generator)) == "first"
+    open(flag, "w").close()
+    assert nebula.get(next(generator)) == "second"
+    assert list(generator) == []
+    assert nebula.get(generator.completed()) == 2
+
+
+def test_items_not_taken_are_freed_with_the_generator(
+    wait_for_condition: Callable[..., None],
+) -> None:
+    from nebula._api.runtime import require_core_worker
+
+    generator = arrays.remote(3)
+    task_prefix = nebula.get(generator.completed()) and next(generator).object_id[:16]
+    entries = require_core_worker().refs.entries
+
+    def held() -> list[bytes]:
+        return [oid for oid in list(entries) if oid.startswith(task_prefix)]
+
+    assert len(held()) >= 3  # the completion, and the two items not taken yet
+    del generator
+    gc.collect()
+    wait_for_condition(lambda: not held(), timeout=10)
+
+
+def test_a_generator_cannot_be_passed_to_a_task() -> None:
+    with pytest.raises(TypeError, match="pass the ObjectRefs"):
+        sum_of.remote(arrays.remote(1))
 
 
 def test_streaming_needs_a_generator_and_dynamic_is_refused() -> None:
@@ -130,3 +183,21 @@ def test_async_generator_methods_run_on_the_actors_event_loop() -> None:
     assert nebula.get(actor.ping.remote()) == "pong"
     assert [nebula.get(ref) for ref in actor.ticks.remote(4)] == [0, 1, 2, 3]
     nebula.kill(actor)
+
+
+@nebula.remote
+def endless() -> Iterator[int]:
+    count = 0
+    while True:
+        yield count
+        count += 1
+        time.sleep(0.01)
+
+
+def test_cancel_stops_a_generator_task() -> None:
+    generator = endless.remote()
+    assert nebula.get(next(generator)) == 0
+    nebula.cancel(generator)
+    with pytest.raises(nebula.exceptions.TaskCancelledError):
+        for _ in range(10_000):  # the items already sent, then the cancellation
+            next(generator)

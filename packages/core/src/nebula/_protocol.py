@@ -89,6 +89,18 @@ class TaskSpec(Message):
     job_sys_path: tuple[str, ...] = ()
     namespace: str = ""
     runtime_env: dict[str, Any] | None = None
+    # A generator whose items go to the owner one by one (StreamedItem) as they are
+    # yielded; the task's one return is then their count.
+    streaming: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedItem(Message):
+    """Item ``index`` (0-based) of a streaming generator task, sent to the task's owner."""
+
+    task_id: bytes
+    index: int
+    value: ObjectValue
 
 
 @dataclass(frozen=True, slots=True)

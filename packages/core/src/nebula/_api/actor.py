@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nebula._api import options as opts
-from nebula._api.generator import ObjectRefGenerator
 from nebula._serialization import record_serialized_ref
 
 T = TypeVar("T")
@@ -219,7 +218,7 @@ class ActorMethod:
     def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], num_returns: int) -> Any:
         from nebula._api import runtime
 
-        if num_returns == STREAMING:  # the actor sends back the generator's items as a list
-            ref = runtime.submit_actor_task(self._handle, self._name, args, kwargs, 1)
-            return ObjectRefGenerator(ref)
-        return runtime.submit_actor_task(self._handle, self._name, args, kwargs, num_returns)
+        streaming = num_returns == STREAMING
+        return runtime.submit_actor_task(
+            self._handle, self._name, args, kwargs, num_returns, streaming=streaming
+        )

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from nebula._api import options as opts
-from nebula._api.generator import GeneratorCollector, ObjectRefGenerator
 from nebula._ids import random_id
 
 P = ParamSpec("P")
@@ -56,19 +55,7 @@ class RemoteFunction(Generic[P, R]):
         if self._pickled is None:
             from nebula._serialization import dumps_function
 
-            # A generator runs to its end in the worker, which sends back the items.
-            function = GeneratorCollector(self._function) if self._is_generator else self._function
-            self._pickled = dumps_function(function)
-        if streaming:
-            task_ref = runtime.submit_task(
-                name=self._function.__qualname__,
-                function_id=self._function_id,
-                function_bytes=self._pickled,
-                args=args,
-                kwargs=kwargs,
-                options={**options, "num_returns": 1},
-            )
-            return ObjectRefGenerator(task_ref)
+            self._pickled = dumps_function(self._function)
         return runtime.submit_task(
             name=self._function.__qualname__,
             function_id=self._function_id,
@@ -76,6 +63,7 @@ class RemoteFunction(Generic[P, R]):
             args=args,
             kwargs=kwargs,
             options=options,
+            streaming=streaming,
         )
 
     def __getstate__(self) -> dict[str, Any]:

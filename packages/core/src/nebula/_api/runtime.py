@@ -19,6 +19,7 @@ from nebula import _protocol as p
 from nebula._api import options as opts
 from nebula._api import services
 from nebula._api.actor import ActorHandle
+from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
 from nebula._worker.args import pack_args
@@ -420,9 +421,10 @@ def submit_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     options: dict[str, Any],
+    streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
-    num_returns = options.get("num_returns", 1)
+    num_returns = 1 if streaming else options.get("num_returns", 1)
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
@@ -441,6 +443,7 @@ def submit_task(
         job_sys_path=cw.job_sys_path,
         namespace=_namespace(),
         runtime_env=_runtime_env.merge(cw.runtime_env, options.get("runtime_env")),
+        streaming=streaming,
     )
     task = PendingTask(
         spec,
@@ -453,7 +456,11 @@ def submit_task(
         retries_left=opts.retries(options),
     )
     with cw.lock:
+        if streaming:
+            cw.streams.open(task_id)
         cw.submitter.submit(task)
+    if streaming:
+        return ObjectRefGenerator(refs[0], task_id)
     if num_returns == 1:
         return refs[0]
     return refs
@@ -536,8 +543,10 @@ def submit_actor_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     num_returns: int,
+    streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
+    num_returns = 1 if streaming else num_returns
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
@@ -559,6 +568,7 @@ def submit_actor_task(
             method_name=method_name,
             sequence_no=sequence_no,
             namespace=_namespace(),
+            streaming=streaming,
         )
         task = PendingTask(
             spec,
@@ -568,7 +578,11 @@ def submit_actor_task(
             None,
             retries_left=handle._max_task_retries,
         )
+        if streaming:
+            cw.streams.open(task_id)
         cw.submitter.submit(task)
+    if streaming:
+        return ObjectRefGenerator(refs[0], task_id)
     if num_returns == 1:
         return refs[0]
     return refs
@@ -673,7 +687,11 @@ def wait(
     return cw.wait(list(refs), num_returns, timeout)
 
 
-def cancel(ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+def cancel(
+    ref: ObjectRef | ObjectRefGenerator, *, force: bool = False, recursive: bool = True
+) -> None:
+    if isinstance(ref, ObjectRefGenerator):
+        ref = ref.completed()
     if not isinstance(ref, ObjectRef):
         raise TypeError(f"nebula.cancel() expects an ObjectRef, got {type(ref).__name__}.")
     cw = require_core_worker()

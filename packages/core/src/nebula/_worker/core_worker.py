@@ -25,6 +25,7 @@ from nebula._object_store import shm
 from nebula._serialization import Serialized, deserialize, serialize
 from nebula._transport import Endpoint
 from nebula._worker.references import Entry, ReferenceTable
+from nebula._worker.streams import Streams
 from nebula.exceptions import GetTimeoutError, ObjectLostError
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class CoreWorker:
         self.cv = threading.Condition(self.lock)
         self.refs = ReferenceTable(self.address)
         self._released: deque[bytes] = deque()
+        self._released_streams: deque[bytes] = deque()
         # Owners sent an AddBorrower since the last confirm_borrows().
         self._borrowed_from: set[str] = set()
         # Borrowed objects asked of their owners and not yet received (for the owner probe).
@@ -90,6 +92,7 @@ class CoreWorker:
 
         self.write_cache = WriteCache(session_tag, node_id)
         self.submitter = Submitter(self)
+        self.streams = Streams(self)
         self._register_handlers()
         from nebula._worker.inbox import InboxTurns
 
@@ -113,6 +116,7 @@ class CoreWorker:
         self.on(p.PlacementGroupReady, lambda msg: self.set_value(msg.value))
         self.on(p.LogLines, self._on_log_lines)
         self.on(p.Ping, lambda msg: self.send(msg.reply_to, p.Pong(msg.request_id)))
+        self.on(p.StreamedItem, self.streams.on_item)
         for reply in (
             p.JobRegistered,
             p.CreateActorReply,
@@ -294,6 +298,10 @@ class CoreWorker:
         # defer the bookkeeping to the I/O thread.
         self._released.append(object_id)
 
+    def release_stream(self, task_id: bytes) -> None:
+        """A generator task's ObjectRefGenerator is gone (deferred as ``release_local_ref``)."""
+        self._released_streams.append(task_id)
+
     def _process_released(self) -> None:
         while self._released:
             object_id = self._released.popleft()
@@ -301,6 +309,8 @@ class CoreWorker:
             if entry is not None:
                 entry.local_refs -= 1
                 self.maybe_free(entry)
+        while self._released_streams:
+            self.streams.close(self._released_streams.popleft())
 
     def pin(self, object_id: bytes, owner: str) -> None:
         entry = self.refs.reference(object_id, owner)
@@ -602,15 +612,16 @@ class CoreWorker:
         )
 
     def _wait_for(self, entries: list[Entry], count: int, deadline: float | None) -> None:
-        """Wait (lock not held) until ``count`` entries have values or the deadline passes.
+        """Wait (lock not held) until ``count`` entries have values or the deadline passes."""
+        self.wait_until(lambda: sum(e.value is not None for e in entries) >= count, deadline)
+
+    def wait_until(self, enough: Callable[[], bool], deadline: float | None) -> None:
+        """Wait (lock not held) until ``enough()`` or the deadline passes.
 
         The main thread reads the inbox itself meanwhile (see ``inbox``); other threads wait
-        to be notified by whichever thread reads it.
+        to be notified by whichever thread reads it (handlers that change what ``enough``
+        reads notify ``cv``).
         """
-
-        def enough() -> bool:
-            return sum(e.value is not None for e in entries) >= count
-
         if enough():
             return
         self._set_blocked(True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from nebula import _protocol as p
 from nebula import _runtime_env
-from nebula._api.generator import drain_async_generator
+from nebula._api.generator import drain_async_generator, item_object_id
 from nebula._ids import object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
 from nebula._worker.args import unpack_args
@@ -175,6 +175,8 @@ class Executor:
                 result = fn(*args, **kwargs)
                 if inspect.iscoroutine(result):
                     result = asyncio.run(result)
+                if spec.streaming:
+                    result = self._stream(spec, result)
             return self._success(spec, result)
         except BaseException as exc:
             return self._failure(spec, exc)
@@ -203,7 +205,9 @@ class Executor:
                 result = fn(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
-                if inspect.isasyncgen(result):  # drained here, on the actor's event loop
+                if spec.streaming:  # on the actor's event loop
+                    result = await self._stream_async(spec, result)
+                elif inspect.isasyncgen(result):
                     result = await drain_async_generator(result)
                 reply = self._success(spec, result)
             except asyncio.CancelledError:
@@ -279,6 +283,37 @@ class Executor:
             self._lend_contained(serialized.contained_refs, spec.owner_address)
             returns.append(self.cw.store_value(object_id, serialized, spec.owner_address))
         return p.TaskDone(spec.task_id, tuple(returns), self.cw.address)
+
+    def _stream(self, spec: p.TaskSpec, produced: Any) -> int:
+        """Send each item of a generator to the caller as it is yielded; return the count."""
+        if inspect.isasyncgen(produced):
+            return asyncio.run(self._stream_async(spec, produced))
+        if not inspect.isgenerator(produced):
+            raise TypeError(
+                f"{spec.name}() was called as a generator (num_returns='streaming') but "
+                f"returned {type(produced).__name__}."
+            )
+        count = 0
+        for item in produced:
+            self._send_item(spec, count, item)
+            count += 1
+        return count
+
+    async def _stream_async(self, spec: p.TaskSpec, produced: Any) -> int:
+        if not inspect.isasyncgen(produced):
+            return self._stream(spec, produced)
+        count = 0
+        async for item in produced:
+            self._send_item(spec, count, item)
+            count += 1
+        return count
+
+    def _send_item(self, spec: p.TaskSpec, index: int, item: Any) -> None:
+        serialized = serialize(item)
+        self._lend_contained(serialized.contained_refs, spec.owner_address)
+        object_id = item_object_id(spec.task_id, index)
+        value = self.cw.store_value(object_id, serialized, spec.owner_address)
+        self.cw.send(spec.owner_address, p.StreamedItem(spec.task_id, index, value))
 
     def _lend_contained(self, refs: list[Any], caller: str) -> None:
         # The caller will own the value that holds these refs: register it as their
