@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from nebula.data._executor import StreamingExecutor
 from nebula.data.expressions import col
 
 import nebula
@@ -73,7 +74,22 @@ def test_shuffled_files_and_block_counts(parquet_dir: Path) -> None:
 
 
 def test_unknown_reader_options_fail_when_given(parquet_dir: Path) -> None:
-    with pytest.raises(TypeError, match=r"read_csv got unexpected argument\(s\) \['concurrency'\]"):
-        nd.read_csv(parquet_dir, concurrency=2)
+    with pytest.raises(TypeError, match=r"read_csv got unexpected argument\(s\) \['columns'\]"):
+        nd.read_csv(parquet_dir, columns=["x"])
     with pytest.raises(TypeError, match="read_json got unexpected"):
         nd.read_json(parquet_dir, columns=["x"])
+
+
+def test_read_concurrency_and_resources_reach_the_read_tasks(parquet_dir: Path) -> None:
+    files = str(parquet_dir / "*.parquet")
+    capped = nd.read_parquet(files, concurrency=1)
+    reads = [op for op in StreamingExecutor(capped._plan).operators if op.name == "ReadParquet"]
+    assert [op._max_in_flight for op in reads] == [1]
+    assert capped.count() == 40
+    with pytest.raises(ValueError, match=r"ReadParquet asks for GPU=4"):
+        nd.read_parquet(files, ray_remote_args={"num_gpus": 4}).count()
+    with pytest.raises(ValueError, match="Invalid option 'bogus'"):
+        nd.read_parquet(files, ray_remote_args={"bogus": 1})
+    with pytest.raises(ValueError, match="concurrency must be a positive integer"):
+        nd.range(10, concurrency=0)
+    assert nd.range(10, concurrency=2, ray_remote_args={"num_cpus": 0.5}).sum("id") == 45

@@ -163,7 +163,10 @@ def _plan_chain(
                 add(ZipOperator(len(branches), max_in_flight), branches)
         elif isinstance(op, Read):
             add(InputBuffer("Input", op.read_tasks))
-            add(MapOperator(op.name, ChainTransform([]), max_in_flight, None, startup_tasks))
+            check_feasible(op.remote_args, op.name)
+            bound = min(max_in_flight, op.max_tasks or max_in_flight)
+            transform = ChainTransform([])
+            add(MapOperator(op.name, transform, bound, None, startup_tasks, op.remote_args))
         elif isinstance(op, InputData):
             add(InputBuffer(op.name, op.bundles))
         elif isinstance(op, FusedMap):
@@ -172,7 +175,9 @@ def _plan_chain(
             stages = [(stage.name, stage.transform) for stage in op.stages]
             transform = ChainTransform(stages)
             check_feasible(op.remote_args, op.name)
-            add(MapOperator(op.name, transform, max_in_flight, None, startup_tasks, op.remote_args))
+            cap = op.read.max_tasks if op.read is not None else None
+            bound = min(max_in_flight, cap or max_in_flight)
+            add(MapOperator(op.name, transform, bound, None, startup_tasks, op.remote_args))
         elif isinstance(op, MapOp):
             bound = min(max_in_flight, op.max_tasks or max_in_flight)
             transform = ChainTransform([(op.name, op.transform)])

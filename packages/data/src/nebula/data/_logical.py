@@ -63,6 +63,9 @@ class Read(LogicalOperator):
     read_tasks: Sequence[ReadTask]
     schema: pa.Schema | None = None
     num_rows: int | None = None
+    # What each read task asks for (num_cpus=, ...), and how many may run at once.
+    remote_args: Mapping[str, Any] = field(default_factory=dict)
+    max_tasks: int | None = None
 
     @property
     def name(self) -> str:
