@@ -525,16 +525,17 @@ class NamedActorReply(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class ListNamedActors(Message):
+class ListActors(Message):
     request_id: int
     reply_to: str
-    namespace: str | None  # None: every namespace
 
 
 @dataclass(frozen=True, slots=True)
-class NamedActorsReply(Message):
+class ActorListReply(Message):
     request_id: int
-    names: tuple[tuple[str, str], ...]  # (namespace, name) of each live named actor
+    # One record per actor the control store knows, dead ones included: actor_id,
+    # class_name, state, name, namespace, job_id, pid, node_id, death_cause, restarts.
+    actors: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -714,16 +714,26 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
             cw.submitter.mark_actor_dead(actor.actor_id, "the actor was killed by nebula.kill()")
 
 
-def list_named_actors(all_namespaces: bool = False) -> list[str] | list[dict[str, str]]:
+def list_actors() -> list[dict[str, Any]]:
+    """Every actor the control store knows (dead ones too), as records."""
     cw = require_core_worker()
-    namespace = None if all_namespaces else _namespace()
-    reply = cw.call(
-        cw.control_store, lambda rid, reply_to: p.ListNamedActors(rid, reply_to, namespace)
+    reply = cw.call(cw.control_store, lambda rid, reply_to: p.ListActors(rid, reply_to))
+    assert isinstance(reply, p.ActorListReply)
+    return [dict(record) for record in reply.actors]
+
+
+def list_named_actors(all_namespaces: bool = False) -> list[str] | list[dict[str, str]]:
+    namespace = _namespace()
+    named = sorted(
+        (record["namespace"], record["name"])
+        for record in list_actors()
+        if record["name"]
+        and record["state"] != "DEAD"
+        and (all_namespaces or record["namespace"] == namespace)
     )
-    assert isinstance(reply, p.NamedActorsReply)
     if all_namespaces:
-        return [{"name": name, "namespace": space} for space, name in reply.names]
-    return [name for _, name in reply.names]
+        return [{"name": name, "namespace": space} for space, name in named]
+    return [name for _, name in named]
 
 
 def exit_actor() -> NoReturn:

@@ -444,17 +444,24 @@ class ControlStore:
             msg.reply_to, p.NamedActorReply(msg.request_id, actor.spec, actor.update)
         )
 
-    def _on_ListNamedActors(self, msg: p.ListNamedActors) -> None:
-        names = tuple(
-            sorted(
-                (namespace, name)
-                for (namespace, name), actor_id in self.named.items()
-                if msg.namespace in (None, namespace)
-                and (actor := self.actors.get(actor_id)) is not None
-                and actor.update.state != "DEAD"
-            )
+    def _on_ListActors(self, msg: p.ListActors) -> None:
+        records = tuple(
+            {
+                "actor_id": actor.spec.actor_id.hex(),
+                "class_name": actor.spec.class_name,
+                "state": actor.update.state,
+                "name": actor.spec.name or "",
+                "namespace": actor.spec.namespace,
+                "job_id": f"{actor.spec.job_id:08x}",
+                "pid": actor.update.pid or None,
+                "node_id": actor.update.node_id.hex() if actor.update.node_id else None,
+                "death_cause": actor.update.death_cause,
+                "restarts": actor.update.restarts,
+                "is_detached": actor.spec.detached,
+            }
+            for actor in self.actors.values()
         )
-        self.endpoint.send(msg.reply_to, p.NamedActorsReply(msg.request_id, names))
+        self.endpoint.send(msg.reply_to, p.ActorListReply(msg.request_id, records))
 
     def _on_KillActor(self, msg: p.KillActor) -> None:
         actor = self.actors.get(msg.actor_id)

@@ -121,7 +121,7 @@ class CoreWorker:
             p.JobRegistered,
             p.CreateActorReply,
             p.NamedActorReply,
-            p.NamedActorsReply,
+            p.ActorListReply,
             p.ClusterInfoReply,
             p.KvReply,
             p.NodeResourcesReply,
