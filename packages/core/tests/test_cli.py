@@ -70,6 +70,12 @@ def test_head_from_cli_serves_a_driver_and_stops(cli_env: dict[str, str], tmp_pa
             return x * x
         print(sorted(nebula.get([square.remote(i) for i in range(6)])))
         print(int(nebula.cluster_resources()["CPU"]))
+        @nebula.remote
+        class Keeper:
+            def ping(self):
+                return 1
+        keeper = Keeper.options(name="keeper", lifetime="detached").remote()
+        nebula.get(keeper.ping.remote())
         nebula.shutdown()
         """
     )
@@ -82,6 +88,16 @@ def test_head_from_cli_serves_a_driver_and_stops(cli_env: dict[str, str], tmp_pa
     status = _cli(cli_env, "status", "--address", f"127.0.0.1:{port}")
     assert status.returncode == 0, status.stderr
     assert "Nodes: 2 alive" in status.stdout
+    nodes = _cli(cli_env, "list", "nodes", "--address", f"127.0.0.1:{port}")
+    assert nodes.returncode == 0, nodes.stderr
+    assert nodes.stdout.startswith("NODE_ID") and "(2 nodes)" in nodes.stdout
+    actors = _cli(
+        cli_env, "list", "actors", "--filter", "state=ALIVE", "--address", f"127.0.0.1:{port}"
+    )
+    assert actors.returncode == 0, actors.stderr
+    assert "(1 actors)" in actors.stdout and "keeper" in actors.stdout  # detached: it stays
+    bad = _cli(cli_env, "list", "actors", "--filter", "state~x", "--address", f"127.0.0.1:{port}")
+    assert bad.returncode == 1 and "KEY=VALUE" in bad.stderr
 
     # The cluster outlives the driver; `nebula stop` ends it and everything it started.
     assert _processes_under(tmp_path)

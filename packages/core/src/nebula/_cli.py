@@ -1,4 +1,4 @@
-"""The ``nebula`` command: start, stop, status, microbenchmark, and what plugins add."""
+"""The ``nebula`` command: start, stop, status, list, microbenchmark, and what plugins add."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 _PROCESS_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._worker")
 
@@ -53,6 +54,21 @@ def _build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the cluster's nodes and resources")
     status.add_argument("--address", default="auto")
     status.set_defaults(func=_cmd_status)
+
+    listing = sub.add_parser(
+        "list", help="list the cluster's actors, nodes or placement groups (nebula.util.state)"
+    )
+    listing.add_argument("kind", choices=sorted(_LISTS))
+    listing.add_argument("--address", default="auto")
+    listing.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep records whose KEY is VALUE (KEY!=VALUE: is not); repeatable",
+    )
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(func=_cmd_list)
 
     add_microbenchmark_command(sub)
     _add_plugin_commands(sub)
@@ -260,6 +276,52 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"  {name}: {_fmt(used, name)} / {_fmt(amount, name)}")
     time.sleep(0)
     return 0
+
+
+# kind -> (the state function's name, the columns printed)
+_LISTS = {
+    "actors": ("list_actors", ("actor_id", "class_name", "state", "name", "pid", "death_cause")),
+    "nodes": ("list_nodes", ("node_id", "node_ip", "state", "resources_total")),
+    "placement-groups": ("list_placement_groups", ("placement_group_id", "name", "state")),
+}
+
+
+def _parse_filter(text: str) -> tuple[str, str, str]:
+    for predicate in ("!=", "="):
+        key, found, value = text.partition(predicate)
+        if found and key:
+            return key, predicate, value
+    raise ValueError(f"--filter takes KEY=VALUE or KEY!=VALUE, got {text!r}.")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import nebula
+    from nebula.util import state
+
+    function_name, columns = _LISTS[args.kind]
+    filters = [_parse_filter(text) for text in args.filter]
+    nebula.init(address=args.address, log_to_driver=False)
+    try:
+        records = getattr(state, function_name)(filters=filters, limit=args.limit)
+    finally:
+        nebula.shutdown()
+    rows = [[_cell(record.get(column)) for column in columns] for record in records]
+    widths = [
+        max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)
+    ]
+    print("  ".join(column.upper().ljust(width) for column, width in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"({len(rows)} {args.kind})")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_fmt(v, k)}" for k, v in sorted(value.items()))
+    return str(value)
 
 
 def _fmt(value: float, name: str) -> str:
