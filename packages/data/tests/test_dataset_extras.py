@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import nebula.data as nd
 import numpy as np
@@ -126,3 +127,25 @@ def test_with_column_computes_expressions_in_arrow() -> None:
         ds.with_column("z", col("nope") + 1).take_all()
     with pytest.raises(TypeError, match="with_column takes a string"):
         ds.with_column("z", 3)
+
+
+def test_split_proportionately_randomize_block_order_and_input_files(tmp_path: Path) -> None:
+    ds = nd.range(100, override_num_blocks=10)
+    pieces = ds.split_proportionately([0.2, 0.3])
+    assert [piece.count() for piece in pieces] == [20, 30, 50]
+    assert [row["id"] for row in pieces[1].take(2)] == [20, 21]
+    with pytest.raises(ValueError, match="less than 1"):
+        ds.split_proportionately([0.5, 0.5])
+
+    shuffled = [row["id"] for row in ds.randomize_block_order(seed=3).take_all()]
+    assert sorted(shuffled) == list(range(100)) and shuffled != list(range(100))
+    firsts = shuffled[::10]  # whole blocks move: each block's rows stay together, in order
+    assert all(
+        shuffled[i : i + 10] == list(range(f, f + 10)) for i, f in zip(range(0, 100, 10), firsts)
+    )
+
+    for index in range(3):
+        (tmp_path / f"part{index}.txt").write_text(f"line {index}\n")
+    files = nd.read_text(tmp_path).map(lambda row: row).input_files()
+    assert files == [str(tmp_path / f"part{index}.txt") for index in range(3)]
+    assert ds.input_files() == []

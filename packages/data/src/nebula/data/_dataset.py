@@ -32,7 +32,7 @@ from nebula.data._logical import (
 )
 from nebula.data._nary import check_union_schemas
 from nebula.data._optimizer import optimize
-from nebula.data._read import PathLike
+from nebula.data._read import PathLike, read_file
 from nebula.data._transforms import (
     AddColumnTransform,
     ExpressionFilterTransform,
@@ -330,6 +330,10 @@ class Dataset(BatchIteration):
     def random_shuffle(self, *, seed: int | None = None) -> Dataset:
         return self._with(AllToAll(self._plan, "RandomShuffle", {"seed": seed}))
 
+    def randomize_block_order(self, *, seed: int | None = None) -> Dataset:
+        """The same blocks in a random order: a cheap shuffle that moves no rows."""
+        return self._with(AllToAll(self._plan, "RandomizeBlockOrder", {"seed": seed}))
+
     def sort(self, key: str | list[str], descending: bool = False) -> Dataset:
         keys = [key] if isinstance(key, str) else list(key)
         return self._with(AllToAll(self._plan, "Sort", {"keys": keys, "descending": descending}))
@@ -428,6 +432,25 @@ class Dataset(BatchIteration):
         pieces = _split.split_at(self._materialized_bundles(), checked)
         return [MaterializedDataset(InputData(None, "Materialized", piece)) for piece in pieces]
 
+    def split_proportionately(self, proportions: Sequence[float]) -> list[MaterializedDataset]:
+        """Materialize, then cut in row order into pieces of these fractions of the rows,
+        plus one last piece with the rest (``[0.2, 0.3]``: 20%, 30%, then 50%)."""
+        fractions = list(proportions)
+        if not fractions or any(
+            isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0 for f in fractions
+        ):
+            raise ValueError(f"proportions must be positive numbers, got {proportions!r}.")
+        if sum(fractions) >= 1:
+            raise ValueError(f"proportions must add up to less than 1, got {sum(fractions)}.")
+        bundles = self._materialized_bundles()
+        total = sum(bundle.meta.num_rows for bundle in bundles)
+        indices, running = [], 0.0
+        for fraction in fractions:
+            running += fraction
+            indices.append(int(total * running))
+        pieces = _split.split_at(bundles, indices)
+        return [MaterializedDataset(InputData(None, "Materialized", piece)) for piece in pieces]
+
     def streaming_split(self, n: int, *, equal: bool = False) -> list[DataIterator]:
         """``n`` iterators sharing one streaming execution; each block goes to one of them.
 
@@ -491,6 +514,17 @@ class Dataset(BatchIteration):
             if bundle.meta.num_rows:
                 break
         return schema
+
+    def input_files(self) -> list[str]:
+        """The files the plan reads, in order (none for in-memory sources)."""
+        files: list[str] = []
+        stack = [self._plan]
+        while stack:
+            op = stack.pop()
+            stack.extend(reversed(op.inputs))
+            if isinstance(op, Read):
+                files += [task.args[2] for task in op.read_tasks if task.fn is read_file]
+        return list(dict.fromkeys(files))
 
     def size_bytes(self) -> int:
         """The bytes the dataset's blocks take in memory (runs the plan if not materialized)."""

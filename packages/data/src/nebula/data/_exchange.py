@@ -153,6 +153,12 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
     return [bundle for bundle in _collect(pairs) if bundle.meta.num_rows]
 
 
+def randomize_blocks(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
+    """The same blocks in a random order (no data moves)."""
+    order = np.random.default_rng(params.get("seed")).permutation(len(bundles))
+    return [bundles[index] for index in order]
+
+
 # ---- range partitioning on a key, shared by join and group-by aggregation -------------
 
 

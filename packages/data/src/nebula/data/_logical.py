@@ -193,7 +193,7 @@ def chain(op: LogicalOperator) -> list[LogicalOperator]:
     return ops[::-1]
 
 
-_SCHEMA_KEEPING = ("Repartition", "RandomShuffle", "Sort")
+_SCHEMA_KEEPING = ("Repartition", "RandomShuffle", "RandomizeBlockOrder", "Sort")
 
 
 def known_schema(op: LogicalOperator) -> pa.Schema | None:

@@ -14,7 +14,7 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
     """Register the optimizer rules (applied in this order) and the all-to-all kinds."""
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
     from nebula.data._aggregate import aggregate
-    from nebula.data._exchange import random_shuffle, repartition, sort
+    from nebula.data._exchange import random_shuffle, randomize_blocks, repartition, sort
     from nebula.data._executor import AllToAllKind
     from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule
 
@@ -30,6 +30,9 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
     )
     registry.add("Repartition", AllToAllKind(repartition), description="split rows evenly")
     registry.add("RandomShuffle", AllToAllKind(random_shuffle), description="shuffle rows")
+    registry.add(
+        "RandomizeBlockOrder", AllToAllKind(randomize_blocks), description="shuffle blocks"
+    )
     registry.add("Sort", AllToAllKind(sort), description="range-partitioned sort")
     registry.add("Aggregate", AllToAllKind(aggregate), description="two-phase group-by")
 

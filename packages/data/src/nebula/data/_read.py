@@ -339,7 +339,7 @@ def _check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[
     return options
 
 
-def _read_file(
+def read_file(
     file_format: FileFormat, fs: pafs.FileSystem, path: str, include_paths: bool, reader: str
 ) -> Block:
     try:
@@ -370,7 +370,7 @@ def _read_files(
 ) -> Read:
     files = expand_paths(paths, filesystem, reader, file_extensions)
     tasks = [
-        ReadTask(_read_file, (file_format, fs, path, include_paths, reader)) for fs, path in files
+        ReadTask(read_file, (file_format, fs, path, include_paths, reader)) for fs, path in files
     ]
     if schema is not None:
         schema = _with_path(schema, include_paths)
@@ -406,7 +406,7 @@ def read_parquet(
     files = expand_paths(paths, filesystem, "read_parquet", file_extensions)
     file_format = ParquetFormat(columns, row_filter)
     tasks = [
-        ReadTask(_read_file, (file_format, fs, path, include_paths, "read_parquet"))
+        ReadTask(read_file, (file_format, fs, path, include_paths, "read_parquet"))
         for fs, path in files
     ]
     schema = _with_path(_parquet_schema(*files[0], columns), include_paths)
