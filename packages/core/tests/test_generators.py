@@ -201,3 +201,32 @@ def test_cancel_stops_a_generator_task() -> None:
     with pytest.raises(nebula.exceptions.TaskCancelledError):
         for _ in range(10_000):  # the items already sent, then the cancellation
             next(generator)
+
+
+@nebula.remote(max_retries=2)
+def dies_once_midway(n: int, marker: str) -> Iterator[int]:
+    for i in range(n):
+        if i == 3 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        yield i
+
+
+@nebula.remote(max_retries=0)
+def dies_after_one() -> Iterator[int]:
+    yield 0
+    os._exit(1)
+
+
+def test_a_retried_generator_gives_each_item_once(tmp_path: Path) -> None:
+    # The first attempt sends items 0-2 and dies; the retry sends 0-5 again: the repeats
+    # are recognised by their index and dropped.
+    items = [nebula.get(ref) for ref in dies_once_midway.remote(6, str(tmp_path / "died"))]
+    assert items == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_generator_whose_worker_dies_raises_after_its_items() -> None:
+    generator = dies_after_one.remote()
+    assert nebula.get(next(generator)) == 0
+    with pytest.raises(nebula.exceptions.WorkerCrashedError):
+        next(generator)
