@@ -213,8 +213,11 @@ def dies_once_midway(n: int, marker: str) -> Iterator[int]:
 
 
 @nebula.remote(max_retries=0)
-def dies_after_one() -> Iterator[int]:
+def dies_after_one(marker: str) -> Iterator[int]:
     yield 0
+    deadline = time.monotonic() + 30  # until the caller has item 0 (a crash loses unsent items)
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
     os._exit(1)
 
 
@@ -225,8 +228,10 @@ def test_a_retried_generator_gives_each_item_once(tmp_path: Path) -> None:
     assert items == [0, 1, 2, 3, 4, 5]
 
 
-def test_a_generator_whose_worker_dies_raises_after_its_items() -> None:
-    generator = dies_after_one.remote()
+def test_a_generator_whose_worker_dies_raises_after_its_items(tmp_path: Path) -> None:
+    marker = tmp_path / "got-it"
+    generator = dies_after_one.remote(str(marker))
     assert nebula.get(next(generator)) == 0
+    marker.touch()
     with pytest.raises(nebula.exceptions.WorkerCrashedError):
         next(generator)
