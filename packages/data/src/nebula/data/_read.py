@@ -327,6 +327,40 @@ class NumpyFormat(FileFormat):
         return from_batch({"data": array})
 
 
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp")
+
+
+@dataclass(frozen=True)
+class ImageFormat(FileFormat):
+    """An image file as one row: a ``uint8`` array (height, width[, channels]) in ``image``,
+    converted to ``mode`` ("RGB", "L", ...) and resized to ``size`` (height, width) when
+    given. Decoding needs Pillow."""
+
+    size: tuple[int, int] | None = None
+    mode: str | None = None
+
+    def read(self, fs: pafs.FileSystem, path: str) -> Block:
+        image_module = import_pillow()
+        with fs.open_input_stream(path, compression=None) as stream:
+            image = image_module.open(io.BytesIO(stream.read()))
+            image.load()
+        if self.mode is not None and image.mode != self.mode:
+            image = image.convert(self.mode)
+        if self.size is not None:
+            height, width = self.size
+            image = image.resize((width, height))
+        array = np.asarray(image)
+        return from_batch({"image": np.ascontiguousarray(array).reshape((1, *array.shape))})
+
+
+def import_pillow() -> Any:
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError("read_images needs Pillow to decode images: pip install pillow") from exc
+    return Image
+
+
 def _check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[str, Any]:
     """Refuse now, not in every read task, options ``function`` (pyarrow's reader) lacks."""
     accepted = set(inspect.signature(function).parameters) - {"input_file"}
@@ -488,6 +522,30 @@ def read_numpy(
         filesystem=filesystem,
         include_paths=include_paths,
         file_extensions=file_extensions,
+    )
+
+
+def read_images(
+    paths: Paths,
+    *,
+    size: tuple[int, int] | None = None,
+    mode: str | None = None,
+    filesystem: Any = None,
+    include_paths: bool = False,
+    file_extensions: Sequence[str] | None = IMAGE_EXTENSIONS,
+) -> Read:
+    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
+        raise ValueError(f"size must be (height, width) in pixels, got {size!r}.")
+    import_pillow()  # fail here, not in every read task
+    return _read_files(
+        "ReadImage",
+        "read_images",
+        paths,
+        ImageFormat(None if size is None else (size[0], size[1]), mode),
+        filesystem=filesystem,
+        include_paths=include_paths,
+        file_extensions=file_extensions,
+        rows_per_file=1,
     )
 
 

@@ -306,6 +306,36 @@ def read_text(
     return _file_dataset(read, shuffle, override_num_blocks, concurrency, ray_remote_args)
 
 
+def read_images(
+    paths: Paths,
+    *,
+    size: tuple[int, int] | None = None,
+    mode: str | None = None,
+    filesystem: Any = None,
+    include_paths: bool = False,
+    file_extensions: Sequence[str] | None = _read.IMAGE_EXTENSIONS,
+    shuffle: str | None = None,
+    override_num_blocks: int | None = None,
+    concurrency: int | None = None,
+    ray_remote_args: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """Image files (png, jpg, ...), one row each: a ``uint8`` array in a column ``image``.
+
+    ``mode`` converts ("RGB", "L", ...) and ``size`` (height, width) resizes, so that every
+    image has the same shape; decoding needs Pillow. The other arguments work as in
+    :func:`read_parquet`.
+    """
+    read = _read.read_images(
+        paths,
+        size=size,
+        mode=mode,
+        filesystem=filesystem,
+        include_paths=include_paths,
+        file_extensions=file_extensions,
+    )
+    return _file_dataset(read, shuffle, override_num_blocks, concurrency, ray_remote_args)
+
+
 def read_binary_files(
     paths: Paths,
     *,
