@@ -592,6 +592,7 @@ class Dataset(BatchIteration):
         return refs_of(self._materialized_bundles(), "numpy", column)
 
     def _write(self, writer: BlockWriter, path: PathLike, method: str, **options: Any) -> None:
+        """``options``: filesystem, min_rows_per_file, partition_cols (see write_dataset)."""
         self._last_executor = write_dataset(self._plan, writer, path, method=method, **options)
 
     def write_parquet(
@@ -600,12 +601,15 @@ class Dataset(BatchIteration):
         *,
         filesystem: Any = None,
         min_rows_per_file: int | None = None,
+        partition_cols: list[str] | None = None,
         **arrow_parquet_args: Any,
     ) -> None:
         """Write parquet files into the directory ``path`` (local, or a URI like ``s3://``).
 
         One file per block, or per run of blocks holding at least ``min_rows_per_file``
-        rows; ``arrow_parquet_args`` go to ``pyarrow.parquet.write_table``.
+        rows; ``partition_cols`` spreads each file's rows over ``col=value/`` directories
+        (hive style, as ``read_parquet`` reads them back); ``arrow_parquet_args`` go to
+        ``pyarrow.parquet.write_table``.
         """
         self._write(
             ParquetWriter(arrow_parquet_args),
@@ -613,6 +617,7 @@ class Dataset(BatchIteration):
             "write_parquet",
             filesystem=filesystem,
             min_rows_per_file=min_rows_per_file,
+            partition_cols=partition_cols,
         )
 
     def write_csv(
@@ -621,6 +626,7 @@ class Dataset(BatchIteration):
         *,
         filesystem: Any = None,
         min_rows_per_file: int | None = None,
+        partition_cols: list[str] | None = None,
         **arrow_csv_args: Any,
     ) -> None:
         """Write CSV files with a header row into ``path``, split as ``write_parquet`` does."""
@@ -630,10 +636,16 @@ class Dataset(BatchIteration):
             "write_csv",
             filesystem=filesystem,
             min_rows_per_file=min_rows_per_file,
+            partition_cols=partition_cols,
         )
 
     def write_json(
-        self, path: PathLike, *, filesystem: Any = None, min_rows_per_file: int | None = None
+        self,
+        path: PathLike,
+        *,
+        filesystem: Any = None,
+        min_rows_per_file: int | None = None,
+        partition_cols: list[str] | None = None,
     ) -> None:
         """Write JSON lines files (one object per row) into ``path``, split as ``write_parquet``."""
         self._write(
@@ -642,6 +654,7 @@ class Dataset(BatchIteration):
             "write_json",
             filesystem=filesystem,
             min_rows_per_file=min_rows_per_file,
+            partition_cols=partition_cols,
         )
 
     def write_numpy(

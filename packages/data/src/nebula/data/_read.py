@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from nebula.data._blocks import Block, from_batch
 from nebula.data._expressions import filter_block
 from nebula.data._logical import Read, ReadTask
+from nebula.data._partitioning import partition_schema, path_values, with_partition_columns
 
 PathLike = str | os.PathLike[str]
 Paths = PathLike | Sequence[PathLike]
@@ -195,10 +196,12 @@ def expand_paths(
     filesystem: Any = None,
     reader: str = "read",
     file_extensions: Sequence[str] | None = None,
-) -> list[tuple[pafs.FileSystem, str]]:
+) -> list[tuple[pafs.FileSystem, str, str | None]]:
     """Every file the given paths name, in a stable order; a path naming nothing raises.
 
-    ``file_extensions`` (``["csv", "csv.gz"]``) keeps only the files ending in one of them.
+    Each comes with the directory it was found under (None for a file or glob named
+    directly): hive partitions are read from the path in between. ``file_extensions``
+    (``["csv", "csv.gz"]``) keeps only the files ending in one of them.
     """
     if isinstance(paths, (str, os.PathLike)):
         raw_paths: list[PathLike] = [paths]
@@ -213,12 +216,13 @@ def expand_paths(
     if isinstance(file_extensions, str):
         file_extensions = [file_extensions]
     suffixes = tuple("." + ext.lower().lstrip(".") for ext in file_extensions or ())
-    files: list[tuple[pafs.FileSystem, str]] = []
+    files: list[tuple[pafs.FileSystem, str, str | None]] = []
     for raw in raw_paths:
         fs, path = resolve_path(raw, filesystem)
+        base = path if fs.get_file_info(path).type == pafs.FileType.Directory else None
         for file in _files_under(fs, path, os.fspath(raw), reader):
             if not suffixes or file.lower().endswith(suffixes):
-                files.append((fs, file))
+                files.append((fs, file, base))
     if not files:
         shown = [os.fspath(raw) for raw in raw_paths]
         kind = f"files ending in {', '.join(suffixes)}" if suffixes else "files"
@@ -374,16 +378,33 @@ def _check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[
 
 
 def read_file(
-    file_format: FileFormat, fs: pafs.FileSystem, path: str, include_paths: bool, reader: str
+    file_format: FileFormat,
+    fs: pafs.FileSystem,
+    path: str,
+    include_paths: bool,
+    reader: str,
+    partitions: tuple[tuple[str, str | None], ...] = (),
 ) -> Block:
     try:
         block = file_format.read(fs, path)
     except Exception as exc:
         raise error_naming(exc, f"{reader}: could not read the file {path!r}: {exc}") from exc
+    block = with_partition_columns(block, partitions)
     if include_paths:
         column = pa.array([path] * block.num_rows, type=pa.string())
         block = block.append_column(_PATH_COLUMN, column)
     return block
+
+
+def _read_task(
+    file_format: FileFormat,
+    file: tuple[pafs.FileSystem, str, str | None],
+    include_paths: bool,
+    reader: str,
+) -> ReadTask:
+    fs, path, base = file
+    partitions = tuple(path_values(path, base))
+    return ReadTask(read_file, (file_format, fs, path, include_paths, reader, partitions))
 
 
 def _with_path(schema: pa.Schema, include_paths: bool) -> pa.Schema:
@@ -403,11 +424,11 @@ def _read_files(
     rows_per_file: int | None = None,
 ) -> Read:
     files = expand_paths(paths, filesystem, reader, file_extensions)
-    tasks = [
-        ReadTask(read_file, (file_format, fs, path, include_paths, reader)) for fs, path in files
-    ]
+    tasks = [_read_task(file_format, file, include_paths, reader) for file in files]
     if schema is not None:
-        schema = _with_path(schema, include_paths)
+        schema = _with_path(
+            partition_schema(schema, path_values(files[0][1], files[0][2])), include_paths
+        )
     num_rows = rows_per_file * len(files) if rows_per_file is not None else None
     return Read(None, label, tasks, schema=schema, num_rows=num_rows)
 
@@ -439,11 +460,10 @@ def read_parquet(
 ) -> Read:
     files = expand_paths(paths, filesystem, "read_parquet", file_extensions)
     file_format = ParquetFormat(columns, row_filter)
-    tasks = [
-        ReadTask(read_file, (file_format, fs, path, include_paths, "read_parquet"))
-        for fs, path in files
-    ]
-    schema = _with_path(_parquet_schema(*files[0], columns), include_paths)
+    tasks = [_read_task(file_format, file, include_paths, "read_parquet") for file in files]
+    fs, first, base = files[0]
+    schema = partition_schema(_parquet_schema(fs, first, columns), path_values(first, base))
+    schema = _with_path(schema, include_paths)
     return Read(None, "ReadParquet", tasks, schema=schema)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -33,6 +33,7 @@ from nebula.data import _blocks
 from nebula.data._blocks import Block, RefBundle
 from nebula.data._executor import DataContext, StreamingExecutor
 from nebula.data._logical import LogicalOperator, MapOp
+from nebula.data._partitioning import check_partition_cols, split_by_partition
 from nebula.data._read import PathLike, error_naming, resolve_path
 from nebula.data._transforms import BlockTransform, TaskContext
 from nebula.data._zero_copy import arrow_from_numpy
@@ -135,14 +136,33 @@ def _json_line(row: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def _write_file(writer: BlockWriter, fs: pafs.FileSystem, path: str, *blocks: Block) -> int:
+def _write_file(
+    writer: BlockWriter,
+    fs: pafs.FileSystem,
+    path: str,
+    partition_cols: tuple[str, ...],
+    *blocks: Block,
+) -> int:
+    """Write ``blocks`` as the file ``path``, or with ``partition_cols`` as one file of that
+    name in each ``col=value/`` directory the rows fall in."""
     block = _blocks.concat(blocks)
+    if not partition_cols:
+        _write_one(writer, fs, path, block)
+        return int(block.num_rows)
+    directory, name = path.rsplit("/", 1)
+    for subdirectory, rows in split_by_partition(block, partition_cols):
+        target = f"{directory}/{subdirectory}"
+        fs.create_dir(target, recursive=True)
+        _write_one(writer, fs, f"{target}/{name}", rows)
+    return int(block.num_rows)
+
+
+def _write_one(writer: BlockWriter, fs: pafs.FileSystem, path: str, block: Block) -> None:
     try:
         with fs.open_output_stream(path, compression=None) as stream:
             writer.write(block, stream)
     except Exception as exc:
         raise error_naming(exc, f"could not write the file {path!r}: {exc}") from exc
-    return int(block.num_rows)
 
 
 _write_task = nebula.remote(_write_file)
@@ -156,6 +176,7 @@ class WriteTransform(BlockTransform):
     filesystem: pafs.FileSystem
     directory: str
     write_id: str
+    partition_cols: tuple[str, ...] = ()
 
     def __call__(self, block: Block) -> Block:
         return self.apply(block, TaskContext())
@@ -164,7 +185,7 @@ class WriteTransform(BlockTransform):
         if block.num_rows == 0:
             return _WRITE_STATS.empty_table()
         name = f"{self.directory}/{self.write_id}_{context.task_index:06d}.{self.writer.extension}"
-        rows = _write_file(self.writer, self.filesystem, name, block)
+        rows = _write_file(self.writer, self.filesystem, name, self.partition_cols, block)
         written = arrow_from_numpy(np.array([rows], dtype=np.int64))
         return pa.Table.from_arrays([written], schema=_WRITE_STATS)
 
@@ -204,30 +225,37 @@ def write_dataset(
     filesystem: Any,
     min_rows_per_file: int | None,
     method: str,
+    partition_cols: Sequence[str] | None = None,
 ) -> StreamingExecutor:
     """Write the plan's blocks as files under ``path``; returns the finished execution."""
     check_min_rows_per_file(min_rows_per_file)
+    columns = check_partition_cols(partition_cols)
     fs, directory = _output_directory(path, filesystem, method)
     write_id = uuid.uuid4().hex[:16]
     if min_rows_per_file is None:
-        transform = WriteTransform(writer, fs, directory, write_id)
+        transform = WriteTransform(writer, fs, directory, write_id, columns)
         executor = StreamingExecutor(MapOp(plan, "Write", transform))
         for _ in executor.run():
             pass
         return executor
     executor = StreamingExecutor(plan)
-    _write_groups(executor.run(), writer, fs, directory, write_id, min_rows_per_file)
+    target = _Target(writer, fs, directory, write_id, columns)
+    _write_groups(executor.run(), target, min_rows_per_file)
     return executor
 
 
-def _write_groups(
-    bundles: Iterator[RefBundle],
-    writer: BlockWriter,
-    fs: pafs.FileSystem,
-    directory: str,
-    write_id: str,
-    threshold: int,
-) -> None:
+@dataclass(frozen=True)
+class _Target:
+    """Where grouped blocks are written: the format, the directory and the file names."""
+
+    writer: BlockWriter
+    fs: pafs.FileSystem
+    directory: str
+    write_id: str
+    partition_cols: tuple[str, ...]
+
+
+def _write_groups(bundles: Iterator[RefBundle], target: _Target, threshold: int) -> None:
     """Write runs of consecutive blocks holding at least ``threshold`` rows, a file each."""
     bound = DataContext.get_current().in_flight_bound()
     in_flight: list[Any] = []
@@ -235,8 +263,10 @@ def _write_groups(
 
     def submit(group: list[Any]) -> None:
         nonlocal index
-        name = f"{directory}/{write_id}_{index:06d}.{writer.extension}"
-        in_flight.append(_write_task.remote(writer, fs, name, *group))
+        name = f"{target.directory}/{target.write_id}_{index:06d}.{target.writer.extension}"
+        in_flight.append(
+            _write_task.remote(target.writer, target.fs, name, target.partition_cols, *group)
+        )
         index += 1
         while len(in_flight) >= bound:
             ready, in_flight[:] = nebula.wait(in_flight, num_returns=1)
