@@ -87,9 +87,18 @@ def test_read_concurrency_and_resources_reach_the_read_tasks(parquet_dir: Path) 
     assert [op._max_in_flight for op in reads] == [1]
     assert capped.count() == 40
     with pytest.raises(ValueError, match=r"ReadParquet asks for GPU=4"):
-        nd.read_parquet(files, ray_remote_args={"num_gpus": 4}).count()
+        nd.read_parquet(files, ray_remote_args={"num_gpus": 4}).take_all()
     with pytest.raises(ValueError, match="Invalid option 'bogus'"):
         nd.read_parquet(files, ray_remote_args={"bogus": 1})
     with pytest.raises(ValueError, match="concurrency must be a positive integer"):
         nd.range(10, concurrency=0)
     assert nd.range(10, concurrency=2, ray_remote_args={"num_cpus": 0.5}).sum("id") == 45
+
+
+def test_count_of_a_parquet_read_comes_from_the_footers(parquet_dir: Path) -> None:
+    files = str(parquet_dir / "*.parquet")
+    ds = nd.read_parquet(files)
+    assert ds.count() == 40
+    assert ds._last_executor is None  # no read task ran: the footers were enough
+    assert nd.read_parquet(files, filter="x < 5").count() == 5  # a filter reads the rows
+    assert nd.read_parquet(files).limit(3).count() == 3

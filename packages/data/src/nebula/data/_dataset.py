@@ -32,7 +32,7 @@ from nebula.data._logical import (
 )
 from nebula.data._nary import check_union_schemas
 from nebula.data._optimizer import optimize
-from nebula.data._read import PathLike, read_file
+from nebula.data._read import PathLike, file_row_count, read_file
 from nebula.data._transforms import (
     AddColumnTransform,
     ExpressionFilterTransform,
@@ -498,9 +498,12 @@ class Dataset(BatchIteration):
             print(row)
 
     def count(self) -> int:
-        """The number of rows; known without running anything for a plain source."""
+        """The number of rows: known without running anything for in-memory sources and
+        ranges, read from the file footers (not the rows) for plain Parquet reads."""
         if isinstance(self._plan, (Read, InputData)) and self._plan.num_rows is not None:
             return self._plan.num_rows
+        if isinstance(self._plan, Read) and (rows := file_row_count(self._plan)) is not None:
+            return rows
         return sum(bundle.meta.num_rows for bundle in self.iter_internal_ref_bundles())
 
     def schema(self) -> pa.Schema | None:

@@ -30,6 +30,8 @@ from nebula.data._expressions import filter_block
 from nebula.data._logical import Read, ReadTask
 from nebula.data._partitioning import partition_schema, path_values, with_partition_columns
 
+import nebula
+
 PathLike = str | os.PathLike[str]
 Paths = PathLike | Sequence[PathLike]
 
@@ -255,6 +257,12 @@ class FileFormat:
     def read(self, fs: pafs.FileSystem, path: str) -> Block:
         raise NotImplementedError
 
+    counts_rows = False  # whether ``num_rows`` can count a file without reading its rows
+
+    def num_rows(self, fs: pafs.FileSystem, path: str) -> int:
+        """The file's row count, from its metadata (formats whose ``counts_rows``)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class ParquetFormat(FileFormat):
@@ -272,6 +280,14 @@ class ParquetFormat(FileFormat):
             return block
         block = filter_block(block, self.row_filter)
         return block if self.columns is None else block.select(self.columns)
+
+    @property
+    def counts_rows(self) -> bool:  # type: ignore[override]
+        return self.row_filter is None
+
+    def num_rows(self, fs: pafs.FileSystem, path: str) -> int:
+        with fs.open_input_file(path) as stream:
+            return int(pq.ParquetFile(stream).metadata.num_rows)  # the footer only
 
 
 @dataclass(frozen=True)
@@ -394,6 +410,27 @@ def read_file(
         column = pa.array([path] * block.num_rows, type=pa.string())
         block = block.append_column(_PATH_COLUMN, column)
     return block
+
+
+def file_row_count(read: Read) -> int | None:
+    """``read``'s rows counted from file metadata (a task per file), if its formats can."""
+    tasks = list(read.read_tasks)
+    if not tasks or not all(task.fn is read_file and task.args[0].counts_rows for task in tasks):
+        return None
+    counts = nebula.get(
+        [_count_rows.remote(task.args[0], task.args[1], task.args[2]) for task in tasks]
+    )
+    return int(sum(counts))
+
+
+def _count_file_rows(file_format: FileFormat, fs: pafs.FileSystem, path: str) -> int:
+    try:
+        return file_format.num_rows(fs, path)
+    except Exception as exc:
+        raise error_naming(exc, f"could not read the row count of {path!r}: {exc}") from exc
+
+
+_count_rows = nebula.remote(_count_file_rows)
 
 
 def _read_task(
