@@ -177,6 +177,10 @@ class Executor:
                     result = asyncio.run(result)
                 if spec.streaming:
                     result = self._stream(spec, result)
+                elif inspect.isasyncgen(result):  # num_returns=N on a generator: its items
+                    result = asyncio.run(drain_async_generator(result))
+                elif inspect.isgenerator(result):
+                    result = list(result)
             return self._success(spec, result)
         except BaseException as exc:
             return self._failure(spec, exc)
@@ -209,6 +213,8 @@ class Executor:
                     result = await self._stream_async(spec, result)
                 elif inspect.isasyncgen(result):
                     result = await drain_async_generator(result)
+                elif inspect.isgenerator(result):
+                    result = list(result)
                 reply = self._success(spec, result)
             except asyncio.CancelledError:
                 reply = self._failure(
@@ -260,15 +266,11 @@ class Executor:
         return unpack_args(deserialize(spec.args_blob), values)
 
     def _success(self, spec: p.TaskSpec, result: Any) -> p.TaskDone:
-        if inspect.isasyncgen(result):  # a generator actor method: its items, as a list
-            result = asyncio.run(drain_async_generator(result))
         if spec.num_returns == 1:
-            results = [list(result) if inspect.isgenerator(result) else result]
+            results = [result]
         elif spec.num_returns == 0:
             results = []
         else:
-            if inspect.isgenerator(result):  # num_returns=N on a generator: its N items
-                result = list(result)
             if not isinstance(result, (tuple, list)) or len(result) != spec.num_returns:
                 raise ValueError(
                     f"{spec.name}() declared num_returns={spec.num_returns} but returned "
