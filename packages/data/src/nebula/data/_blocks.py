@@ -13,6 +13,13 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import pyarrow as pa
 from nebula.data._numpy_batch import NumpyBatch, unread_column
+from nebula.data._objects import (
+    ARROW_CONVERSION_ERRORS,
+    array_or_objects,
+    is_object_column,
+    object_array,
+    objects_to_numpy,
+)
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 Block: TypeAlias = pa.Table
@@ -50,6 +57,8 @@ def schema_string(schema: pa.Schema | None) -> str:
 
 
 def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    if is_object_column(column):
+        return objects_to_numpy(column)
     if isinstance(column.type, pa.FixedShapeTensorType):
         return column.combine_chunks().to_numpy_ndarray()  # type: ignore[attr-defined, no-any-return]
     view = numpy_view(column)
@@ -64,12 +73,12 @@ def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
         return unread
     array = np.asarray(values) if not isinstance(values, list) else None
     if array is None:
-        return pa.array(values)
+        return array_or_objects(values)
     if array.ndim > 1:
         # A column of equally shaped arrays travels as Arrow's fixed-shape tensor type.
         return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(array))
     if array.dtype == object:
-        return pa.array(list(array))
+        return array_or_objects(list(array))
     shared = arrow_from_numpy(array)
     return shared if shared is not None else pa.array(array)
 
@@ -79,7 +88,11 @@ def to_batch(block: Block, batch_format: str) -> Any:
     if batch_format in ("default", "numpy"):
         return {name: _column_to_numpy(block.column(name)) for name in block.column_names}
     if batch_format == "pandas":
-        return block.to_pandas()
+        frame = block.to_pandas()
+        for name in block.column_names:
+            if is_object_column(block.column(name)):
+                frame[name] = objects_to_numpy(block.column(name))
+        return frame
     return block
 
 
@@ -106,7 +119,16 @@ def from_batch(batch: Any) -> Block:
         columns = {str(name): _array_from_numpy(values) for name, values in batch.items()}
         return pa.table(columns)
     if _is_dataframe(batch):
-        return pa.Table.from_pandas(batch, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(batch, preserve_index=False)
+        except ARROW_CONVERSION_ERRORS:  # some column holds Python objects Arrow cannot type
+            columns = {}
+            for name in batch.columns:
+                try:
+                    columns[str(name)] = pa.Array.from_pandas(batch[name])
+                except ARROW_CONVERSION_ERRORS:
+                    columns[str(name)] = object_array(batch[name].tolist())
+            return pa.table(columns)
     raise TypeError(
         "a map_batches function must return a dict of columns, a pandas.DataFrame or a "
         f"pyarrow.Table, got {type(batch).__name__}."
@@ -123,7 +145,14 @@ def from_rows(rows: Sequence[Any]) -> Block:
     if not rows:
         return pa.table({})
     if all(isinstance(row, Mapping) for row in rows):
-        return pa.Table.from_pylist([dict(row) for row in rows])
+        dicts = [dict(row) for row in rows]
+        try:
+            return pa.Table.from_pylist(dicts)
+        except ARROW_CONVERSION_ERRORS:  # some column needs Python objects
+            names = list(dict.fromkeys(name for row in dicts for name in row))
+            return pa.table(
+                {name: array_or_objects([row.get(name) for row in dicts]) for name in names}
+            )
     return pa.table({"item": _array_from_numpy(list(rows))})
 
 

@@ -33,7 +33,7 @@ def _block_to(block: Block, batch_format: str, column: str | None) -> Any:
             raise KeyError(f"no column {column!r}; the dataset has {block.column_names}.")
         return _blocks.to_batch(block.select([column]), "numpy")[column]
     if batch_format == "pandas":
-        return block.to_pandas()
+        return _blocks.to_batch(block, "pandas")
     return dict(_blocks.to_batch(block, "numpy"))
 
 

@@ -574,7 +574,7 @@ class Dataset(BatchIteration):
         return list(schema.names) if schema is not None else []
 
     def to_pandas(self) -> Any:
-        return _blocks.concat(list(self._iter_blocks())).to_pandas()
+        return _blocks.to_batch(_blocks.concat(list(self._iter_blocks())), "pandas")
 
     def to_arrow(self) -> pa.Table:
         return _blocks.concat(list(self._iter_blocks()))
