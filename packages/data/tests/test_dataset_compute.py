@@ -154,3 +154,14 @@ def test_map_batches_accepts_ray_batch_arguments() -> None:
     assert ds.sum("id") == 45
     with pytest.raises(ValueError, match="batch_size"):
         nd.range(10).map_batches(lambda b: b, batch_size=0)
+
+
+def test_a_udf_that_is_not_callable_fails_when_given() -> None:
+    with pytest.raises(TypeError, match="map takes a function or a callable class, got int"):
+        nd.range(3).map(123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="map_batches takes a function"):
+        nd.range(3).map_batches(None)
+    with pytest.raises(TypeError, match="filter takes a function"):
+        nd.range(3).filter(5)
+    with pytest.raises(TypeError, match="map_groups takes a function"):
+        nd.range(3).groupby("id").map_groups("f")

@@ -108,6 +108,10 @@ class Dataset(BatchIteration):
     ) -> Dataset:
         """A map operator running ``fn`` as tasks, or on actors when it is a class."""
         method = re.sub(r"(?<!^)([A-Z])", r"_\1", kind).lower()  # MapBatches: map_batches
+        if not isinstance(fn, _ExprLabel) and not callable(fn):
+            raise TypeError(
+                f"{method} takes a function or a callable class, got {type(fn).__name__}."
+            )
         compute = resolve_compute(method, fn, run.concurrency, run.compute)
         remote_args = check_remote_args(method, run.remote_args, compute.actor_pool is not None)
         return self._map_op(
