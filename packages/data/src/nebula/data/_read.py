@@ -14,7 +14,7 @@ import inspect
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -381,7 +381,7 @@ def import_pillow() -> Any:
     return Image
 
 
-def _check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[str, Any]:
+def check_options(reader: str, function: Any, options: dict[str, Any]) -> dict[str, Any]:
     """Refuse now, not in every read task, options ``function`` (pyarrow's reader) lacks."""
     accepted = set(inspect.signature(function).parameters) - {"input_file"}
     unknown = sorted(set(options) - accepted)
@@ -448,7 +448,7 @@ def _with_path(schema: pa.Schema, include_paths: bool) -> pa.Schema:
     return schema.append(pa.field(_PATH_COLUMN, pa.string())) if include_paths else schema
 
 
-def _read_files(
+def read_files(
     label: str,
     reader: str,
     paths: Paths,
@@ -457,17 +457,28 @@ def _read_files(
     filesystem: Any,
     include_paths: bool,
     file_extensions: Sequence[str] | None = None,
-    schema: pa.Schema | None = None,
+    schema: pa.Schema | Callable[[pafs.FileSystem, str], pa.Schema] | None = None,
     rows_per_file: int | None = None,
 ) -> Read:
+    """A read of one block per file of ``paths``, each read by ``file_format`` in a task.
+
+    ``schema``, when the format fixes it, or how to read it from the first file; partition
+    and path columns are added to it.
+    """
     files = expand_paths(paths, filesystem, reader, file_extensions)
     tasks = [_read_task(file_format, file, include_paths, reader) for file in files]
+    fs, first, base = files[0]
+    if callable(schema):
+        schema = schema(fs, first)
     if schema is not None:
-        schema = _with_path(
-            partition_schema(schema, path_values(files[0][1], files[0][2])), include_paths
-        )
+        schema = _with_path(partition_schema(schema, path_values(first, base)), include_paths)
     num_rows = rows_per_file * len(files) if rows_per_file is not None else None
     return Read(None, label, tasks, schema=schema, num_rows=num_rows)
+
+
+def parquet_schema(columns: list[str] | None) -> Callable[[pafs.FileSystem, str], pa.Schema]:
+    """How to read a Parquet file's schema (``columns`` of it) for :func:`read_files`."""
+    return lambda fs, path: _parquet_schema(fs, path, columns)
 
 
 def _parquet_schema(fs: pafs.FileSystem, path: str, columns: list[str] | None) -> pa.Schema:
@@ -486,144 +497,19 @@ def _parquet_schema(fs: pafs.FileSystem, path: str, columns: list[str] | None) -
     return pa.schema([schema.field(name) for name in columns])
 
 
-def read_parquet(
-    paths: Paths,
-    *,
-    columns: list[str] | None = None,
-    filesystem: Any = None,
-    include_paths: bool = False,
-    row_filter: Any = None,
-    file_extensions: Sequence[str] | None = None,
-) -> Read:
-    files = expand_paths(paths, filesystem, "read_parquet", file_extensions)
-    file_format = ParquetFormat(columns, row_filter)
-    tasks = [_read_task(file_format, file, include_paths, "read_parquet") for file in files]
-    fs, first, base = files[0]
-    schema = partition_schema(_parquet_schema(fs, first, columns), path_values(first, base))
-    schema = _with_path(schema, include_paths)
-    return Read(None, "ReadParquet", tasks, schema=schema)
+def csv_format(options: dict[str, Any]) -> CsvFormat:
+    return CsvFormat(check_options("read_csv", pacsv.read_csv, options))
 
 
-def read_csv(
-    paths: Paths,
-    *,
-    filesystem: Any = None,
-    include_paths: bool = False,
-    file_extensions: Sequence[str] | None = None,
-    **options: Any,
-) -> Read:
-    return _read_files(
-        "ReadCSV",
-        "read_csv",
-        paths,
-        CsvFormat(_check_options("read_csv", pacsv.read_csv, options)),
-        filesystem=filesystem,
-        include_paths=include_paths,
-        file_extensions=file_extensions,
-    )
+def json_format(options: dict[str, Any]) -> JsonFormat:
+    return JsonFormat(check_options("read_json", pajson.read_json, options))
 
 
-def read_json(
-    paths: Paths,
-    *,
-    filesystem: Any = None,
-    include_paths: bool = False,
-    file_extensions: Sequence[str] | None = None,
-    **options: Any,
-) -> Read:
-    """Newline-delimited JSON records, one object per line."""
-    return _read_files(
-        "ReadJSON",
-        "read_json",
-        paths,
-        JsonFormat(_check_options("read_json", pajson.read_json, options)),
-        filesystem=filesystem,
-        include_paths=include_paths,
-        file_extensions=file_extensions,
-    )
-
-
-def read_text(
-    paths: Paths,
-    *,
-    encoding: str = "utf-8",
-    drop_empty_lines: bool = True,
-    filesystem: Any = None,
-    include_paths: bool = False,
-    file_extensions: Sequence[str] | None = None,
-) -> Read:
-    return _read_files(
-        "ReadText",
-        "read_text",
-        paths,
-        TextFormat(encoding, drop_empty_lines),
-        filesystem=filesystem,
-        include_paths=include_paths,
-        file_extensions=file_extensions,
-        schema=pa.schema([("text", pa.string())]),
-    )
-
-
-def read_numpy(
-    paths: Paths,
-    *,
-    filesystem: Any = None,
-    include_paths: bool = False,
-    file_extensions: Sequence[str] | None = None,
-) -> Read:
-    return _read_files(
-        "ReadNumpy",
-        "read_numpy",
-        paths,
-        NumpyFormat(),
-        filesystem=filesystem,
-        include_paths=include_paths,
-        file_extensions=file_extensions,
-    )
-
-
-def read_images(
-    paths: Paths,
-    *,
-    size: tuple[int, int] | None = None,
-    mode: str | None = None,
-    filesystem: Any = None,
-    include_paths: bool = False,
-    file_extensions: Sequence[str] | None = IMAGE_EXTENSIONS,
-) -> Read:
+def image_format(size: tuple[int, int] | None, mode: str | None) -> ImageFormat:
     if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
         raise ValueError(f"size must be (height, width) in pixels, got {size!r}.")
     import_pillow()  # fail here, not in every read task
-    return _read_files(
-        "ReadImage",
-        "read_images",
-        paths,
-        ImageFormat(None if size is None else (size[0], size[1]), mode),
-        filesystem=filesystem,
-        include_paths=include_paths,
-        file_extensions=file_extensions,
-        rows_per_file=1,
-    )
-
-
-def read_binary_files(
-    paths: Paths,
-    *,
-    include_paths: bool = False,
-    filesystem: Any = None,
-    file_extensions: Sequence[str] | None = None,
-) -> Read:
-    return _read_files(
-        "ReadBinary",
-        "read_binary_files",
-        paths,
-        BinaryFormat(),
-        filesystem=filesystem,
-        include_paths=include_paths,
-        file_extensions=file_extensions,
-        schema=pa.schema([("bytes", pa.binary())]),
-        rows_per_file=1,
-    )
+    return ImageFormat(None if size is None else (size[0], size[1]), mode)
 
 
 # ---- ranges ---------------------------------------------------------------------------
