@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +33,7 @@ from nebula.data._nary import check_union_schemas
 from nebula.data._optimizer import optimize
 from nebula.data._read import PathLike, file_row_count, read_file
 from nebula.data._transforms import (
+    UDF,
     AddColumnTransform,
     ExpressionFilterTransform,
     FilterTransform,
@@ -102,13 +102,17 @@ class Dataset(BatchIteration):
         self,
         kind: str,
         transform: Any,
-        fn: Any,
         run: RunOptions,
+        *,
+        udf: UDF | None = None,
+        label: str | None = None,
         one_to_one: bool = False,
     ) -> Dataset:
-        """A map operator running ``fn`` as tasks, or on actors when it is a class."""
+        """A map operator running ``transform`` as tasks, or on actors when ``udf`` is a
+        class; without a ``udf`` (an expression) it runs as tasks, named by ``label``."""
         method = re.sub(r"(?<!^)([A-Z])", r"_\1", kind).lower()  # MapBatches: map_batches
-        if not isinstance(fn, _ExprLabel) and not callable(fn):
+        fn = None if udf is None else udf.fn
+        if udf is not None and not callable(fn):
             raise TypeError(
                 f"{method} takes a function or a callable class, got {type(fn).__name__}."
             )
@@ -117,7 +121,7 @@ class Dataset(BatchIteration):
         return self._map_op(
             kind,
             transform,
-            fn_label(fn),
+            label if label is not None else fn_label(fn),
             one_to_one=one_to_one,
             actor_pool=compute.actor_pool,
             max_tasks=compute.max_tasks,
@@ -143,9 +147,9 @@ class Dataset(BatchIteration):
         ``resources=``, ``scheduling_strategy=``, ``max_retries=``...) go to each task or
         actor.
         """
-        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        udf = UDF.of(fn, fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
         run = RunOptions(concurrency, compute, remote_args)
-        return self._udf_op("Map", MapRowsTransform(fn, *udf), fn, run, one_to_one=True)
+        return self._udf_op("Map", MapRowsTransform(udf), run, udf=udf, one_to_one=True)
 
     def map_batches(
         self,
@@ -179,10 +183,10 @@ class Dataset(BatchIteration):
             isinstance(batch_size, (bool, str)) or not isinstance(batch_size, int) or batch_size < 1
         ):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
-        transform = MapBatchesTransform(fn, batch_size, batch_format, *udf)
+        udf = UDF.of(fn, fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        transform = MapBatchesTransform(udf, batch_size, batch_format)
         run = RunOptions(concurrency, compute, remote_args)
-        return self._udf_op("MapBatches", transform, fn, run)
+        return self._udf_op("MapBatches", transform, run, udf=udf)
 
     def flat_map(
         self,
@@ -197,9 +201,9 @@ class Dataset(BatchIteration):
         **remote_args: Any,
     ) -> Dataset:
         """Apply ``fn`` to each row; it returns a list of output rows. Arguments as ``map``."""
-        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        udf = UDF.of(fn, fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
         run = RunOptions(concurrency, compute, remote_args)
-        return self._udf_op("FlatMap", FlatMapTransform(fn, *udf), fn, run)
+        return self._udf_op("FlatMap", FlatMapTransform(udf), run, udf=udf)
 
     def filter(
         self,
@@ -228,9 +232,9 @@ class Dataset(BatchIteration):
         if expr is not None:
             expression = as_expression(expr)
             transform: Any = ExpressionFilterTransform(expression)
-            return self._udf_op("Filter", transform, _ExprLabel(str(expression)), run)
-        udf = _udf_args(fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
-        return self._udf_op("Filter", FilterTransform(fn, *udf), fn, run)
+            return self._udf_op("Filter", transform, run, label=str(expression))
+        udf = UDF.of(fn, fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        return self._udf_op("Filter", FilterTransform(udf), run, udf=udf)
 
     def add_column(
         self, col: str, fn: Callable[[Any], Any], *, batch_format: str = "pandas"
@@ -248,9 +252,9 @@ class Dataset(BatchIteration):
             raise TypeError(f"column_name must be a non-empty string, got {column_name!r}.")
         expression = as_expression(expr, "with_column")
         transform = WithColumnTransform(column_name, expression)
-        label = _ExprLabel(f"{column_name}={expression}")
         run = RunOptions(None, None, remote_args)
-        return self._udf_op("WithColumn", transform, label, run, one_to_one=True)
+        label = f"{column_name}={expression}"
+        return self._udf_op("WithColumn", transform, run, label=label, one_to_one=True)
 
     def select_columns(self, cols: str | list[str]) -> Dataset:
         cols = [cols] if isinstance(cols, str) else list(cols)
@@ -688,27 +692,6 @@ class MaterializedDataset(Dataset):
     def num_blocks(self) -> int:
         assert isinstance(self._plan, InputData)
         return len(self._plan.bundles)
-
-
-@dataclass(frozen=True)
-class _ExprLabel:
-    """Stands for an expression where a UDF is expected, so plans show the expression."""
-
-    __name__: str
-
-
-def _udf_args(
-    fn_args: Sequence[Any],
-    fn_kwargs: Mapping[str, Any] | None,
-    fn_constructor_args: Sequence[Any],
-    fn_constructor_kwargs: Mapping[str, Any] | None,
-) -> tuple[tuple[Any, ...], dict[str, Any], tuple[Any, ...], dict[str, Any]]:
-    return (
-        tuple(fn_args or ()),
-        dict(fn_kwargs or {}),
-        tuple(fn_constructor_args or ()),
-        dict(fn_constructor_kwargs or {}),
-    )
 
 
 class _DatasetIterator(DataIterator):

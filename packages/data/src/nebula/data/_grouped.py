@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from nebula.data._aggregations import (
 from nebula.data._blocks import Block
 from nebula.data._compute import RunOptions
 from nebula.data._logical import AllToAll
-from nebula.data._transforms import BlockTransform, build_udf
+from nebula.data._transforms import UDF, BlockTransform
 
 if TYPE_CHECKING:
     from nebula.data._dataset import Dataset
@@ -125,18 +125,10 @@ class GroupedData:
         _blocks.check_batch_format(batch_format)
         # Sorting puts each group in one block: the sort partitions on the first key's range.
         grouped = self._dataset.sort(self._keys) if self._keys else self._dataset.repartition(1)
-        transform = MapGroupsTransform(
-            fn,
-            self._keys,
-            batch_format,
-            tuple(fn_args),
-            dict(fn_kwargs or {}),
-            tuple(fn_constructor_args),
-            dict(fn_constructor_kwargs or {}),
-        )
-        return grouped._udf_op(
-            "MapGroups", transform, fn, RunOptions(concurrency, compute, remote_args)
-        )
+        udf = UDF.of(fn, fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
+        transform = MapGroupsTransform(udf, self._keys, batch_format)
+        run = RunOptions(concurrency, compute, remote_args)
+        return grouped._udf_op("MapGroups", transform, run, udf=udf)
 
 
 def group_bounds(block: Block, keys: list[str]) -> list[tuple[int, int]]:
@@ -156,27 +148,20 @@ def group_bounds(block: Block, keys: list[str]) -> list[tuple[int, int]]:
 
 @dataclass
 class MapGroupsTransform(BlockTransform):
-    """Run ``fn`` on each group of a block sorted by ``keys``."""
+    """Run ``udf`` on each group of a block sorted by ``keys``."""
 
-    fn: Any
+    udf: UDF
     keys: list[str]
     batch_format: str
-    fn_args: Sequence[Any] = ()
-    fn_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    fn_constructor_args: Sequence[Any] = ()
-    fn_constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    _callable: Any = None
 
     def setup(self) -> None:
-        self._callable = build_udf(self.fn, self.fn_constructor_args, self.fn_constructor_kwargs)
+        self.udf.setup()
 
     def __call__(self, block: Block) -> Block:
-        if self._callable is None:
-            self.setup()
         outputs = []
         for start, stop in group_bounds(block, self.keys):
             batch = _blocks.to_batch(block.slice(start, stop - start), self.batch_format)
-            result = self._callable(batch, *self.fn_args, **self.fn_kwargs)
+            result = self.udf(batch)
             outputs += [_blocks.from_batch(out) for out in _batches(result)]
         return _blocks.concat(outputs)
 

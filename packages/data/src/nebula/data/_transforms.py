@@ -50,9 +50,15 @@ def fn_label(fn: object) -> str:
     return name if isinstance(name, str) else type(fn).__name__
 
 
+def is_callable_class(fn: Any) -> bool:
+    """Whether a UDF is a class to build once per actor (``bool``, ``str``... are functions)."""
+    return isinstance(fn, type) and fn.__module__ != "builtins"
+
+
 @dataclass
-class RowUDFTransform(BlockTransform):
-    """A UDF called on each row: a function, or a class built once per ``setup``."""
+class UDF:
+    """A user's function, or callable class built once where it runs, with its arguments:
+    ``udf(value)`` calls ``fn(value, *fn_args, **fn_kwargs)``."""
 
     fn: Any
     fn_args: Sequence[Any] = ()
@@ -61,15 +67,48 @@ class RowUDFTransform(BlockTransform):
     fn_constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
     _callable: Any = None
 
-    def setup(self) -> None:
-        self._callable = build_udf(self.fn, self.fn_constructor_args, self.fn_constructor_kwargs)
+    @classmethod
+    def of(
+        cls,
+        fn: Any,
+        fn_args: Sequence[Any] | None = None,
+        fn_kwargs: Mapping[str, Any] | None = None,
+        fn_constructor_args: Sequence[Any] | None = None,
+        fn_constructor_kwargs: Mapping[str, Any] | None = None,
+    ) -> UDF:
+        return cls(
+            fn,
+            tuple(fn_args or ()),
+            dict(fn_kwargs or {}),
+            tuple(fn_constructor_args or ()),
+            dict(fn_constructor_kwargs or {}),
+        )
 
-    def _calls(self, block: Block) -> Iterator[Any]:
-        """``fn(row)`` for each row of ``block``."""
+    def setup(self) -> None:
+        if is_callable_class(self.fn):
+            self._callable = self.fn(*self.fn_constructor_args, **self.fn_constructor_kwargs)
+        else:
+            self._callable = self.fn
+
+    def __call__(self, value: Any) -> Any:
         if self._callable is None:
             self.setup()
+        return self._callable(value, *self.fn_args, **self.fn_kwargs)
+
+
+@dataclass
+class RowUDFTransform(BlockTransform):
+    """A UDF called on each row."""
+
+    udf: UDF
+
+    def setup(self) -> None:
+        self.udf.setup()
+
+    def _calls(self, block: Block) -> Iterator[Any]:
+        """``udf(row)`` for each row of ``block``."""
         for row in _blocks.iter_rows(block):
-            yield self._callable(row, *self.fn_args, **self.fn_kwargs)
+            yield self.udf(row)
 
 
 class MapRowsTransform(RowUDFTransform):
@@ -106,45 +145,22 @@ class ExpressionFilterTransform(BlockTransform):
         return filter_block(block, self.expr)
 
 
-def is_callable_class(fn: Any) -> bool:
-    """Whether a UDF is a class to build once per actor (``bool``, ``str``... are functions)."""
-    return isinstance(fn, type) and fn.__module__ != "builtins"
-
-
-def build_udf(fn: Any, ctor_args: Sequence[Any], ctor_kwargs: Mapping[str, Any]) -> Any:
-    """The callable a UDF stands for: a class is built once (per task or actor) here."""
-    return fn(*ctor_args, **ctor_kwargs) if is_callable_class(fn) else fn
-
-
 @dataclass
 class MapBatchesTransform(BlockTransform):
-    """Run ``fn`` on batches of at most ``batch_size`` rows of each block.
+    """Run ``udf`` on batches of at most ``batch_size`` rows of each block."""
 
-    ``fn`` may be a class: it is then constructed once per ``setup`` with the given
-    constructor arguments, and the instance is called on each batch.
-    """
-
-    fn: Any
+    udf: UDF
     batch_size: int | None
     batch_format: str
-    fn_args: Sequence[Any] = ()
-    fn_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    fn_constructor_args: Sequence[Any] = ()
-    fn_constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    _callable: Any = None
 
     def setup(self) -> None:
-        self._callable = build_udf(self.fn, self.fn_constructor_args, self.fn_constructor_kwargs)
+        self.udf.setup()
 
     def __call__(self, block: Block) -> Block:
-        if self._callable is None:
-            self.setup()
         outputs = []
         for piece in _blocks.iter_slices(block, self.batch_size):
             batch = _blocks.to_udf_batch(piece, self.batch_format)
-            outputs.append(
-                _blocks.from_batch(self._callable(batch, *self.fn_args, **self.fn_kwargs))
-            )
+            outputs.append(_blocks.from_batch(self.udf(batch)))
         return _blocks.concat(outputs)
 
 
