@@ -134,19 +134,19 @@ def check_remote_args(method: str, remote_args: Mapping[str, Any], for_actor: bo
     return args
 
 
-def check_feasible(remote_args: Mapping[str, Any], name: str) -> None:
-    """Raise when one task or actor asks for more of a resource than the whole cluster has.
+def check_feasible(remote_args: Mapping[str, Any], name: str, total: Mapping[str, float]) -> None:
+    """Raise when one task or actor asks for more of a resource than the whole cluster has
+    (``total``, as ``cluster_resources()`` gives it).
 
     Such work would wait forever for a node that can run it; a dataset fails at once instead.
     """
-    if not remote_args or not nebula.is_initialized():
+    if not remote_args or not total:
         return
     wanted = {
         "CPU": remote_args.get("num_cpus"),
         "GPU": remote_args.get("num_gpus"),
         **dict(remote_args.get("resources") or {}),
     }
-    total = nebula.cluster_resources()
     for resource, amount in wanted.items():
         if amount and float(amount) > total.get(resource, 0):
             raise ValueError(
@@ -170,16 +170,16 @@ def task_cpus(plan: LogicalOperator) -> float:
 
 
 def pool_size(
-    bounds: PoolBounds, remote_args: Mapping[str, Any], name: str, reserved_cpus: float
+    bounds: PoolBounds, remote_args: Mapping[str, Any], name: str, cpus: int, reserved_cpus: float
 ) -> int:
     """How many actors to start: up to ``max`` as the cluster's CPUs allow, at least ``min``.
 
-    ``reserved_cpus`` stay free for the tasks of the other operators (a pool taking every
-    CPU would starve the reads feeding it). A pool whose ``min`` actors cannot fit beside
-    them could never run (the execution would wait forever), so it is an error.
+    ``cpus``: the cluster's. ``reserved_cpus`` stay free for the tasks of the other
+    operators (a pool taking every CPU would starve the reads feeding it). A pool whose
+    ``min`` actors cannot fit beside them could never run (the execution would wait
+    forever), so it is an error.
     """
     low, high = bounds
-    cpus = cluster_cpus()
     per_actor = float(remote_args.get("num_cpus") or 0)
     if per_actor <= 0:
         return high if high is not None else max(low, cpus)
@@ -201,6 +201,11 @@ def _positive(name: str, value: Any) -> int | None:
     return value
 
 
-def cluster_cpus() -> int:
-    cpus = nebula.cluster_resources().get("CPU", 1) if nebula.is_initialized() else 1
+def cluster_totals() -> dict[str, float]:
+    """The cluster's resources (empty before ``nebula.init()``)."""
+    return dict(nebula.cluster_resources()) if nebula.is_initialized() else {}
+
+
+def cluster_cpus(totals: Mapping[str, float] | None = None) -> int:
+    cpus = (cluster_totals() if totals is None else totals).get("CPU", 1)
     return max(1, int(cpus))

@@ -18,7 +18,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -30,7 +30,13 @@ from nebula.data._budget import (
     format_bytes,
     resolve_memory_limit,
 )
-from nebula.data._compute import check_feasible, cluster_cpus, pool_size, task_cpus
+from nebula.data._compute import (
+    check_feasible,
+    cluster_cpus,
+    cluster_totals,
+    pool_size,
+    task_cpus,
+)
 from nebula.data._join import Join, JoinOperator
 from nebula.data._logical import (
     AllToAll,
@@ -113,16 +119,21 @@ class AllToAllKind:
 
 
 def plan_physical(
-    plan: LogicalOperator, max_in_flight: int, startup_tasks: int = 1
+    plan: LogicalOperator,
+    max_in_flight: int,
+    startup_tasks: int = 1,
+    totals: Mapping[str, float] | None = None,
 ) -> list[PhysicalOperator]:
     """Physical operators for an optimized logical plan, each after its inputs (so the
     plan's last operator is last); each operator's ``input_ops`` say where it reads from.
 
     A map operator runs at most ``startup_tasks`` tasks until its first output shows how
-    big they are, then up to ``max_in_flight``.
+    big they are, then up to ``max_in_flight``. ``totals``: the cluster's resources, which
+    actor pools and per-task resource requests are checked against.
     """
     physical: list[PhysicalOperator] = []
-    limits = _Limits(max_in_flight, max(1, startup_tasks), task_cpus(plan))
+    totals = cluster_totals() if totals is None else totals
+    limits = _Limits(max_in_flight, max(1, startup_tasks), task_cpus(plan), totals)
     _plan_chain(plan, limits, physical)
     return physical
 
@@ -135,6 +146,7 @@ class _Limits:
     max_in_flight: int
     startup_tasks: int
     task_cpus: float
+    totals: Mapping[str, float]
 
 
 def _plan_chain(
@@ -163,7 +175,7 @@ def _plan_chain(
                 add(ZipOperator(len(branches), max_in_flight), branches)
         elif isinstance(op, Read):
             add(InputBuffer("Input", op.read_tasks))
-            check_feasible(op.remote_args, op.name)
+            check_feasible(op.remote_args, op.name, limits.totals)
             bound = min(max_in_flight, op.max_tasks or max_in_flight)
             transform = ChainTransform([])
             add(MapOperator(op.name, transform, bound, None, startup_tasks, op.remote_args))
@@ -174,17 +186,18 @@ def _plan_chain(
                 add(InputBuffer("Input", op.read.read_tasks))
             stages = [(stage.name, stage.transform) for stage in op.stages]
             transform = ChainTransform(stages)
-            check_feasible(op.remote_args, op.name)
+            check_feasible(op.remote_args, op.name, limits.totals)
             cap = op.read.max_tasks if op.read is not None else None
             bound = min(max_in_flight, cap or max_in_flight)
             add(MapOperator(op.name, transform, bound, None, startup_tasks, op.remote_args))
         elif isinstance(op, MapOp):
             bound = min(max_in_flight, op.max_tasks or max_in_flight)
             transform = ChainTransform([(op.name, op.transform)])
-            check_feasible(op.remote_args, op.name)
+            check_feasible(op.remote_args, op.name, limits.totals)
             pool = None
             if op.actor_pool is not None:
-                pool = pool_size(op.actor_pool, op.remote_args, op.name, limits.task_cpus)
+                cpus = cluster_cpus(limits.totals)
+                pool = pool_size(op.actor_pool, op.remote_args, op.name, cpus, limits.task_cpus)
             add(MapOperator(op.name, transform, bound, pool, startup_tasks, op.remote_args))
         elif isinstance(op, Limit):
             add(LimitOperator(op.limit))
@@ -204,11 +217,13 @@ class StreamingExecutor:
     def __init__(self, plan: LogicalOperator, context: DataContext | None = None) -> None:
         self.optimized = optimize(plan)
         self._context = context or DataContext.get_current()
-        cpus = cluster_cpus()
+        totals = cluster_totals()
+        cpus = cluster_cpus(totals)
         self.operators = plan_physical(
             self.optimized,
             self._context.in_flight_bound(cpus),
             self._context.startup_tasks(cpus),
+            totals,
         )
         for index, op in enumerate(self.operators):
             upstream = op.input_ops or self.operators[index - 1 : index]

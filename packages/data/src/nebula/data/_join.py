@@ -8,7 +8,6 @@ key is null go to partition 0: they match nothing, but outer joins keep them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,7 @@ from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
 from nebula.data._logical import NAryOperator
-from nebula.data._physical import Input, PhysicalOperator
-from nebula.data._transforms import add_note
+from nebula.data._physical import AllToAllOperator, Input
 
 import nebula
 
@@ -170,39 +168,21 @@ def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> l
     return [RefBundle(block, meta) for (block, _), meta in zip(pairs, metas)]
 
 
-class JoinOperator(PhysicalOperator):
+class JoinOperator(AllToAllOperator):
     """Collects both inputs' blocks, then partitions and joins them all at once."""
 
     def __init__(self, name: str, spec: JoinSpec) -> None:
-        super().__init__(name)
+        super().__init__(name, self._join, {})
         self._spec = spec
-        self._collected: tuple[list[RefBundle], list[RefBundle]] = ([], [])
-        self._ran = False
+        self._right: list[RefBundle] = []
 
     def add_input_from(self, item: Input, index: int) -> None:
         assert isinstance(item, RefBundle)
-        self._collected[index].append(item)
+        if index == 0:
+            self.add_input(item)
+        else:
+            self._right.append(item)
 
-    def bytes_held(self) -> int:
-        return 0  # every block passes through at once, as in an all-to-all exchange
-
-    def inputs_done(self) -> None:
-        super().inputs_done()
-        if self._ran:
-            return
-        self._ran = True
-        self.stats.started = time.perf_counter()
-        try:
-            outputs = run_join(self._spec, *self._collected)
-        except Exception as exc:
-            add_note(exc, f"(while executing nebula.data operator {self.name})")
-            raise
-        self._collected = ([], [])
-        for bundle in outputs:
-            self.stats.record(bundle.meta)
-        self.stats.tasks = len(outputs)
-        self.stats.finished = time.perf_counter()
-        self._outputs.extend(outputs)
-
-    def done(self) -> bool:
-        return self._ran and not self._outputs
+    def _join(self, left: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
+        right, self._right = self._right, []
+        return run_join(self._spec, left, right)
