@@ -114,7 +114,8 @@ def test_items_not_taken_are_freed_with_the_generator(
     from nebula._api.runtime import require_core_worker
 
     generator = arrays.remote(3)
-    task_prefix = nebula.get(generator.completed()) and next(generator).object_id[:16]
+    nebula.get(generator.completed())  # every item has arrived
+    task_prefix = next(generator).object_id[:16]
     entries = require_core_worker().refs.entries
 
     def held() -> list[bytes]:

@@ -12,6 +12,7 @@ from typing import Any
 import nebula.data as nd
 import numpy as np
 import pytest
+from nebula.data._executor import StreamingExecutor
 
 import nebula
 
@@ -119,6 +120,10 @@ def test_concurrency_range_sizes_the_pool_by_the_cpus_left_for_tasks() -> None:
     # Without a CPU per actor, the pool gets its maximum size.
     free = nd.range(60, parallelism=6).map_batches(BatchPid, concurrency=(1, 3), batch_size=10)
     assert [row["id"] for row in free.take_all()] == list(range(60))
+    pools = [
+        op for op in StreamingExecutor(free._plan).operators if op.name == "MapBatches(BatchPid)"
+    ]
+    assert [op._pool_size for op in pools] == [3]
 
 
 def test_a_pool_that_cannot_fit_is_an_error_not_a_hang() -> None:

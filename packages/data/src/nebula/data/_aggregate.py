@@ -195,7 +195,7 @@ def _split_partial(
         rows = np.flatnonzero(ids == part)
         part_states = {index: [values[r] for r in rows] for index, values in states.items()}
         pieces.append((table.take(pa.array(rows)), part_states))
-    return pieces if parts > 1 else pieces[0]
+    return pieces  # only called with two ranges or more
 
 
 def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
@@ -210,12 +210,10 @@ def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundl
     schema = non_empty[0].meta.schema if non_empty else None
     aggs = resolve_aggregations(params["aggs"], keys, schema)
     partials = [_partial.remote(bundle.ref, keys, aggs) for bundle in non_empty]
-    parts = len(non_empty) if keys else 1
-    boundaries = (
-        key_boundaries(non_empty, [keys[0]] * len(non_empty), parts, "groupby")
-        if (keys and parts > 1)
-        else np.array([])
-    )
+    boundaries = np.array([])
+    if keys:  # as many ranges as blocks, fewer when the keys have fewer distinct values
+        key_columns = [keys[0]] * len(non_empty)
+        boundaries = key_boundaries(non_empty, key_columns, len(non_empty), "groupby")
     if len(boundaries) == 0:
         block_ref, meta_ref = _combine.remote(keys, aggs, *partials)
         return [RefBundle(block_ref, nebula.get(meta_ref))]

@@ -27,7 +27,7 @@ def _collect(pairs: list[tuple[Any, Any]]) -> list[RefBundle]:
     return [RefBundle(block_ref, meta) for (block_ref, _), meta in zip(pairs, metas)]
 
 
-def _as_list(refs: Any) -> list[Any]:
+def as_list(refs: Any) -> list[Any]:
     return refs if isinstance(refs, list) else [refs]
 
 
@@ -80,7 +80,7 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Ref
     seed: int | None = params.get("seed")
     parts = max(1, len(bundles))
     pieces = [
-        _as_list(
+        as_list(
             _shuffle_map.options(num_returns=parts).remote(
                 bundle.ref, parts, None if seed is None else seed + index
             )
@@ -143,7 +143,7 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
     boundaries = pooled[cut_points] if len(pooled) else pooled
     parts = len(boundaries) + 1
     pieces = [
-        _as_list(_sort_map.options(num_returns=parts).remote(b.ref, keys[0], boundaries))
+        as_list(_sort_map.options(num_returns=parts).remote(b.ref, keys[0], boundaries))
         for b in bundles
     ]
     ranges = range(parts - 1, -1, -1) if descending else range(parts)

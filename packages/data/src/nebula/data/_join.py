@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
-from nebula.data._exchange import key_boundaries, partition_ids
+from nebula.data._exchange import as_list, key_boundaries, partition_ids
 from nebula.data._logical import NAryOperator
 from nebula.data._physical import AllToAllOperator, Input
 
@@ -148,10 +148,10 @@ def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> l
     parts = len(boundaries) + 1
 
     def split(bundles: list[RefBundle], key: str) -> list[list[Any]]:
-        split_refs = [
-            _partition.options(num_returns=parts).remote(b.ref, key, boundaries) for b in bundles
+        return [
+            as_list(_partition.options(num_returns=parts).remote(b.ref, key, boundaries))
+            for b in bundles
         ]
-        return [refs if isinstance(refs, list) else [refs] for refs in split_refs]
 
     left_pieces = split(left, spec.on[0])
     right_pieces = split(right, spec.right_on[0])
