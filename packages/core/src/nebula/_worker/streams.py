@@ -50,9 +50,8 @@ class Streams:
         assert stream is not None
         entry = cw.refs.owned(msg.value.object_id)
         entry.pins += 1  # held for the generator until it hands the item out
-        cw.set_value(msg.value)
         stream.arrived[msg.index] = msg.value.object_id
-        cw.cv.notify_all()
+        cw.set_value(msg.value)  # wakes whoever waits, the generator's consumer among them
 
     def has(self, task_id: bytes, index: int) -> bool:
         stream = self._streams.get(task_id)
