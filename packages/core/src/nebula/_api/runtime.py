@@ -459,11 +459,14 @@ def submit_task(
         if streaming:
             cw.streams.open(task_id)
         cw.submitter.submit(task)
+    return _handed_back(refs, task_id, streaming)
+
+
+def _handed_back(refs: list[ObjectRef], task_id: bytes, streaming: bool) -> Any:
+    """What ``.remote()`` returns: one ref, a list of them, or a generator's refs."""
     if streaming:
         return ObjectRefGenerator(refs[0], task_id)
-    if num_returns == 1:
-        return refs[0]
-    return refs
+    return refs[0] if len(refs) == 1 else refs
 
 
 def create_actor(
@@ -581,11 +584,7 @@ def submit_actor_task(
         if streaming:
             cw.streams.open(task_id)
         cw.submitter.submit(task)
-    if streaming:
-        return ObjectRefGenerator(refs[0], task_id)
-    if num_returns == 1:
-        return refs[0]
-    return refs
+    return _handed_back(refs, task_id, streaming)
 
 
 # -------------------------------------------------------------------- objects
