@@ -23,7 +23,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.install("-e", *PACKAGES, "mypy")
-    session.run("mypy", "packages/core/src/nebula")
+    session.run("mypy", "packages/core/src/nebula", "packages/data/src/nebula/data")
 
 
 @nox.session

@@ -13,25 +13,23 @@ from types import ModuleType
 import pluggy
 import pytest
 
-from nebula._plugins.manager import (
-    BUILTIN_PLUGIN_NAME,
-    PluginLoadError,
-    command_registry,
-    get_plugin_manager,
-    operator_registry,
-    reset_plugin_manager,
-    resource_registry,
-    scheduling_policy_registry,
-)
-from nebula.hookspecs import (
+from nebula._plugins.manager import BUILTIN_PLUGIN_NAME
+from nebula.plugins import (
     CommandRegistry,
     JobInfo,
     NodeView,
-    OperatorRegistry,
+    PluginLoadError,
+    Registry,
     ResourceRegistry,
     SchedulingPolicy,
+    command_registry,
     fits,
+    get_plugin_manager,
+    get_registry,
     hookimpl,
+    reset_plugin_manager,
+    resource_registry,
+    scheduling_policy_registry,
 )
 
 InstallPlugin = Callable[..., ModuleType]
@@ -101,10 +99,14 @@ def test_duplicate_name_is_rejected_naming_the_first_plugin() -> None:
     assert "plugin 'clash' cannot register it again" in message
 
 
+class WidgetRegistry(Registry[object]):
+    kind = "widget"
+
+
 def test_duplicate_name_outside_a_plugin_is_rejected() -> None:
-    registry = OperatorRegistry()
+    registry = WidgetRegistry()
     registry.add("map", object())
-    with pytest.raises(ValueError, match="operator 'map' is already registered"):
+    with pytest.raises(ValueError, match="widget 'map' is already registered"):
         registry.add("map", object())
 
 
@@ -137,11 +139,11 @@ def test_registry_remembers_order_description_and_plugin() -> None:
 
 def test_registries_are_built_once_per_manager() -> None:
     assert resource_registry() is resource_registry()
-    first = operator_registry()
-    assert first is operator_registry()
+    first = command_registry()
+    assert first is command_registry()
     reset_plugin_manager()
     # A new manager builds a new registry (installed packages may fill it again).
-    assert operator_registry() is not first
+    assert command_registry() is not first
 
 
 def test_command_registry_keeps_the_parts_of_a_command() -> None:
@@ -150,7 +152,17 @@ def test_command_registry_keeps_the_parts_of_a_command() -> None:
     command = registry.get("serve")
     assert (command.name, command.help) == ("serve", "run a server")
     assert registry.registration("serve").description == "run a server"
-    assert len(command_registry()) == 0
+
+
+def test_core_commands_are_registered_by_the_builtin_plugin() -> None:
+    registry = command_registry()
+    for name in ("start", "stop", "status", "list", "microbenchmark"):
+        assert registry.registration(name).plugin == BUILTIN_PLUGIN_NAME
+
+
+def test_registry_of_an_undeclared_hook_is_refused() -> None:
+    with pytest.raises(PluginLoadError, match="no hook named 'nebula_register_widgets'"):
+        get_registry("nebula_register_widgets", WidgetRegistry)
 
 
 # --- fits ----------------------------------------------------------------------------------
@@ -287,7 +299,7 @@ def test_negative_detection_is_a_plugin_bug() -> None:
 # --- loading plugins -----------------------------------------------------------------------
 
 TEST_PLUGIN = """
-    from nebula.hookspecs import hookimpl
+    from nebula.plugins import hookimpl
 
     finished_jobs = []
 
@@ -313,7 +325,7 @@ def test_entry_point_plugin_is_found(install_plugin: InstallPlugin) -> None:
 
 def test_misspelled_hook_is_caught_by_check_pending(install_plugin: InstallPlugin) -> None:
     source = """
-        from nebula.hookspecs import hookimpl
+        from nebula.plugins import hookimpl
 
         @hookimpl
         def nebula_register_resource(registry):
@@ -330,7 +342,7 @@ def test_misspelled_hook_is_caught_by_check_pending(install_plugin: InstallPlugi
 
 def test_optional_hooks_may_be_unknown(install_plugin: InstallPlugin) -> None:
     source = """
-        from nebula.hookspecs import hookimpl
+        from nebula.plugins import hookimpl
 
         @hookimpl(optionalhook=True)
         def nebula_future_hook():
@@ -338,6 +350,100 @@ def test_optional_hooks_may_be_unknown(install_plugin: InstallPlugin) -> None:
     """
     install_plugin("nebula_optionalplugin", source)
     assert get_plugin_manager().has_plugin("nebula_optionalplugin")
+
+
+WIDGET_SPECS = """
+    from nebula.plugins import Registry, hookspec
+
+    class WidgetRegistry(Registry[object]):
+        kind = "widget"
+
+    @hookspec
+    def nebula_register_widgets(registry):
+        "Add widgets by name."
+"""
+
+WIDGET_PLUGIN = """
+    from nebula.plugins import hookimpl
+
+    @hookimpl
+    def nebula_add_hookspecs(pluginmanager):
+        import nebula_widget_specs
+        pluginmanager.add_hookspecs(nebula_widget_specs)
+
+    @hookimpl
+    def nebula_register_widgets(registry):
+        registry.add("knob", "a knob", description="turns")
+"""
+
+
+def test_a_package_adds_hooks_of_its_own(install_plugin: InstallPlugin, tmp_path: Path) -> None:
+    (tmp_path / "nebula_widget_specs.py").write_text(textwrap.dedent(WIDGET_SPECS))
+    try:
+        install_plugin("nebula_widgets", WIDGET_PLUGIN)
+        specs = sys.modules["nebula_widget_specs"]
+        registry = get_registry("nebula_register_widgets", specs.WidgetRegistry)
+        assert registry.get("knob") == "a knob"
+        assert registry.registration("knob").plugin == "nebula_widgets"
+        assert get_registry("nebula_register_widgets", specs.WidgetRegistry) is registry
+    finally:
+        sys.modules.pop("nebula_widget_specs", None)
+
+
+def test_a_third_party_implements_a_package_hook_with_a_typo(
+    install_plugin: InstallPlugin, tmp_path: Path
+) -> None:
+    (tmp_path / "nebula_widget_specs.py").write_text(textwrap.dedent(WIDGET_SPECS))
+    typo = WIDGET_PLUGIN.replace("def nebula_register_widgets", "def nebula_register_widget")
+    try:
+        with pytest.raises(pluggy.PluginValidationError) as excinfo:
+            install_plugin("nebula_widgets", typo)
+        assert "did you mean 'nebula_register_widgets'?" in str(excinfo.value)
+    finally:
+        sys.modules.pop("nebula_widget_specs", None)
+
+
+def test_a_plugin_command_may_not_take_a_core_name(
+    install_plugin: InstallPlugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nebula._cli import main
+
+    source = """
+        from nebula.plugins import hookimpl
+
+        @hookimpl
+        def nebula_register_cli(commands):
+            commands.add("start", help="mine", configure=lambda p: None, run=lambda a: 0)
+    """
+    install_plugin("nebula_clashing_cli", source)
+    assert main(["--help"]) == 1
+    error = capsys.readouterr().err
+    assert f"command 'start' is already registered by plugin '{BUILTIN_PLUGIN_NAME}'" in error
+    assert "plugin 'nebula_clashing_cli' cannot register it again" in error
+
+
+def test_a_plugin_command_runs_from_the_cli(install_plugin: InstallPlugin) -> None:
+    from nebula._cli import main
+
+    source = """
+        from nebula.plugins import hookimpl
+
+        seen = []
+
+        def configure(parser):
+            parser.add_argument("--times", type=int, default=1)
+
+        def run(args):
+            seen.append(args.times)
+            return 3
+
+        @hookimpl
+        def nebula_register_cli(commands):
+            commands.add("hello", help="say hello", configure=configure, run=run)
+    """
+    plugin = install_plugin("nebula_hello_cli", source)
+    assert main(["hello", "--times", "2"]) == 3
+    assert plugin.seen == [2]
 
 
 def test_broken_entry_point_names_itself(install_plugin: InstallPlugin) -> None:
@@ -352,7 +458,7 @@ def test_importing_nebula_stays_light() -> None:
     # Plugin authors and the CLI import nebula often: it must not drag in numpy or any
     # domain package's dependencies.
     code = (
-        "import sys, nebula, nebula.hookspecs\n"
+        "import sys, nebula, nebula.hookspecs, nebula.plugins\n"
         "heavy = {'numpy', 'pyarrow', 'torch', 'starlette', 'gymnasium', 'pandas'}\n"
         "heavy &= set(sys.modules)\n"
         "print(sorted(heavy))\n"

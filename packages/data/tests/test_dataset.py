@@ -10,10 +10,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule, registered_rules
+from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule
 from nebula.data._physical import MapOperator
+from nebula.data._registries import rule_registry
+from nebula.data.hookspecs import OperatorRegistry, Rule, RuleRegistry
 
 import nebula
+from nebula.plugins import get_plugin_manager, hookimpl, reset_plugin_manager
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,8 +59,45 @@ def test_fusion_gives_one_operator_in_the_optimized_plan() -> None:
 
 
 def test_rules_are_registered_through_the_plugin_hook() -> None:
-    kinds = [type(rule) for rule in registered_rules()]
+    kinds = [type(rule) for rule in rule_registry().rules()]
     assert kinds == [LimitPushdownRule, OperatorFusionRule]
+
+
+class RecordingRule(Rule):
+    """A third party's rule: sees every plan the optimizer runs, changes nothing."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def apply(self, plan: Any) -> Any:
+        self.seen.append(plan.name)
+        return plan
+
+
+def test_a_third_party_rule_runs_after_the_builtin_ones() -> None:
+    rule = RecordingRule()
+
+    class Plugin:
+        @hookimpl
+        def nebula_register_optimizer_rules(self, registry: RuleRegistry) -> None:
+            registry.add("Recording", rule, description="records plans")
+
+    reset_plugin_manager()
+    try:
+        get_plugin_manager().register(Plugin(), name="recording")
+        assert rule_registry().names() == ["LimitPushdownRule", "OperatorFusionRule", "Recording"]
+        assert rule_registry().registration("Recording").plugin == "recording"
+        assert nd.range(10).map_batches(lambda b: b).take_all() == [{"id": i} for i in range(10)]
+        assert rule.seen and rule.seen[-1].startswith("ReadRange->MapBatches")
+    finally:
+        reset_plugin_manager()
+
+
+def test_rule_and_operator_registries_check_what_they_get() -> None:
+    with pytest.raises(TypeError, match=r"must be an instance of a nebula\.data\.hookspecs\.Rule"):
+        RuleRegistry().add("NotARule", object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs a callable exchange"):
+        OperatorRegistry().add("Broken", 3)  # type: ignore[arg-type]
 
 
 def test_limit_is_pushed_below_one_to_one_maps() -> None:

@@ -17,7 +17,16 @@ _PROCESS_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._wo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
+    import pluggy
+
+    from nebula._plugins.manager import PluginLoadError
+
+    try:
+        parser = _build_parser()
+    except (PluginLoadError, pluggy.PluginValidationError, ValueError, TypeError) as exc:
+        # A plugin failed to load, or its command was refused.
+        print(f"nebula: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -30,12 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from nebula._cli_microbenchmark import add_microbenchmark_command
+    from nebula._plugins.manager import command_registry
 
     parser = argparse.ArgumentParser(prog="nebula", description="Nebula: distributed Python.")
     sub = parser.add_subparsers(dest="command")
+    registry = command_registry()
+    for name in registry.names():
+        command = registry.get(name)
+        command_parser = sub.add_parser(name, help=command.help)
+        command.configure(command_parser)
+        command_parser.set_defaults(func=command.run)
+    return parser
 
-    start = sub.add_parser("start", help="start the head node, or join a node to a cluster")
+
+def configure_start(start: argparse.ArgumentParser) -> None:
     role = start.add_mutually_exclusive_group(required=True)
     role.add_argument("--head", action="store_true", help="start a new cluster's head node")
     role.add_argument("--address", help="HOST:PORT of the head node to join")
@@ -45,19 +62,17 @@ def _build_parser() -> argparse.ArgumentParser:
     start.add_argument("--num-gpus", type=float)
     start.add_argument("--resources", default="", help="JSON, e.g. '{\"tpu\": 4}'")
     start.add_argument("--object-store-memory", type=int)
-    start.set_defaults(func=_cmd_start)
 
-    stop = sub.add_parser("stop", help="stop every Nebula process of this user on this machine")
+
+def configure_stop(stop: argparse.ArgumentParser) -> None:
     stop.add_argument("--grace-period", type=float, default=5.0)
-    stop.set_defaults(func=_cmd_stop)
 
-    status = sub.add_parser("status", help="show the cluster's nodes and resources")
+
+def configure_status(status: argparse.ArgumentParser) -> None:
     status.add_argument("--address", default="auto")
-    status.set_defaults(func=_cmd_status)
 
-    listing = sub.add_parser(
-        "list", help="list the cluster's actors, nodes or placement groups (nebula.util.state)"
-    )
+
+def configure_list(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("kind", choices=sorted(_LISTS))
     listing.add_argument("--address", default="auto")
     listing.add_argument(
@@ -68,24 +83,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="keep records whose KEY is VALUE (KEY!=VALUE: is not); repeatable",
     )
     listing.add_argument("--limit", type=int, default=100)
-    listing.set_defaults(func=_cmd_list)
-
-    add_microbenchmark_command(sub)
-    _add_plugin_commands(sub)
-    return parser
 
 
-def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from nebula._plugins.manager import command_registry
-
-    for name in command_registry().names():
-        command = command_registry().get(name)
-        parser = sub.add_parser(name, help=command.help)
-        command.configure(parser)
-        parser.set_defaults(func=command.run)
-
-
-def _cmd_start(args: argparse.Namespace) -> int:
+def run_start(args: argparse.Namespace) -> int:
     from nebula import _auth, _config
     from nebula._api import services
 
@@ -224,7 +224,7 @@ def nebula_processes() -> list[object]:
     return found
 
 
-def _cmd_stop(args: argparse.Namespace) -> int:
+def run_stop(args: argparse.Namespace) -> int:
     import psutil
 
     from nebula._api import services
@@ -254,7 +254,7 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
+def run_status(args: argparse.Namespace) -> int:
     import nebula
 
     nebula.init(address=args.address, log_to_driver=False)
@@ -294,7 +294,7 @@ def _parse_filter(text: str) -> tuple[str, str, str]:
     raise ValueError(f"--filter takes KEY=VALUE or KEY!=VALUE, got {text!r}.")
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def run_list(args: argparse.Namespace) -> int:
     import nebula
     from nebula.util import state
 

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "measure task, actor and object-store throughput (the lines of `ray microbenchmark`)"
 
-def add_microbenchmark_command(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """Register `microbenchmark`; the parsed namespace's `func(args) -> int` runs it."""
-    parser = subparsers.add_parser(
-        "microbenchmark",
-        help="measure task, actor and object-store throughput (the lines of `ray microbenchmark`)",
-        description=(
-            "Run Ray's core microbenchmarks against Nebula. Starts a local cluster unless one is "
-            "already running in this process, prints one line per workload as it finishes."
-        ),
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `nebula microbenchmark`."""
+    parser.description = (
+        "Run Ray's core microbenchmarks against Nebula. Starts a local cluster unless one is "
+        "already running in this process, prints one line per workload as it finishes."
     )
     parser.add_argument(
         "--filter",
@@ -47,7 +43,6 @@ def add_microbenchmark_command(
         default=None,
         help='also write the results to PATH as a JSON list of {"name", "rate", "stddev"}',
     )
-    parser.set_defaults(func=_run)
 
 
 def _positive_float(text: str) -> float:
@@ -57,7 +52,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from nebula._microbenchmark import run_microbenchmark
 
     run_microbenchmark(

@@ -1,8 +1,9 @@
 """Hook specifications: every way a plugin can extend Nebula, in one place.
 
-A plugin is a module (or object) whose functions are decorated with :data:`hookimpl` and
-named after a hook below. Installed packages announce theirs through the
-``nebula.plugins`` entry-point group::
+A plugin is a module (or object) whose functions are decorated with
+:data:`nebula.plugins.hookimpl` and named after a hook below (or after a hook that an
+installed package declares through :func:`nebula_add_hookspecs`). Installed packages
+announce theirs through the ``nebula.plugins`` entry-point group::
 
     [project.entry-points."nebula.plugins"]
     myplugin = "mypackage._plugin"
@@ -12,50 +13,33 @@ anything the core does. An implementation may accept fewer parameters than its s
 lets specs gain parameters without breaking existing plugins. A misspelled hook name is an
 error when plugins are loaded, unless it is marked ``@hookimpl(optionalhook=True)``.
 
-Importing this module is cheap (pluggy and the standard library only), so plugin modules
-may import it at top level.
+Importing this module is cheap (pluggy and the standard library only). Plugin authors import
+what they need from :mod:`nebula.plugins`, the public face of the plugin seam; this module
+holds only the specifications.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
 
-from nebula._plugins.lifecycle import JobInfo, NodeInfo, WorkerInfo
-from nebula._plugins.registries import (
-    Command,
-    CommandRegistry,
-    Detector,
-    OperatorRegistry,
-    Registration,
-    Registry,
-    RegistryLookupError,
-    ResourceRegistry,
-    SchedulingPolicyRegistry,
-)
-from nebula._plugins.scheduling import NodeView, SchedulingPolicy, fits
+if TYPE_CHECKING:
+    from nebula._plugins.lifecycle import JobInfo, NodeInfo, WorkerInfo
+    from nebula._plugins.registries import (
+        CommandRegistry,
+        ResourceRegistry,
+        SchedulingPolicyRegistry,
+    )
 
 __all__ = [
-    "Command",
-    "CommandRegistry",
-    "Detector",
-    "JobInfo",
-    "NodeInfo",
-    "NodeView",
-    "OperatorRegistry",
-    "Registration",
-    "Registry",
-    "RegistryLookupError",
-    "ResourceRegistry",
-    "SchedulingPolicy",
-    "SchedulingPolicyRegistry",
-    "WorkerInfo",
-    "fits",
+    "PROJECT_NAME",
     "hookimpl",
     "hookspec",
+    "nebula_add_hookspecs",
     "nebula_job_finished",
     "nebula_node_started",
     "nebula_register_cli",
-    "nebula_register_operators",
     "nebula_register_resources",
     "nebula_register_scheduling_policies",
     "nebula_worker_started",
@@ -64,10 +48,29 @@ __all__ = [
 PROJECT_NAME = "nebula"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-"""Marks the specifications below; plugins do not need it."""
+"""Marks a hook specification: the ones below, and those of a domain package's hookspecs."""
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marks a plugin function as the implementation of the hook it is named after."""
+
+
+# -------------------------------------------------------------------------------------------
+# Extending the specification itself.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def nebula_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
+    """Declare the hooks a domain package offers to its own plugins.
+
+    :param pluginmanager: call ``pluginmanager.add_hookspecs(module)`` with a module of
+        functions marked :data:`nebula.plugins.hookspec` (``nebula.data.hookspecs`` is one).
+
+    Historic, as pytest's ``pytest_addhooks``: called for every plugin as it is registered,
+    including plugins loaded after the first call, and before unknown hook names are
+    reported, so a package may implement the hooks it declares in the same plugin module.
+    Not first-result: every implementation runs. Added in Nebula 0.2.
+    """
 
 
 # -------------------------------------------------------------------------------------------
@@ -103,18 +106,6 @@ def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> N
     Called in every process that schedules work, before the first placement; the built-in
     plugin adds ``"DEFAULT"`` and ``"SPREAD"``. Not first-result: every implementation
     runs. Added in Nebula 0.1.
-    """
-
-
-@hookspec
-def nebula_register_operators(registry: OperatorRegistry) -> None:
-    """Add data operators and optimizer rules for ``nebula.data`` to use.
-
-    :param registry: call ``registry.add(name, item, description=...)``; what ``item`` must
-        be is defined by ``nebula.data``, core only keeps names unique.
-
-    Called the first time ``nebula.data`` builds or optimizes a plan in a process. Not
-    first-result: every implementation runs. Added in Nebula 0.1.
     """
 
 

@@ -8,7 +8,8 @@ import shutil
 import subprocess
 
 from nebula._plugins.policies import DefaultPolicy, NodeAffinityPolicy, SpreadPolicy
-from nebula.hookspecs import ResourceRegistry, SchedulingPolicyRegistry, hookimpl
+from nebula._plugins.registries import CommandRegistry, ResourceRegistry, SchedulingPolicyRegistry
+from nebula.hookspecs import hookimpl
 
 _logger = logging.getLogger(__name__)
 
@@ -100,4 +101,41 @@ def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> N
         "NODE_AFFINITY",
         NodeAffinityPolicy(),
         description="run on a chosen node (NodeAffinitySchedulingStrategy)",
+    )
+
+
+@hookimpl
+def nebula_register_cli(commands: CommandRegistry) -> None:
+    # Imported here: the CLI's modules load only in the ``nebula`` executable.
+    from nebula import _cli, _cli_microbenchmark
+
+    commands.add(
+        "start",
+        help="start the head node, or join a node to a cluster",
+        configure=_cli.configure_start,
+        run=_cli.run_start,
+    )
+    commands.add(
+        "stop",
+        help="stop every Nebula process of this user on this machine",
+        configure=_cli.configure_stop,
+        run=_cli.run_stop,
+    )
+    commands.add(
+        "status",
+        help="show the cluster's nodes and resources",
+        configure=_cli.configure_status,
+        run=_cli.run_status,
+    )
+    commands.add(
+        "list",
+        help="list the cluster's actors, nodes or placement groups (nebula.util.state)",
+        configure=_cli.configure_list,
+        run=_cli.run_list,
+    )
+    commands.add(
+        "microbenchmark",
+        help=_cli_microbenchmark.HELP,
+        configure=_cli_microbenchmark.configure,
+        run=_cli_microbenchmark.run,
     )

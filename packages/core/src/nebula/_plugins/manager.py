@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 
@@ -19,7 +20,6 @@ from nebula import hookspecs
 from nebula._plugins import builtin
 from nebula._plugins.registries import (
     CommandRegistry,
-    OperatorRegistry,
     Registry,
     ResourceRegistry,
     SchedulingPolicyRegistry,
@@ -32,7 +32,7 @@ __all__ = [
     "PluginLoadError",
     "command_registry",
     "get_plugin_manager",
-    "operator_registry",
+    "get_registry",
     "reset_plugin_manager",
     "resource_registry",
     "scheduling_policy_registry",
@@ -71,19 +71,18 @@ def reset_plugin_manager() -> None:
 
 
 def resource_registry() -> ResourceRegistry:
-    return _registry("nebula_register_resources", "registry", ResourceRegistry)
+    """Resource kinds and their detectors (``nebula_register_resources``)."""
+    return get_registry("nebula_register_resources", ResourceRegistry)
 
 
 def scheduling_policy_registry() -> SchedulingPolicyRegistry:
-    return _registry("nebula_register_scheduling_policies", "registry", SchedulingPolicyRegistry)
-
-
-def operator_registry() -> OperatorRegistry:
-    return _registry("nebula_register_operators", "registry", OperatorRegistry)
+    """Placement policies by name (``nebula_register_scheduling_policies``)."""
+    return get_registry("nebula_register_scheduling_policies", SchedulingPolicyRegistry)
 
 
 def command_registry() -> CommandRegistry:
-    return _registry("nebula_register_cli", "commands", CommandRegistry)
+    """Subcommands of the ``nebula`` executable, core's own included (``nebula_register_cli``)."""
+    return get_registry("nebula_register_cli", CommandRegistry, argument="commands")
 
 
 def _current() -> _Plugins:
@@ -97,6 +96,9 @@ def _current() -> _Plugins:
 def _build_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
+    # Historic: a plugin registered later still gets the call, so a domain package adds its
+    # own specs as it is loaded, before ``check_pending`` judges its other hooks.
+    manager.hook.nebula_add_hookspecs.call_historic(kwargs={"pluginmanager": manager})
     manager.register(builtin, name=BUILTIN_PLUGIN_NAME)
     _load_entry_points(manager)
     _check_pending(manager)
@@ -125,7 +127,7 @@ def _check_pending(manager: pluggy.PluginManager) -> None:
 
 
 def _explain_unknown_hooks(manager: pluggy.PluginManager) -> str:
-    known = [name for name in vars(hookspecs) if name.startswith("nebula_")]
+    known = [name for name, caller in vars(manager.hook).items() if caller.has_spec()]
     problems = []
     for name, caller in vars(manager.hook).items():
         if name.startswith("_") or caller.has_spec():
@@ -137,17 +139,30 @@ def _explain_unknown_hooks(manager: pluggy.PluginManager) -> str:
             hint = f" (did you mean {guess[0]!r}?)" if guess else ""
             problems.append(f"plugin {impl.plugin_name!r} implements unknown hook {name!r}{hint}")
     return "; ".join(problems) + (
-        "; rename it to a hook in nebula.hookspecs or mark it @hookimpl(optionalhook=True)."
+        "; rename it to a hook of nebula.hookspecs (or of an installed package's hookspecs) "
+        "or mark it @hookimpl(optionalhook=True)."
     )
 
 
-def _registry(hook_name: str, argument: str, kind: type[R]) -> R:
+def get_registry(hook_name: str, factory: Callable[[], R], *, argument: str = "registry") -> R:
+    """The registry filled by calling hook ``hook_name`` once per plugin, built on first use.
+
+    ``factory`` makes the empty registry, which each implementation receives as its
+    ``argument`` keyword; the result is cached until :func:`reset_plugin_manager`. This is
+    how a domain package builds registries for hooks declared in its own hookspecs module.
+    """
     plugins = _current()
     with _lock:
         cached = plugins.registries.get(hook_name)
-        if isinstance(cached, kind):
-            return cached
-        registry = _collect(plugins.manager, hook_name, argument, kind())
+        if cached is not None:
+            return cast(R, cached)
+        caller = getattr(plugins.manager.hook, hook_name, None)
+        if caller is None or not caller.has_spec():
+            raise PluginLoadError(
+                f"no hook named {hook_name!r} is declared; the package that owns it must add "
+                "its hookspecs module through nebula_add_hookspecs."
+            )
+        registry = _collect(plugins.manager, hook_name, argument, factory())
         plugins.registries[hook_name] = registry
         return registry
 

@@ -23,7 +23,6 @@ __all__ = [
     "Command",
     "CommandRegistry",
     "Detector",
-    "OperatorRegistry",
     "Registration",
     "Registry",
     "RegistryLookupError",
@@ -58,7 +57,12 @@ class Registration(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Named items contributed by plugins; subclasses give ``add`` a domain signature."""
+    """Named items contributed by plugins.
+
+    A domain package subclasses it once per kind of item, setting ``kind`` (the word error
+    messages use) and, where it helps, giving ``add`` a typed signature that ends in
+    ``super().add(name, item, description=...)``.
+    """
 
     kind: ClassVar[str] = "item"
 
@@ -68,7 +72,12 @@ class Registry(Generic[T]):
 
     def add(self, name: str, item: T, *, description: str = "") -> None:
         """Register ``item`` under ``name``; a name can be taken only once per process."""
-        self._insert(name, item, description)
+        _check_name(self.kind, name)
+        existing = self._registrations.get(name)
+        if existing is not None:
+            raise ValueError(self._duplicate_message(existing))
+        plugin = self._current_plugin
+        self._registrations[name] = Registration(name, item, description, plugin)
 
     def get(self, name: str) -> T:
         return self.registration(name).item
@@ -96,14 +105,6 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.names()!r})"
-
-    def _insert(self, name: str, item: T, description: str) -> None:
-        _check_name(self.kind, name)
-        existing = self._registrations.get(name)
-        if existing is not None:
-            raise ValueError(self._duplicate_message(existing))
-        plugin = self._current_plugin
-        self._registrations[name] = Registration(name, item, description, plugin)
 
     def _duplicate_message(self, existing: Registration[T]) -> str:
         owner = f" by plugin {existing.plugin!r}" if existing.plugin else ""
@@ -137,7 +138,7 @@ class ResourceRegistry(Registry[Detector | None]):
 
     def add(self, name: str, detect: Detector | None = None, *, description: str = "") -> None:
         """Declare resource ``name``; ``detect`` measures it on the node (None: user-supplied)."""
-        self._insert(name, detect, description)
+        super().add(name, detect, description=description)
 
     def detect_all(self) -> dict[str, float]:
         """Measure every detectable resource on this node.
@@ -193,13 +194,7 @@ class SchedulingPolicyRegistry(Registry[SchedulingPolicy]):
     kind = "scheduling policy"
 
     def add(self, name: str, policy: SchedulingPolicy, *, description: str = "") -> None:
-        self._insert(name, policy, description)
-
-
-class OperatorRegistry(Registry[object]):
-    """Data operators and optimizer rules; ``nebula.data`` defines what the items are."""
-
-    kind = "operator"
+        super().add(name, policy, description=description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,4 +221,4 @@ class CommandRegistry(Registry[Command]):
         configure: Callable[[argparse.ArgumentParser], None],
         run: Callable[[argparse.Namespace], int | None],
     ) -> None:
-        self._insert(name, Command(name, help, configure, run), help)
+        super().add(name, Command(name, help, configure, run), description=help)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from nebula.data._executor import DataContext
     from nebula.data._grouped import GroupedData
     from nebula.data._iterator import DataIterator
+    from nebula.data._registries import Rule
     from nebula.data._sources import (
         from_arrow,
         from_arrow_refs,
@@ -43,6 +44,7 @@ _EXPORTS = {
     "Dataset": "_dataset",
     "GroupedData": "_grouped",
     "MaterializedDataset": "_dataset",
+    "Rule": "_registries",
     "from_arrow": "_sources",
     "read_numpy": "_sources",
     "from_pandas_refs": "_sources",
@@ -69,6 +71,7 @@ __all__ = [
     "Dataset",
     "GroupedData",
     "MaterializedDataset",
+    "Rule",
     "from_arrow",
     "read_numpy",
     "from_pandas_refs",

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from nebula.data._physical import PhysicalOperator
 
 DEFAULT_OBJECT_STORE_MEMORY_FRACTION = 0.5
+NODE_STORE_SHARE_OF_RAM = 0.3
+"""The share of its RAM a node gives its object store when not told a size (core's default;
+only used to size a budget before any cluster is running)."""
 
 
 def object_store_capacity() -> int:
@@ -31,9 +34,7 @@ def object_store_capacity() -> int:
             return int(reported)
     import psutil
 
-    from nebula import _config
-
-    return int(psutil.virtual_memory().total * _config.OBJECT_STORE_MEMORY_FRACTION)
+    return int(psutil.virtual_memory().total * NODE_STORE_SHARE_OF_RAM)
 
 
 def resolve_memory_limit(limit: int | None, fraction: float) -> int:

@@ -54,17 +54,16 @@ from nebula.data._nary import UnionOperator, ZipOperator
 from nebula.data._optimizer import optimize
 from nebula.data._physical import (
     AllToAllOperator,
-    Exchange,
     InputBuffer,
     LimitOperator,
     MapOperator,
     PhysicalOperator,
 )
 from nebula.data._progress import ProgressBars, open_progress_bars
+from nebula.data._registries import operator_registry
 from nebula.data._transforms import ChainTransform
 
 import nebula
-from nebula._plugins.manager import operator_registry
 
 
 @dataclass
@@ -109,13 +108,6 @@ class DataContext:
 
 
 _CONTEXT: DataContext | None = None
-
-
-@dataclass(frozen=True)
-class AllToAllKind:
-    """A registered all-to-all operator kind: how its exchange runs."""
-
-    exchange: Exchange
 
 
 def plan_physical(
@@ -203,7 +195,6 @@ def _plan_chain(
             add(LimitOperator(op.limit))
         elif isinstance(op, AllToAll):
             kind = registry.get(op.kind)
-            assert isinstance(kind, AllToAllKind)
             add(AllToAllOperator(op.name, kind.exchange, op.params))
         else:
             raise TypeError(f"no physical operator for logical operator {op.name}")

@@ -1,30 +1,18 @@
 """Optimizer rules rewriting a logical plan before it becomes physical operators.
 
-Rules are registered through ``nebula_register_operators`` (see ``_plugin.py``) as
-instances of :class:`Rule`; the optimizer applies every registered rule in registration
-order, so a plugin can add its own. A rule sees one chain at a time (``chain(plan)``):
-the optimizer runs the rules on the inputs of an operator with several inputs first.
+Rules are registered through ``nebula_register_optimizer_rules`` (see ``_plugin.py`` and
+``hookspecs.py``) as instances of :class:`Rule`; the optimizer applies every registered rule
+in registration order, so a plugin can add its own. A rule sees one chain at a time
+(``chain(plan)``): the optimizer runs the rules on the inputs of an operator with several
+inputs first.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from abc import ABC, abstractmethod
 
 from nebula.data._logical import FusedMap, Limit, LogicalOperator, MapOp, Read, chain
-
-from nebula._plugins.manager import operator_registry
-
-
-class Rule(ABC):
-    """Rewrites a logical plan (given by its last operator) into an equivalent one.
-
-    ``chain(plan)`` stops at an operator with several inputs; a rule keeps that operator
-    first in the chain it rebuilds (``rebuild`` leaves its inputs as they are).
-    """
-
-    @abstractmethod
-    def apply(self, plan: LogicalOperator) -> LogicalOperator: ...
+from nebula.data._registries import Rule, rule_registry
 
 
 def rebuild(ops: list[LogicalOperator]) -> LogicalOperator:
@@ -103,17 +91,11 @@ class OperatorFusionRule(Rule):
         return rebuild(fused)
 
 
-def registered_rules() -> list[Rule]:
-    registry = operator_registry()
-    items = (registry.get(name) for name in registry.names())
-    return [item for item in items if isinstance(item, Rule)]
-
-
 def optimize(plan: LogicalOperator) -> LogicalOperator:
     ops = chain(plan)
     if len(ops[0].inputs) > 0:  # several inputs: optimize each of them first
         ops[0] = ops[0].with_inputs([optimize(branch) for branch in ops[0].inputs])
         plan = rebuild(ops)
-    for rule in registered_rules():
+    for rule in rule_registry().rules():
         plan = rule.apply(plan)
     return plan

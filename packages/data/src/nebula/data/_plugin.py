@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from nebula.hookspecs import OperatorRegistry, hookimpl
+import pluggy
+
+from nebula.plugins import WorkerInfo, hookimpl
+
+if TYPE_CHECKING:
+    from nebula.data.hookspecs import OperatorRegistry, RuleRegistry
 
 
 @hookimpl
-def nebula_register_operators(registry: OperatorRegistry) -> None:
-    """Register the optimizer rules (applied in this order) and the all-to-all kinds."""
+def nebula_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
+    from nebula.data import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
+    """The built-in rules, applied in this order."""
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
-    from nebula.data._aggregate import aggregate
-    from nebula.data._exchange import random_shuffle, randomize_blocks, repartition, sort
-    from nebula.data._executor import AllToAllKind
     from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule
 
     registry.add(
@@ -28,17 +37,23 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
         OperatorFusionRule(),
         description="fuse runs of task-based map operators and their read into one operator",
     )
-    registry.add("Repartition", AllToAllKind(repartition), description="split rows evenly")
-    registry.add("RandomShuffle", AllToAllKind(random_shuffle), description="shuffle rows")
-    registry.add(
-        "RandomizeBlockOrder", AllToAllKind(randomize_blocks), description="shuffle blocks"
-    )
-    registry.add("Sort", AllToAllKind(sort), description="range-partitioned sort")
-    registry.add("Aggregate", AllToAllKind(aggregate), description="two-phase group-by")
 
 
 @hookimpl
-def nebula_worker_started(worker: Any) -> None:
+def nebula_register_operators(registry: OperatorRegistry) -> None:
+    """The built-in all-to-all operators."""
+    from nebula.data._aggregate import aggregate
+    from nebula.data._exchange import random_shuffle, randomize_blocks, repartition, sort
+
+    registry.add("Repartition", repartition, description="split rows evenly")
+    registry.add("RandomShuffle", random_shuffle, description="shuffle rows")
+    registry.add("RandomizeBlockOrder", randomize_blocks, description="shuffle blocks")
+    registry.add("Sort", sort, description="range-partitioned sort")
+    registry.add("Aggregate", aggregate, description="two-phase group-by")
+
+
+@hookimpl
+def nebula_worker_started(worker: WorkerInfo) -> None:
     """Have Arrow allocate from jemalloc in workers (Linux), unless the user chose a pool.
 
     Arrow's default allocator (mimalloc) keeps what a task freed for reuse, so a worker that
