@@ -17,13 +17,10 @@ from nebula._plugins.manager import BUILTIN_PLUGIN_NAME
 from nebula.plugins import (
     CommandRegistry,
     JobInfo,
-    NodeView,
     PluginLoadError,
     Registry,
     ResourceRegistry,
-    SchedulingPolicy,
     command_registry,
-    fits,
     get_plugin_manager,
     get_registry,
     hookimpl,
@@ -66,20 +63,6 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield install
     for module_name in installed:
         sys.modules.pop(module_name, None)
-
-
-def node(
-    node_id: str,
-    total: dict[str, float],
-    available: dict[str, float] | None = None,
-    *,
-    alive: bool = True,
-) -> NodeView:
-    return NodeView(node_id, total, total if available is None else available, alive)
-
-
-def policy(name: str) -> SchedulingPolicy:
-    return scheduling_policy_registry().get(name)
 
 
 # --- registries --------------------------------------------------------------------------
@@ -163,79 +146,6 @@ def test_core_commands_are_registered_by_the_builtin_plugin() -> None:
 def test_registry_of_an_undeclared_hook_is_refused() -> None:
     with pytest.raises(PluginLoadError, match="no hook named 'nebula_register_widgets'"):
         get_registry("nebula_register_widgets", WidgetRegistry)
-
-
-# --- fits ----------------------------------------------------------------------------------
-
-
-def test_fits_counts_missing_resources_as_zero() -> None:
-    assert fits({"CPU": 1}, {"CPU": 1, "GPU": 0})
-    assert fits({"GPU": 0}, {"CPU": 1})
-    assert not fits({"GPU": 1}, {"CPU": 8})
-    assert not fits({"CPU": 1.5}, {"CPU": 1})
-
-
-def test_fits_tolerates_rounding_in_fractional_requests() -> None:
-    left = 0.7 - 0.4  # 0.3 minus a rounding error
-    assert left < 0.3
-    assert fits({"CPU": 0.3}, {"CPU": left})
-
-
-# --- DEFAULT -------------------------------------------------------------------------------
-
-
-def test_default_prefers_the_local_node_when_the_request_fits_now() -> None:
-    nodes = [node("a", {"CPU": 8}), node("local", {"CPU": 4}, {"CPU": 0.5})]
-    assert policy("DEFAULT").select_node({"CPU": 0.5}, nodes, "local") == "local"
-
-
-def test_default_overflows_to_the_node_with_most_free_cpu() -> None:
-    nodes = [
-        node("local", {"CPU": 4}, {"CPU": 0.25}),
-        node("a", {"CPU": 8}, {"CPU": 2}),
-        node("b", {"CPU": 8}, {"CPU": 6}),
-        node("dead", {"CPU": 64}, alive=False),
-    ]
-    assert policy("DEFAULT").select_node({"CPU": 0.5}, nodes, "local") == "b"
-
-
-def test_default_queues_on_a_feasible_node_local_first() -> None:
-    busy = {"CPU": 0.0, "GPU": 0.0}
-    nodes = [node("a", {"CPU": 4, "GPU": 1}, busy), node("local", {"CPU": 4, "GPU": 1}, busy)]
-    assert policy("DEFAULT").select_node({"GPU": 1}, nodes, "local") == "local"
-    assert policy("DEFAULT").select_node({"GPU": 1}, nodes, None) == "a"
-
-
-def test_default_returns_none_when_no_alive_node_could_ever_fit() -> None:
-    nodes = [node("local", {"CPU": 4}), node("dead", {"CPU": 4, "GPU": 1}, alive=False)]
-    assert policy("DEFAULT").select_node({"GPU": 1}, nodes, "local") is None
-    assert policy("DEFAULT").select_node({"CPU": 5}, nodes, "local") is None
-
-
-# --- SPREAD --------------------------------------------------------------------------------
-
-
-def test_spread_picks_the_least_loaded_node_that_fits_now() -> None:
-    nodes = [
-        node("half", {"CPU": 4}, {"CPU": 2}),
-        node("quarter", {"CPU": 8}, {"CPU": 6}),
-        node("full", {"CPU": 2}, {"CPU": 0}),
-    ]
-    assert policy("SPREAD").select_node({"CPU": 0.5}, nodes, "half") == "quarter"
-
-
-def test_spread_rotates_among_equally_loaded_nodes() -> None:
-    nodes = [node(name, {"CPU": 2}) for name in ("a", "b", "c")]
-    spread = policy("SPREAD")
-    chosen = [spread.select_node({"CPU": 1}, nodes, "a") for _ in range(6)]
-    assert set(chosen[:3]) == {"a", "b", "c"}
-    assert chosen[3:] == chosen[:3]
-
-
-def test_spread_falls_back_to_feasible_then_none() -> None:
-    nodes = [node("a", {"CPU": 2}, {"CPU": 0}), node("b", {"CPU": 1}, {"CPU": 0})]
-    assert policy("SPREAD").select_node({"CPU": 2}, nodes, None) == "a"
-    assert policy("SPREAD").select_node({"CPU": 3}, nodes, None) is None
 
 
 # --- resources -----------------------------------------------------------------------------

@@ -49,6 +49,11 @@ def object_id_for_return(task_id: bytes, index: int) -> bytes:
     return task_id + index.to_bytes(4, "little")
 
 
+def generator_item_id(task_id: bytes, index: int) -> bytes:
+    """The object id of item ``index`` (0-based) of a generator task (return 1 is the count)."""
+    return object_id_for_return(task_id, index + 2)
+
+
 def new_put_id() -> bytes:
     return object_id_for_return(_next(), 0)
 

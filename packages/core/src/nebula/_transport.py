@@ -203,6 +203,12 @@ def ipc_path(host: str, port: int) -> str | None:
     return path if len(path.encode()) < 100 else None  # the limit of a Unix socket path
 
 
+def host_of(address: str) -> str:
+    """The host part of a ``tcp://HOST:PORT`` address (IPv6 brackets removed)."""
+    host = address.removeprefix("tcp://").rpartition(":")[0]
+    return host.removeprefix("[").removesuffix("]")
+
+
 def _ipc_path_of(address: str) -> str | None:
     host, _, port = address.removeprefix("tcp://").rpartition(":")
     return ipc_path(host, int(port)) if port.isdigit() else None

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from nebula._plugins.lifecycle import JobInfo, NodeInfo, WorkerInfo
     from nebula._plugins.registries import (
         CommandRegistry,
+        PlacementGroupStrategyRegistry,
         ResourceRegistry,
         SchedulingPolicyRegistry,
     )
@@ -40,6 +41,7 @@ __all__ = [
     "nebula_job_finished",
     "nebula_node_started",
     "nebula_register_cli",
+    "nebula_register_placement_group_strategies",
     "nebula_register_resources",
     "nebula_register_scheduling_policies",
     "nebula_worker_started",
@@ -100,12 +102,33 @@ def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> N
     """Add named placement policies that users select with ``scheduling_strategy="NAME"``.
 
     :param registry: call ``registry.add(name, policy, description=...)`` where ``policy``
-        implements :class:`SchedulingPolicy`. A policy object may keep state between calls;
-        the scheduler calls it from one thread.
+        implements :class:`nebula.plugins.SchedulingPolicy`: ``select_node(request, nodes)``
+        gets a :class:`~nebula.plugins.PlacementRequest` (resources, the user's strategy
+        object, the submitting node) and frozen :class:`~nebula.plugins.NodeView` s. A
+        policy object may keep state between calls; the scheduler calls it from one thread.
+        A strategy object selects its policy by its ``policy_name`` attribute.
 
     Called in every process that schedules work, before the first placement; the built-in
-    plugin adds ``"DEFAULT"`` and ``"SPREAD"``. Not first-result: every implementation
-    runs. Added in Nebula 0.1.
+    plugin adds ``"DEFAULT"``, ``"SPREAD"``, ``"NODE_AFFINITY"`` and ``"PLACEMENT_GROUP"``.
+    Not first-result: every implementation runs. Added in Nebula 0.1; policies receive
+    the strategy object since 0.2.
+    """
+
+
+@hookspec
+def nebula_register_placement_group_strategies(
+    registry: PlacementGroupStrategyRegistry,
+) -> None:
+    """Add strategies that choose nodes for a placement group's bundles.
+
+    :param registry: call ``registry.add(name, strategy, description=...)`` where
+        ``strategy`` implements :class:`nebula.plugins.PlacementGroupStrategy`:
+        ``select_nodes(bundles, nodes)`` returns a node id per bundle, or None to wait.
+
+    Called in the control store before it places the first group, and in drivers to check
+    ``placement_group(strategy=...)``; the built-in plugin adds ``"PACK"``, ``"SPREAD"``,
+    ``"STRICT_PACK"`` and ``"STRICT_SPREAD"``. Not first-result: every implementation
+    runs. Added in Nebula 0.2.
     """
 
 

@@ -47,6 +47,7 @@ from nebula._plugins.manager import (
     command_registry,
     get_plugin_manager,
     get_registry,
+    placement_group_strategy_registry,
     reset_plugin_manager,
     resource_registry,
     scheduling_policy_registry,
@@ -55,13 +56,23 @@ from nebula._plugins.registries import (
     Command,
     CommandRegistry,
     Detector,
+    PlacementGroupStrategyRegistry,
     Registration,
     Registry,
     RegistryLookupError,
     ResourceRegistry,
     SchedulingPolicyRegistry,
 )
-from nebula._plugins.scheduling import NodeView, SchedulingPolicy, fits
+from nebula._scheduler.resources import fits
+from nebula._scheduler.view import (
+    NodeView,
+    PlacementGroupStrategy,
+    PlacementRequest,
+    SchedulingPolicy,
+    Strategy,
+    feasible_nodes,
+    ready_nodes,
+)
 from nebula.hookspecs import hookimpl, hookspec
 
 __all__ = [
@@ -72,6 +83,9 @@ __all__ = [
     "JobInfo",
     "NodeInfo",
     "NodeView",
+    "PlacementGroupStrategy",
+    "PlacementGroupStrategyRegistry",
+    "PlacementRequest",
     "PluginLoadError",
     "Registration",
     "Registry",
@@ -79,13 +93,17 @@ __all__ = [
     "ResourceRegistry",
     "SchedulingPolicy",
     "SchedulingPolicyRegistry",
+    "Strategy",
     "WorkerInfo",
     "command_registry",
+    "feasible_nodes",
     "fits",
     "get_plugin_manager",
     "get_registry",
     "hookimpl",
     "hookspec",
+    "placement_group_strategy_registry",
+    "ready_nodes",
     "reset_plugin_manager",
     "resource_registry",
     "scheduling_policy_registry",

@@ -12,12 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nebula._ids import object_id_for_return
-
-
-async def drain_async_generator(produced: Any) -> list[Any]:
-    return [item async for item in produced]
-
 
 class ObjectRefGenerator:
     """The ``ObjectRef``s of a generator task's items, in the order they were yielded.
@@ -108,8 +102,3 @@ class ObjectRefGenerator:
 
     def __del__(self) -> None:
         self._close()
-
-
-def item_object_id(task_id: bytes, index: int) -> bytes:
-    """The object id of item ``index`` (0-based) of a generator task (return 1 is the count)."""
-    return object_id_for_return(task_id, index + 2)

@@ -145,9 +145,9 @@ def resource_request(options: Mapping[str, Any], *, default_cpus: float) -> dict
     request = _plain_request(options, default_cpus)
     strategy = options.get("scheduling_strategy")
     if strategy is not None and getattr(strategy, "policy_name", None) == "PLACEMENT_GROUP":
-        from nebula import _placement
+        from nebula._scheduler.bundles import rewrite_request
 
-        return _placement.rewrite_request(
+        return rewrite_request(
             request, strategy.placement_group.id_bytes, strategy.placement_group_bundle_index
         )
     return request

@@ -23,7 +23,7 @@ from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
 from nebula._worker.args import pack_args
-from nebula._worker.core_worker import CoreWorker, print_log_lines
+from nebula._worker.core_worker import CoreWorker, print_log_lines, process_worker
 from nebula._worker.submitter import PendingTask
 from nebula.exceptions import TaskError
 
@@ -43,18 +43,31 @@ _state: _Runtime | None = None
 _init_lock = threading.RLock()
 
 
+def _runtime() -> _Runtime | None:
+    """This process's connection: a driver's from ``init``, or a worker's own core worker
+    (the worker process created it before running anything; the API only finds it)."""
+    global _state
+    if _state is None:
+        cw = process_worker()
+        if cw is not None:
+            _state = _Runtime(cw, is_driver=False, namespace="")
+    return _state
+
+
 def core_worker_or_none() -> CoreWorker | None:
-    return _state.core_worker if _state is not None else None
+    state = _runtime()
+    return state.core_worker if state is not None else None
 
 
 def require_core_worker() -> CoreWorker:
-    if _state is None:
+    state = _runtime()
+    if state is None:
         raise RuntimeError("Nebula is not initialized; call nebula.init() first.")
-    return _state.core_worker
+    return state.core_worker
 
 
 def _auto_init() -> CoreWorker:
-    if _state is None:
+    if _runtime() is None:
         init()
     cw = require_core_worker()
     cw.check_alive()
@@ -62,13 +75,7 @@ def _auto_init() -> CoreWorker:
 
 
 def is_initialized() -> bool:
-    return _state is not None
-
-
-def attach_worker(cw: CoreWorker) -> None:
-    """Inside a worker process: the public API talks to this core worker."""
-    global _state
-    _state = _Runtime(cw, is_driver=False, namespace="")
+    return _runtime() is not None
 
 
 # ------------------------------------------------------------------ init/shutdown
@@ -108,9 +115,10 @@ def init(
     """Start a local cluster, or connect to one at ``address`` ("HOST:PORT" or "auto")."""
     global _state
     with _init_lock:
-        if _state is not None:
+        current = _runtime()
+        if current is not None:
             if ignore_reinit_error:
-                return _context(_state)
+                return _context(current)
             raise RuntimeError(
                 "nebula.init() was already called; call nebula.shutdown() first or pass "
                 "ignore_reinit_error=True."
@@ -364,7 +372,7 @@ def shutdown() -> None:
     """Disconnect; if this process started the cluster, stop it and free its memory."""
     global _state
     with _init_lock:
-        state = _state
+        state = _runtime()
         if state is None or not state.is_driver:
             return
         _state = None
@@ -410,7 +418,8 @@ def _notify_job_finished(job_id: int, namespace: str) -> None:
 
 def _namespace() -> str:
     cw = require_core_worker()
-    return cw.namespace or (_state.namespace if _state else "")
+    state = _runtime()
+    return cw.namespace or (state.namespace if state else "")
 
 
 def submit_task(

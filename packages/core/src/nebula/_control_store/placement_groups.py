@@ -9,13 +9,14 @@ next tick, so a group that cannot fit yet waits instead of failing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nebula import _placement
 from nebula import _protocol as p
-from nebula._node_manager import resources as res
+from nebula._plugins.manager import placement_group_strategy_registry
+from nebula._scheduler import resources as res
+from nebula._scheduler.bundles import bundle_resources, is_group_resource
+from nebula._scheduler.view import NodeView
 
 if TYPE_CHECKING:
     from nebula._control_store.persistence import TableStore
@@ -31,38 +32,6 @@ class Group:
     nodes: list[bytes | None] = field(default_factory=list)
     replies: dict[int, bool] = field(default_factory=dict)
     in_flight: bool = False
-
-
-def assign(
-    bundles: Sequence[Mapping[str, float]],
-    strategy: str,
-    free: Mapping[bytes, Mapping[str, float]],
-) -> list[bytes] | None:
-    """Nodes for each bundle under ``strategy``, or None if they do not fit now."""
-    order = sorted(free, key=lambda n: -free[n].get("CPU", 0.0))
-    if strategy in ("PACK", "STRICT_PACK"):
-        total: dict[str, float] = {}
-        for bundle in bundles:
-            res.add(total, bundle)
-        for node in order:
-            if res.fits(total, free[node]):
-                return [node] * len(bundles)
-        if strategy == "STRICT_PACK":
-            return None
-    remaining = {node: dict(free[node]) for node in order}
-    chosen: list[bytes] = []
-    for bundle in bundles:
-        unused = [n for n in order if n not in chosen]
-        candidates = unused if strategy != "PACK" else [*dict.fromkeys(chosen), *unused]
-        if strategy == "SPREAD":
-            candidates = unused + [n for n in order if n in chosen]
-        found = next((n for n in candidates if res.fits(bundle, remaining[n])), None)
-        if found is None:
-            return None
-        node = found
-        res.subtract(remaining[node], bundle)
-        chosen.append(node)
-    return chosen
 
 
 class PlacementGroups:
@@ -93,10 +62,15 @@ class PlacementGroups:
 
     def try_place(self, group: Group) -> None:
         store = self.store
-        free = {n.info.node_id: n.available for n in store._alive_nodes()}
-        nodes = assign(group.msg.bundles, group.msg.strategy, free)
-        if nodes is None:
+        views = [
+            NodeView(n.info.node_id.hex(), n.info.resources, n.available)
+            for n in store._alive_nodes()
+        ]
+        strategy = placement_group_strategy_registry().get(group.msg.strategy)
+        chosen = strategy.select_nodes(group.msg.bundles, views)
+        if chosen is None:
             return
+        nodes = [bytes.fromhex(node_id) for node_id in chosen]
         group.nodes = list(nodes)
         group.replies = {}
         group.in_flight = True
@@ -116,7 +90,7 @@ class PlacementGroups:
             if node is not None:
                 bundle = group.msg.bundles[msg.index]
                 res.subtract(node.available, bundle)
-                res.add(node.available, _placement.bundle_resources(msg.pg_id, msg.index, bundle))
+                res.add(node.available, bundle_resources(msg.pg_id, msg.index, bundle))
         if len(group.replies) < len(group.msg.bundles):
             return
         group.in_flight = False
@@ -159,7 +133,7 @@ class PlacementGroups:
         for node_id in {n for n in group.nodes if n is not None}:
             node = self.store.nodes.get(node_id)
             if node is not None and node.info.alive:
-                for name in [n for n in node.available if _placement.is_group_resource(n, pg_id)]:
+                for name in [n for n in node.available if is_group_resource(n, pg_id)]:
                     del node.available[name]
                 self.store.endpoint.send(node.info.address, p.ReleaseBundles(pg_id))
 

@@ -14,12 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nebula import _config, _placement
+from nebula import _config
 from nebula import _protocol as p
 from nebula._control_store.persistence import TableStore
 from nebula._control_store.placement_groups import PlacementGroups
 from nebula._ids import new_lease_id
-from nebula._transport import Endpoint
+from nebula._scheduler.bundles import is_group_resource
+from nebula._scheduler.placement import place
+from nebula._scheduler.view import NodeView, PlacementRequest
+from nebula._transport import Endpoint, host_of
 
 logger = logging.getLogger(__name__)
 
@@ -335,26 +338,22 @@ class ControlStore:
 
     def _choose_node(self, actor: _Actor) -> _Node | None:
         spec = actor.spec
-        from nebula._node_manager.placement import place
-
         nodes = self._alive_nodes()
         if not nodes:
             return None
-        owner = next((n for n in nodes if n.info.ip in spec.owner_address), nodes[0])
-        request = p.RequestLease(
-            b"", spec.job_id, spec.resources, self.endpoint.address, strategy=spec.strategy
+        owner = owner_node(nodes, spec.owner_address)
+        views = [NodeView(n.info.node_id.hex(), n.info.resources, n.available) for n in nodes]
+        request = PlacementRequest(
+            spec.resources, spec.strategy or "DEFAULT", owner.info.node_id.hex()
         )
-        cluster = {n.info.node_id: (n.info, n.available) for n in nodes}
-        placement = place(
-            request, owner.info.node_id, owner.info.resources, owner.available, cluster
-        )
+        placement = place(request, views)
         if placement.node_id is None:
             if not actor.warned:
                 actor.warned = True
                 warning = f"Warning: actor {spec.class_name}: {placement.reason}"
                 self.endpoint.send(spec.owner_address, p.LogLines(0, True, (warning,)))
             return None
-        return self.nodes[placement.node_id]
+        return self.nodes[bytes.fromhex(placement.node_id)]
 
     def _on_LeaseGranted(self, msg: p.LeaseGranted) -> None:
         actor_id = self.actor_leases.pop(msg.lease_id, None)
@@ -539,7 +538,7 @@ class ControlStore:
 
     def _on_RemovePlacementGroup(self, msg: p.RemovePlacementGroup) -> None:
         for actor in list(self.actors.values()):
-            in_group = any(_placement.is_group_resource(n, msg.pg_id) for n in actor.spec.resources)
+            in_group = any(is_group_resource(n, msg.pg_id) for n in actor.spec.resources)
             if in_group and actor.update.state != "DEAD":
                 self._mark_dead(actor, "its placement group was removed", kill=True)
         self.placement_groups.remove(msg.pg_id)
@@ -576,6 +575,15 @@ class ControlStore:
     def close(self) -> None:
         if self.tables is not None:
             self.tables.close()
+
+
+def owner_node(nodes: list[_Node], owner_address: str) -> _Node:
+    """The node an actor's owner runs on, matched by host; else the first node.
+
+    Several nodes may share a host (a test cluster): any of them is as local as another.
+    """
+    host = host_of(owner_address)
+    return next((n for n in nodes if n.info.ip == host), nodes[0])
 
 
 def _creation_error_text(error: bytes) -> str:

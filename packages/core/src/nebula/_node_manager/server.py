@@ -13,14 +13,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-from nebula import _config, _placement
+from nebula import _config
 from nebula import _protocol as p
-from nebula._node_manager import resources as res
-from nebula._node_manager.placement import place
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
 from nebula._object_store.store import ObjectStore, StoreFull
+from nebula._scheduler import resources as res
+from nebula._scheduler.bundles import bundle_resources, is_group_resource
+from nebula._scheduler.placement import place
+from nebula._scheduler.view import NodeView, PlacementRequest
 from nebula._transport import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -204,7 +206,15 @@ class NodeManager:
         for queued in self.pending:
             if not queued.unplaceable:
                 res.subtract(uncommitted, queued.msg.resources)
-        placement = place(msg, self.node_id, self.total, uncommitted, self.cluster)
+        local = self.node_id.hex()
+        request_view = PlacementRequest(msg.resources, msg.strategy or "DEFAULT", local)
+        nodes = [NodeView(local, self.total, uncommitted)]
+        nodes += [
+            NodeView(node_id.hex(), info.resources, available, alive=info.alive)
+            for node_id, (info, available) in self.cluster.items()
+            if node_id != self.node_id
+        ]
+        placement = place(request_view, nodes, msg.spill_count)
         if placement.node_id is None:
             if not request.unplaceable:
                 request.since = time.monotonic()
@@ -212,14 +222,15 @@ class NodeManager:
             request.reason = placement.reason
             return True
         request.unplaceable = False
-        if placement.node_id == self.node_id:
+        if placement.node_id == local:
             return True
-        info, available = self.cluster[placement.node_id]
+        target = bytes.fromhex(placement.node_id)
+        info, available = self.cluster[target]
         # Count what we send there until the next view, so a burst spreads evenly.
         res.subtract(available, msg.resources)
         self.endpoint.send(
             msg.reply_to,
-            p.LeaseSpillback(msg.lease_id, placement.node_id, info.address, msg.spill_count + 1),
+            p.LeaseSpillback(msg.lease_id, target, info.address, msg.spill_count + 1),
         )
         return False
 
@@ -231,7 +242,7 @@ class NodeManager:
         for request in self.pending:
             if not request.unplaceable or request.warned or now - request.since < patience:
                 continue
-            if any(_placement.is_group_resource(n) for n in request.msg.resources):
+            if any(is_group_resource(n) for n in request.msg.resources):
                 continue
             request.warned = True
             logger.info(request.reason)
@@ -439,7 +450,7 @@ class NodeManager:
         if ok and key not in self.bundles:
             self.bundles[key] = dict(msg.resources)
             res.subtract(self.available, msg.resources)
-            added = _placement.bundle_resources(msg.pg_id, msg.index, msg.resources)
+            added = bundle_resources(msg.pg_id, msg.index, msg.resources)
             res.add(self.total, added)
             res.add(self.available, added)
         self.endpoint.send(msg.reply_to, p.BundleReserved(msg.pg_id, msg.index, self.node_id, ok))
@@ -447,19 +458,19 @@ class NodeManager:
 
     def _on_ReleaseBundles(self, msg: p.ReleaseBundles) -> None:
         for lease in list(self.leases.values()):
-            if any(_placement.is_group_resource(n, msg.pg_id) for n in lease.request.resources):
+            if any(is_group_resource(n, msg.pg_id) for n in lease.request.resources):
                 worker = self.pool.workers.get(lease.worker_id)
                 if worker is not None:
                     self.pool.kill(worker)
         self.pending = [
             r
             for r in self.pending
-            if not any(_placement.is_group_resource(n, msg.pg_id) for n in r.msg.resources)
+            if not any(is_group_resource(n, msg.pg_id) for n in r.msg.resources)
         ]
         for key in [k for k in self.bundles if k[0] == msg.pg_id]:
             bundle = self.bundles.pop(key)
             res.add(self.available, bundle)
-        for name in [n for n in self.total if _placement.is_group_resource(n, msg.pg_id)]:
+        for name in [n for n in self.total if is_group_resource(n, msg.pg_id)]:
             del self.total[name]
             self.available.pop(name, None)
         self._dispatch()

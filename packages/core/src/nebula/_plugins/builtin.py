@@ -7,8 +7,19 @@ import os
 import shutil
 import subprocess
 
-from nebula._plugins.policies import DefaultPolicy, NodeAffinityPolicy, SpreadPolicy
-from nebula._plugins.registries import CommandRegistry, ResourceRegistry, SchedulingPolicyRegistry
+from nebula._plugins.registries import (
+    CommandRegistry,
+    PlacementGroupStrategyRegistry,
+    ResourceRegistry,
+    SchedulingPolicyRegistry,
+)
+from nebula._scheduler.bundles import (
+    PackStrategy,
+    SpreadStrategy,
+    StrictPackStrategy,
+    StrictSpreadStrategy,
+)
+from nebula._scheduler.policies import DefaultPolicy, NodeAffinityPolicy, SpreadPolicy
 from nebula.hookspecs import hookimpl
 
 _logger = logging.getLogger(__name__)
@@ -101,6 +112,16 @@ def nebula_register_scheduling_policies(registry: SchedulingPolicyRegistry) -> N
         "NODE_AFFINITY",
         NodeAffinityPolicy(),
         description="run on a chosen node (NodeAffinitySchedulingStrategy)",
+    )
+
+
+@hookimpl
+def nebula_register_placement_group_strategies(registry: PlacementGroupStrategyRegistry) -> None:
+    registry.add("PACK", PackStrategy(), description="as few nodes as fit, one if possible")
+    registry.add("SPREAD", SpreadStrategy(), description="different nodes where possible")
+    registry.add("STRICT_PACK", StrictPackStrategy(), description="all bundles on one node")
+    registry.add(
+        "STRICT_SPREAD", StrictSpreadStrategy(), description="every bundle on its own node"
     )
 
 

@@ -20,6 +20,7 @@ from nebula import hookspecs
 from nebula._plugins import builtin
 from nebula._plugins.registries import (
     CommandRegistry,
+    PlacementGroupStrategyRegistry,
     Registry,
     ResourceRegistry,
     SchedulingPolicyRegistry,
@@ -33,6 +34,7 @@ __all__ = [
     "command_registry",
     "get_plugin_manager",
     "get_registry",
+    "placement_group_strategy_registry",
     "reset_plugin_manager",
     "resource_registry",
     "scheduling_policy_registry",
@@ -78,6 +80,13 @@ def resource_registry() -> ResourceRegistry:
 def scheduling_policy_registry() -> SchedulingPolicyRegistry:
     """Placement policies by name (``nebula_register_scheduling_policies``)."""
     return get_registry("nebula_register_scheduling_policies", SchedulingPolicyRegistry)
+
+
+def placement_group_strategy_registry() -> PlacementGroupStrategyRegistry:
+    """Placement-group strategies by name (``nebula_register_placement_group_strategies``)."""
+    return get_registry(
+        "nebula_register_placement_group_strategies", PlacementGroupStrategyRegistry
+    )
 
 
 def command_registry() -> CommandRegistry:

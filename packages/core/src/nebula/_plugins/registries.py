@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
-from nebula._plugins.scheduling import SchedulingPolicy
+from nebula._scheduler.view import PlacementGroupStrategy, SchedulingPolicy
 
 if TYPE_CHECKING:
     import argparse
@@ -23,6 +23,7 @@ __all__ = [
     "Command",
     "CommandRegistry",
     "Detector",
+    "PlacementGroupStrategyRegistry",
     "Registration",
     "Registry",
     "RegistryLookupError",
@@ -194,7 +195,27 @@ class SchedulingPolicyRegistry(Registry[SchedulingPolicy]):
     kind = "scheduling policy"
 
     def add(self, name: str, policy: SchedulingPolicy, *, description: str = "") -> None:
+        if not callable(getattr(policy, "select_node", None)):
+            raise TypeError(
+                f"scheduling policy {name!r} must have a select_node(request, nodes) method "
+                f"(see nebula.plugins.SchedulingPolicy), got {type(policy).__name__}."
+            )
         super().add(name, policy, description=description)
+
+
+class PlacementGroupStrategyRegistry(Registry[PlacementGroupStrategy]):
+    """Placement-group strategies selectable by name through ``placement_group(strategy=)``."""
+
+    kind = "placement group strategy"
+
+    def add(self, name: str, strategy: PlacementGroupStrategy, *, description: str = "") -> None:
+        if not callable(getattr(strategy, "select_nodes", None)):
+            raise TypeError(
+                f"placement group strategy {name!r} must have a select_nodes(bundles, nodes) "
+                f"method (see nebula.plugins.PlacementGroupStrategy), got "
+                f"{type(strategy).__name__}."
+            )
+        super().add(name, strategy, description=description)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,9 +72,8 @@ def run(settings: WorkerSettings) -> None:
         # The node manager died before we could ask to follow it: do not linger.
         os._exit(1)
     setup_logging("worker")
-    from nebula._api import runtime
     from nebula._process import require_token
-    from nebula._worker.core_worker import CoreWorker
+    from nebula._worker.core_worker import CoreWorker, set_process_worker
     from nebula._worker.executor import Executor
 
     worker_id = bytes.fromhex(settings.worker_id)
@@ -89,7 +88,7 @@ def run(settings: WorkerSettings) -> None:
         worker_id=worker_id,
     )
     executor = Executor(cw, settings.host)
-    runtime.attach_worker(cw)
+    set_process_worker(cw)
     cw.send(settings.node_manager, p.RegisterWorker(worker_id, cw.address, os.getpid()))
     _notify_plugins(settings.worker_id, settings.node_id)
     try:

@@ -702,3 +702,17 @@ def print_log_lines(msg: p.LogLines) -> None:
     prefix = f"(pid={msg.pid}) " if msg.pid else ""
     stream.write("".join(f"{prefix}{line}\n" for line in msg.lines))
     stream.flush()
+
+
+_process_worker: CoreWorker | None = None
+
+
+def set_process_worker(cw: CoreWorker) -> None:
+    """Inside a worker process: ``cw`` serves this process's tasks and API calls."""
+    global _process_worker
+    _process_worker = cw
+
+
+def process_worker() -> CoreWorker | None:
+    """The worker process's core worker (None in a driver, which connects through init)."""
+    return _process_worker

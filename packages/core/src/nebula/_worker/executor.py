@@ -22,8 +22,7 @@ from typing import Any
 
 from nebula import _protocol as p
 from nebula import _runtime_env
-from nebula._api.generator import drain_async_generator, item_object_id
-from nebula._ids import object_id_for_return
+from nebula._ids import generator_item_id, object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
 from nebula._worker.args import unpack_args
 from nebula._worker.core_worker import CoreWorker
@@ -178,7 +177,7 @@ class Executor:
                 if spec.streaming:
                     result = self._stream(spec, result)
                 elif inspect.isasyncgen(result):  # num_returns=N on a generator: its items
-                    result = asyncio.run(drain_async_generator(result))
+                    result = asyncio.run(_drain_async_generator(result))
                 elif inspect.isgenerator(result):
                     result = list(result)
             return self._success(spec, result)
@@ -212,7 +211,7 @@ class Executor:
                 if spec.streaming:  # on the actor's event loop
                     result = await self._stream_async(spec, result)
                 elif inspect.isasyncgen(result):
-                    result = await drain_async_generator(result)
+                    result = await _drain_async_generator(result)
                 elif inspect.isgenerator(result):
                     result = list(result)
                 reply = self._success(spec, result)
@@ -313,7 +312,7 @@ class Executor:
     def _send_item(self, spec: p.TaskSpec, index: int, item: Any) -> None:
         serialized = serialize(item)
         self._lend_contained(serialized.contained_refs, spec.owner_address)
-        object_id = item_object_id(spec.task_id, index)
+        object_id = generator_item_id(spec.task_id, index)
         value = self.cw.store_value(object_id, serialized, spec.owner_address)
         self.cw.send(spec.owner_address, p.StreamedItem(spec.task_id, index, value))
 
@@ -442,3 +441,7 @@ def _is_retryable(retry_exceptions: bool | tuple[type, ...], exc: BaseException)
     if isinstance(retry_exceptions, tuple) and retry_exceptions:
         return isinstance(exc, retry_exceptions)
     return False
+
+
+async def _drain_async_generator(produced: Any) -> list[Any]:
+    return [item async for item in produced]

@@ -13,13 +13,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nebula import _placement
 from nebula import _protocol as p
 from nebula._api import runtime
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_put_id, random_id
-
-VALID_STRATEGIES = _placement.STRATEGIES
 
 
 class PlacementGroup:
@@ -131,10 +128,11 @@ def _validate(bundles: Any, strategy: Any, lifetime: Any) -> None:
                 )
         if all(amount == 0 for amount in bundle.values()):
             raise ValueError(f"bundle {index} asks for nothing: {bundle!r}.")
-    if strategy not in VALID_STRATEGIES:
-        raise ValueError(
-            f"Unknown placement strategy {strategy!r}; use one of {', '.join(VALID_STRATEGIES)}."
-        )
+    from nebula._plugins.manager import placement_group_strategy_registry
+
+    known = placement_group_strategy_registry().names()
+    if strategy not in known:
+        raise ValueError(f"Unknown placement strategy {strategy!r}; use one of {', '.join(known)}.")
     if lifetime not in (None, "detached"):
         raise ValueError(f"lifetime must be None or 'detached', got {lifetime!r}.")
 

@@ -1,20 +1,20 @@
-"""Nebula's built-in placement policies, registered through the builtin plugin."""
+"""Nebula's built-in policies for tasks and actors, registered by the builtin plugin."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from nebula._plugins.scheduling import (
-    FIT_EPSILON,
+from nebula._scheduler.resources import FIT_EPSILON, fits
+from nebula._scheduler.view import (
     NodeView,
+    PlacementRequest,
     feasible_nodes,
-    fits,
+    find_node,
     ready_nodes,
 )
 
-__all__ = ["DefaultPolicy", "SpreadPolicy"]
+__all__ = ["DefaultPolicy", "NodeAffinityPolicy", "SpreadPolicy"]
 
 
 class DefaultPolicy:
@@ -24,20 +24,15 @@ class DefaultPolicy:
     the node with the most free CPU keeps a busy node from queueing what others could run.
     """
 
-    def select_node(
-        self,
-        request: Mapping[str, float],
-        nodes: Sequence[NodeView],
-        local_node_id: str | None,
-    ) -> str | None:
-        ready = ready_nodes(request, nodes)
-        local = _find(ready, local_node_id)
+    def select_node(self, request: PlacementRequest, nodes: Sequence[NodeView]) -> str | None:
+        ready = ready_nodes(request.resources, nodes)
+        local = find_node(ready, request.local_node_id)
         if local is not None:
             return local.node_id
         if ready:
             return max(ready, key=lambda node: node.available.get("CPU", 0.0)).node_id
-        feasible = feasible_nodes(request, nodes)
-        fallback = _find(feasible, local_node_id) or next(iter(feasible), None)
+        feasible = feasible_nodes(request.resources, nodes)
+        fallback = find_node(feasible, request.local_node_id) or next(iter(feasible), None)
         return fallback.node_id if fallback else None
 
 
@@ -51,25 +46,16 @@ class SpreadPolicy:
     def __init__(self) -> None:
         self._turn = itertools.count()
 
-    def select_node(
-        self,
-        request: Mapping[str, float],
-        nodes: Sequence[NodeView],
-        local_node_id: str | None,
-    ) -> str | None:
-        ready = ready_nodes(request, nodes)
+    def select_node(self, request: PlacementRequest, nodes: Sequence[NodeView]) -> str | None:
+        ready = ready_nodes(request.resources, nodes)
         if ready:
             least = min(_cpu_load(node) for node in ready)
             candidates = [node for node in ready if _cpu_load(node) <= least + FIT_EPSILON]
         else:
-            candidates = feasible_nodes(request, nodes)
+            candidates = feasible_nodes(request.resources, nodes)
         if not candidates:
             return None
         return candidates[next(self._turn) % len(candidates)].node_id
-
-
-def _find(nodes: Sequence[NodeView], node_id: str | None) -> NodeView | None:
-    return next((node for node in nodes if node.node_id == node_id), None)
 
 
 def _cpu_load(node: NodeView) -> float:
@@ -81,7 +67,8 @@ def _cpu_load(node: NodeView) -> float:
 
 
 class NodeAffinityPolicy:
-    """Pin work to one node; a soft pin falls back to the default placement.
+    """Pin work to one node (``NodeAffinitySchedulingStrategy``); a soft pin falls back to
+    the default placement.
 
     A hard pin to a node that is gone or can never fit the request returns None: the
     request waits (and is reported) rather than running somewhere it was told not to.
@@ -90,19 +77,13 @@ class NodeAffinityPolicy:
     def __init__(self) -> None:
         self._fallback = DefaultPolicy()
 
-    def select_node(
-        self,
-        request: Mapping[str, float],
-        nodes: Sequence[NodeView],
-        local_node_id: str | None,
-        strategy: Any = None,
-    ) -> str | None:
-        target = getattr(strategy, "node_id", None)
-        soft = bool(getattr(strategy, "soft", False))
-        node = _find([n for n in nodes if n.alive], target)
-        usable = node is not None and fits(request, node.total)
-        if node is not None and usable and (not soft or fits(request, node.available)):
+    def select_node(self, request: PlacementRequest, nodes: Sequence[NodeView]) -> str | None:
+        target = getattr(request.strategy, "node_id", None)
+        soft = bool(getattr(request.strategy, "soft", False))
+        node = find_node([n for n in nodes if n.alive], target)
+        usable = node is not None and fits(request.resources, node.total)
+        if node is not None and usable and (not soft or fits(request.resources, node.available)):
             return node.node_id
         if soft:
-            return self._fallback.select_node(request, nodes, local_node_id)
+            return self._fallback.select_node(request, nodes)
         return None

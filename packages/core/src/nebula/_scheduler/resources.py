@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-_EPS = 1e-9
+FIT_EPSILON = 1e-6
+"""Slack for fractional requests: ten tasks of 0.1 CPU must fit on one CPU despite rounding.
+The one tolerance every placement decision uses."""
 
 
 def fits(request: Mapping[str, float], available: Mapping[str, float]) -> bool:
-    return all(amount <= available.get(name, 0.0) + _EPS for name, amount in request.items())
+    """Whether ``available`` covers ``request``; a resource it lacks counts as zero."""
+    return all(amount <= available.get(name, 0.0) + FIT_EPSILON for name, amount in request.items())
 
 
 def subtract(available: dict[str, float], request: Mapping[str, float]) -> None:
@@ -19,6 +22,14 @@ def subtract(available: dict[str, float], request: Mapping[str, float]) -> None:
 def add(available: dict[str, float], request: Mapping[str, float]) -> None:
     for name, amount in request.items():
         available[name] = available.get(name, 0.0) + amount
+
+
+def total(requests: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The sum of several requests."""
+    out: dict[str, float] = {}
+    for request in requests:
+        add(out, request)
+    return out
 
 
 def describe(resources: Mapping[str, float]) -> str:
