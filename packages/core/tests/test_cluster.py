@@ -255,6 +255,23 @@ def test_nodes_lists_every_node_and_reports_a_removed_one_dead(cluster: Cluster)
     wait_for_condition(lambda: nebula.cluster_resources().get("CPU") == 1, timeout=10)
 
 
+def test_nodes_offer_ray_style_node_resources(cluster: Cluster) -> None:
+    other = cluster.add_node(num_cpus=1)
+    assert cluster.head_node is not None
+    listed = {node["NodeID"]: node["Resources"] for node in nebula.nodes()}
+    assert listed[cluster.head_node.node_id]["node:__internal_head__"] == 1
+    assert "node:__internal_head__" not in listed[other.node_id]
+    assert listed[other.node_id]["node:127.0.0.1"] == 1
+    total, free = nebula.cluster_resources(), nebula.available_resources()
+    assert total["node:127.0.0.1"] == 2 and total["node:__internal_head__"] == 1
+    assert 0 < free["object_store_memory"] <= total["object_store_memory"]
+    # The idiom for pinning work to a machine, and to the head.
+    on_host = node_of.options(resources={"node:127.0.0.1": 0.01}).remote()
+    on_head = node_of.options(resources={"node:__internal_head__": 0.01}).remote()
+    assert nebula.get(on_head, timeout=GET_TIMEOUT_S) == cluster.head_node.node_id
+    assert nebula.get(on_host, timeout=GET_TIMEOUT_S) in (cluster.head_node.node_id, other.node_id)
+
+
 def test_an_actor_on_a_removed_node_raises_actor_died_promptly(cluster: Cluster) -> None:
     doomed = cluster.add_node(num_cpus=1)
     actor = Where.options(scheduling_strategy=_pinned(doomed.node_id)).remote()

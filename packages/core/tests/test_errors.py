@@ -215,7 +215,6 @@ def test_put_of_an_object_ref_is_a_type_error() -> None:
         {"num_gpus": -0.5},
         {"num_returns": -1},
         {"max_retries": -2},
-        {"no_such_option": 1},
         {"scheduling_strategy": "NO_SUCH_STRATEGY"},
     ],
     ids=lambda o: next(iter(o)),
@@ -233,14 +232,22 @@ def test_bad_task_options_are_value_errors(options: dict[str, Any]) -> None:
         {"max_concurrency": 0},
         {"num_cpus": -1},
         {"lifetime": "forever"},
-        {"no_such_option": 1},
-        {"num_returns": 2},
+        {"max_pending_calls": 0},
+        {"concurrency_groups": {"io": 0}},
     ],
     ids=lambda o: next(iter(o)),
 )
 def test_bad_actor_options_are_value_errors(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
         Account.options(**options)
+
+
+@pytest.mark.parametrize("options", [{"no_such_option": 1}, {"num_returns": 2}])
+def test_unknown_options_are_type_errors(options: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=next(iter(options))):
+        Account.options(**options)
+    with pytest.raises(TypeError, match="no_such_option"):
+        identity.options(no_such_option=1)
 
 
 def test_nebula_method_rejects_negative_num_returns() -> None:

@@ -242,6 +242,13 @@ def test_wait_with_zero_timeout_does_not_block() -> None:
     nebula.cancel(ref)
 
 
+def test_wait_on_an_empty_list_returns_two_empty_lists() -> None:
+    assert nebula.wait([]) == ([], [])
+    assert nebula.wait([], num_returns=1, timeout=0) == ([], [])
+    with pytest.raises(ValueError, match="num_returns"):
+        nebula.wait([], num_returns=0)
+
+
 def test_wait_loop_drains_results_as_they_finish() -> None:
     refs = [sleep_then_return.remote(0.1 * (3 - i), i) for i in range(3)]
     seen = []

@@ -88,7 +88,7 @@ def test_read_concurrency_and_resources_reach_the_read_tasks(parquet_dir: Path) 
     assert capped.count() == 40
     with pytest.raises(ValueError, match=r"ReadParquet asks for GPU=4"):
         nd.read_parquet(files, ray_remote_args={"num_gpus": 4}).take_all()
-    with pytest.raises(ValueError, match="Invalid option 'bogus'"):
+    with pytest.raises(TypeError, match="'bogus' is not one of"):
         nd.read_parquet(files, ray_remote_args={"bogus": 1})
     with pytest.raises(ValueError, match="concurrency must be a positive integer"):
         nd.range(10, concurrency=0)

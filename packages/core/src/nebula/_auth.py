@@ -78,23 +78,54 @@ class _Authenticator:
 authenticator = _Authenticator()
 
 
-def token_from_environment(temp_dir: str) -> str | None:
-    """The token of the cluster to join: ``NEBULA_CLUSTER_TOKEN``, else the head's file."""
+def token_from_environment(temp_dir: str, address: str | None = None) -> str | None:
+    """The token of the cluster to join: ``NEBULA_CLUSTER_TOKEN``; else the file kept for
+    the cluster at ``address`` by whoever started it on this machine; else the file of the
+    last ``nebula start --head`` here."""
     token = os.environ.get(TOKEN_ENV)
     if token:
         return token.strip()
-    try:
-        with open(os.path.join(temp_dir, TOKEN_FILE)) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
+    paths = [os.path.join(temp_dir, TOKEN_FILE)]
+    if address is not None:
+        paths.insert(0, token_path_for(temp_dir, address))
+    for path in paths:
+        try:
+            with open(path) as f:
+                found = f.read().strip()
+        except OSError:
+            continue
+        if found:
+            return found
+    return None
 
 
-def write_token_file(temp_dir: str, token: str) -> str:
-    os.makedirs(temp_dir, mode=0o700, exist_ok=True)
-    path = os.path.join(temp_dir, TOKEN_FILE)
+def token_path_for(temp_dir: str, address: str) -> str:
+    """Where the token of the cluster whose control store listens at ``address`` is kept.
+
+    One file per address, so two clusters on one machine never overwrite each other's.
+    """
+    host_port = address.removeprefix("tcp://").removeprefix("nebula://")
+    name = host_port.replace("[", "").replace("]", "").replace(":", "_").replace("/", "_")
+    return os.path.join(temp_dir, "tokens", name)
+
+
+def write_token_file(temp_dir: str, token: str, address: str | None = None) -> str:
+    """Write ``token`` readable by this user only: for the cluster at ``address``, or (no
+    address) as the default token of this machine's ``nebula start --head`` cluster."""
+    path = (
+        os.path.join(temp_dir, TOKEN_FILE) if address is None else token_path_for(temp_dir, address)
+    )
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token)
     os.chmod(path, 0o600)
     return path
+
+
+def remove_token_file(temp_dir: str, address: str) -> None:
+    """Forget the token of a cluster that has stopped."""
+    try:
+        os.unlink(token_path_for(temp_dir, address))
+    except OSError:
+        pass

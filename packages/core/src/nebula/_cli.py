@@ -126,7 +126,7 @@ def run_start(args: argparse.Namespace) -> int:
         print("Stop it with:           nebula stop")
         return 0
     cs_address = "tcp://" + args.address.removeprefix("tcp://")
-    join_token = _auth.token_from_environment(_config.TEMP_DIR)
+    join_token = _auth.token_from_environment(_config.TEMP_DIR, cs_address)
     if join_token is None:
         raise ConnectionError(
             f"no cluster token: set {_auth.TOKEN_ENV} to the token the head node printed"
@@ -159,6 +159,7 @@ def _start_node(
         object_store_memory=args.object_store_memory,
         detached=True,
         token=token,
+        head=bool(args.head),
     )
     return process, node_id
 
@@ -227,6 +228,7 @@ def nebula_processes() -> list[object]:
 def run_stop(args: argparse.Namespace) -> int:
     import psutil
 
+    from nebula import _auth, _config
     from nebula._api import services
     from nebula._object_store import shm
 
@@ -245,6 +247,7 @@ def run_stop(args: argparse.Namespace) -> int:
     info = services.read_address_file()
     if info is not None:
         tags.add(services.session_tag_of(str(info.get("session_dir", ""))))
+        _auth.remove_token_file(_config.TEMP_DIR, str(info.get("address", "")))
         with contextlib.suppress(OSError):
             os.unlink(services.address_file())
     for tag in tags:

@@ -92,6 +92,10 @@ class TaskSpec(Message):
     # A generator whose items go to the owner one by one (StreamedItem) as they are
     # yielded; the task's one return is then their count.
     streaming: bool = False
+    # Normal tasks: a worker that has run this function max_calls times is replaced (0: never).
+    max_calls: int = 0
+    # Actor calls: the concurrency group to run in ("": the method's own, else the default).
+    concurrency_group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,8 @@ class TaskDone(Message):
     # Set when the task raised: a serialized TaskError, also stored under every return id.
     error: bytes | None = None
     retryable_error: bool = False
+    # The worker reached the function's max_calls: its lease must not be used again.
+    worker_retiring: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,8 @@ class CreateActorTask(Message):
     is_async: bool
     reply_to: str
     gpu_ids: tuple[int, ...] = ()
+    # Group name -> its number of threads (or concurrent coroutines), beside the default.
+    concurrency_groups: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +379,7 @@ class NodeResourcesReply(Message):
     request_id: int
     total: dict[str, float]
     available: dict[str, float]
+    object_store_available: int = 0
 
 
 # --------------------------------------------------------------------- control store
@@ -459,6 +468,18 @@ class JobFinishedNotice(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class MethodMeta(Message):
+    """What a caller needs to know of one actor method (``@nebula.method(...)``)."""
+
+    # -1: a generator (the call returns an ObjectRefGenerator).
+    num_returns: int = 1
+    concurrency_group: str = ""
+    # None: the actor's max_task_retries.
+    max_task_retries: int | None = None
+    retry_exceptions: bool | tuple[type, ...] = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActorSpec(Message):
     actor_id: bytes
     job_id: int
@@ -474,8 +495,11 @@ class ActorSpec(Message):
     max_restarts: int = 0
     max_task_retries: int = 0
     strategy: Any = None
-    # Method name -> num_returns, so handles found by name know each method's shape.
-    method_meta: dict[str, int] = field(default_factory=dict)
+    # Method name -> its options, so handles found by name know each method's shape.
+    method_meta: dict[str, MethodMeta] = field(default_factory=dict)
+    concurrency_groups: dict[str, int] = field(default_factory=dict)
+    # How many calls one caller may have unfinished before .remote() raises (-1: no limit).
+    max_pending_calls: int = -1
 
 
 @dataclass(frozen=True, slots=True)

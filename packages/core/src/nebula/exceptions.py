@@ -15,7 +15,9 @@ Tree::
     ├── ObjectLostError
     ├── GetTimeoutError            (also a TimeoutError)
     ├── TaskCancelledError
-    └── ObjectStoreFullError
+    ├── ObjectStoreFullError
+    ├── RuntimeEnvSetupError
+    └── PendingCallsLimitExceeded
 """
 
 from __future__ import annotations
@@ -162,6 +164,14 @@ class RuntimeEnvSetupError(NebulaError):
     """The task's runtime environment could not be set up."""
 
 
+class PendingCallsLimitExceeded(NebulaError):
+    """A caller has ``max_pending_calls`` unfinished calls to an actor and made another.
+
+    Raised by ``handle.method.remote()`` at once (nothing is sent): back-pressure for a
+    caller that produces calls faster than the actor serves them.
+    """
+
+
 def ensure_picklable_cause(cause: BaseException) -> BaseException | None:
     """Return ``cause`` if it survives a pickle round trip, else ``None``.
 
@@ -199,6 +209,7 @@ def _rebuild_by_state(
 
 
 __all__ = [
+    "PendingCallsLimitExceeded",
     "ActorDiedError",
     "GetTimeoutError",
     "NebulaError",

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from nebula import _protocol as p
 from nebula._api import options as opts
 from nebula._serialization import record_serialized_ref
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_NUM_RETURNS_ATTR = "__nebula_num_returns__"
+_META_ATTR = "__nebula_method_meta__"
 # num_returns of a generator method in an actor's method table: its call gives an
 # ObjectRefGenerator.
 STREAMING = -1
+_METHOD_OPTIONS = frozenset(
+    {"num_returns", "concurrency_group", "max_task_retries", "retry_exceptions"}
+)
 
 
 def _check_num_returns(num_returns: Any) -> int:
@@ -28,26 +33,56 @@ def _check_num_returns(num_returns: Any) -> int:
     return num_returns
 
 
-def method(*, num_returns: int | str = 1, **_ignored: Any) -> Callable[[F], F]:
-    """Declare per-method options on an actor method: ``@nebula.method(num_returns=2)``."""
-    checked = _check_num_returns(num_returns)
+def _method_meta_with(meta: p.MethodMeta, options: dict[str, Any], where: str) -> p.MethodMeta:
+    changes: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in _METHOD_OPTIONS:
+            raise opts.unknown_keyword(key, _METHOD_OPTIONS, where)
+        if key == "num_returns":
+            changes[key] = _check_num_returns(value)
+        elif key == "concurrency_group":
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"concurrency_group must be a group's name, got {value!r}.")
+            changes[key] = value
+        elif key == "max_task_retries":
+            changes[key] = None if value is None else opts.RETRIES("max_task_retries", value)
+        else:
+            changes[key] = opts.check_retry_exceptions(key, value)
+    return dataclasses.replace(meta, **changes)
+
+
+def method(**options: Any) -> Callable[[F], F]:
+    """Declare per-method options on an actor method: ``@nebula.method(num_returns=2)``.
+
+    Takes ``num_returns``, ``concurrency_group`` (a group of the actor's
+    ``concurrency_groups``), ``max_task_retries`` and ``retry_exceptions``.
+    """
+    meta = _method_meta_with(p.MethodMeta(), options, "nebula.method()'s options")
 
     def decorate(fn: F) -> F:
-        setattr(fn, _NUM_RETURNS_ATTR, checked)
+        setattr(fn, _META_ATTR, meta)
         return fn
 
     return decorate
 
 
-def method_meta(cls: type) -> dict[str, int]:
-    meta: dict[str, int] = {}
+def method_meta(cls: type) -> dict[str, p.MethodMeta]:
+    meta: dict[str, p.MethodMeta] = {}
     for name, member in inspect.getmembers(cls):
         if name.startswith("__") and name != "__call__":
             continue
         if callable(member):
-            generator = inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member)
-            meta[name] = getattr(member, _NUM_RETURNS_ATTR, STREAMING if generator else 1)
+            declared = getattr(member, _META_ATTR, None)
+            if declared is not None:
+                meta[name] = declared
+            elif inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member):
+                meta[name] = p.MethodMeta(num_returns=STREAMING)
+            else:
+                meta[name] = _DEFAULT_META
     return meta
+
+
+_DEFAULT_META = p.MethodMeta()
 
 
 def _is_async(cls: type) -> bool:
@@ -57,13 +92,26 @@ def _is_async(cls: type) -> bool:
     )
 
 
+def _check_groups(cls: type, options: opts.ActorOptions, meta: dict[str, p.MethodMeta]) -> None:
+    """Every group a method names must be one of the actor's concurrency groups."""
+    for name, declared in meta.items():
+        group = declared.concurrency_group
+        if group and group not in options.concurrency_groups:
+            known = ", ".join(sorted(options.concurrency_groups)) or "none"
+            raise ValueError(
+                f"{cls.__name__}.{name} runs in concurrency group {group!r}, which the actor "
+                f"does not declare (its concurrency_groups: {known})."
+            )
+
+
 class ActorClass:
     """A class whose ``.remote(...)`` starts an actor: a process holding one instance."""
 
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         self._cls = cls
-        self._options = opts.validate(options, for_actor=True)
+        self._options = opts.actor_options(options)
         self._method_meta = method_meta(cls)
+        _check_groups(cls, self._options, self._method_meta)
         self._is_async = _is_async(cls)
         self._pickled: bytes | None = None
         self.__name__ = cls.__name__
@@ -81,11 +129,12 @@ class ActorClass:
         return self._remote(args, kwargs, self._options)
 
     def options(self, **options: Any) -> _ActorClassWithOptions:
-        merged = {**self._options, **opts.validate(options, for_actor=True)}
+        merged = self._options.merged(options)
+        _check_groups(self._cls, merged, self._method_meta)
         return _ActorClassWithOptions(self, merged)
 
     def _remote(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: opts.ActorOptions
     ) -> ActorHandle:
         from nebula._api import runtime
 
@@ -113,7 +162,7 @@ class ActorClass:
 
 
 class _ActorClassWithOptions:
-    def __init__(self, actor_class: ActorClass, options: dict[str, Any]) -> None:
+    def __init__(self, actor_class: ActorClass, options: opts.ActorOptions) -> None:
         self._actor_class = actor_class
         self._options = options
 
@@ -132,12 +181,14 @@ class ActorHandle:
         actor_id: bytes,
         owner_address: str,
         class_name: str,
-        method_meta: dict[str, int],
+        method_meta: dict[str, p.MethodMeta],
         max_task_retries: int = 0,
+        max_pending_calls: int = -1,
     ) -> None:
         from nebula._api import runtime
 
         self._max_task_retries = max_task_retries
+        self._max_pending_calls = max_pending_calls
         self._actor_id = actor_id
         self._owner = owner_address
         self._class_name = class_name
@@ -193,6 +244,7 @@ class ActorHandle:
                 self._class_name,
                 self._method_meta,
                 self._max_task_retries,
+                self._max_pending_calls,
             ),
         )
 
@@ -200,25 +252,21 @@ class ActorHandle:
 class ActorMethod:
     """``handle.method``: call ``.remote(...)`` on it."""
 
-    def __init__(self, handle: ActorHandle, name: str, num_returns: int) -> None:
+    def __init__(self, handle: ActorHandle, name: str, meta: p.MethodMeta) -> None:
         self._handle = handle
         self._name = name
-        self._num_returns = num_returns
+        self._meta = meta
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"Actor methods cannot be called directly; use .{self._name}.remote(...).")
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
-        return self._remote(args, kwargs, self._num_returns)
-
-    def options(self, *, num_returns: int | str | None = None, **_ignored: Any) -> ActorMethod:
-        checked = self._num_returns if num_returns is None else _check_num_returns(num_returns)
-        return ActorMethod(self._handle, self._name, checked)
-
-    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any], num_returns: int) -> Any:
         from nebula._api import runtime
 
-        streaming = num_returns == STREAMING
-        return runtime.submit_actor_task(
-            self._handle, self._name, args, kwargs, num_returns, streaming=streaming
-        )
+        return runtime.submit_actor_task(self._handle, self._name, args, kwargs, self._meta)
+
+    def options(self, **options: Any) -> ActorMethod:
+        """This call's ``num_returns``, ``concurrency_group``, ``max_task_retries`` or
+        ``retry_exceptions``, instead of the method's own."""
+        where = f"{self._handle._class_name}.{self._name}.options()"
+        return ActorMethod(self._handle, self._name, _method_meta_with(self._meta, options, where))

@@ -48,7 +48,8 @@ def cluster_resources() -> dict[str, float]:
 
 
 def available_resources() -> dict[str, float]:
-    """Resources not currently leased, asked of each live node manager now."""
+    """Resources not currently leased, and free object store bytes, asked of each live node
+    manager now."""
     cw = runtime.require_core_worker()
     available: dict[str, float] = {}
     for node in _cluster_info().nodes:
@@ -66,6 +67,9 @@ def available_resources() -> dict[str, float]:
         for name, amount in reply.available.items():
             if amount > 1e-9:
                 available[name] = available.get(name, 0.0) + amount
+        if reply.object_store_available:
+            free = available.get("object_store_memory", 0.0) + reply.object_store_available
+            available["object_store_memory"] = free
     return available
 
 

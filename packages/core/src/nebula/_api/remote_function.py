@@ -19,7 +19,7 @@ class RemoteFunction(Generic[P, R]):
 
     def __init__(self, function: Callable[P, R], options: dict[str, Any]) -> None:
         self._function = function
-        self._options = opts.validate(options, for_actor=False)
+        self._options = opts.task_options(options)
         self._function_id = random_id(16)
         self._pickled: bytes | None = None
         self._is_generator = inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(
@@ -37,15 +37,14 @@ class RemoteFunction(Generic[P, R]):
         return self._remote(args, kwargs, self._options)
 
     def options(self, **options: Any) -> _FunctionWithOptions[P, R]:
-        merged = {**self._options, **opts.validate(options, for_actor=False)}
-        return _FunctionWithOptions(self, merged)
+        return _FunctionWithOptions(self, self._options.merged(options))
 
     def _remote(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: opts.TaskOptions
     ) -> Any:
         from nebula._api import runtime
 
-        num_returns = options.get("num_returns")
+        num_returns = options.num_returns
         streaming = num_returns == "streaming" or (self._is_generator and num_returns is None)
         if num_returns == "streaming" and not self._is_generator:
             raise TypeError(
@@ -76,7 +75,7 @@ class RemoteFunction(Generic[P, R]):
 
 
 class _FunctionWithOptions(Generic[P, R]):
-    def __init__(self, function: RemoteFunction[P, R], options: dict[str, Any]) -> None:
+    def __init__(self, function: RemoteFunction[P, R], options: opts.TaskOptions) -> None:
         self._function = function
         self._options = options
 
@@ -84,5 +83,4 @@ class _FunctionWithOptions(Generic[P, R]):
         return self._function._remote(args, kwargs, self._options)
 
     def options(self, **options: Any) -> _FunctionWithOptions[P, R]:
-        merged = {**self._options, **opts.validate(options, for_actor=False)}
-        return _FunctionWithOptions(self._function, merged)
+        return _FunctionWithOptions(self._function, self._options.merged(options))

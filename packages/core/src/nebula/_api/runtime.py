@@ -18,14 +18,14 @@ from nebula import _auth, _config, _runtime_env
 from nebula import _protocol as p
 from nebula._api import options as opts
 from nebula._api import services
-from nebula._api.actor import ActorHandle
+from nebula._api.actor import STREAMING, ActorHandle
 from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
 from nebula._worker.args import pack_args
 from nebula._worker.core_worker import CoreWorker, print_log_lines, process_worker
 from nebula._worker.submitter import PendingTask
-from nebula.exceptions import TaskError
+from nebula.exceptions import PendingCallsLimitExceeded, TaskError
 
 
 @dataclass
@@ -107,13 +107,23 @@ def init(
     log_to_driver: bool = True,
     ignore_reinit_error: bool = False,
     include_dashboard: bool | None = None,
-    logging_level: Any = None,
+    logging_level: int | str | None = None,
     _node_ip_address: str | None = None,
     _cluster_token: str | None = None,
-    **_unused: Any,
+    **unknown: Any,
 ) -> NebulaContext:
-    """Start a local cluster, or connect to one at ``address`` ("HOST:PORT" or "auto")."""
+    """Start a local cluster, or connect to one at ``address`` ("HOST:PORT" or "auto").
+
+    ``logging_level`` sets the level of Nebula's own loggers in this process (``"nebula"``).
+    An argument Nebula does not take is a ``TypeError`` naming the closest one it does.
+    """
     global _state
+    for key in unknown:
+        raise opts.unknown_keyword(key, _INIT_KEYWORDS, "nebula.init()'s arguments")
+    if logging_level is not None:
+        import logging
+
+        logging.getLogger("nebula").setLevel(logging_level)
     with _init_lock:
         current = _runtime()
         if current is not None:
@@ -144,12 +154,29 @@ def init(
         return _context(state)
 
 
+_INIT_KEYWORDS = frozenset(
+    {
+        "address",
+        "num_cpus",
+        "num_gpus",
+        "resources",
+        "object_store_memory",
+        "namespace",
+        "runtime_env",
+        "log_to_driver",
+        "ignore_reinit_error",
+        "include_dashboard",
+        "logging_level",
+    }
+)
+
+
 def _validate_init(num_cpus: Any, num_gpus: Any, resources: Any, object_store_memory: Any) -> None:
     for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
         if value is not None:
-            opts._non_negative_number(name, value)
+            opts.non_negative_number(name, value)
     if resources is not None:
-        opts._check_resources(resources)
+        opts.check_resources(resources)
     if object_store_memory is not None and (
         not isinstance(object_store_memory, int) or object_store_memory <= 0
     ):
@@ -203,6 +230,7 @@ def _start_local(
             object_store_memory=object_store_memory,
             detached=False,
             token=token,
+            head=True,
         )
         processes.append(nm_process)
     finally:
@@ -261,7 +289,7 @@ def _connect(address: str, namespace: str, log_to_driver: bool, token: str | Non
         raise ValueError(f"address must look like HOST:PORT, got {address!r}.")
     cs_address = f"tcp://{host_port}"
     my_ip = services.local_ip_towards(host_port.rsplit(":", 1)[0])
-    token = token or _auth.token_from_environment(_config.TEMP_DIR)
+    token = token or _auth.token_from_environment(_config.TEMP_DIR, cs_address)
     if token is None:
         raise ConnectionError(
             f"No cluster token for {address}: set {_auth.TOKEN_ENV} to the token that "
@@ -384,6 +412,7 @@ def shutdown() -> None:
         cw.shutdown()
         if cluster is not None:
             services.stop_processes(cluster.processes)
+            _auth.remove_token_file(_config.TEMP_DIR, cluster.control_store)
             from nebula._object_store import shm
 
             shm.delete_session_objects(cluster.session_tag)
@@ -429,11 +458,12 @@ def submit_task(
     function_bytes: bytes,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    options: dict[str, Any],
+    options: opts.TaskOptions,
     streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
-    num_returns = 1 if streaming else options.get("num_returns", 1)
+    declared = options.num_returns
+    num_returns = 1 if streaming or declared is None or declared == "streaming" else declared
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
@@ -448,11 +478,12 @@ def submit_task(
         args_blob=serialized.to_bytes(),
         ref_args=(),
         num_returns=num_returns,
-        retry_exceptions=opts.retry_exceptions(options),
+        retry_exceptions=options.retry_exceptions,
         job_sys_path=cw.job_sys_path,
         namespace=_namespace(),
-        runtime_env=_runtime_env.merge(cw.runtime_env, options.get("runtime_env")),
+        runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
         streaming=streaming,
+        max_calls=options.calls_per_worker(),
     )
     task = PendingTask(
         spec,
@@ -460,9 +491,9 @@ def submit_task(
         arg_refs,
         list(serialized.contained_refs),
         function_bytes,
-        resources=opts.resource_request(options, default_cpus=1),
-        strategy=options.get("scheduling_strategy"),
-        retries_left=opts.retries(options),
+        resources=options.resource_request(default_cpus=1),
+        strategy=options.scheduling_strategy,
+        retries_left=options.retries(),
     )
     with cw.lock:
         if streaming:
@@ -482,16 +513,16 @@ def create_actor(
     *,
     class_name: str,
     class_bytes: bytes,
-    method_meta: dict[str, int],
+    method_meta: dict[str, p.MethodMeta],
     is_async: bool,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    options: dict[str, Any],
+    options: opts.ActorOptions,
 ) -> ActorHandle:
     cw = _auto_init()
-    namespace = options.get("namespace") or _namespace()
-    name = options.get("name")
-    if name is not None and options.get("get_if_exists"):
+    namespace = options.namespace or _namespace()
+    name = options.name
+    if name is not None and options.get_if_exists:
         try:
             return get_actor(name, namespace)
         except ValueError:
@@ -512,29 +543,38 @@ def create_actor(
         num_returns=0,
         job_sys_path=cw.job_sys_path,
         namespace=namespace,
-        runtime_env=_runtime_env.merge(cw.runtime_env, options.get("runtime_env")),
+        runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
     )
-    max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
+    max_concurrency = options.max_concurrency or (1000 if is_async else 1)
     spec = p.ActorSpec(
         actor_id=actor_id,
         job_id=cw.job_id,
         class_name=class_name,
         owner_address=cw.address,
         creation=creation,
-        resources=opts.resource_request(options, default_cpus=0),
+        resources=options.resource_request(default_cpus=0),
         name=name,
         namespace=namespace,
-        detached=options.get("lifetime") == "detached",
+        detached=options.lifetime == "detached",
         max_concurrency=max_concurrency,
         is_async=is_async,
-        max_restarts=options.get("max_restarts", 0),
-        max_task_retries=options.get("max_task_retries", 0),
-        strategy=options.get("scheduling_strategy"),
+        max_restarts=options.max_restarts,
+        max_task_retries=options.max_task_retries,
+        strategy=options.scheduling_strategy,
         method_meta=method_meta,
+        concurrency_groups=dict(options.concurrency_groups),
+        max_pending_calls=options.max_pending_calls,
     )
     with cw.lock:
         cw.refs.owned(actor_id, is_actor=True)
-    handle = ActorHandle(actor_id, cw.address, class_name, method_meta, spec.max_task_retries)
+    handle = ActorHandle(
+        actor_id,
+        cw.address,
+        class_name,
+        method_meta,
+        spec.max_task_retries,
+        spec.max_pending_calls,
+    )
     if name is not None:
         reply = cw.call(cw.control_store, lambda rid, reply_to: p.CreateActor(rid, reply_to, spec))
         assert isinstance(reply, p.CreateActorReply)
@@ -554,17 +594,24 @@ def submit_actor_task(
     method_name: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    num_returns: int,
-    streaming: bool = False,
+    meta: p.MethodMeta,
 ) -> Any:
     cw = _auto_init()
-    num_returns = 1 if streaming else num_returns
+    streaming = meta.num_returns == STREAMING
+    num_returns = 1 if streaming else meta.num_returns
+    retries = handle._max_task_retries if meta.max_task_retries is None else meta.max_task_retries
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
     # One critical section from the sequence number to the submission: calls stay in order.
     with cw.lock:
+        limit = handle._max_pending_calls
+        if limit > 0 and cw.submitter.pending_actor_calls(handle.actor_id) >= limit:
+            raise PendingCallsLimitExceeded(
+                f"{handle._class_name} already has {limit} unfinished calls from this caller "
+                f"(max_pending_calls={limit}); wait for some of them before calling again."
+            )
         sequence_no = cw.submitter.next_sequence_no(handle.actor_id)
         spec = p.TaskSpec(
             task_id=task_id,
@@ -581,6 +628,8 @@ def submit_actor_task(
             sequence_no=sequence_no,
             namespace=_namespace(),
             streaming=streaming,
+            retry_exceptions=meta.retry_exceptions,
+            concurrency_group=meta.concurrency_group,
         )
         task = PendingTask(
             spec,
@@ -588,7 +637,7 @@ def submit_actor_task(
             arg_refs,
             [handle, *serialized.contained_refs],
             None,
-            retries_left=handle._max_task_retries,
+            retries_left=retries,
         )
         if streaming:
             cw.streams.open(task_id)
@@ -683,15 +732,15 @@ def wait(
         )
     if len(set(map(_object_id_of, refs))) != len(refs):
         raise ValueError("nebula.wait() requires a list of unique ObjectRefs.")
-    if not isinstance(num_returns, int) or (num_returns < 1 and refs):
+    if not isinstance(num_returns, int) or isinstance(num_returns, bool) or num_returns < 1:
         raise ValueError(f"num_returns must be a positive integer, got {num_returns!r}.")
+    _check_timeout(timeout)
+    if not refs:
+        return [], []  # as Ray does: nothing to wait for, whatever num_returns says
     if num_returns > len(refs):
         raise ValueError(
             f"num_returns ({num_returns}) cannot exceed the number of refs ({len(refs)})."
         )
-    _check_timeout(timeout)
-    if not refs:
-        return [], []
     return cw.wait(list(refs), num_returns, timeout)
 
 
@@ -772,5 +821,10 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
         raise ValueError(f"Failed to look up actor with name {name!r} in namespace {namespace!r}.")
     spec = reply.spec
     return ActorHandle(
-        spec.actor_id, spec.owner_address, spec.class_name, spec.method_meta, spec.max_task_retries
+        spec.actor_id,
+        spec.owner_address,
+        spec.class_name,
+        spec.method_meta,
+        spec.max_task_retries,
+        spec.max_pending_calls,
     )

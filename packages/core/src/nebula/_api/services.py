@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from nebula import _config
 from nebula import _protocol as p
-from nebula._auth import TOKEN_ENV
+from nebula._auth import TOKEN_ENV, write_token_file
 from nebula._ids import random_id
 
 ADDRESS_FILE = "nebula_current_cluster"
@@ -102,7 +102,10 @@ def start_control_store(
         args += ["--parent-pid", str(os.getpid())]
     log_path = os.path.join(session_dir, "logs", "control_store.err")
     env = {**(env or {}), TOKEN_ENV: token}
-    return _launch(args, detached=detached, log_path=log_path, env=env)
+    process, address = _launch(args, detached=detached, log_path=log_path, env=env)
+    # A driver of the same user on this machine then connects with the address alone.
+    write_token_file(_config.TEMP_DIR, token, address)
+    return process, address
 
 
 def start_node_manager(
@@ -118,6 +121,7 @@ def start_node_manager(
     port: int = 0,
     token: str,
     env: dict[str, str] | None = None,
+    head: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str, bytes]:
     node_id = random_id(16)
     args = ["nebula._node_manager", "--host", host, "--port", str(port)]
@@ -133,6 +137,8 @@ def start_node_manager(
         args += ["--object-store-memory", str(int(object_store_memory))]
     if not detached:
         args += ["--parent-pid", str(os.getpid())]
+    if head:
+        args.append("--head")
     log_path = os.path.join(session_dir, "logs", f"node_manager-{node_id.hex()[:8]}.err")
     env = {**(env or {}), TOKEN_ENV: token}
     process, address = _launch(args, detached=detached, log_path=log_path, env=env)

@@ -379,6 +379,7 @@ class ControlStore:
                 actor.spec.is_async,
                 self.endpoint.address,
                 msg.gpu_ids,
+                actor.spec.concurrency_groups,
             ),
         )
 

@@ -22,6 +22,8 @@ from nebula._process import (
 )
 from nebula._transport import Endpoint, sweep_stale_ipc_paths
 
+HEAD_NODE_RESOURCE = "node:__internal_head__"
+
 
 def detect_resources(args: argparse.Namespace) -> dict[str, float]:
     """The node's resources: what plugins detect, overridden by explicit flags."""
@@ -34,6 +36,10 @@ def detect_resources(args: argparse.Namespace) -> dict[str, float]:
         resources["GPU"] = float(args.num_gpus)
     if args.resources:
         resources.update({k: float(v) for k, v in json.loads(args.resources).items()})
+    # As Ray's nodes do: ``resources={f"node:{ip}": 0.01}`` pins work to a machine.
+    resources[f"node:{args.host}"] = 1.0
+    if args.head:
+        resources[HEAD_NODE_RESOURCE] = 1.0
     return {k: v for k, v in resources.items() if v > 0 or k in ("CPU", "GPU")}
 
 
@@ -51,6 +57,7 @@ def main() -> None:
     parser.add_argument("--object-store-memory", type=int, default=0)
     parser.add_argument("--prestart", type=int, default=-1)
     parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument("--head", action="store_true", help="the head machine's node")
     args = parser.parse_args()
     setup_logging("node-manager")
     token = require_token()

@@ -491,7 +491,10 @@ class NodeManager:
 
     def _on_NodeResourcesRequest(self, msg: p.NodeResourcesRequest) -> None:
         self.endpoint.send(
-            msg.reply_to, p.NodeResourcesReply(msg.request_id, self.total, self.available)
+            msg.reply_to,
+            p.NodeResourcesReply(
+                msg.request_id, self.total, self.available, self.store.available_bytes()
+            ),
         )
 
     def _on_Ping(self, msg: p.Ping) -> None:

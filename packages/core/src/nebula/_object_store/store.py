@@ -74,6 +74,12 @@ class ObjectStore:
         self._freed_numbers = itertools.count()
         self._reuse_limit = min(capacity // _REUSE_SHARE, _REUSE_CAP_BYTES) if session_tag else 0
 
+    def available_bytes(self) -> int:
+        """Bytes new objects can take: free space plus freed files kept for reuse (they are
+        dropped as soon as room is needed)."""
+        reclaimable = self.freed_bytes + sum(self._retained.values())
+        return max(0, self.capacity - self.used + reclaimable)
+
     # ------------------------------------------------------------ reservations
 
     def reserve(self, object_id: bytes, size: int, retained_path: str | None = None) -> bool:

@@ -3,12 +3,15 @@
 Normal tasks and the methods of a plain actor run one at a time on the main thread (so a
 cancel can interrupt them with a signal); a threaded actor runs methods on a pool of
 ``max_concurrency`` threads; an async actor runs them as coroutines on one event loop.
+An actor's concurrency groups each get a pool of their own (threads, or a semaphore on the
+event loop), so a slow group cannot starve another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import os
 import queue
@@ -81,8 +84,13 @@ class Executor:
         # What the actor's own handle is built from (get_runtime_context().current_actor).
         self.actor_handle_args: tuple[bytes, str, str, type] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._group_pools: dict[str, ThreadPoolExecutor] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        self._group_semaphores: dict[str, asyncio.Semaphore] = {}
+        self._group_sizes: dict[str, int] = {}
+        # Normal tasks run here per function, for max_calls.
+        self._calls: dict[bytes, int] = {}
         self._async_tasks: dict[bytes, asyncio.Future[Any]] = {}
         self._main_task: bytes | None = None
         self._cancel_main: bytes | None = None
@@ -97,9 +105,18 @@ class Executor:
 
     def _on_push_task(self, msg: p.PushTask) -> None:
         spec = msg.spec
-        if self._loop is not None and spec.actor_id is not None:
+        group = spec.concurrency_group
+        if spec.actor_id is not None and group and group not in self._group_sizes:
+            error = ValueError(
+                f"{spec.name} was called in concurrency group {group!r}, which the actor does "
+                f"not declare (its concurrency_groups: {', '.join(self._group_sizes) or 'none'})."
+            )
+            self.cw.send(spec.owner_address, self._failure(spec, error))
+        elif self._loop is not None and spec.actor_id is not None:
             future = asyncio.run_coroutine_threadsafe(self._run_async(spec), self._loop)
             self._async_tasks[spec.task_id] = future  # type: ignore[assignment]
+        elif group and spec.actor_id is not None:
+            self._group_pools[group].submit(self._run_and_reply, spec)
         elif self._pool is not None and spec.actor_id is not None:
             self._pool.submit(self._run_and_reply, spec)
         else:
@@ -155,7 +172,13 @@ class Executor:
         self.main_queue.put(None)
 
     def _run_and_reply(self, spec: p.TaskSpec) -> None:
-        self.cw.send(spec.owner_address, self._execute(spec))
+        done = self._execute(spec)
+        if spec.max_calls and spec.actor_id is None:
+            calls = self._calls[spec.function_id] = self._calls.get(spec.function_id, 0) + 1
+            if calls >= spec.max_calls:
+                # The owner gives the lease back with this worker to be stopped.
+                done = dataclasses.replace(done, worker_retiring=True)
+        self.cw.send(spec.owner_address, done)
 
     def _execute(self, spec: p.TaskSpec) -> p.TaskDone:
         _current.spec = spec
@@ -199,8 +222,9 @@ class Executor:
             self.cw.runtime_env = inherited
 
     async def _run_async(self, spec: p.TaskSpec) -> None:
-        assert self._semaphore is not None
-        async with self._semaphore:
+        semaphore = self._group_semaphores.get(spec.concurrency_group) or self._semaphore
+        assert semaphore is not None
+        async with semaphore:
             _current.spec = spec
             try:
                 fn = self._callable(spec)
@@ -375,12 +399,18 @@ class Executor:
             self.actor_handle_args = (msg.actor_id, spec.owner_address, cls.__name__, cls)
             _runtime_env.apply(spec.runtime_env)
             self.cw.runtime_env = spec.runtime_env
+            self._group_sizes = dict(msg.concurrency_groups)
             if msg.is_async:
                 self._start_event_loop(msg.max_concurrency)
-            elif msg.max_concurrency > 1:
-                self._pool = ThreadPoolExecutor(
-                    msg.max_concurrency, thread_name_prefix="nebula-actor"
-                )
+            else:
+                if msg.max_concurrency > 1:
+                    self._pool = ThreadPoolExecutor(
+                        msg.max_concurrency, thread_name_prefix="nebula-actor"
+                    )
+                self._group_pools = {
+                    name: ThreadPoolExecutor(size, thread_name_prefix=f"nebula-actor-{name}")
+                    for name, size in self._group_sizes.items()
+                }
             self.actor = cls(*args, **kwargs)
         except BaseException as exc:
             error = serialize(
@@ -408,6 +438,9 @@ class Executor:
         def run() -> None:
             asyncio.set_event_loop(loop)
             self._semaphore = asyncio.Semaphore(max_concurrency)
+            self._group_semaphores = {
+                name: asyncio.Semaphore(size) for name, size in self._group_sizes.items()
+            }
             ready.set()
             loop.run_forever()
 

@@ -118,6 +118,11 @@ class Submitter:
         cw.on(p.LeasedWorkerDied, self._on_leased_worker_died)
         cw.on(p.ActorUpdate, self._on_actor_update)
 
+    def pending_actor_calls(self, actor_id: bytes) -> int:
+        """Calls from this process to the actor that have not finished yet."""
+        client = self.actors.get(actor_id)
+        return 0 if client is None else len(client.queue) + len(client.inflight)
+
     # ----------------------------------------------------------------- submit
 
     def submit(self, task: PendingTask) -> None:
@@ -324,6 +329,14 @@ class Submitter:
                 self._cancel_request(lease_id)
             del key
 
+    def _retire_lease(self, lease: _Lease) -> None:
+        """Give back a lease whose worker reached a function's max_calls, to be stopped."""
+        cls = self.classes.get(lease.key)
+        if cls is not None:
+            cls.leases.pop(lease.lease_id, None)
+        self.leases.pop(lease.lease_id, None)
+        self.cw.send(lease.node_manager, p.ReturnLease(lease.lease_id, True))
+
     def _return_lease(self, cls: _Class, lease: _Lease) -> None:
         cls.leases.pop(lease.lease_id, None)
         self.leases.pop(lease.lease_id, None)
@@ -346,6 +359,8 @@ class Submitter:
             if lease is not None and lease.busy is task:
                 lease.busy = None
                 lease.idle_since = time.monotonic()
+                if msg.worker_retiring:
+                    self._retire_lease(lease)
         retry = (
             msg.error is not None
             and msg.retryable_error
@@ -360,9 +375,9 @@ class Submitter:
         else:
             self._complete(task, msg.returns)
         if task.spec.actor_id is None and task.lease_id is not None:
-            lease = self.leases.get(task.lease_id)
-            if lease is not None:
-                self._pump(lease.key)
+            key = _class_key(task)
+            if key in self.classes:
+                self._pump(key)
         else:
             client = self.actors.get(task.spec.actor_id or b"")
             if client is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from nebula import _auth
+from nebula import _auth, _config
 from nebula import _protocol as p
 from nebula._api import services
 from nebula._object_store import shm
@@ -97,6 +97,7 @@ class Cluster:
             detached=False,
             env=self._env,
             token=self.token,
+            head=not self.nodes,
         )
         total = {"CPU": float(num_cpus), "GPU": float(num_gpus), **(resources or {})}
         node = ClusterNode(node_id.hex(), address, process, total)
@@ -176,6 +177,7 @@ class Cluster:
             self._connected = False
         live = [n.process for n in self.nodes if n.alive]
         services.stop_processes([self._control_store, *live])
+        _auth.remove_token_file(_config.TEMP_DIR, self.control_store_address)
         for node in self.nodes:
             if node.process.stdout is not None and not node.process.stdout.closed:
                 node.process.stdout.close()

@@ -130,7 +130,7 @@ def check_remote_args(method: str, remote_args: Mapping[str, Any], for_actor: bo
             raise ValueError(f"{method} sets {key} itself; it cannot be passed.")
     args = dict(remote_args)
     runner: Any = MapWorker if for_actor else map_task
-    runner.options(**args)  # raises ValueError naming a wrong option or value
+    runner.options(**args)  # raises TypeError (unknown option) or ValueError (bad value)
     return args
 
 
