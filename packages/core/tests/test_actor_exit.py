@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import psutil
@@ -12,6 +11,7 @@ import pytest
 import nebula
 from nebula.actor import exit_actor
 from nebula.exceptions import ActorDiedError
+from nebula.testing import wait_for_condition
 from nebula.util import list_named_actors
 
 
@@ -69,11 +69,8 @@ def test_list_named_actors_in_this_namespace_or_all() -> None:
     assert {"name": "second", "namespace": "elsewhere"} in everywhere
     nebula.kill(first)
     nebula.kill(second)
-    for _ in range(100):  # the kill reaches the control store on its own
-        if not list_named_actors(all_namespaces=True):
-            break
-        time.sleep(0.05)
-    assert list_named_actors(all_namespaces=True) == []
+    # The kill reaches the control store on its own.
+    wait_for_condition(lambda: list_named_actors(all_namespaces=True) == [], timeout=10)
 
 
 @nebula.remote

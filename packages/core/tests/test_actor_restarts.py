@@ -6,11 +6,13 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import nebula
 from nebula.exceptions import ActorDiedError
+from nebula.testing import SignalActor
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,8 +34,10 @@ class Counter:
     def pid(self) -> int:
         return os.getpid()
 
-    def slow(self, seconds: float) -> str:
-        time.sleep(seconds)
+    def blocking(self, started: Any, release: Any) -> str:
+        """Tell the test it is running, then wait until it is released."""
+        nebula.get(started.send.remote())
+        nebula.get(release.wait.remote())
         return "finished"
 
 
@@ -69,17 +73,20 @@ def test_a_restarted_actor_reruns_init_in_a_new_process() -> None:
 def test_in_flight_calls_are_resent_within_max_task_retries() -> None:
     actor = Counter.options(max_restarts=1, max_task_retries=1).remote()
     pid = nebula.get(actor.pid.remote())
-    call = actor.slow.remote(1.0)
-    time.sleep(0.3)
+    started, release = SignalActor.remote(), SignalActor.remote()
+    call = actor.blocking.remote(started, release)
+    nebula.get(started.wait.remote(), timeout=30)  # the call is running in the actor
     os.kill(pid, signal.SIGKILL)
+    nebula.get(release.send.remote())  # the resent call finishes in the new process
     assert nebula.get(call, timeout=30) == "finished"
 
 
 def test_in_flight_calls_fail_without_task_retries_but_later_calls_work() -> None:
     actor = Counter.options(max_restarts=1).remote()
     pid = nebula.get(actor.pid.remote())
-    call = actor.slow.remote(2.0)
-    time.sleep(0.3)
+    started, release = SignalActor.remote(), SignalActor.remote()
+    call = actor.blocking.remote(started, release)
+    nebula.get(started.wait.remote(), timeout=30)
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(ActorDiedError, match="max_task_retries"):
         nebula.get(call, timeout=30)

@@ -6,12 +6,13 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import nebula
 from nebula.exceptions import ActorDiedError
+from nebula.testing import SignalActor, wait_for_condition
 
 pytestmark = pytest.mark.usefixtures("nebula_cluster")
 
@@ -157,6 +158,10 @@ class Sleeper:
     def thread_name(self) -> str:
         return threading.current_thread().name
 
+    def wait_on(self, gate: Any) -> str:
+        nebula.get(gate.wait.remote())
+        return threading.current_thread().name
+
 
 def _overlapping(spans: list[tuple[float, float]]) -> bool:
     latest_start = max(start for start, _ in spans)
@@ -173,11 +178,13 @@ def test_default_actor_runs_one_call_at_a_time() -> None:
 
 def test_max_concurrency_runs_calls_in_parallel_threads() -> None:
     s = Sleeper.options(max_concurrency=4).remote()
-    nebula.get(s.thread_name.remote())  # wait until the actor is up
-    start = time.monotonic()
-    spans = nebula.get([s.nap.remote(0.5) for _ in range(4)], timeout=30)
-    assert time.monotonic() - start < 1.5
-    assert _overlapping(spans)
+    gate = SignalActor.remote()
+    calls = [s.wait_on.remote(gate) for _ in range(4)]
+    # All four are blocked in the actor at once: four threads run them.
+    wait_for_condition(lambda: nebula.get(gate.cur_num_waiters.remote()) == 4, timeout=30)
+    nebula.get(gate.send.remote())
+    names = nebula.get(calls, timeout=30)
+    assert len(set(names)) == 4 and all(name.startswith("nebula-actor") for name in names)
 
 
 @nebula.remote
@@ -198,13 +205,22 @@ class AsyncActor:
     async def stats(self) -> tuple[int, int]:
         return len(self.loops), self.peak
 
+    async def wait_on(self, gate: Any) -> int:
+        self.loops.add(id(asyncio.get_running_loop()))
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        await gate.wait.remote()
+        self.active -= 1
+        return self.peak
+
 
 def test_async_actor_methods_run_concurrently_on_one_event_loop() -> None:
     a = AsyncActor.remote()
-    nebula.get(a.stats.remote())  # wait until the actor is up
-    start = time.monotonic()
-    nebula.get([a.nap.remote(0.5) for _ in range(5)], timeout=30)
-    assert time.monotonic() - start < 1.5
+    gate = SignalActor.remote()
+    calls = [a.wait_on.remote(gate) for _ in range(5)]
+    wait_for_condition(lambda: nebula.get(gate.cur_num_waiters.remote()) == 5, timeout=30)
+    nebula.get(gate.send.remote())
+    nebula.get(calls, timeout=30)
     loops, peak = nebula.get(a.stats.remote())
     assert loops == 1
     assert peak == 5
@@ -212,7 +228,11 @@ def test_async_actor_methods_run_concurrently_on_one_event_loop() -> None:
 
 def test_async_actor_respects_max_concurrency() -> None:
     a = AsyncActor.options(max_concurrency=2).remote()
-    nebula.get([a.nap.remote(0.1) for _ in range(6)], timeout=30)
+    gate = SignalActor.remote()
+    calls = [a.wait_on.remote(gate) for _ in range(6)]
+    wait_for_condition(lambda: nebula.get(gate.cur_num_waiters.remote()) == 2, timeout=30)
+    nebula.get(gate.send.remote())
+    nebula.get(calls, timeout=30)
     assert nebula.get(a.stats.remote()) == (1, 2)
 
 
@@ -251,9 +271,7 @@ def test_names_are_scoped_by_namespace() -> None:
     nebula.kill(b)
 
 
-def test_name_can_be_reused_after_the_actor_is_killed(
-    wait_for_condition: Callable[..., None],
-) -> None:
+def test_name_can_be_reused_after_the_actor_is_killed() -> None:
     first = Counter.options(name="reusable").remote()
     nebula.get(first.get_value.remote())
     nebula.kill(first)

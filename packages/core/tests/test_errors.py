@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import nebula
 from nebula.exceptions import ActorDiedError, NebulaError, TaskError, WorkerCrashedError
+from nebula.testing import wait_for_condition
 
 pytestmark = pytest.mark.usefixtures("nebula_cluster")
 
@@ -264,7 +264,7 @@ def test_get_with_a_negative_timeout_is_a_value_error() -> None:
 
 
 def test_worker_output_reaches_the_driver_with_a_pid_prefix(
-    capfd: pytest.CaptureFixture[str], wait_for_condition: Callable[..., None]
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     @nebula.remote
     def talk(marker: str) -> int:
@@ -287,9 +287,7 @@ def test_worker_output_reaches_the_driver_with_a_pid_prefix(
     assert f"(pid={pid}) stderr says m-4711" in "".join(err)
 
 
-def test_actor_output_reaches_the_driver(
-    capfd: pytest.CaptureFixture[str], wait_for_condition: Callable[..., None]
-) -> None:
+def test_actor_output_reaches_the_driver(capfd: pytest.CaptureFixture[str]) -> None:
     @nebula.remote
     class Talker:
         def say(self, text: str) -> None:

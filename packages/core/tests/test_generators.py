@@ -8,13 +8,14 @@ import asyncio
 import gc
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nebula
+from nebula.testing import wait_for_condition
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -108,9 +109,7 @@ def test_items_reach_the_caller_while_the_generator_runs(tmp_path: Path) -> None
     assert nebula.get(generator.completed()) == 2
 
 
-def test_items_not_taken_are_freed_with_the_generator(
-    wait_for_condition: Callable[..., None],
-) -> None:
+def test_items_not_taken_are_freed_with_the_generator() -> None:
     from nebula._api.runtime import require_core_worker
 
     generator = arrays.remote(3)

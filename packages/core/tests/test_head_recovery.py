@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,7 +72,11 @@ def test_named_and_detached_actors_survive_a_head_restart(cluster: Cluster) -> N
 def test_a_node_that_dies_after_the_restart_is_still_noticed(cluster: Cluster) -> None:
     extra = cluster.add_node(num_cpus=1)
     cluster.restart_control_store()
-    time.sleep(0.5)
+    # The driver reconnected and the new control store knows the node as alive.
+    wait_for_condition(
+        lambda: any(n["NodeID"] == extra.node_id and n["Alive"] for n in nebula.nodes()),
+        timeout=20,
+    )
     cluster.remove_node(extra)
     wait_for_condition(
         lambda: any(n["NodeID"] == extra.node_id and not n["Alive"] for n in nebula.nodes()),

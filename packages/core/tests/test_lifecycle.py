@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 import nebula
+from nebula.testing import SignalActor, wait_for_condition
 
 CLUSTER_MODULES = ("nebula._node_manager", "nebula._worker", "nebula._control_store")
 
@@ -76,7 +77,7 @@ def test_init_twice_raises_unless_told_to_ignore_it() -> None:
 
 @pytest.mark.usefixtures("fresh")
 def test_shutdown_stops_every_process_and_frees_shared_memory(
-    shm_files: Callable[[str], list[str]], wait_for_condition: Callable[..., None]
+    shm_files: Callable[[str], list[str]],
 ) -> None:
     import numpy as np
 
@@ -168,9 +169,7 @@ def test_nodes_resources_and_runtime_context() -> None:
 
 
 @pytest.mark.usefixtures("fresh")
-def test_available_resources_drop_while_a_task_runs(
-    wait_for_condition: Callable[..., None],
-) -> None:
+def test_available_resources_drop_while_a_task_runs() -> None:
     nebula.init(num_cpus=2)
 
     @nebula.remote(num_cpus=2)
@@ -213,7 +212,7 @@ _DRIVER = textwrap.dedent(
 
 
 def test_driver_killed_with_sigkill_leaves_no_cluster_behind(
-    shm_files: Callable[[str], list[str]], wait_for_condition: Callable[..., None]
+    shm_files: Callable[[str], list[str]],
 ) -> None:
     driver = subprocess.Popen(
         [sys.executable, "-c", _DRIVER],
@@ -254,11 +253,14 @@ def test_losing_the_node_manager_fails_pending_work_instead_of_hanging() -> None
     try:
 
         @nebula.remote
-        def sleep_long() -> None:
+        def sleep_long(started: Any = None) -> None:
+            if started is not None:
+                nebula.get(started.send.remote())
             time.sleep(60)
 
-        ref = sleep_long.remote()
-        time.sleep(0.5)
+        started = SignalActor.remote()
+        ref = sleep_long.remote(started)
+        nebula.get(started.wait.remote(), timeout=30)  # running on the node
         for child in psutil.Process().children():
             if "nebula._node_manager" in " ".join(child.cmdline()):
                 child.kill()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nebula
+from nebula.testing import wait_for_condition
 
 pytestmark = pytest.mark.usefixtures("nebula_cluster")
 
@@ -53,7 +54,7 @@ def test_small_values_stay_out_of_shared_memory(cluster_shm: Callable[[], list[s
 
 
 def test_large_put_lives_in_shared_memory_until_the_ref_is_dropped(
-    cluster_shm: Callable[[], list[str]], wait_for_condition: Callable[..., None]
+    cluster_shm: Callable[[], list[str]],
 ) -> None:
     before = set(cluster_shm())
     ref = nebula.put(np.zeros(LARGE_BYTES // 8))
@@ -66,7 +67,7 @@ def test_large_put_lives_in_shared_memory_until_the_ref_is_dropped(
 
 
 def test_large_task_result_lives_in_shared_memory_until_the_ref_is_dropped(
-    cluster_shm: Callable[[], list[str]], wait_for_condition: Callable[..., None]
+    cluster_shm: Callable[[], list[str]],
 ) -> None:
     before = set(cluster_shm())
     ref = make_array.remote(LARGE_BYTES // 8)
@@ -112,7 +113,7 @@ def test_arrays_inside_containers_come_back_intact() -> None:
     assert got["b"][1] == "text"
 
 
-def test_array_outlives_its_ref(wait_for_condition: Callable[..., None]) -> None:
+def test_array_outlives_its_ref() -> None:
     ref = nebula.put(np.full(LARGE_BYTES // 8, 7, dtype=np.int64))
     arr = nebula.get(ref)
     del ref
@@ -148,9 +149,7 @@ def test_array_produced_by_one_task_is_consumed_by_another() -> None:
 # ---------------------------------------------------------------------- freeing
 
 
-def test_objects_are_freed_when_no_ref_remains(
-    cluster_shm: Callable[[], list[str]], wait_for_condition: Callable[..., None]
-) -> None:
+def test_objects_are_freed_when_no_ref_remains(cluster_shm: Callable[[], list[str]]) -> None:
     before = set(cluster_shm())
     refs = [nebula.put(np.full(LARGE_BYTES // 8, i)) for i in range(5)]
     assert len(set(cluster_shm()) - before) == 5
@@ -164,7 +163,7 @@ def test_objects_are_freed_when_no_ref_remains(
 
 
 def test_refs_inside_a_put_value_keep_their_objects_alive(
-    cluster_shm: Callable[[], list[str]], wait_for_condition: Callable[..., None]
+    cluster_shm: Callable[[], list[str]],
 ) -> None:
     before = set(cluster_shm())
     inner = nebula.put(np.full(LARGE_BYTES // 8, 3, dtype=np.int64))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import nebula
+from nebula.testing import wait_for_condition
 from nebula.util.placement_group import placement_group, remove_placement_group
 from nebula.util.state import get_actor, list_actors, list_nodes, list_placement_groups
 
@@ -26,7 +27,7 @@ class Worker:
         return os.getpid()
 
 
-def test_list_actors_shows_live_and_dead_actors(wait_for_condition: Callable[..., None]) -> None:
+def test_list_actors_shows_live_and_dead_actors() -> None:
     named = Worker.options(name="listed").remote()
     doomed = Worker.remote()
     pids = nebula.get([named.pid.remote(), doomed.pid.remote()])

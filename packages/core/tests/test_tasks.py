@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import nebula
 from nebula.exceptions import GetTimeoutError, NebulaError, TaskCancelledError
+from nebula.testing import SignalActor, wait_for_condition
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,6 +38,19 @@ def sleep_then_return(seconds: float, value: object = None) -> object:
 @nebula.remote
 def add(x: int, y: int) -> int:
     return x + y
+
+
+@nebula.remote
+def blocked_until(gate: Any, value: object = None) -> object:
+    """Runs until the test sends ``gate`` (a SignalActor)."""
+    nebula.get(gate.wait.remote())
+    return value
+
+
+@nebula.remote
+def announce_then_sleep(started: Any, seconds: float) -> None:
+    nebula.get(started.send.remote())
+    time.sleep(seconds)
 
 
 # ------------------------------------------------------------------ parallelism
@@ -138,9 +153,7 @@ def test_task_with_a_ready_ref_arg_runs_exactly_once(tmp_path: Path) -> None:
         assert f.read().splitlines() == ["ran"]
 
 
-def test_cpus_are_given_back_after_tasks_with_ref_args(
-    wait_for_condition: Callable[..., None],
-) -> None:
+def test_cpus_are_given_back_after_tasks_with_ref_args() -> None:
     nebula.get([identity.remote(nebula.put(i)) for i in range(2)])
     wait_for_condition(lambda: nebula.available_resources().get("CPU") == 4.0, timeout=3)
 
@@ -204,25 +217,29 @@ def test_get_timeout_raises_get_timeout_error_which_is_a_timeout_error() -> None
 
 
 def test_wait_returns_ready_and_not_ready_in_input_order() -> None:
+    gate = SignalActor.remote()
     fast = [identity.remote(i) for i in range(3)]
-    slow = sleep_then_return.remote(3)
+    slow = blocked_until.remote(gate)
     refs = [slow, *fast]
-    ready, not_ready = nebula.wait(refs, num_returns=3, timeout=5)
+    ready, not_ready = nebula.wait(refs, num_returns=3, timeout=30)
     assert ready == fast
     assert not_ready == [slow]
-    nebula.cancel(slow)
+    nebula.get(gate.send.remote())
+    assert nebula.wait([slow], timeout=30) == ([slow], [])
 
 
 def test_wait_timeout_returns_what_is_ready_so_far() -> None:
-    slow = [sleep_then_return.remote(3) for _ in range(2)]
+    gate = SignalActor.remote()
+    slow = [blocked_until.remote(gate) for _ in range(2)]
     fast = identity.remote(1)
+    nebula.get(fast)
     start = time.monotonic()
     ready, not_ready = nebula.wait([*slow, fast], num_returns=3, timeout=0.5)
-    assert 0.4 < time.monotonic() - start < 2.0
+    assert 0.4 < time.monotonic() - start < 5.0
     assert ready == [fast]
     assert not_ready == slow
-    for ref in slow:
-        nebula.cancel(ref)
+    nebula.get(gate.send.remote())
+    nebula.get(slow, timeout=30)
 
 
 def test_wait_defaults_to_one_and_returns_no_more_than_num_returns() -> None:
@@ -283,9 +300,9 @@ def test_cancel_a_queued_task() -> None:
 
 
 def test_cancel_a_running_task() -> None:
-    ref = sleep_then_return.remote(30)
-    # Make sure it is running rather than queued.
-    time.sleep(0.5)
+    started = SignalActor.remote()
+    ref = announce_then_sleep.remote(started, 30)
+    nebula.get(started.wait.remote(), timeout=30)  # running, not queued
     start = time.monotonic()
     nebula.cancel(ref)
     with pytest.raises(TaskCancelledError):
@@ -347,7 +364,7 @@ def test_fractional_cpus_let_more_tasks_run_at_once() -> None:
     assert latest_start < earliest_end, f"0.5-CPU tasks did not share 2 CPUs: {spans}"
 
 
-def test_cpus_are_given_back_after_tasks_finish(wait_for_condition: Callable[..., None]) -> None:
+def test_cpus_are_given_back_after_tasks_finish() -> None:
     nebula.get([sleep_then_return.remote(0.1) for _ in range(8)])
     wait_for_condition(lambda: nebula.available_resources().get("CPU") == 4.0, timeout=5)
 
@@ -361,7 +378,6 @@ def test_infeasible_task_waits_and_is_warned_about(
     options: dict[str, object],
     mentions: str,
     capfd: pytest.CaptureFixture[str],
-    wait_for_condition: Callable[..., None],
 ) -> None:
     ref = identity.options(**options).remote(1)
     ready, not_ready = nebula.wait([ref], timeout=1.0)

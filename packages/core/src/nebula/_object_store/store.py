@@ -75,10 +75,9 @@ class ObjectStore:
         self._reuse_limit = min(capacity // _REUSE_SHARE, _REUSE_CAP_BYTES) if session_tag else 0
 
     def available_bytes(self) -> int:
-        """Bytes new objects can take: free space plus freed files kept for reuse (they are
-        dropped as soon as room is needed)."""
-        reclaimable = self.freed_bytes + sum(self._retained.values())
-        return max(0, self.capacity - self.used + reclaimable)
+        """Bytes new objects can take now. Freed files kept for reuse are not subtracted:
+        they are dropped as soon as room is needed."""
+        return max(0, self.capacity - self.used - self._reserved_total())
 
     # ------------------------------------------------------------ reservations
 

@@ -24,7 +24,7 @@ from nebula._ids import TASK_ID_SIZE, new_put_id
 from nebula._object_store import shm
 from nebula._serialization import Serialized, deserialize, serialize
 from nebula._transport import Endpoint
-from nebula._worker.references import Entry, ReferenceTable
+from nebula._worker.references import Entry, ReferenceTable, Release
 from nebula._worker.streams import Streams
 from nebula.exceptions import GetTimeoutError, ObjectLostError
 
@@ -270,10 +270,7 @@ class CoreWorker:
 
     def add_local_ref(self, object_id: bytes, owner: str, is_actor: bool = False) -> None:
         with self.lock:
-            entry = self.refs.reference(object_id, owner, is_actor=is_actor)
-            entry.local_refs += 1
-            if not entry.owned and not entry.registered:
-                entry.registered = True
+            if self.refs.add_local_ref(object_id, owner, is_actor=is_actor):
                 self.send(owner, p.AddBorrower(object_id, self.address))
                 self._borrowed_from.add(owner)
 
@@ -304,41 +301,31 @@ class CoreWorker:
 
     def _process_released(self) -> None:
         while self._released:
-            object_id = self._released.popleft()
-            entry = self.refs.get(object_id)
-            if entry is not None:
-                entry.local_refs -= 1
-                self.maybe_free(entry)
+            self._carry_out(self.refs.drop_local_ref(self._released.popleft()))
         while self._released_streams:
             self.streams.close(self._released_streams.popleft())
 
     def pin(self, object_id: bytes, owner: str) -> None:
-        entry = self.refs.reference(object_id, owner)
-        entry.pins += 1
-        entry.registered = True
+        self.refs.pin(object_id, owner)
 
     def unpin(self, object_id: bytes) -> None:
-        entry = self.refs.get(object_id)
-        if entry is not None:
-            entry.pins -= 1
-            self.maybe_free(entry)
+        self._carry_out(self.refs.unpin(object_id))
 
     def maybe_free(self, entry: Entry) -> None:
-        if entry.in_use():
+        self._carry_out(self.refs.collect(entry))
+
+    def _carry_out(self, released: tuple[Entry, Release] | None) -> None:
+        """Act on an entry the reference table released."""
+        if released is None:
             return
-        if entry.owned:
-            if entry.is_actor:
-                self.refs.remove(entry.object_id)
-                self.submitter.actor_out_of_scope(entry.object_id)
-                return
-            if entry.value is None:
-                return  # freed when the producing task's result arrives
-            self.refs.remove(entry.object_id)
+        entry, release = released
+        if release is Release.ACTOR_OUT_OF_SCOPE:
+            self.submitter.actor_out_of_scope(entry.object_id)
+        elif release is Release.FREE_VALUE:
             self._free_value(entry)
         else:
-            self.refs.remove(entry.object_id)
             self.awaiting_borrowed.discard(entry.object_id)
-            if entry.registered:
+            if release is Release.RETURN_BORROW:
                 self.send(entry.owner, p.RemoveBorrower(entry.object_id, self.address))
             if entry.is_actor:
                 self.submitter.forget_actor(entry.object_id)
@@ -365,9 +352,7 @@ class CoreWorker:
             self.send(address, p.FreeObjects((object_id,)))
 
     def _on_add_borrower(self, msg: p.AddBorrower) -> None:
-        entry = self.refs.get(msg.object_id)
-        if entry is not None and msg.borrower != self.address:
-            entry.borrowers.add(msg.borrower)
+        self.refs.add_borrower(msg.object_id, msg.borrower)
 
     def _on_add_object_copy(self, msg: p.AddObjectCopy) -> None:
         entry = self.refs.get(msg.object_id)
@@ -392,10 +377,7 @@ class CoreWorker:
             return self.node_managers.get(node_id)
 
     def _on_remove_borrower(self, msg: p.RemoveBorrower) -> None:
-        entry = self.refs.get(msg.object_id)
-        if entry is not None:
-            entry.borrowers.discard(msg.borrower)
-            self.maybe_free(entry)
+        self._carry_out(self.refs.remove_borrower(msg.object_id, msg.borrower))
 
     # ----------------------------------------------------------------- values
 
