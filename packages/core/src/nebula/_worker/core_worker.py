@@ -562,10 +562,13 @@ class CoreWorker:
         if len(ready) == num_returns:
             return ready, not_ready
         with self.lock:
+            known = self.refs.entries
             entries = []
             for ref in refs:
-                entry = self.refs.reference(ref.object_id, ref.owner_address)
-                self._request(entry)
+                entry = known.get(ref.object_id)
+                if entry is None or not entry.owned:
+                    entry = self.refs.reference(ref.object_id, ref.owner_address)
+                    self._request(entry)
                 entries.append(entry)
         self._wait_for(entries, num_returns, deadline)
         return self._split_ready(refs, num_returns)
@@ -595,7 +598,18 @@ class CoreWorker:
 
     def _wait_for(self, entries: list[Entry], count: int, deadline: float | None) -> None:
         """Wait (lock not held) until ``count`` entries have values or the deadline passes."""
-        self.wait_until(lambda: sum(e.value is not None for e in entries) >= count, deadline)
+
+        def enough() -> bool:
+            # Checked after every message: stop counting as soon as there are enough.
+            found = 0
+            for entry in entries:
+                if entry.value is not None:
+                    found += 1
+                    if found >= count:
+                        return True
+            return False
+
+        self.wait_until(enough, deadline)
 
     def wait_until(self, enough: Callable[[], bool], deadline: float | None) -> None:
         """Wait (lock not held) until ``enough()`` or the deadline passes.
