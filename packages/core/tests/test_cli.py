@@ -99,11 +99,24 @@ def test_head_from_cli_serves_a_driver_and_stops(cli_env: dict[str, str], tmp_pa
     bad = _cli(cli_env, "list", "actors", "--filter", "state~x", "--address", f"127.0.0.1:{port}")
     assert bad.returncode == 1 and "KEY=VALUE" in bad.stderr
 
-    # The cluster outlives the driver; `nebula stop` ends it and everything it started.
+    # The cluster outlives the driver; `nebula stop` ends it and everything it started,
+    # but leaves alone a cluster that a running program started for itself.
     assert _processes_under(tmp_path)
-    stopped = _cli(cli_env, "stop")
-    assert stopped.returncode == 0
-    wait_for_condition(lambda: not _processes_under(tmp_path), timeout=15)
+    import nebula
+
+    nebula.init(num_cpus=1)
+    try:
+        stopped = _cli(cli_env, "stop")
+        assert stopped.returncode == 0
+        wait_for_condition(lambda: not _processes_under(tmp_path), timeout=15)
+
+        @nebula.remote
+        def still_here() -> str:
+            return "yes"
+
+        assert nebula.get(still_here.remote(), timeout=30) == "yes"
+    finally:
+        nebula.shutdown()
 
 
 def test_connecting_to_nothing_fails_clearly(cli_env: dict[str, str]) -> None:

@@ -66,6 +66,11 @@ def configure_start(start: argparse.ArgumentParser) -> None:
 
 def configure_stop(stop: argparse.ArgumentParser) -> None:
     stop.add_argument("--grace-period", type=float, default=5.0)
+    stop.add_argument(
+        "--all",
+        action="store_true",
+        help="also stop the clusters running programs started for themselves (nebula.init())",
+    )
 
 
 def configure_status(status: argparse.ArgumentParser) -> None:
@@ -207,22 +212,50 @@ def _recoverable_head(address: str) -> tuple[str, list[int]] | None:
     return session_dir, pids
 
 
-def nebula_processes() -> list[object]:
-    """This user's Nebula processes on this machine."""
+def nebula_processes(*, include_owned: bool = True) -> list[Any]:
+    """This user's Nebula processes on this machine.
+
+    ``include_owned=False`` keeps only the clusters started with ``nebula start`` (their
+    control stores and node managers have no owning driver) and what those started:
+    a cluster a running program started for itself with ``nebula.init()`` is that
+    program's, and stops with it.
+    """
     import psutil
 
-    found = []
+    found: list[Any] = []
     uid = os.getuid()
     for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
         try:
             if proc.info["uids"] is None or proc.info["uids"].real != uid:
                 continue
-            cmdline = " ".join(proc.info["cmdline"] or [])
+            cmdline = proc.info["cmdline"] or []
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if proc.pid != os.getpid() and any(m in cmdline for m in _PROCESS_MARKERS):
+        text = " ".join(cmdline)
+        if proc.pid != os.getpid() and any(m in text for m in _PROCESS_MARKERS):
             found.append(proc)
-    return found
+    if include_owned:
+        return found
+    roots = [p for p in found if _is_detached_service(p)]
+    chosen = {p.pid: p for p in roots}
+    for root in roots:
+        with contextlib.suppress(psutil.Error):
+            for child in root.children(recursive=True):
+                chosen.setdefault(child.pid, child)
+    return list(chosen.values())
+
+
+def _is_detached_service(proc: Any) -> bool:
+    """A control store or node manager that no driver owns (started by ``nebula start``)."""
+    import psutil
+
+    try:
+        cmdline = proc.cmdline()
+    except psutil.Error:
+        return False
+    text = " ".join(cmdline)
+    service = "nebula._control_store" in text or "nebula._node_manager" in text
+    return service and "--parent-pid" not in cmdline
 
 
 def run_stop(args: argparse.Namespace) -> int:
@@ -232,15 +265,15 @@ def run_stop(args: argparse.Namespace) -> int:
     from nebula._api import services
     from nebula._object_store import shm
 
-    procs = nebula_processes()
+    procs = nebula_processes(include_owned=args.all)
     tags = set()
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            cmd = proc.cmdline()  # type: ignore[attr-defined]
+            cmd = proc.cmdline()
             if "--session-tag" in cmd:
                 tags.add(cmd[cmd.index("--session-tag") + 1])
-            proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
-    _gone, alive = psutil.wait_procs(procs, timeout=args.grace_period)  # type: ignore[arg-type]
+            proc.send_signal(signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(procs, timeout=args.grace_period)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()

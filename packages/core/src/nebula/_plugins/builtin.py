@@ -138,7 +138,8 @@ def nebula_register_cli(commands: CommandRegistry) -> None:
     )
     commands.add(
         "stop",
-        help="stop every Nebula process of this user on this machine",
+        help="stop the clusters started with `nebula start` on this machine (--all: every "
+        "Nebula process of this user)",
         configure=_cli.configure_stop,
         run=_cli.run_stop,
     )
