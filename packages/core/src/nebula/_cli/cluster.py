@@ -1,4 +1,4 @@
-"""The ``nebula`` command: start, stop, status, list, microbenchmark, and what plugins add."""
+"""``nebula start``, ``stop``, ``status`` and ``get-auth-token``: the cluster's processes."""
 
 from __future__ import annotations
 
@@ -8,48 +8,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
-from typing import Any
 
-_PROCESS_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._worker")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import pluggy
-
-    from nebula._plugins.manager import PluginLoadError
-
-    try:
-        parser = _build_parser()
-    except (PluginLoadError, pluggy.PluginValidationError, ValueError, TypeError) as exc:
-        # A plugin failed to load, or its command was refused.
-        print(f"nebula: error: {exc}", file=sys.stderr)
-        return 1
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        print(f"nebula: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    from nebula._plugins.manager import command_registry
-
-    parser = argparse.ArgumentParser(prog="nebula", description="Nebula: distributed Python.")
-    sub = parser.add_subparsers(dest="command")
-    registry = command_registry()
-    for name in registry.names():
-        command = registry.get(name)
-        command_parser = sub.add_parser(name, help=command.help)
-        command.configure(command_parser)
-        command_parser.set_defaults(func=command.run)
-    return parser
+_PROCESS_MARKERS = (
+    "nebula._control_store",
+    "nebula._node_manager",
+    "nebula._worker",
+    "nebula._dashboard",
+)
 
 
 def configure_start(start: argparse.ArgumentParser) -> None:
@@ -70,19 +36,6 @@ def configure_stop(stop: argparse.ArgumentParser) -> None:
 
 def configure_status(status: argparse.ArgumentParser) -> None:
     status.add_argument("--address", default="auto")
-
-
-def configure_list(listing: argparse.ArgumentParser) -> None:
-    listing.add_argument("kind", choices=sorted(_LISTS))
-    listing.add_argument("--address", default="auto")
-    listing.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep records whose KEY is VALUE (KEY!=VALUE: is not); repeatable",
-    )
-    listing.add_argument("--limit", type=int, default=100)
 
 
 def run_start(args: argparse.Namespace) -> int:
@@ -281,57 +234,32 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
-# kind -> (the state function's name, the columns printed)
-_LISTS = {
-    "actors": ("list_actors", ("actor_id", "class_name", "state", "name", "pid", "death_cause")),
-    "nodes": ("list_nodes", ("node_id", "node_ip", "state", "resources_total")),
-    "placement-groups": ("list_placement_groups", ("placement_group_id", "name", "state")),
-}
-
-
-def _parse_filter(text: str) -> tuple[str, str, str]:
-    for predicate in ("!=", "="):
-        key, found, value = text.partition(predicate)
-        if found and key:
-            return key, predicate, value
-    raise ValueError(f"--filter takes KEY=VALUE or KEY!=VALUE, got {text!r}.")
-
-
-def run_list(args: argparse.Namespace) -> int:
-    import nebula
-    from nebula.util import state
-
-    function_name, columns = _LISTS[args.kind]
-    filters = [_parse_filter(text) for text in args.filter]
-    nebula.init(address=args.address, log_to_driver=False)
-    try:
-        records = getattr(state, function_name)(filters=filters, limit=args.limit)
-    finally:
-        nebula.shutdown()
-    rows = [[_cell(record.get(column)) for column in columns] for record in records]
-    widths = [
-        max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)
-    ]
-    print("  ".join(column.upper().ljust(width) for column, width in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print(f"({len(rows)} {args.kind})")
-    return 0
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_fmt(v, k)}" for k, v in sorted(value.items()))
-    return str(value)
-
-
 def _fmt(value: float, name: str) -> str:
     if name == "memory":
         return f"{value / 2**30:.1f}GiB"
     return f"{value:g}"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def configure_get_auth_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="HOST:PORT of the cluster (default: NEBULA_ADDRESS, else this machine's)",
+    )
+
+
+def run_get_auth_token(args: argparse.Namespace) -> int:
+    """Print the cluster token: the bearer token the dashboard and job API ask for when
+    they listen beyond this machine, and what other machines need to join."""
+    from nebula import _auth, _config
+    from nebula._state.connection import resolve_address
+
+    address = resolve_address(args.address)
+    token = _auth.token_from_environment(_config.TEMP_DIR, f"tcp://{address}")
+    if token is None:
+        raise ConnectionError(
+            f"no token for the cluster at {address} is kept on this machine for this user; "
+            "run this where the cluster was started, as the user who started it"
+        )
+    print(token)
+    return 0
