@@ -59,7 +59,7 @@ def test_a_task_goes_through_its_states_from_two_processes_in_any_order() -> Non
     assert record["start_time_ms"] == 10500 and record["end_time_ms"] == 11000
     assert record["duration_ms"] == 500.0
     assert record["required_resources"] == {"CPU": 1.0}
-    assert [e["state"] for e in record["events"]][0] == "RUNNING"
+    assert record["events"][0]["state"] == "RUNNING"
 
 
 def test_a_late_pending_event_does_not_undo_running() -> None:

@@ -28,6 +28,20 @@ def configure_start(start: argparse.ArgumentParser) -> None:
     start.add_argument("--num-gpus", type=float)
     start.add_argument("--resources", default="", help="JSON, e.g. '{\"tpu\": 4}'")
     start.add_argument("--object-store-memory", type=int)
+    start.add_argument(
+        "--include-dashboard",
+        type=lambda text: text.lower() in ("1", "true", "yes"),
+        default=True,
+        metavar="BOOL",
+        help="serve the dashboard from the head (default: true, when it is installed)",
+    )
+    start.add_argument(
+        "--dashboard-host",
+        default="127.0.0.1",
+        help="interface the dashboard listens on; beyond loopback it asks for the cluster "
+        "token (default 127.0.0.1)",
+    )
+    start.add_argument("--dashboard-port", type=int, default=8265)
 
 
 def configure_stop(stop: argparse.ArgumentParser) -> None:
@@ -69,8 +83,23 @@ def run_start(args: argparse.Namespace) -> int:
             pids = [cs.pid, nm.pid]
             node_text = f"node {node_id.hex()[:12]}"
         address = cs_address.removeprefix("tcp://")
-        services.write_address_file(address, session_dir, pids)
+        kept = previous is not None and len(pids) > 2 and _alive(pids[2])
+        if kept:  # the old dashboard reconnects to the recovered control store by itself
+            info = services.read_address_file() or {}
+            dashboard_url, dashboard_text = info.get("dashboard_url"), ""  # type: ignore[assignment]
+        else:
+            pids = pids[:2]
+            dashboard_url, dashboard_text = _start_dashboard(args, session_dir, address, token)
+            if dashboard_url is not None:
+                pids.append(int(dashboard_text))
+        services.write_address_file(address, session_dir, pids, dashboard_url=dashboard_url)
         print(f"Nebula head node started at {address} ({node_text}).")
+        if dashboard_url is not None:
+            print(f"Dashboard:              {dashboard_url}")
+            print(f"Submit a job with:      nebula job submit --address {dashboard_url} \\")
+            print("                            --working-dir . -- python run.py")
+        elif dashboard_text:
+            print(f"No dashboard: {dashboard_text}.")
         print('Connect a driver with:  nebula.init(address="auto")  or')
         print(f'                        nebula.init(address="{address}")')
         print(f"Join another node with: nebula start --address {address}")
@@ -95,6 +124,31 @@ def run_start(args: argparse.Namespace) -> int:
     nm, node_id = _start_node(args, reply.session_dir, cs_address, join_token)
     print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
     return 0
+
+
+def _start_dashboard(
+    args: argparse.Namespace, session_dir: str, address: str, token: str
+) -> tuple[str | None, str]:
+    """Start the head's dashboard: (its URL, its pid) or (None, why there is none)."""
+    from nebula._api import services
+    from nebula._auth import TOKEN_ENV
+    from nebula._dashboard import launch
+
+    if not args.include_dashboard:
+        return None, ""
+    if not launch.available():
+        return None, launch.UNAVAILABLE
+    port = launch.choose_port(args.dashboard_host, args.dashboard_port)
+    command = launch.command(
+        host=args.dashboard_host, port=port, cluster_address=address, session_dir=session_dir
+    )
+    process, url = services.launch_process(
+        command[2:],
+        detached=True,
+        log_path=os.path.join(session_dir, "logs", "dashboard.err"),
+        env={TOKEN_ENV: token},
+    )
+    return url, str(process.pid)
 
 
 def _start_node(

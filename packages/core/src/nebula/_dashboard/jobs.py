@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -174,8 +175,11 @@ class JobManager:
             python_path.append(os.path.dirname(_runtime_env.local_directory(module).rstrip(os.sep)))
         if environment.get("PYTHONPATH"):
             python_path.append(environment["PYTHONPATH"])
+        # `python` in the entrypoint is the interpreter the cluster runs on.
+        bin_dir = os.path.dirname(sys.executable)
         environment.update(
             {
+                "PATH": os.pathsep.join([bin_dir, environment.get("PATH", "")]),
                 "PYTHONPATH": os.pathsep.join(python_path),
                 "PYTHONUNBUFFERED": "1",
                 "NEBULA_ADDRESS": self.cluster_address,

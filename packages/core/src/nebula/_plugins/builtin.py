@@ -130,7 +130,7 @@ def nebula_register_placement_group_strategies(registry: PlacementGroupStrategyR
 def nebula_register_cli(commands: CommandRegistry) -> None:
     # Imported here: the CLI's modules load only in the ``nebula`` executable.
     from nebula import _cli_microbenchmark
-    from nebula._cli import cluster, state
+    from nebula._cli import cluster, jobs, state
 
     def add(name: str, help: str, module: Any, function: str) -> None:
         commands.add(
@@ -160,6 +160,7 @@ def nebula_register_cli(commands: CommandRegistry) -> None:
     add("timeline", "write the tasks that ran as a Chrome trace (Perfetto)", state, "timeline")
     add("logs", "list log files, or print a worker's, actor's, task's or job's log", state, "logs")
     add("stack", "print the Python stacks of this machine's workers", state, "stack")
+    add("job", "submit a job to a cluster and follow it (status, logs, stop, list)", jobs, "job")
     commands.add(
         "microbenchmark",
         help=_cli_microbenchmark.HELP,
