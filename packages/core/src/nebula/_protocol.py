@@ -723,8 +723,9 @@ class PlacementGroupReady(Message):
 # ------------------------------------------------------------------ observability
 # Task events travel as plain tuples, built on the hot path and pickled in C at flush time:
 #   (task_id, attempt, state, unix_time, detail)
-# where detail is, for the first event of an attempt, a plain tuple of TaskDefinition's
-# fields; for FAILED, an (error_type, message) pair; otherwise None. See
+# where detail is, for the first (PENDING_*) event of an attempt, a plain tuple of
+# TaskDefinition's fields; for FAILED, an (error_type, message) pair; for a task pushed to a
+# leased worker (SUBMITTED_TO_WORKER), (node_id, worker_id, pid); otherwise None. See
 # ``_worker/task_events.py``.
 TaskEventRow = tuple[bytes, int, str, float, Any]
 

@@ -113,7 +113,7 @@ def apply(env: Mapping[str, Any] | None) -> None:
         return
     os.environ.update(env.get("env_vars") or {})
     for module in env.get("py_modules") or ():
-        parent = os.path.dirname(local_directory(module).rstrip(os.sep))
+        parent = module_search_path(module)
         if parent not in sys.path:
             sys.path.insert(0, parent)
     working_dir = env.get("working_dir")
@@ -154,6 +154,14 @@ def _enter(working_dir: str) -> None:
         ) from exc
     if working_dir not in sys.path:
         sys.path.insert(0, working_dir)
+
+
+def module_search_path(module: str) -> str:
+    """The folder to put on ``sys.path`` so a ``py_modules`` entry imports by its name: a
+    local module's parent; a package's unpacked root (it holds the module's folder)."""
+    if is_package_uri(module):
+        return local_directory(module)
+    return os.path.dirname(module.rstrip(os.sep))
 
 
 def local_directory(directory: str) -> str:

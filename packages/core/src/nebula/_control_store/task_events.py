@@ -131,13 +131,15 @@ class TaskEventTable:
         for job_id, count in batch.dropped.items():
             self.dropped[job_id] = self.dropped.get(job_id, 0) + count
         for task_id, attempt, state, at, detail in batch.rows:
-            if detail is not None and state != "FAILED":
+            if detail is not None and state.startswith("PENDING"):
                 detail = p.TaskDefinition(*detail)
             record = self._attempt(task_id, attempt, batch.job_id, detail)
             record.events.append((state, at))
             first = record.creation_time is None or at < record.creation_time
             if isinstance(detail, p.TaskDefinition) and first:
                 record.creation_time = at
+            if state == "SUBMITTED_TO_WORKER" and detail is not None and record.pid is None:
+                record.node_id, record.worker_id, record.pid = detail
             if state == "RUNNING":
                 record.node_id = batch.node_id or record.node_id
                 record.worker_id = batch.worker_id or record.worker_id

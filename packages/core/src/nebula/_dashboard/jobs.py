@@ -48,6 +48,8 @@ class JobManager:
         self._jobs: dict[str, p.JobSubmissionInfo] = {}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stopping: set[str] = set()
+        # The dashboard unpacks a job's packages on the head, for its entrypoint.
+        _runtime_env.set_package_fetcher(self._fetch_package)
         self._recover()
 
     # ---------------------------------------------------------------- records
@@ -166,13 +168,12 @@ class JobManager:
         env_spec = info.runtime_env or {}
         cwd = self.session_dir
         if env_spec.get("working_dir"):
-            _runtime_env.set_package_fetcher(self._fetch_package)
             cwd = _runtime_env.local_directory(env_spec["working_dir"])
         environment = dict(os.environ)
         environment.update(env_spec.get("env_vars") or {})
         python_path = [cwd]
         for module in env_spec.get("py_modules") or ():
-            python_path.append(os.path.dirname(_runtime_env.local_directory(module).rstrip(os.sep)))
+            python_path.append(_runtime_env.module_search_path(module))
         if environment.get("PYTHONPATH"):
             python_path.append(environment["PYTHONPATH"])
         # `python` in the entrypoint is the interpreter the cluster runs on.

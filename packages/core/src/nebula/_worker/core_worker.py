@@ -97,8 +97,9 @@ class CoreWorker:
         self.task_events = TaskEventBuffer(
             enabled=_config.TASK_EVENTS_ENABLED, max_buffered=_config.TASK_EVENTS_MAX_BUFFERED
         )
-        # Called from the I/O loop's tick, outside the lock (user metrics' flush, say).
-        self.periodic: list[Callable[[], None]] = []
+        # Called from the I/O loop's tick, outside the lock (user metrics' reports, say),
+        # with final=True once more at shutdown.
+        self.periodic: list[Callable[[bool], None]] = []
         self.submitter = Submitter(self)
         self.streams = Streams(self)
         self._register_handlers()
@@ -173,9 +174,12 @@ class CoreWorker:
             self._last_heartbeat = now
             self.send(self.control_store, p.JobHeartbeat(self.job_id))
         self.flush_task_events()
-        for callback in self.periodic:
+        self._run_periodic(final=False)
+
+    def _run_periodic(self, *, final: bool) -> None:
+        for callback in list(self.periodic):
             try:
-                callback()
+                callback(final)
             except Exception:
                 logger.exception("a periodic callback failed")
 
@@ -324,6 +328,7 @@ class CoreWorker:
 
     def shutdown(self) -> None:
         self.flush_task_events(force=True)
+        self._run_periodic(final=True)
         with self.lock:
             self._process_released()
             self.submitter.shutdown()

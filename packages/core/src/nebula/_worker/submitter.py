@@ -263,7 +263,7 @@ class Submitter:
         task.lease_id = lease.lease_id
         task.worker_address = lease.worker_address
         spec = self._final_spec(task, lease.worker_address)
-        self.cw.task_events.state(spec, ev.SUBMITTED_TO_WORKER)
+        self.cw.task_events.dispatched(spec, lease.node_id, lease.worker_id, lease.pid)
         self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id, lease.gpu_ids))
 
     def _on_lease_granted(self, msg: p.LeaseGranted) -> None:

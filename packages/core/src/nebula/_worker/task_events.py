@@ -86,6 +86,19 @@ class TaskEventBuffer:
         if self.enabled and not self._full(spec.job_id):
             self.rows.append((spec.task_id, spec.attempt, state, _now(), None))
 
+    def dispatched(self, spec: p.TaskSpec, node_id: bytes, worker_id: bytes, pid: int) -> None:
+        """Pushed to a leased worker (known here, so a run whose worker dies before it
+        flushes still says where it ran)."""
+        if self.enabled and not self._full(spec.job_id):
+            row = (
+                spec.task_id,
+                spec.attempt,
+                SUBMITTED_TO_WORKER,
+                _now(),
+                (node_id, worker_id, pid),
+            )
+            self.rows.append(row)
+
     def failed(self, spec: p.TaskSpec, error_type: str, message: str) -> None:
         if self.enabled and not self._full(spec.job_id):
             self.rows.append((spec.task_id, spec.attempt, FAILED, _now(), (error_type, message)))
