@@ -184,7 +184,7 @@ def test_state_commands(two_nodes: Cluster, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         nebula.get(failed)
     wait_for_condition(
-        lambda: bool(state.list_tasks(filters=[("name", "=", "explode"), ("state", "=", "FAILED")]))
+        lambda: any(a.state == "FAILED" for a in state.get_task(failed) or []), timeout=15
     )
     jobs_before = len(state.list_jobs(limit=1000))
 

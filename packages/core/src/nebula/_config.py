@@ -66,5 +66,9 @@ TASK_EVENTS_ENABLED = _env_int("TASK_EVENTS_ENABLED", 1) != 0
 TASK_EVENTS_FLUSH_S = _env_float("TASK_EVENTS_FLUSH_S", 1.0)
 TASK_EVENTS_MAX_BUFFERED = _env_int("TASK_EVENTS_MAX_BUFFERED", 100_000)
 TASK_EVENTS_MAX_PER_JOB = _env_int("TASK_EVENTS_MAX_PER_JOB", 10_000)
-# Start a dashboard with each local cluster (when its dependencies are installed).
-INCLUDE_DASHBOARD = _env_int("INCLUDE_DASHBOARD", 1) != 0
+
+
+def include_dashboard() -> bool:
+    """Whether a local cluster starts a dashboard (when installed) unless told otherwise;
+    read when asked, so a test suite can turn it off after importing Nebula."""
+    return _env_int("INCLUDE_DASHBOARD", 1) != 0

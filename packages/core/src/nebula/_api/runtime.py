@@ -203,7 +203,7 @@ def _dashboard_wanted(include: bool | None, host: str, port: int | None) -> tupl
     from nebula._dashboard import launch
 
     if include is None:
-        include = _config.INCLUDE_DASHBOARD
+        include = _config.include_dashboard()
     if not include or not launch.available():
         return None
     return host, port or launch.DEFAULT_PORT
@@ -215,7 +215,7 @@ def _announce(state: Runtime, include: bool | None) -> None:
     url = state.extra.get("dashboard_url")
     if url is not None:
         sys.stderr.write(f"Started a local Nebula cluster; the dashboard is at {url}\n")
-    elif include is not False and _config.INCLUDE_DASHBOARD:
+    elif include is not False and _config.include_dashboard():
         sys.stderr.write(f"Started a local Nebula cluster; {launch.UNAVAILABLE}.\n")
 
 

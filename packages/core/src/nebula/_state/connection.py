@@ -17,6 +17,9 @@ from nebula import _protocol as p
 from nebula._worker.core_worker import CoreWorker
 
 Filter = tuple[str, str, Any]
+# A process answers from its I/O thread within milliseconds; one that has not answered by
+# then is exiting (a worker listed alive a moment ago) or stuck in native code: left out.
+PROCESS_TIMEOUT_S = 3.0
 
 
 class StateError(RuntimeError):
@@ -72,9 +75,11 @@ class StateConnection:
         return [r for reply in replies if isinstance(reply, p.StateReply) for r in reply.records]
 
     def ask_processes(self, addresses: Sequence[str], kind: str) -> list[dict[str, Any]]:
+        """``kind`` records of each process at ``addresses`` (one that does not answer in
+        time is left out)."""
         replies = self.cw.call_many(
             [(a, lambda rid, to: p.ProcessStateQuery(rid, to, kind)) for a in addresses],
-            min(self.timeout_s, 10.0),
+            min(self.timeout_s, PROCESS_TIMEOUT_S),
         )
         return [r for reply in replies if isinstance(reply, p.StateReply) for r in reply.records]
 
