@@ -86,7 +86,9 @@ def run_start(args: argparse.Namespace) -> int:
         kept = previous is not None and len(pids) > 2 and _alive(pids[2])
         if kept:  # the old dashboard reconnects to the recovered control store by itself
             info = services.read_address_file() or {}
-            dashboard_url, dashboard_text = info.get("dashboard_url"), ""  # type: ignore[assignment]
+            kept_url = info.get("dashboard_url")
+            dashboard_url = str(kept_url) if kept_url else None
+            dashboard_text = ""
         else:
             pids = pids[:2]
             dashboard_url, dashboard_text = _start_dashboard(args, session_dir, address, token)

@@ -232,7 +232,7 @@ class TaskEventTable:
     ) -> tuple[list[dict[str, Any]], int]:
         """Matching records, newest first, at most ``limit``; and how many matched."""
         matched = select((r.record(detail=True) for r in reversed(self.attempts.values())), filters)
-        records = []
+        records: list[dict[str, Any]] = []
         total = 0
         for record in matched:
             total += 1

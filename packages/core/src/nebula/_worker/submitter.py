@@ -328,8 +328,8 @@ class Submitter:
             if task.cancelled:
                 self._finish_with_error(task, TaskCancelledError(_cancelled_text(task)))
             elif task.retries_left != 0:
-                error_type = "NODE_DIED" if node_lost else "WORKER_DIED"
-                self.cw.task_events.failed(task.spec, error_type, f"the worker died: {reason}")
+                lost = "NODE_DIED" if node_lost else "WORKER_DIED"
+                self.cw.task_events.failed(task.spec, lost, f"the worker died: {reason}")
                 self._retry(task)
                 if cls is not None:
                     cls.queue.appendleft(task)
