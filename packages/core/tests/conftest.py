@@ -8,6 +8,7 @@ use too.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,10 @@ import pytest
 
 import nebula
 from nebula.testing import leaked_shm_files, shm_files
+
+# Local clusters start without a dashboard unless a test asks for one
+# (include_dashboard=True): a dashboard process per test cluster would cost the suite time.
+os.environ.setdefault("NEBULA_INCLUDE_DASHBOARD", "0")
 
 
 def child_processes() -> list[psutil.Process]:

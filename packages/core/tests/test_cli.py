@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -60,6 +61,17 @@ def test_head_from_cli_serves_a_driver_and_stops(cli_env: dict[str, str], tmp_pa
 
     joined = _cli(cli_env, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "2")
     assert joined.returncode == 0, joined.stderr
+
+    if importlib.util.find_spec("starlette") is not None:
+        # The head serves the dashboard; a job submitted from the shell finds it by itself
+        # and runs as a driver of the two-node cluster.
+        assert "Dashboard:              http://127.0.0.1:" in started.stdout
+        submitted = _cli(
+            cli_env, "job", "submit", "--", "python", "-c",
+            "import nebula; nebula.init(); print('nodes', len(nebula.nodes()))",
+        )  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        assert "nodes 2" in submitted.stdout
 
     driver = textwrap.dedent(
         f"""

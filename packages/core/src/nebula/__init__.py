@@ -30,6 +30,7 @@ from nebula._api.runtime import (
     shutdown,
     wait,
 )
+from nebula._state.timeline import timeline
 
 __version__ = "0.1.0"
 
@@ -81,5 +82,6 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "timeline",
     "wait",
 ]

@@ -58,3 +58,17 @@ OWNER_TIMEOUT_S = _env_float("OWNER_TIMEOUT_S", 10.0)
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)
 # How long an actor that called exit_actor() waits to be killed before exiting by itself.
 EXIT_ACTOR_WAIT_S = _env_float("EXIT_ACTOR_WAIT_S", 10.0)
+# Task events (the record behind nebula.util.state.list_tasks and the dashboard): whether
+# processes record them, how often they flush them to the control store, how many one
+# process buffers between flushes, and how many task attempts the control store keeps per
+# job (the oldest finished ones go first).
+TASK_EVENTS_ENABLED = _env_int("TASK_EVENTS_ENABLED", 1) != 0
+TASK_EVENTS_FLUSH_S = _env_float("TASK_EVENTS_FLUSH_S", 1.0)
+TASK_EVENTS_MAX_BUFFERED = _env_int("TASK_EVENTS_MAX_BUFFERED", 100_000)
+TASK_EVENTS_MAX_PER_JOB = _env_int("TASK_EVENTS_MAX_PER_JOB", 10_000)
+
+
+def include_dashboard() -> bool:
+    """Whether a local cluster starts a dashboard (when installed) unless told otherwise;
+    read when asked, so a test suite can turn it off after importing Nebula."""
+    return _env_int("INCLUDE_DASHBOARD", 1) != 0

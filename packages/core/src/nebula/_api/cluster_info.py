@@ -137,6 +137,11 @@ class RuntimeContext:
         }
 
     @property
+    def dashboard_url(self) -> str | None:
+        """The dashboard's address (``http://HOST:PORT``), None when the cluster has none."""
+        return runtime.dashboard_url()
+
+    @property
     def was_current_actor_reconstructed(self) -> bool:
         return False
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
-import functools
+import dataclasses
 import operator
 import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from nebula import _auth, _config, _runtime_env
@@ -19,38 +17,32 @@ from nebula import _protocol as p
 from nebula._api import options as opts
 from nebula._api import services
 from nebula._api.actor import STREAMING, ActorHandle
+from nebula._api.connect import (
+    Runtime,
+    connect_to_cluster,
+    start_local_cluster,
+    submitted_job_env,
+)
 from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
 from nebula._worker.args import pack_args
-from nebula._worker.core_worker import CoreWorker, print_log_lines, process_worker
+from nebula._worker.core_worker import CoreWorker, process_worker
 from nebula._worker.submitter import PendingTask
 from nebula.exceptions import PendingCallsLimitExceeded, TaskError
 
-
-@dataclass
-class _Runtime:
-    core_worker: CoreWorker
-    is_driver: bool
-    namespace: str
-    local_cluster: services.LocalCluster | None = None
-    address: str = ""
-    session_dir: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_state: _Runtime | None = None
+_state: Runtime | None = None
 _init_lock = threading.RLock()
 
 
-def _runtime() -> _Runtime | None:
+def _runtime() -> Runtime | None:
     """This process's connection: a driver's from ``init``, or a worker's own core worker
     (the worker process created it before running anything; the API only finds it)."""
     global _state
     if _state is None:
         cw = process_worker()
         if cw is not None:
-            _state = _Runtime(cw, is_driver=False, namespace="")
+            _state = Runtime(cw, is_driver=False, namespace="")
     return _state
 
 
@@ -94,6 +86,10 @@ class NebulaContext(dict):  # type: ignore[type-arg]
     def address_info(self) -> dict[str, Any]:
         return dict(self)
 
+    @property
+    def dashboard_url(self) -> str | None:
+        return self.get("dashboard_url")  # type: ignore[no-any-return]
+
 
 def init(
     address: str | None = None,
@@ -107,6 +103,8 @@ def init(
     log_to_driver: bool = True,
     ignore_reinit_error: bool = False,
     include_dashboard: bool | None = None,
+    dashboard_host: str = "127.0.0.1",
+    dashboard_port: int | None = None,
     logging_level: int | str | None = None,
     _node_ip_address: str | None = None,
     _cluster_token: str | None = None,
@@ -134,20 +132,28 @@ def init(
                 "ignore_reinit_error=True."
             )
         _validate_init(num_cpus, num_gpus, resources, object_store_memory)
-        job_env = _runtime_env.validate(runtime_env)
+        job_env = _runtime_env.merge(submitted_job_env(), _runtime_env.validate(runtime_env))
         address = address or os.environ.get("NEBULA_ADDRESS") or None
         namespace = namespace or _anonymous_namespace()
         if address is None or address == "local":
-            state = _start_local(
-                num_cpus, num_gpus, resources, object_store_memory, namespace, log_to_driver
+            dashboard = _dashboard_wanted(include_dashboard, dashboard_host, dashboard_port)
+            state = start_local_cluster(
+                num_cpus,
+                num_gpus,
+                resources,
+                object_store_memory,
+                namespace,
+                log_to_driver,
+                dashboard,
             )
+            _announce(state, include_dashboard)
         else:
             if num_cpus is not None or num_gpus is not None or resources:
                 raise ValueError(
                     "num_cpus, num_gpus and resources describe a new local cluster; they "
                     "cannot be given when connecting to an existing one with address=."
                 )
-            state = _connect(address, namespace, log_to_driver, _cluster_token)
+            state = connect_to_cluster(address, namespace, log_to_driver, _cluster_token)
         state.core_worker.runtime_env = job_env
         _state = state
         atexit.register(shutdown)
@@ -166,6 +172,8 @@ _INIT_KEYWORDS = frozenset(
         "log_to_driver",
         "ignore_reinit_error",
         "include_dashboard",
+        "dashboard_host",
+        "dashboard_port",
         "logging_level",
     }
 )
@@ -189,203 +197,49 @@ def _anonymous_namespace() -> str:
     return f"anonymous-{os.getpid()}-{os.urandom(3).hex()}"
 
 
-def _start_local(
-    num_cpus: float | None,
-    num_gpus: float | None,
-    resources: dict[str, float] | None,
-    object_store_memory: int | None,
-    namespace: str,
-    log_to_driver: bool,
-) -> _Runtime:
-    session_dir, tag = services.new_session()
-    token = _auth.new_token()
-    processes: list[Any] = []
-    # Both processes start at once: the node manager is told the control store's port up
-    # front, and its first message waits in its socket until the control store listens.
-    port = services.free_port("127.0.0.1")
-    started: dict[str, Any] = {}
+def _dashboard_wanted(include: bool | None, host: str, port: int | None) -> tuple[str, int] | None:
+    """Where a new local cluster's dashboard listens, or None for no dashboard: by default
+    there is one when its dependencies are installed (NEBULA_INCLUDE_DASHBOARD=0: none)."""
+    from nebula._dashboard import launch
 
-    def start_store() -> None:
-        try:
-            started["store"] = services.start_control_store(
-                session_dir, host="127.0.0.1", port=port, detached=False, token=token
-            )
-        except BaseException as exc:
-            started["error"] = exc
-        else:
-            # The node manager takes longer to start: use the wait to load the plugins,
-            # which shutdown() calls, rather than making shutdown() load them.
-            threading.Thread(target=_load_plugins, name="nebula-plugins", daemon=True).start()
-
-    store_thread = threading.Thread(target=start_store, name="nebula-start-store")
-    store_thread.start()
-    try:
-        nm_process, nm_address, node_id = services.start_node_manager(
-            session_dir,
-            control_store=f"tcp://127.0.0.1:{port}",
-            host="127.0.0.1",
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            resources=resources,
-            object_store_memory=object_store_memory,
-            detached=False,
-            token=token,
-            head=True,
-        )
-        processes.append(nm_process)
-    finally:
-        store_thread.join()
-        if "store" in started:
-            processes.insert(0, started["store"][0])
-    if "error" in started or len(processes) < 2:
-        services.stop_processes(processes)
-        raise started.get("error") or RuntimeError("the local cluster did not start")
-    cs_address = started["store"][1]
-    cluster = services.LocalCluster(session_dir, tag, cs_address, nm_address, node_id, processes)
-    try:
-        state = _make_driver(
-            cs_address, nm_address, node_id, tag, namespace, log_to_driver, token=token
-        )
-    except BaseException:
-        services.stop_processes(processes)
-        raise
-    state.local_cluster = cluster
-    state.core_worker.health_check = functools.partial(_local_cluster_health, cluster)
-    state.session_dir = session_dir
-    state.address = cs_address.removeprefix("tcp://")
-    return state
+    if include is None:
+        include = _config.include_dashboard()
+    if not include or not launch.available():
+        return None
+    return host, port or launch.DEFAULT_PORT
 
 
-def _load_plugins() -> None:
-    from nebula._plugins.manager import get_plugin_manager
+def _announce(state: Runtime, include: bool | None) -> None:
+    from nebula._dashboard import launch
 
-    # A plugin that fails to load fails again in shutdown(), which reports it.
-    with contextlib.suppress(Exception):
-        get_plugin_manager()
-
-
-def _local_cluster_health(cluster: services.LocalCluster) -> str | None:
-    for process, role in zip(cluster.processes, ("control store", "node manager")):
-        code = process.poll()
-        if code is not None:
-            return (
-                f"The local cluster's {role} (pid {process.pid}) exited unexpectedly with code "
-                f"{code}; call nebula.shutdown() and nebula.init() to start a new cluster."
-            )
-    return None
+    url = state.extra.get("dashboard_url")
+    if url is not None:
+        sys.stderr.write(f"Started a local Nebula cluster; the dashboard is at {url}\n")
+    elif include is not False and _config.include_dashboard():
+        sys.stderr.write(f"Started a local Nebula cluster; {launch.UNAVAILABLE}.\n")
 
 
-def _connect(address: str, namespace: str, log_to_driver: bool, token: str | None) -> _Runtime:
-    if address == "auto":
-        info = services.read_address_file()
-        if info is None:
-            raise ConnectionError(
-                "No running Nebula cluster was found on this machine; start one with "
-                "`nebula start --head` or call nebula.init() without an address."
-            )
-        address = str(info["address"])
-    host_port = address.removeprefix("tcp://").removeprefix("nebula://")
-    if ":" not in host_port:
-        raise ValueError(f"address must look like HOST:PORT, got {address!r}.")
-    cs_address = f"tcp://{host_port}"
-    my_ip = services.local_ip_towards(host_port.rsplit(":", 1)[0])
-    token = token or _auth.token_from_environment(_config.TEMP_DIR, cs_address)
-    if token is None:
-        raise ConnectionError(
-            f"No cluster token for {address}: set {_auth.TOKEN_ENV} to the token that "
-            "`nebula start --head` printed (on the head machine it is read from its file)."
-        )
-    reply = _probe_cluster(cs_address, my_ip, address, token)
-    alive = [n for n in reply.nodes if n.alive]
-    if not alive:
-        raise ConnectionError(f"The cluster at {address} has no live node yet.")
-    # The node on this machine holds our objects; without one, objects stay in-process.
-    local = next((n for n in alive if n.ip == my_ip), None)
-    node = local or alive[0]
-    tag = services.session_tag_of(reply.session_dir)
-    state = _make_driver(
-        cs_address,
-        node.address,
-        node.node_id if local is not None else b"",
-        tag,
-        namespace,
-        log_to_driver,
-        host=my_ip,
-        log_sources=[n.address for n in alive],
-        token=token,
-    )
-    state.address = host_port
-    state.session_dir = reply.session_dir
-    return state
+def dashboard_url() -> str | None:
+    """The dashboard's address: as the dashboard published it, else as planned at init."""
+    from nebula._dashboard.launch import DASHBOARD_URL_KEY
+
+    state = _runtime()
+    if state is None:
+        raise RuntimeError("Nebula is not initialized; call nebula.init() first.")
+    cw = state.core_worker
+    planned = state.extra.get("dashboard_url")
+    deadline = time.monotonic() + (10.0 if planned else 0.0)
+    while True:
+        reply = cw.call(cw.control_store, lambda rid, to: p.KvGet(rid, to, DASHBOARD_URL_KEY))
+        assert isinstance(reply, p.KvReply)
+        if reply.value is not None:
+            return reply.value.decode()
+        if time.monotonic() >= deadline:
+            return planned  # type: ignore[no-any-return]
+        time.sleep(0.05)
 
 
-def _probe_cluster(cs_address: str, my_ip: str, address: str, token: str) -> p.ClusterInfoReply:
-    try:
-        return services.probe_cluster(cs_address, host=my_ip, token=token)
-    except TimeoutError:
-        raise ConnectionError(
-            f"Could not reach a Nebula cluster at {address}: no answer within 5 s (is it "
-            f"running, and is {_auth.TOKEN_ENV} the token it printed at start?)."
-        ) from None
-
-
-def _make_driver(
-    cs_address: str,
-    nm_address: str,
-    node_id: bytes,
-    tag: str,
-    namespace: str,
-    log_to_driver: bool,
-    *,
-    host: str = "127.0.0.1",
-    log_sources: list[str] | None = None,
-    token: str,
-) -> _Runtime:
-    cw = CoreWorker(
-        token=token,
-        is_driver=True,
-        host=host,
-        control_store=cs_address,
-        node_manager=nm_address,
-        node_id=node_id,
-        session_tag=tag,
-        namespace=namespace,
-    )
-    try:
-        reply = cw.call(
-            cs_address,
-            lambda rid, reply_to: p.RegisterJob(rid, reply_to, os.getpid(), namespace, host),
-        )
-    except BaseException:
-        cw.shutdown()
-        raise
-    assert isinstance(reply, p.JobRegistered)
-    cw.job_id = reply.job_id
-    if not any(n.node_id == node_id and n.alive for n in reply.nodes):
-        _wait_until_node_known(cw, node_id)
-    cw.job_sys_path = tuple(path for path in [os.getcwd(), *sys.path] if path)
-    if log_to_driver:
-        cw.log_sink = print_log_lines
-    for address in log_sources or [nm_address]:
-        cw.send(address, p.RegisterDriver(cw.job_id, cw.address, log_to_driver))
-    return _Runtime(cw, is_driver=True, namespace=namespace)
-
-
-def _wait_until_node_known(cw: CoreWorker, node_id: bytes, timeout_s: float = 10.0) -> None:
-    """A node that just started may not have reached the control store yet: wait for it, so
-    that nodes() and cluster_resources() right after init() see it."""
-    if not node_id:
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        reply = cw.call(cw.control_store, lambda rid, to: p.GetClusterInfo(rid, to))
-        assert isinstance(reply, p.ClusterInfoReply)
-        if any(n.node_id == node_id and n.alive for n in reply.nodes):
-            return
-        time.sleep(0.01)
-
-
-def _context(state: _Runtime) -> NebulaContext:
+def _context(state: Runtime) -> NebulaContext:
     cw = state.core_worker
     return NebulaContext(
         address=state.address,
@@ -393,6 +247,7 @@ def _context(state: _Runtime) -> NebulaContext:
         node_id=cw.node_id.hex(),
         job_id=cw.job_id,
         namespace=state.namespace,
+        dashboard_url=state.extra.get("dashboard_url"),
     )
 
 
@@ -405,6 +260,7 @@ def shutdown() -> None:
             return
         _state = None
         cw = state.core_worker
+        cw.flush_task_events(force=True)
         cw.send(cw.control_store, p.FinishJob(cw.job_id))
         cluster = state.local_cluster
         if cluster is None:
@@ -567,6 +423,7 @@ def create_actor(
     )
     with cw.lock:
         cw.refs.owned(actor_id, is_actor=True)
+    _record_actor_creation(cw, spec)
     handle = ActorHandle(
         actor_id,
         cw.address,
@@ -587,6 +444,21 @@ def create_actor(
         client = cw.submitter.actor_state(actor_id)
         client.creation_pins.extend(serialized.contained_refs)
     return handle
+
+
+def _record_actor_creation(cw: CoreWorker, spec: p.ActorSpec) -> None:
+    from nebula._worker import task_events as ev
+    from nebula._worker.executor import current_task
+
+    parent = current_task()
+    cw.task_events.submitted(
+        dataclasses.replace(spec.creation, name=f"{spec.class_name}.__init__"),
+        ev.PENDING_NODE_ASSIGNMENT,
+        ev.ACTOR_CREATION_TASK,
+        spec.resources or None,
+        parent.task_id if parent is not None else None,
+        actor_id=spec.actor_id,
+    )
 
 
 def submit_actor_task(

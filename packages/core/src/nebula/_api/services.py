@@ -43,7 +43,7 @@ def session_tag_of(session_dir: str) -> str:
     return os.path.basename(session_dir).rsplit("_", 1)[-1]
 
 
-def _launch(
+def launch_process(
     args: list[str], *, detached: bool, log_path: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start a process and wait for the address it announces on its first stdout line."""
@@ -102,7 +102,7 @@ def start_control_store(
         args += ["--parent-pid", str(os.getpid())]
     log_path = os.path.join(session_dir, "logs", "control_store.err")
     env = {**(env or {}), TOKEN_ENV: token}
-    process, address = _launch(args, detached=detached, log_path=log_path, env=env)
+    process, address = launch_process(args, detached=detached, log_path=log_path, env=env)
     # A driver of the same user on this machine then connects with the address alone.
     write_token_file(_config.TEMP_DIR, token, address)
     return process, address
@@ -141,7 +141,7 @@ def start_node_manager(
         args.append("--head")
     log_path = os.path.join(session_dir, "logs", f"node_manager-{node_id.hex()[:8]}.err")
     env = {**(env or {}), TOKEN_ENV: token}
-    process, address = _launch(args, detached=detached, log_path=log_path, env=env)
+    process, address = launch_process(args, detached=detached, log_path=log_path, env=env)
     return process, address, node_id
 
 
@@ -205,11 +205,16 @@ def address_file() -> str:
     return os.path.join(_config.TEMP_DIR, ADDRESS_FILE)
 
 
-def write_address_file(address: str, session_dir: str, pids: list[int]) -> None:
+def write_address_file(
+    address: str, session_dir: str, pids: list[int], *, dashboard_url: str | None = None
+) -> None:
     os.makedirs(_config.TEMP_DIR, exist_ok=True)
     path = address_file()
+    record = {"address": address, "session_dir": session_dir, "pids": pids}
+    if dashboard_url is not None:
+        record["dashboard_url"] = dashboard_url
     with open(path, "w") as f:
-        json.dump({"address": address, "session_dir": session_dir, "pids": pids}, f)
+        json.dump(record, f)
     os.chmod(path, 0o600)
 
 

@@ -16,8 +16,11 @@ from typing import Any
 
 from nebula import _config
 from nebula import _protocol as p
+from nebula._control_store.jobs import job_records
+from nebula._control_store.metrics import MetricsTable
 from nebula._control_store.persistence import TableStore
 from nebula._control_store.placement_groups import PlacementGroups
+from nebula._control_store.task_events import TaskEventTable, select
 from nebula._ids import new_lease_id
 from nebula._scheduler.bundles import is_group_resource
 from nebula._scheduler.placement import place
@@ -42,6 +45,11 @@ class _Job:
     namespace: str
     last_heartbeat: float
     alive: bool = True
+    start_time: float = 0.0
+    end_time: float | None = None
+    entrypoint: str = ""
+    submission_id: str = ""
+    driver_ip: str = ""
 
 
 @dataclass
@@ -78,6 +86,9 @@ class ControlStore:
         self._early_subscribers: dict[bytes, list[tuple[str, float]]] = {}
         self._next_job_id = 1
         self.placement_groups = PlacementGroups(self)
+        self.task_events = TaskEventTable(_config.TASK_EVENTS_MAX_PER_JOB)
+        self.metrics = MetricsTable()
+        self.submissions: dict[str, p.JobSubmissionInfo] = {}
         self.stopped = False
         if tables is not None:
             self._recover(tables)
@@ -100,6 +111,8 @@ class ControlStore:
                 self.named[(actor.spec.namespace, actor.spec.name)] = actor.spec.actor_id
         for key, value in tables.load("kv"):
             self.kv[key] = value
+        for info in tables.load("submission"):
+            self.submissions[info.submission_id] = info
         self.placement_groups.recover(tables)
         for actor in self.actors.values():
             if actor.update.state in ("PENDING", "RESTARTING") and actor.worker_id is None:
@@ -228,7 +241,15 @@ class ControlStore:
         job_id = self._next_job_id
         self._next_job_id += 1
         self.jobs[job_id] = _Job(
-            job_id, msg.reply_to, msg.driver_pid, msg.namespace, time.monotonic()
+            job_id,
+            msg.reply_to,
+            msg.driver_pid,
+            msg.namespace,
+            time.monotonic(),
+            start_time=time.time(),
+            entrypoint=msg.entrypoint,
+            submission_id=msg.submission_id,
+            driver_ip=msg.ip,
         )
         self._save("next_job_id", "", self._next_job_id)
         self._save("job", str(job_id), self.jobs[job_id])
@@ -249,6 +270,8 @@ class ControlStore:
 
     def _finish_job(self, job: _Job) -> None:
         job.alive = False
+        job.end_time = time.time()
+        self.task_events.job_finished(job.job_id, job.end_time)
         self._save("job", str(job.job_id), job)
         self.placement_groups.remove_job_groups(job.job_id)
         keep: list[bytes] = []
@@ -552,6 +575,58 @@ class ControlStore:
 
     def _on_GetPlacementGroup(self, msg: p.GetPlacementGroup) -> None:
         self.endpoint.send(msg.reply_to, self.placement_groups.describe(msg))
+
+    # ----------------------------------------------------------- observability
+
+    def _on_TaskEvents(self, msg: p.TaskEvents) -> None:
+        self.task_events.apply(msg)
+
+    def _on_MetricsReport(self, msg: p.MetricsReport) -> None:
+        self.metrics.report(msg)
+
+    def _on_PutJobSubmission(self, msg: p.PutJobSubmission) -> None:
+        self.submissions[msg.info.submission_id] = msg.info
+        self._save("submission", msg.info.submission_id, msg.info)
+
+    def _on_StateQuery(self, msg: p.StateQuery) -> None:
+        try:
+            records, total = self._query(msg)
+        except ValueError as exc:
+            self.endpoint.send(msg.reply_to, p.StateReply(msg.request_id, (), error=str(exc)))
+            return
+        dropped = self.task_events.dropped_by_job() if msg.kind.startswith("task") else {}
+        self.endpoint.send(
+            msg.reply_to, p.StateReply(msg.request_id, tuple(records), total, dropped)
+        )
+
+    def _query(self, msg: p.StateQuery) -> tuple[list[dict[str, Any]], int]:
+        if msg.kind == "tasks":
+            return self.task_events.query(msg.filters, msg.limit, detail=msg.detail)
+        if msg.kind == "task_summary":
+            summary = self.task_events.summary(msg.filters)
+            return summary, len(summary)
+        if msg.kind == "metrics":
+            metrics = self.metrics.aggregate()
+            return metrics, len(metrics)
+        if msg.kind == "jobs":
+            matched = list(
+                select(job_records(self.jobs.values(), self.submissions.values()), msg.filters)
+            )
+            return matched[: msg.limit], len(matched)
+        if msg.kind == "drivers":
+            drivers = [
+                {
+                    "job_id": f"{job.job_id:08x}",
+                    "address": job.driver_address,
+                    "pid": job.driver_pid,
+                    "ip": job.driver_ip,
+                    "alive": job.alive,
+                    "start_time_ms": int(job.start_time * 1000),
+                }
+                for job in self.jobs.values()
+            ]
+            return drivers, len(drivers)
+        raise ValueError(f"unknown state kind {msg.kind!r}")
 
     # --------------------------------------------------------------------- kv
 

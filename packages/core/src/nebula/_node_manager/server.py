@@ -8,13 +8,16 @@ warned once: it never runs on resources it does not have.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from nebula import _config
 from nebula import _protocol as p
+from nebula._node_manager import introspect
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
@@ -85,6 +88,9 @@ class NodeManager:
         self.stopped = False
         self._last_heartbeat = 0.0
         self.prestart_workers = prestart_workers
+        self.log_dir = log_dir
+        # Workers that exited, newest last, for list_workers() and their logs.
+        self.dead_workers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
 
     def prestart(self) -> None:
         """Start the workers kept ready before any lease asks for one."""
@@ -127,6 +133,10 @@ class NodeManager:
         self.pool.close_worker_files(worker)
         code = worker.process.returncode
         reason = _exit_reason(code)
+        record = introspect.worker_record(self, worker, alive=False)
+        record["exit_detail"] = reason
+        record["exit_type"] = "INTENDED_SYSTEM_EXIT" if worker.dying else "SYSTEM_ERROR"
+        self.dead_workers.append(record)
         if worker.lease_id is not None:
             lease = self.leases.pop(worker.lease_id, None)
             if lease is not None:
@@ -499,6 +509,12 @@ class NodeManager:
 
     def _on_Ping(self, msg: p.Ping) -> None:
         self.endpoint.send(msg.reply_to, p.Pong(msg.request_id))
+
+    def _on_NodeStateQuery(self, msg: p.NodeStateQuery) -> None:
+        self.endpoint.send(msg.reply_to, introspect.answer(self, msg))
+
+    def _on_ReadLog(self, msg: p.ReadLog) -> None:
+        self.endpoint.send(msg.reply_to, introspect.read_log(self.log_dir, msg))
 
     def _on_Shutdown(self, msg: p.Shutdown) -> None:
         self.stopped = True

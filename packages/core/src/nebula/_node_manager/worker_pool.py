@@ -49,6 +49,7 @@ class WorkerProcess:
     # Set when the worker is sent SIGKILL: it must never be leased again.
     dying: bool = False
     idle_since: float = field(default_factory=time.monotonic)
+    launched_at: float = field(default_factory=time.time)
     partial: dict[int, bytes] = field(default_factory=dict)
     log_files: dict[int, object] = field(default_factory=dict)
 

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
+from typing import Any
 
 from nebula._plugins.registries import (
     CommandRegistry,
@@ -128,33 +129,44 @@ def nebula_register_placement_group_strategies(registry: PlacementGroupStrategyR
 @hookimpl
 def nebula_register_cli(commands: CommandRegistry) -> None:
     # Imported here: the CLI's modules load only in the ``nebula`` executable.
-    from nebula import _cli, _cli_microbenchmark
+    from nebula import _cli_microbenchmark
+    from nebula._cli import cluster, jobs, state
 
-    commands.add(
-        "start",
-        help="start the head node, or join a node to a cluster",
-        configure=_cli.configure_start,
-        run=_cli.run_start,
-    )
-    commands.add(
+    def add(name: str, help: str, module: Any, function: str) -> None:
+        commands.add(
+            name,
+            help=help,
+            configure=getattr(module, f"configure_{function}"),
+            run=getattr(module, f"run_{function}"),
+        )
+
+    add("start", "start the head node, or join a node to a cluster", cluster, "start")
+    add(
         "stop",
-        help="stop the clusters started with `nebula start` on this machine (--all: every "
-        "Nebula process of this user)",
-        configure=_cli.configure_stop,
-        run=_cli.run_stop,
+        "stop the clusters started with `nebula start` on this machine (--all: every Nebula "
+        "process of this user)",
+        cluster,
+        "stop",
     )
-    commands.add(
-        "status",
-        help="show the cluster's nodes and resources",
-        configure=_cli.configure_status,
-        run=_cli.run_status,
+    add("status", "show the cluster's nodes and resources", cluster, "status")
+    add(
+        "get-auth-token",
+        "print the cluster token (the dashboard's bearer token)",
+        cluster,
+        "get_auth_token",
     )
-    commands.add(
+    add(
         "list",
-        help="list the cluster's actors, nodes or placement groups (nebula.util.state)",
-        configure=_cli.configure_list,
-        run=_cli.run_list,
+        "list the cluster's tasks, actors, objects, jobs, workers, nodes or placement groups",
+        state,
+        "list",
     )
+    add("summary", "count tasks, actors or objects by function, class or state", state, "summary")
+    add("memory", "objects in the cluster: size, owner, reference type, spilled", state, "memory")
+    add("timeline", "write the tasks that ran as a Chrome trace (Perfetto)", state, "timeline")
+    add("logs", "list log files, or print a worker's, actor's, task's or job's log", state, "logs")
+    add("stack", "print the Python stacks of this machine's workers", state, "stack")
+    add("job", "submit a job to a cluster and follow it (status, logs, stop, list)", jobs, "job")
     commands.add(
         "microbenchmark",
         help=_cli_microbenchmark.HELP,

@@ -7,11 +7,17 @@ A node manager usually forks its workers from a zygote instead (see
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nebula import _protocol as p
+from nebula import _runtime_env
 from nebula._process import die_with_parent, setup_logging
+
+if TYPE_CHECKING:
+    from nebula._worker.core_worker import CoreWorker
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,21 @@ def run(settings: WorkerSettings) -> None:
     )
     executor = Executor(cw, settings.host)
     set_process_worker(cw)
+    _runtime_env.set_package_fetcher(functools.partial(_fetch_package, cw))
     cw.send(settings.node_manager, p.RegisterWorker(worker_id, cw.address, os.getpid()))
     _notify_plugins(settings.worker_id, settings.node_id)
     try:
         executor.run_forever()
     finally:
         os._exit(0)
+
+
+def _fetch_package(cw: CoreWorker, name: str) -> bytes | None:
+    """A package the runtime_env names, from the control store's key-value table."""
+    key = _runtime_env.PACKAGE_KV_PREFIX + name
+    reply = cw.call(cw.control_store, lambda rid, to: p.KvGet(rid, to, key), timeout_s=60.0)
+    assert isinstance(reply, p.KvReply)
+    return reply.value
 
 
 def _notify_plugins(worker_id: str, node_id: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
 import sys
 import threading
 import time
@@ -91,6 +92,14 @@ class CoreWorker:
         from nebula._worker.write_cache import WriteCache
 
         self.write_cache = WriteCache(session_tag, node_id)
+        from nebula._worker.task_events import TaskEventBuffer
+
+        self.task_events = TaskEventBuffer(
+            enabled=_config.TASK_EVENTS_ENABLED, max_buffered=_config.TASK_EVENTS_MAX_BUFFERED
+        )
+        # Called from the I/O loop's tick, outside the lock (user metrics' reports, say),
+        # with final=True once more at shutdown.
+        self.periodic: list[Callable[[bool], None]] = []
         self.submitter = Submitter(self)
         self.streams = Streams(self)
         self._register_handlers()
@@ -117,6 +126,7 @@ class CoreWorker:
         self.on(p.LogLines, self._on_log_lines)
         self.on(p.Ping, lambda msg: self.send(msg.reply_to, p.Pong(msg.request_id)))
         self.on(p.StreamedItem, self.streams.on_item)
+        self.on(p.ProcessStateQuery, self._on_process_state_query)
         for reply in (
             p.JobRegistered,
             p.CreateActorReply,
@@ -130,6 +140,8 @@ class CoreWorker:
             p.PlacementGroupReply,
             p.CreateObjectReply,
             p.RestoreObjectReply,
+            p.StateReply,
+            p.LogChunk,
         ):
             self.on(reply, self._on_rpc_reply)
         self.submitter.register_handlers()
@@ -161,6 +173,38 @@ class CoreWorker:
         if self.is_driver and self.job_id and due:
             self._last_heartbeat = now
             self.send(self.control_store, p.JobHeartbeat(self.job_id))
+        self.flush_task_events()
+        self._run_periodic(final=False)
+
+    def _run_periodic(self, *, final: bool) -> None:
+        for callback in list(self.periodic):
+            try:
+                callback(final)
+            except Exception:
+                logger.exception("a periodic callback failed")
+
+    def flush_task_events(self, *, force: bool = False) -> None:
+        """Send the task events recorded since the last flush (at most once a period)."""
+        rows = self.task_events.take(force=force, period_s=_config.TASK_EVENTS_FLUSH_S)
+        if rows is None or not self.control_store:
+            return
+        self.send(
+            self.control_store,
+            p.TaskEvents(
+                tuple(rows),
+                self.node_id,
+                self.worker_id or b"",
+                os.getpid(),
+                self.job_id,
+                self.task_events.take_dropped(),
+            ),
+        )
+
+    def _on_process_state_query(self, msg: p.ProcessStateQuery) -> None:
+        from nebula._worker.introspect import describe_process
+
+        records, error = describe_process(self, msg.kind)
+        self.send(msg.reply_to, p.StateReply(msg.request_id, records, len(records), error=error))
 
     def fail_everything(self, reason: str) -> None:
         """The cluster is gone: every pending value becomes an error instead of a hang."""
@@ -241,6 +285,34 @@ class CoreWorker:
                 self.cv.wait(remaining)
             return self._rpc_replies.pop(request_id)[0]
 
+    def call_many(
+        self,
+        requests: Sequence[tuple[str, Callable[[int, str], p.Message]]],
+        timeout_s: float = 10.0,
+    ) -> list[p.Message | None]:
+        """Send several requests at once and wait for their replies (None: no reply in time).
+
+        For asking every node or process of a cluster something: one slow peer costs the
+        timeout once, not once per peer.
+        """
+        ids = [next(self._rpc_ids) for _ in requests]
+        with self.lock:
+            for request_id in ids:
+                self._rpc_replies[request_id] = []
+        for request_id, (address, make) in zip(ids, requests):
+            self.send(address, make(request_id, self.address))
+        deadline = time.monotonic() + timeout_s
+
+        def all_answered() -> bool:
+            return all(self._rpc_replies[i] for i in ids)
+
+        try:
+            self.wait_until(all_answered, deadline)
+        finally:
+            with self.lock:
+                replies = [self._rpc_replies.pop(i) for i in ids]
+        return [found[0] if found else None for found in replies]
+
     def _on_rpc_reply(self, msg: Any) -> None:
         if isinstance(msg, p.Pong) and msg.request_id < 0:
             self.owner_probe.on_pong(msg)
@@ -255,6 +327,8 @@ class CoreWorker:
             self.log_sink(msg)
 
     def shutdown(self) -> None:
+        self.flush_task_events(force=True)
+        self._run_periodic(final=True)
         with self.lock:
             self._process_released()
             self.submitter.shutdown()

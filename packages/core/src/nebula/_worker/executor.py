@@ -27,6 +27,7 @@ from nebula import _protocol as p
 from nebula import _runtime_env
 from nebula._ids import generator_item_id, object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
+from nebula._worker import task_events as ev
 from nebula._worker.args import unpack_args
 from nebula._worker.core_worker import CoreWorker
 from nebula.exceptions import (
@@ -182,6 +183,7 @@ class Executor:
 
     def _execute(self, spec: p.TaskSpec) -> p.TaskDone:
         _current.spec = spec
+        self.cw.task_events.state(spec, ev.RUNNING)
         try:
             if spec.task_id in self._cancelled:
                 raise TaskCancelledError("the task was cancelled with nebula.cancel()")
@@ -226,6 +228,7 @@ class Executor:
         assert semaphore is not None
         async with semaphore:
             _current.spec = spec
+            self.cw.task_events.state(spec, ev.RUNNING)
             try:
                 fn = self._callable(spec)
                 args, kwargs = self._load_args(spec)
@@ -381,6 +384,7 @@ class Executor:
             for i in range(1, max(spec.num_returns, 1) + 1)
         )
         retryable = _is_retryable(spec.retry_exceptions, exc)
+        self.cw.task_events.failed(spec, *ev.error_fields(error))
         return p.TaskDone(spec.task_id, returns, self.cw.address, payload, retryable)
 
     # ---------------------------------------------------------------- actors
@@ -390,6 +394,8 @@ class Executor:
         _current.spec = spec
         set_gpu_ids(msg.gpu_ids)
         self._adopt_job(spec)
+        events = self.cw.task_events
+        events.state(spec, ev.RUNNING)
         error = None
         try:
             cls = loads_function(spec.function_bytes or b"")
@@ -412,16 +418,17 @@ class Executor:
                     for name, size in self._group_sizes.items()
                 }
             self.actor = cls(*args, **kwargs)
+            events.state(spec, ev.FINISHED)
         except BaseException as exc:
-            error = serialize(
-                TaskError(
-                    f"{spec.name}.__init__",
-                    _format_traceback(exc),
-                    ensure_picklable_cause(exc),
-                    os.getpid(),
-                    self.node_ip,
-                )
-            ).to_bytes()
+            failure = TaskError(
+                f"{spec.name}.__init__",
+                _format_traceback(exc),
+                ensure_picklable_cause(exc),
+                os.getpid(),
+                self.node_ip,
+            )
+            events.failed(spec, *ev.error_fields(failure))
+            error = serialize(failure).to_bytes()
         finally:
             _current.spec = None
         # The creator drops its hold on the constructor's arguments when it hears of the

@@ -22,6 +22,8 @@ from nebula import _config
 from nebula import _protocol as p
 from nebula._ids import new_lease_id, task_id_of
 from nebula._serialization import serialize
+from nebula._worker import task_events as ev
+from nebula._worker.executor import current_task
 from nebula.exceptions import (
     ActorDiedError,
     NodeDiedError,
@@ -51,6 +53,8 @@ class PendingTask:
     finished: bool = False
     lease_id: bytes | None = None
     worker_address: str | None = None
+    # The task that submitted this one (b"": the driver), found when first recorded.
+    parent_task_id: bytes | None = None
 
     @property
     def task_id(self) -> bytes:
@@ -131,6 +135,7 @@ class Submitter:
             self.cw.refs.owned(object_id)
         task.resolved = [None] * len(task.arg_refs)
         task.unresolved = len(task.arg_refs)
+        self._record_submitted(task)
         if task.spec.actor_id is not None:
             self._actor_client(task.spec.actor_id).queue.append(task)
         if not task.arg_refs:
@@ -140,6 +145,23 @@ class Submitter:
         for index, ref in enumerate(task.arg_refs):
             entry = self.cw.refs.reference(ref.object_id, ref.owner_address)
             self.cw.when_ready(entry, functools.partial(self._arg_ready, task, index))
+
+    def _record_submitted(self, task: PendingTask) -> None:
+        events = self.cw.task_events
+        if not events.enabled:
+            return
+        spec = task.spec
+        if task.unresolved:
+            state = ev.PENDING_ARGS_AVAIL
+        elif spec.actor_id is not None:
+            state = ev.PENDING_ACTOR_TASK
+        else:
+            state = ev.PENDING_NODE_ASSIGNMENT
+        kind = ev.NORMAL_TASK if spec.actor_id is None else ev.ACTOR_TASK
+        if task.parent_task_id is None:
+            parent = current_task()
+            task.parent_task_id = parent.task_id if parent is not None else b""
+        events.submitted(spec, state, kind, task.resources or None, task.parent_task_id or None)
 
     def _arg_ready(self, task: PendingTask, index: int, value: p.ObjectValue) -> None:
         task.resolved[index] = value
@@ -157,6 +179,11 @@ class Submitter:
             if task.spec.actor_id is not None:
                 self._pump_actor(self._actor_client(task.spec.actor_id))
             return
+        if task.arg_refs:
+            self.cw.task_events.state(
+                task.spec,
+                ev.PENDING_ACTOR_TASK if task.spec.actor_id else ev.PENDING_NODE_ASSIGNMENT,
+            )
         if task.spec.actor_id is not None:
             self._pump_actor(self._actor_client(task.spec.actor_id))
             return
@@ -236,6 +263,7 @@ class Submitter:
         task.lease_id = lease.lease_id
         task.worker_address = lease.worker_address
         spec = self._final_spec(task, lease.worker_address)
+        self.cw.task_events.dispatched(spec, lease.node_id, lease.worker_id, lease.pid)
         self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id, lease.gpu_ids))
 
     def _on_lease_granted(self, msg: p.LeaseGranted) -> None:
@@ -300,8 +328,9 @@ class Submitter:
             if task.cancelled:
                 self._finish_with_error(task, TaskCancelledError(_cancelled_text(task)))
             elif task.retries_left != 0:
-                task.retries_left -= 1
-                task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+                lost = "NODE_DIED" if node_lost else "WORKER_DIED"
+                self.cw.task_events.failed(task.spec, lost, f"the worker died: {reason}")
+                self._retry(task)
                 if cls is not None:
                     cls.queue.appendleft(task)
             else:
@@ -368,11 +397,16 @@ class Submitter:
             and not task.cancelled
         )
         if retry:
-            task.retries_left -= 1
-            task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+            self._retry(task)
             if task.spec.actor_id is None:
                 self.classes[_class_key(task)].queue.appendleft(task)
         else:
+            # The worker records a failure too; the owner's record survives the worker
+            # being stopped before its next flush (at the end of a job, say).
+            if msg.error is None:
+                self.cw.task_events.state(task.spec, ev.FINISHED)
+            elif self.cw.task_events.enabled:
+                self.cw.task_events.failed(task.spec, *ev.describe_error_bytes(msg.error))
             self._complete(task, msg.returns)
         if task.spec.actor_id is None and task.lease_id is not None:
             key = _class_key(task)
@@ -384,6 +418,12 @@ class Submitter:
                 if retry:
                     client.queue.appendleft(task)
                 self._pump_actor(client)
+
+    def _retry(self, task: PendingTask) -> None:
+        """Start the task's next attempt (the failed one was recorded where it failed)."""
+        task.retries_left -= 1
+        task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+        self._record_submitted(task)
 
     def _complete(self, task: PendingTask, returns: tuple[p.ObjectValue, ...]) -> None:
         task.finished = True
@@ -415,12 +455,17 @@ class Submitter:
         task.lease_id = None
         task.worker_address = None
         task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
-        self.submit(task)
+        self.submit(task)  # records the new attempt
 
     def _finish_with_error(self, task: PendingTask, error: BaseException) -> None:
-        self._finish_with_error_bytes(task, serialize(error).to_bytes())
+        self.cw.task_events.failed(task.spec, *ev.error_fields(error))
+        self._finish_with_error_bytes(task, serialize(error).to_bytes(), recorded=True)
 
-    def _finish_with_error_bytes(self, task: PendingTask, error: bytes) -> None:
+    def _finish_with_error_bytes(
+        self, task: PendingTask, error: bytes, *, recorded: bool = False
+    ) -> None:
+        if not recorded and self.cw.task_events.enabled:
+            self.cw.task_events.failed(task.spec, *ev.describe_error_bytes(error))
         returns = tuple(
             p.ObjectValue(object_id, inline=error, is_error=True) for object_id in task.return_ids
         )
@@ -476,6 +521,7 @@ class Submitter:
             client.inflight[task.task_id] = task
             task.worker_address = client.address
             spec = self._final_spec(task, client.address)
+            self.cw.task_events.state(spec, ev.SUBMITTED_TO_WORKER)
             self.cw.send(client.address, p.PushTask(spec))
         if client.out_of_scope and not client.inflight:
             self._send_out_of_scope(client)
@@ -507,8 +553,8 @@ class Submitter:
             if task.finished:
                 continue
             if task.retries_left != 0:
-                task.retries_left -= 1
-                task.spec = dataclasses.replace(task.spec, attempt=task.spec.attempt + 1)
+                self.cw.task_events.failed(task.spec, "ACTOR_DIED", cause)
+                self._retry(task)
                 client.queue.appendleft(task)
             else:
                 self._finish_with_error(

@@ -40,7 +40,8 @@ class Cluster:
 
     ``Cluster(initialize_head=True, head_node_args={"num_cpus": 2}, connect=True)`` gives a
     running head node with a connected driver; ``add_node`` and ``remove_node`` grow and
-    shrink it; ``shutdown`` stops everything it started.
+    shrink it; ``shutdown`` stops everything it started. ``include_dashboard=True`` also
+    serves the dashboard and job API (``dashboard_url``), on ``dashboard_host``.
     """
 
     def __init__(
@@ -51,6 +52,8 @@ class Cluster:
         connect: bool = False,
         node_timeout_s: float = 3.0,
         host: str = "127.0.0.1",
+        include_dashboard: bool = False,
+        dashboard_host: str = "127.0.0.1",
     ) -> None:
         self.host = host
         self.session_dir, self.session_tag = services.new_session()
@@ -64,6 +67,10 @@ class Cluster:
             self.session_dir, host=host, port=0, detached=False, env=self._env, token=self.token
         )
         self.control_store_address = cs_address
+        self.dashboard_url: str | None = None
+        self._dashboard: subprocess.Popen[bytes] | None = None
+        if include_dashboard:
+            self._start_dashboard(dashboard_host)
         self.nodes: list[ClusterNode] = []
         self._removed: set[str] = set()
         self._connected = False
@@ -72,6 +79,25 @@ class Cluster:
             self.head_node = self.add_node(**(head_node_args or {}))
         if connect:
             self.connect()
+
+    def _start_dashboard(self, host: str) -> None:
+        import os
+
+        from nebula._dashboard import launch
+
+        command = launch.command(
+            host=host,
+            port=launch.choose_port(host, 0),
+            cluster_address=self.address,
+            session_dir=self.session_dir,
+            parent_pid=os.getpid(),
+        )
+        self._dashboard, self.dashboard_url = services.launch_process(
+            command[2:],
+            detached=False,
+            log_path=os.path.join(self.session_dir, "logs", "dashboard.err"),
+            env={**self._env, _auth.TOKEN_ENV: self.token},
+        )
 
     @property
     def address(self) -> str:
@@ -176,7 +202,8 @@ class Cluster:
             nebula.shutdown()
             self._connected = False
         live = [n.process for n in self.nodes if n.alive]
-        services.stop_processes([self._control_store, *live])
+        dashboard = [self._dashboard] if self._dashboard is not None else []
+        services.stop_processes([self._control_store, *live, *dashboard])
         _auth.remove_token_file(_config.TEMP_DIR, self.control_store_address)
         for node in self.nodes:
             if node.process.stdout is not None and not node.process.stdout.closed:

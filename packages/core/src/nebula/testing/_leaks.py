@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from nebula import _config
 
-_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._worker")
+_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._worker", "nebula._dashboard")
 
 
 def shm_files(tag: str = "*") -> list[str]:

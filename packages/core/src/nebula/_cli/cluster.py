@@ -1,4 +1,4 @@
-"""The ``nebula`` command: start, stop, status, list, microbenchmark, and what plugins add."""
+"""``nebula start``, ``stop``, ``status`` and ``get-auth-token``: the cluster's processes."""
 
 from __future__ import annotations
 
@@ -8,48 +8,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
-from typing import Any
 
-_PROCESS_MARKERS = ("nebula._control_store", "nebula._node_manager", "nebula._worker")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import pluggy
-
-    from nebula._plugins.manager import PluginLoadError
-
-    try:
-        parser = _build_parser()
-    except (PluginLoadError, pluggy.PluginValidationError, ValueError, TypeError) as exc:
-        # A plugin failed to load, or its command was refused.
-        print(f"nebula: error: {exc}", file=sys.stderr)
-        return 1
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        print(f"nebula: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    from nebula._plugins.manager import command_registry
-
-    parser = argparse.ArgumentParser(prog="nebula", description="Nebula: distributed Python.")
-    sub = parser.add_subparsers(dest="command")
-    registry = command_registry()
-    for name in registry.names():
-        command = registry.get(name)
-        command_parser = sub.add_parser(name, help=command.help)
-        command.configure(command_parser)
-        command_parser.set_defaults(func=command.run)
-    return parser
+_PROCESS_MARKERS = (
+    "nebula._control_store",
+    "nebula._node_manager",
+    "nebula._worker",
+    "nebula._dashboard",
+)
 
 
 def configure_start(start: argparse.ArgumentParser) -> None:
@@ -62,6 +28,20 @@ def configure_start(start: argparse.ArgumentParser) -> None:
     start.add_argument("--num-gpus", type=float)
     start.add_argument("--resources", default="", help="JSON, e.g. '{\"tpu\": 4}'")
     start.add_argument("--object-store-memory", type=int)
+    start.add_argument(
+        "--include-dashboard",
+        type=lambda text: text.lower() in ("1", "true", "yes"),
+        default=True,
+        metavar="BOOL",
+        help="serve the dashboard from the head (default: true, when it is installed)",
+    )
+    start.add_argument(
+        "--dashboard-host",
+        default="127.0.0.1",
+        help="interface the dashboard listens on; beyond loopback it asks for the cluster "
+        "token (default 127.0.0.1)",
+    )
+    start.add_argument("--dashboard-port", type=int, default=8265)
 
 
 def configure_stop(stop: argparse.ArgumentParser) -> None:
@@ -75,19 +55,6 @@ def configure_stop(stop: argparse.ArgumentParser) -> None:
 
 def configure_status(status: argparse.ArgumentParser) -> None:
     status.add_argument("--address", default="auto")
-
-
-def configure_list(listing: argparse.ArgumentParser) -> None:
-    listing.add_argument("kind", choices=sorted(_LISTS))
-    listing.add_argument("--address", default="auto")
-    listing.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep records whose KEY is VALUE (KEY!=VALUE: is not); repeatable",
-    )
-    listing.add_argument("--limit", type=int, default=100)
 
 
 def run_start(args: argparse.Namespace) -> int:
@@ -121,8 +88,25 @@ def run_start(args: argparse.Namespace) -> int:
             pids = [cs.pid, nm.pid]
             node_text = f"node {node_id.hex()[:12]}"
         address = cs_address.removeprefix("tcp://")
-        services.write_address_file(address, session_dir, pids)
+        kept = previous is not None and len(pids) > 2 and _alive(pids[2])
+        if kept:  # the old dashboard reconnects to the recovered control store by itself
+            info = services.read_address_file() or {}
+            kept_url = info.get("dashboard_url")
+            dashboard_url = str(kept_url) if kept_url else None
+            dashboard_text = ""
+        else:
+            pids = pids[:2]
+            dashboard_url, dashboard_text = _start_dashboard(args, session_dir, address, token)
+            if dashboard_url is not None:
+                pids.append(int(dashboard_text))
+        services.write_address_file(address, session_dir, pids, dashboard_url=dashboard_url)
         print(f"Nebula head node started at {address} ({node_text}).")
+        if dashboard_url is not None:
+            print(f"Dashboard:              {dashboard_url}")
+            print(f"Submit a job with:      nebula job submit --address {dashboard_url} \\")
+            print("                            --working-dir . -- python run.py")
+        elif dashboard_text:
+            print(f"No dashboard: {dashboard_text}.")
         print('Connect a driver with:  nebula.init(address="auto")  or')
         print(f'                        nebula.init(address="{address}")')
         print(f"Join another node with: nebula start --address {address}")
@@ -147,6 +131,31 @@ def run_start(args: argparse.Namespace) -> int:
     nm, node_id = _start_node(args, reply.session_dir, cs_address, join_token)
     print(f"Node {node_id.hex()[:12]} joined the cluster at {args.address} (pid {nm.pid}).")
     return 0
+
+
+def _start_dashboard(
+    args: argparse.Namespace, session_dir: str, address: str, token: str
+) -> tuple[str | None, str]:
+    """Start the head's dashboard: (its URL, its pid) or (None, why there is none)."""
+    from nebula._api import services
+    from nebula._auth import TOKEN_ENV
+    from nebula._dashboard import launch
+
+    if not args.include_dashboard:
+        return None, ""
+    if not launch.available():
+        return None, launch.UNAVAILABLE
+    port = launch.choose_port(args.dashboard_host, args.dashboard_port)
+    command = launch.command(
+        host=args.dashboard_host, port=port, cluster_address=address, session_dir=session_dir
+    )
+    process, url = services.launch_process(
+        command[2:],
+        detached=True,
+        log_path=os.path.join(session_dir, "logs", "dashboard.err"),
+        env={TOKEN_ENV: token},
+    )
+    return url, str(process.pid)
 
 
 def _start_node(
@@ -246,7 +255,7 @@ def nebula_processes(*, include_owned: bool = True) -> list[Any]:
 
 
 def _is_detached_service(proc: Any) -> bool:
-    """A control store or node manager that no driver owns (started by ``nebula start``)."""
+    """A control store, node manager or dashboard that no driver owns (``nebula start``)."""
     import psutil
 
     try:
@@ -254,7 +263,9 @@ def _is_detached_service(proc: Any) -> bool:
     except psutil.Error:
         return False
     text = " ".join(cmdline)
-    service = "nebula._control_store" in text or "nebula._node_manager" in text
+    service = any(
+        m in text for m in ("nebula._control_store", "nebula._node_manager", "nebula._dashboard")
+    )
     return service and "--parent-pid" not in cmdline
 
 
@@ -314,57 +325,32 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
-# kind -> (the state function's name, the columns printed)
-_LISTS = {
-    "actors": ("list_actors", ("actor_id", "class_name", "state", "name", "pid", "death_cause")),
-    "nodes": ("list_nodes", ("node_id", "node_ip", "state", "resources_total")),
-    "placement-groups": ("list_placement_groups", ("placement_group_id", "name", "state")),
-}
-
-
-def _parse_filter(text: str) -> tuple[str, str, str]:
-    for predicate in ("!=", "="):
-        key, found, value = text.partition(predicate)
-        if found and key:
-            return key, predicate, value
-    raise ValueError(f"--filter takes KEY=VALUE or KEY!=VALUE, got {text!r}.")
-
-
-def run_list(args: argparse.Namespace) -> int:
-    import nebula
-    from nebula.util import state
-
-    function_name, columns = _LISTS[args.kind]
-    filters = [_parse_filter(text) for text in args.filter]
-    nebula.init(address=args.address, log_to_driver=False)
-    try:
-        records = getattr(state, function_name)(filters=filters, limit=args.limit)
-    finally:
-        nebula.shutdown()
-    rows = [[_cell(record.get(column)) for column in columns] for record in records]
-    widths = [
-        max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)
-    ]
-    print("  ".join(column.upper().ljust(width) for column, width in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print(f"({len(rows)} {args.kind})")
-    return 0
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_fmt(v, k)}" for k, v in sorted(value.items()))
-    return str(value)
-
-
 def _fmt(value: float, name: str) -> str:
     if name == "memory":
         return f"{value / 2**30:.1f}GiB"
     return f"{value:g}"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def configure_get_auth_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="HOST:PORT of the cluster (default: NEBULA_ADDRESS, else this machine's)",
+    )
+
+
+def run_get_auth_token(args: argparse.Namespace) -> int:
+    """Print the cluster token: the bearer token the dashboard and job API ask for when
+    they listen beyond this machine, and what other machines need to join."""
+    from nebula import _auth, _config
+    from nebula._state.connection import resolve_address
+
+    address = resolve_address(args.address)
+    token = _auth.token_from_environment(_config.TEMP_DIR, f"tcp://{address}")
+    if token is None:
+        raise ConnectionError(
+            f"no token for the cluster at {address} is kept on this machine for this user; "
+            "run this where the cluster was started, as the user who started it"
+        )
+    print(token)
+    return 0
