@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from typing import Any
 
 _PROCESS_MARKERS = (
     "nebula._control_store",
