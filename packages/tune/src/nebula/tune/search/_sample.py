@@ -119,9 +119,16 @@ class _Numeric(Domain):
         return float(rng.uniform(self.lower, high))
 
     def _quantize(self, value: float) -> float:
+        """The nearest multiple of q, kept inside the bounds (stepping inwards if needed)."""
         if self.q is None:
             return value
-        return float(np.round(value / self.q) * self.q)
+        q = self.q
+        value = float(np.round(value / q) * q)
+        if self.lower is not None and value < self.lower:
+            value = math.ceil(self.lower / q) * q
+        if self.upper is not None and value > self.upper:
+            value = math.floor(self.upper / q) * q
+        return value
 
     def __repr__(self) -> str:
         q = f", q={self.q}" if self.q is not None else ""
@@ -132,10 +139,7 @@ class Float(_Numeric):
     """Real numbers between ``lower`` and ``upper`` (uniform, log-uniform or normal)."""
 
     def _draw(self, rng: np.random.Generator, config: dict[str, Any] | None) -> float:
-        value = self._quantize(self._continuous(rng, self.upper))
-        if self.q is not None and self.lower is not None and self.upper is not None:
-            value = min(max(value, self.lower), self.upper)
-        return value
+        return self._quantize(self._continuous(rng, self.upper))
 
 
 class Integer(_Numeric):
@@ -151,7 +155,7 @@ class Integer(_Numeric):
         value = self._continuous(rng, self.upper)
         if self.q is None:
             return int(min(math.floor(value), self.upper - 1))
-        return int(min(max(self._quantize(value), self.lower), self.upper))
+        return int(round(self._quantize(value)))
 
 
 class Categorical(Domain):
