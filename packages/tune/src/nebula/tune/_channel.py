@@ -4,7 +4,8 @@ The training thread appends records (a result, a checkpoint, or both); the drive
 them all in one call (``poll``), acknowledging how many it has judged. ``window`` bounds how
 far the thread may run ahead of those judgements: 1 makes each result wait for its decision
 (schedulers that stop trials early), None lets it run on (FIFO), so a fast trial's results
-travel in batches instead of one round trip each.
+travel in batches instead of one round trip each. A result that carries a checkpoint always
+waits until the driver has recorded it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Channel:
                 self._produced += 1
             self._cond.notify_all()
             limit = self.window if self.window is not None else _MAX_UNACKED
+            if record[1] is not None:
+                # A checkpoint waits until the driver has it: a trial whose process dies
+                # right after reporting one must resume from it, not from an older one.
+                limit = 1
             if self._produced - self._acked >= limit:
                 self._cond.wait_for(lambda: self._produced - self._acked < limit or self._stop)
             if self._stop:
