@@ -600,6 +600,7 @@ class TuneController:
             "search": self.search,
             "scheduler": self.scheduler,
             "shelves": self._shelves,
+            "experiment_path": self.settings.trial_path("").rstrip("/"),
         }
 
 

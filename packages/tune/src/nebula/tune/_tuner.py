@@ -222,9 +222,14 @@ class Tuner:
             return TuneController(settings, search, scheduler)
         state = restored.state
         trials = state["trials"]
+        moved = _Relocation(state.get("experiment_path"), storage)
         for trial in trials:
             trial.path = storage.trial_path(trial.dirname)
             trial.local_path = storage.local_trial_dir(trial.dirname)
+            trial.checkpoint = moved(trial.checkpoint)
+        for shelf in (state.get("shelves") or {}).values():
+            for record in shelf.records:
+                record.checkpoint = moved(record.checkpoint)
         controller = TuneController(
             settings,
             search,
@@ -268,6 +273,24 @@ class Tuner:
         verbose = 1 if verbose is None else verbose
         reporter = self._run_config.progress_reporter or ProgressTable(metric, mode, verbose)
         return [*defaults, *user, reporter]
+
+
+class _Relocation:
+    """Points checkpoints of an experiment that was moved (or copied) at its new place."""
+
+    def __init__(self, old_path: str | None, storage: StorageContext) -> None:
+        self.old = old_path
+        self.storage = storage
+
+    def __call__(self, checkpoint: Any) -> Any:
+        if checkpoint is None or not self.old or self.old == self.storage.experiment_path:
+            return checkpoint
+        if not checkpoint.path.startswith(self.old + "/"):
+            return checkpoint
+        from nebula.tune._checkpoint import Checkpoint
+
+        relative = checkpoint.path[len(self.old) + 1 :]
+        return Checkpoint(f"{self.storage.experiment_path}/{relative}", self.storage.filesystem)
 
 
 def _search_properties(
