@@ -31,7 +31,9 @@ def train(config):
         with open(os.path.join(directory, "step"), "w") as f:
             f.write(str(step))
         score = -((config["x"] - OPTIMUM) ** 2) * step / 8
-        tune.report({"score": score, "step": step}, checkpoint=tune.Checkpoint.from_directory(directory))
+        tune.report(
+            {"score": score, "step": step}, checkpoint=tune.Checkpoint.from_directory(directory)
+        )
 
 
 def make_tuner(storage_path: str, log_dir: str) -> tune.Tuner:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pyarrow.fs as pafs
 import pytest
-
-from nebula import tune
 from nebula.tune._channel import Batch
 from nebula.tune._checkpoint import Checkpoint
 from nebula.tune._controller import (
@@ -26,6 +24,8 @@ from nebula.tune._resources import resources_from
 from nebula.tune.schedulers import ASHAScheduler, FIFOScheduler
 from nebula.tune.search import BasicVariantGenerator
 from nebula.tune.stopper import FunctionStopper
+
+from nebula import tune
 
 
 def make(space=None, num_samples=4, scheduler=None, cpus=2.0, metric="score", mode="max", **kw):
@@ -91,7 +91,9 @@ def test_a_scheduler_stop_ends_the_run_and_later_results_are_ignored():
     a, b = (s.trial for s in of(controller.handle(Tick(0.0)), StartTrial))
     controller.handle(ResultsArrived(a.trial_id, Batch([(result(1, score=5.0), None)], "running")))
     commands = controller.handle(
-        ResultsArrived(b.trial_id, Batch([(result(1, score=1.0), None), (result(2), None)], "running"))
+        ResultsArrived(
+            b.trial_id, Batch([(result(1, score=1.0), None), (result(2), None)], "running")
+        )
     )
     assert of(commands, StopRun) == [StopRun(b.trial_id, False)]
     assert b.iteration == 1  # the result after the decision was dropped
@@ -108,7 +110,9 @@ def test_a_missing_metric_aborts_the_sweep_with_a_clear_error():
     controller = make()
     trial = of(controller.handle(Tick(0.0)), StartTrial)[0].trial
     commands = controller.handle(
-        ResultsArrived(trial.trial_id, Batch([({"training_iteration": 1, "acc": 1}, None)], "running"))
+        ResultsArrived(
+            trial.trial_id, Batch([({"training_iteration": 1, "acc": 1}, None)], "running")
+        )
     )
     abort = of(commands, Abort)[0]
     assert "without 'score'" in str(abort.error) and "acc" in str(abort.error)
@@ -124,7 +128,9 @@ def test_failures_retry_from_the_last_checkpoint_then_error():
     commands = controller.handle(ActorFailed(trial.trial_id, "node died"))
     restart = of(commands, StartTrial)[0]
     assert restart.spec.restore == checkpoint and restart.spec.iteration == 3
-    commands = controller.handle(ResultsArrived(trial.trial_id, Batch([], "error", "Traceback: boom")))
+    commands = controller.handle(
+        ResultsArrived(trial.trial_id, Batch([], "error", "Traceback: boom"))
+    )
     assert trial.status == "ERROR" and trial.error == "Traceback: boom"
     assert controller.finished
 
@@ -148,7 +154,9 @@ def test_the_time_budget_stops_every_running_trial():
 def test_a_driver_side_stopper_judges_every_result():
     controller = make(stopper=FunctionStopper(lambda tid, r: r["training_iteration"] >= 2))
     trial = of(controller.handle(Tick(0.0)), StartTrial)[0].trial
-    commands = controller.handle(ResultsArrived(trial.trial_id, Batch([(result(2), None)], "running")))
+    commands = controller.handle(
+        ResultsArrived(trial.trial_id, Batch([(result(2), None)], "running"))
+    )
     assert of(commands, StopRun)
 
 
@@ -173,8 +181,11 @@ def test_resume_turns_unfinished_trials_pending_and_keeps_finished_ones():
     controller.handle(ResultsArrived(a.trial_id, Batch([(result(1), None)], "done")))
     snapshot = controller.snapshot()
     restored = TuneController(
-        controller.settings, snapshot["search"], snapshot["scheduler"],
-        trials=snapshot["trials"], experiment_id="abcde",
+        controller.settings,
+        snapshot["search"],
+        snapshot["scheduler"],
+        trials=snapshot["trials"],
+        experiment_id="abcde",
     )
     restored.prepare_resume(resume_unfinished=True, resume_errored=False, restart_errored=False)
     starts = of(restored.handle(Tick(0.0)), StartTrial)

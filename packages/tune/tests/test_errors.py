@@ -40,7 +40,7 @@ def test_a_metric_no_trial_reports_stops_the_sweep_after_the_first_result(tmp_pa
 
 
 def test_a_mode_other_than_min_or_max():
-    with pytest.raises(ValueError, match="TuneConfig.mode must be 'min' or 'max', got 'best'"):
+    with pytest.raises(ValueError, match=r"TuneConfig.mode must be 'min' or 'max', got 'best'"):
         tune.TuneConfig(metric="score", mode="best")
 
 
@@ -48,9 +48,9 @@ def test_a_trainable_with_the_wrong_arguments(tmp_path):
     def two_args(config, extra):
         pass
 
-    with pytest.raises(TypeError, match="must take the config dict as its one argument"):
+    with pytest.raises(TypeError, match=r"must take the config dict as its one argument"):
         fit(two_args, tmp_path=tmp_path)
-    with pytest.raises(TypeError, match="has no train"):
+    with pytest.raises(TypeError, match=r"has no train"):
         fit(type("NotTrainable", (), {}), tmp_path=tmp_path)
 
 
@@ -62,42 +62,42 @@ def test_a_config_value_that_does_not_pickle(tmp_path):
 def test_a_storage_path_that_cannot_be_written(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(ValueError, match="cannot write to storage_path"):
+    with pytest.raises(ValueError, match=r"cannot write to storage_path"):
         fit(tmp_path=blocker)
     if os.geteuid() != 0:
         readonly = tmp_path / "ro"
         readonly.mkdir(mode=0o500)
-        with pytest.raises(ValueError, match="cannot write to storage_path"):
+        with pytest.raises(ValueError, match=r"cannot write to storage_path"):
             fit(tmp_path=readonly)
 
 
 def test_unknown_scheduler_and_searcher_names_list_the_known_ones(tmp_path):
-    with pytest.raises(RegistryLookupError, match="unknown tune scheduler 'ashaa'.*'asha'"):
+    with pytest.raises(RegistryLookupError, match=r"unknown tune scheduler 'ashaa'.*'asha'"):
         fit(scheduler="ashaa", metric="score", mode="max", tmp_path=tmp_path)
-    with pytest.raises(RegistryLookupError, match="unknown tune searcher 'optunaa'.*'optuna'"):
+    with pytest.raises(RegistryLookupError, match=r"unknown tune searcher 'optunaa'.*'optuna'"):
         fit(search_alg="optunaa", metric="score", mode="max", tmp_path=tmp_path)
-    with pytest.raises(RegistryLookupError, match="unknown tune trainable 'NoSuchAlgo'"):
+    with pytest.raises(RegistryLookupError, match=r"unknown tune trainable 'NoSuchAlgo'"):
         tune.Tuner("NoSuchAlgo")
 
 
 def test_a_scheduler_without_a_metric(tmp_path):
-    with pytest.raises(ValueError, match="AsyncHyperBandScheduler needs a metric and a mode"):
+    with pytest.raises(ValueError, match=r"AsyncHyperBandScheduler needs a metric and a mode"):
         fit(scheduler="asha", tmp_path=tmp_path)
 
 
 def test_metric_given_twice_differently(tmp_path):
     scheduler = tune.schedulers.ASHAScheduler(metric="loss", mode="min")
-    with pytest.raises(ValueError, match="set the metric in one place only"):
+    with pytest.raises(ValueError, match=r"set the metric in one place only"):
         fit(scheduler=scheduler, metric="score", mode="max", tmp_path=tmp_path)
 
 
 def test_a_trial_asking_for_more_than_the_cluster_has(tmp_path):
-    with pytest.raises(ValueError, match="asks for .*'GPU': 2.0.* but the cluster has only"):
+    with pytest.raises(ValueError, match=r"asks for .*'GPU': 2.0.* but the cluster has only"):
         fit(tune.with_resources(objective, {"gpu": 2}), tmp_path=tmp_path)
 
 
 def test_checkpoint_frequency_with_a_function_trainable(tmp_path):
-    with pytest.raises(ValueError, match="class trainables only"):
+    with pytest.raises(ValueError, match=r"class trainables only"):
         tune.Tuner(
             objective,
             run_config=tune.RunConfig(
@@ -108,7 +108,7 @@ def test_checkpoint_frequency_with_a_function_trainable(tmp_path):
 
 
 def test_report_outside_a_trial():
-    with pytest.raises(RuntimeError, match="only inside a trainable run by a Tuner"):
+    with pytest.raises(RuntimeError, match=r"only inside a trainable run by a Tuner"):
         tune.report({"x": 1})
     assert tune.get_context().get_trial_id() is None
 
@@ -117,11 +117,12 @@ def test_fail_fast_raise_surfaces_the_trial_error(tmp_path):
     def boom(config):
         raise KeyError("missing")
 
-    with pytest.raises(tune.TrialError, match="KeyError: 'missing'"):
+    with pytest.raises(tune.TrialError, match=r"KeyError: 'missing'"):
         tune.Tuner(
             boom,
             run_config=tune.RunConfig(
-                storage_path=str(tmp_path), verbose=0,
+                storage_path=str(tmp_path),
+                verbose=0,
                 failure_config=tune.FailureConfig(fail_fast="raise"),
             ),
         ).fit()

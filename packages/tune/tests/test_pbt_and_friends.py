@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ def climber(config):
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            state = json.load(open(os.path.join(directory, "state.json")))
+            state = json.loads(Path(directory, "state.json").read_text())
         value, step = state["value"], state["step"]
     while step < 20:
         time.sleep(0.02)  # slow enough that a restarted trial catches up with the population
@@ -36,7 +37,10 @@ def climber(config):
         directory = tempfile.mkdtemp()
         with open(os.path.join(directory, "state.json"), "w") as file:
             json.dump({"value": value, "step": step}, file)
-        tune.report({"value": value, "lr": config["lr"]}, checkpoint=tune.Checkpoint.from_directory(directory))
+        tune.report(
+            {"value": value, "lr": config["lr"]},
+            checkpoint=tune.Checkpoint.from_directory(directory),
+        )
 
 
 def sweep(tmp_path, name, scheduler=None):
@@ -45,7 +49,9 @@ def sweep(tmp_path, name, scheduler=None):
         param_space={"lr": tune.grid_search([0.001, 0.002, 0.004, 0.008])},
         tune_config=tune.TuneConfig(metric="value", mode="max", scheduler=scheduler),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(tmp_path), verbose=0,
+            name=name,
+            storage_path=str(tmp_path),
+            verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
         ),
     ).fit()

@@ -8,15 +8,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import _sweep_driver
 import cloudpickle
 import pytest
 
 import nebula
 from nebula import tune
 from nebula.testing import wait_for_condition
-
-import _sweep_driver  # noqa: E402  (next to this file)
 
 cloudpickle.register_pickle_by_value(_sweep_driver)
 
@@ -68,7 +68,7 @@ def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_pat
     assert len(results) == 10 and results.num_errors == 0 and results.num_terminated == 10
     best = results.get_best_result()
     assert best.config["x"] == 3.2 and best.metrics["step"] == 8
-    starts = {name: open(log_dir / name).read().split() for name in os.listdir(log_dir)}
+    starts = {name: (log_dir / name).read_text().split() for name in os.listdir(log_dir)}
     for trial_id in finished_before:
         assert len(starts[trial_id]) == 1, f"finished trial {trial_id} ran again"
     resumed = [s for s in starts.values() if len(s) > 1]
@@ -90,12 +90,14 @@ def test_errored_trials_resume_or_restart_on_request(tmp_path):
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as directory:
-                start = int(open(os.path.join(directory, "n")).read())
+                start = int(Path(directory, "n").read_text())
         for n in range(start + 1, 4):
             directory = tmp_path / f"c{config['i']}-{n}"
             directory.mkdir(exist_ok=True)
             (directory / "n").write_text(str(n))
-            tune.report({"n": n, "start": start}, checkpoint=tune.Checkpoint.from_directory(str(directory)))
+            tune.report(
+                {"n": n, "start": start}, checkpoint=tune.Checkpoint.from_directory(str(directory))
+            )
             if n == 2 and config["i"] == 1 and flag.exists():
                 raise RuntimeError("flaky")
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from nebula import tune
-from nebula.plugins import RegistryLookupError, hookimpl
 from nebula.tune._checkpoint import Checkpoint
 from nebula.tune._resources import resources_from
 from nebula.tune._trial import Trial
@@ -17,6 +14,9 @@ from nebula.tune.schedulers import (
     PopulationBasedTraining,
     TrialScheduler,
 )
+
+from nebula import tune
+from nebula.plugins import RegistryLookupError, hookimpl
 
 CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
 
@@ -75,12 +75,17 @@ def test_asha_stops_trials_below_the_rung_quantile():
 
 
 def test_asha_min_mode_flips_the_comparison():
-    scheduler = ASHAScheduler(metric="loss", mode="min", grace_period=1, reduction_factor=2, max_t=8)
+    scheduler = ASHAScheduler(
+        metric="loss", mode="min", grace_period=1, reduction_factor=2, max_t=8
+    )
     trials = _trials(2)
     ctx = Context(trials)
     for t in trials:
         scheduler.on_trial_add(ctx, t)
-    assert scheduler.on_trial_result(ctx, trials[0], {"training_iteration": 1, "loss": 0.1}) == CONTINUE
+    assert (
+        scheduler.on_trial_result(ctx, trials[0], {"training_iteration": 1, "loss": 0.1})
+        == CONTINUE
+    )
     assert scheduler.on_trial_result(ctx, trials[1], {"training_iteration": 1, "loss": 5.0}) == STOP
 
 
@@ -108,16 +113,26 @@ def test_hyperband_pauses_at_the_milestone_then_keeps_the_best():
 
 def test_median_stopping_rule_stops_a_trial_behind_the_median():
     scheduler = MedianStoppingRule(
-        time_attr="training_iteration", metric="acc", mode="max", grace_period=1,
+        time_attr="training_iteration",
+        metric="acc",
+        mode="max",
+        grace_period=1,
         min_samples_required=2,
     )
     trials = _trials(3)
     ctx = Context(trials)
     for step in range(1, 4):
         for t, acc in zip(trials[:2], [1.0, 2.0]):
-            assert scheduler.on_trial_result(ctx, t, {"training_iteration": step, "acc": acc}) == CONTINUE
-    assert scheduler.on_trial_result(ctx, trials[2], {"training_iteration": 1, "acc": 5.0}) == CONTINUE
-    assert scheduler.on_trial_result(ctx, trials[2], {"training_iteration": 2, "acc": 0.1}) == CONTINUE
+            assert (
+                scheduler.on_trial_result(ctx, t, {"training_iteration": step, "acc": acc})
+                == CONTINUE
+            )
+    assert (
+        scheduler.on_trial_result(ctx, trials[2], {"training_iteration": 1, "acc": 5.0}) == CONTINUE
+    )
+    assert (
+        scheduler.on_trial_result(ctx, trials[2], {"training_iteration": 2, "acc": 0.1}) == CONTINUE
+    )
     slow = _trials(1)[0]
     slow.trial_id = "slow"
     assert scheduler.on_trial_result(ctx, slow, {"training_iteration": 2, "acc": 0.5}) == STOP
@@ -125,9 +140,14 @@ def test_median_stopping_rule_stops_a_trial_behind_the_median():
 
 def test_pbt_exploits_a_top_trial_and_perturbs_its_config():
     scheduler = PopulationBasedTraining(
-        time_attr="training_iteration", metric="acc", mode="max", perturbation_interval=2,
+        time_attr="training_iteration",
+        metric="acc",
+        mode="max",
+        perturbation_interval=2,
         hyperparam_mutations={"lr": [0.001, 0.01, 0.1], "momentum": tune.uniform(0.1, 0.9)},
-        quantile_fraction=0.25, resample_probability=0.0, seed=0,
+        quantile_fraction=0.25,
+        resample_probability=0.0,
+        seed=0,
     )
     trials = _trials(4, {"lr": 0.01, "momentum": 0.5})
     ctx = Context(trials)
@@ -165,11 +185,13 @@ def test_fifo_runs_pending_before_paused():
 
 def test_schedulers_and_searchers_are_found_by_name():
     assert isinstance(tune.create_scheduler("asha", metric="m", mode="max"), ASHAScheduler)
-    assert isinstance(tune.create_scheduler("pbt", hyperparam_mutations={"a": [1]}), PopulationBasedTraining)
+    assert isinstance(
+        tune.create_scheduler("pbt", hyperparam_mutations={"a": [1]}), PopulationBasedTraining
+    )
     assert type(tune.create_searcher("random")).__name__ == "BasicVariantGenerator"
-    with pytest.raises(RegistryLookupError, match="unknown tune scheduler 'nope'.*'asha'"):
+    with pytest.raises(RegistryLookupError, match=r"unknown tune scheduler 'nope'.*'asha'"):
         tune.create_scheduler("nope")
-    with pytest.raises(RegistryLookupError, match="unknown tune searcher 'nope'.*'optuna'"):
+    with pytest.raises(RegistryLookupError, match=r"unknown tune searcher 'nope'.*'optuna'"):
         tune.create_searcher("nope")
 
 

@@ -6,8 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-
-from nebula import tune
 from nebula.tune.search import (
     BasicVariantGenerator,
     ConcurrencyLimiter,
@@ -16,6 +14,8 @@ from nebula.tune.search import (
     Searcher,
     SearchGenerator,
 )
+
+from nebula import tune
 
 
 def _configs(space, num_samples=1, seed=0, **kwargs):
@@ -193,6 +193,4 @@ def test_optuna_refuses_what_it_cannot_search():
     from nebula.tune.search.optuna import OptunaSearch
 
     with pytest.raises(ValueError, match="cannot search"):
-        OptunaSearch(metric="m", mode="max").set_search_properties(
-            None, None, {"x": tune.randn()}
-        )
+        OptunaSearch(metric="m", mode="max").set_search_properties(None, None, {"x": tune.randn()})

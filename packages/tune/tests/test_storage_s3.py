@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
@@ -30,8 +31,12 @@ def endpoint() -> Iterator[str]:
         host, port = server.get_host_and_port()
         address = f"{host}:{port}"
         pafs.S3FileSystem(
-            endpoint_override=address, access_key=KEY, secret_key=SECRET, scheme="http",
-            region=REGION, allow_bucket_creation=True,
+            endpoint_override=address,
+            access_key=KEY,
+            secret_key=SECRET,
+            scheme="http",
+            region=REGION,
+            allow_bucket_creation=True,
         ).create_dir(BUCKET)
         yield address
     finally:
@@ -60,7 +65,7 @@ def counter(config):
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            start = json.load(open(os.path.join(directory, "state.json")))["step"]
+            start = json.loads(Path(directory, "state.json").read_text())["step"]
     for step in range(start + 1, config["steps"] + 1):
         directory = os.path.join(tune.get_context().get_trial_id() + f"-{step}")
         os.makedirs(directory, exist_ok=True)
@@ -74,7 +79,9 @@ def counter(config):
             raise RuntimeError("interrupted")
 
 
-def test_a_sweep_persists_logs_and_checkpoints_to_s3_and_restores_from_there(endpoint, tmp_path, monkeypatch):
+def test_a_sweep_persists_logs_and_checkpoints_to_s3_and_restores_from_there(
+    endpoint, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     flag = tmp_path / "fail"
     flag.write_text("1")
@@ -92,15 +99,15 @@ def test_a_sweep_persists_logs_and_checkpoints_to_s3_and_restores_from_there(end
     assert best.checkpoint.path.startswith(f"{BUCKET}/sweeps/s3exp/")
     fs = _filesystem(endpoint)
     keys = {
-        info.path[len(f"{BUCKET}/sweeps/s3exp/"):]
+        info.path[len(f"{BUCKET}/sweeps/s3exp/") :]
         for info in fs.get_file_info(pafs.FileSelector(f"{BUCKET}/sweeps/s3exp", recursive=True))
     }
     assert {"experiment_state.pkl", "tuner.pkl"} <= keys
-    trial_dir = best.path[len(f"{BUCKET}/sweeps/s3exp/"):]
+    trial_dir = best.path[len(f"{BUCKET}/sweeps/s3exp/") :]
     for name in ("result.json", "progress.csv", "params.json", "checkpoint_000001/state.json"):
         assert f"{trial_dir}/{name}" in keys
     with best.checkpoint.as_directory() as directory:
-        assert json.load(open(os.path.join(directory, "state.json"))) == {"step": 2}
+        assert json.loads(Path(directory, "state.json").read_text()) == {"step": 2}
     assert list(best.metrics_dataframe["score"]) == [2, 4]
 
     # Restore from the bucket alone: the failed trial resumes from its checkpoint on S3.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,11 @@ def quadratic(config):
 
 
 def run(trainable, storage, space=None, name="exp", **tune_kw):
-    run_kw = {k: tune_kw.pop(k) for k in list(tune_kw) if k in ("stop", "callbacks", "failure_config", "checkpoint_config")}
+    run_kw = {
+        k: tune_kw.pop(k)
+        for k in list(tune_kw)
+        if k in ("stop", "callbacks", "failure_config", "checkpoint_config")
+    }
     tuner = tune.Tuner(
         trainable,
         param_space=space if space is not None else {},
@@ -73,7 +78,9 @@ def test_function_trainables_reuse_actors_by_default(storage):
 
     results = run(pid_reporter, storage, {"i": tune.grid_search(list(range(6)))})
     assert len({r.metrics["pid"] for r in results}) <= 2
-    results = run(pid_reporter, storage, {"i": tune.grid_search(list(range(4)))}, name="b", reuse_actors=False)
+    results = run(
+        pid_reporter, storage, {"i": tune.grid_search(list(range(4)))}, name="b", reuse_actors=False
+    )
     assert len({r.metrics["pid"] for r in results}) == 4
 
 
@@ -124,7 +131,10 @@ class DuckTyped:
 
     def train(self):
         self.iteration += 1
-        return {"training_iteration": self.iteration, "episode_return_mean": self.config["lr"] * self.iteration}
+        return {
+            "training_iteration": self.iteration,
+            "episode_return_mean": self.config["lr"] * self.iteration,
+        }
 
     def save_checkpoint(self, checkpoint_dir):
         with open(os.path.join(checkpoint_dir, "state.json"), "w") as file:
@@ -159,16 +169,20 @@ def test_a_duck_typed_class_registered_by_name_with_a_config_object(storage):
     assert best.config["lr"] == 0.2 and best.metrics["training_iteration"] == 3
     assert best.metrics["episode_return_mean"] == pytest.approx(0.6)
     with best.checkpoint.as_directory() as directory:
-        assert json.load(open(os.path.join(directory, "state.json")))["iteration"] == 3
+        assert json.loads(Path(directory, "state.json").read_text())["iteration"] == 3
 
 
 def test_with_parameters_sends_large_objects_once(storage):
     data = np.arange(1_000_000, dtype=np.float64)
 
     def uses_data(config, data):
-        tune.report({"total": float(data.sum()) * config["k"], "writable": bool(data.flags.writeable)})
+        tune.report(
+            {"total": float(data.sum()) * config["k"], "writable": bool(data.flags.writeable)}
+        )
 
-    results = run(tune.with_parameters(uses_data, data=data), storage, {"k": tune.grid_search([1, 2])})
+    results = run(
+        tune.with_parameters(uses_data, data=data), storage, {"k": tune.grid_search([1, 2])}
+    )
     assert sorted(r.metrics["total"] for r in results) == [data.sum(), 2 * data.sum()]
 
 
@@ -180,7 +194,9 @@ def test_with_resources_places_trials_by_their_request(storage):
     results = run(trainable, storage, {"i": tune.grid_search([0, 1, 2])})
     assert [r.metrics["gpu_free"] for r in results] == [0.0, 0.0, 0.0]
     group = tune.PlacementGroupFactory([{"CPU": 1}, {"CPU": 1}])
-    results = run(tune.with_resources(one_at_a_time, group), storage, {"i": tune.grid_search([0])}, name="pg")
+    results = run(
+        tune.with_resources(one_at_a_time, group), storage, {"i": tune.grid_search([0])}, name="pg"
+    )
     assert results.num_errors == 0, results.errors
 
 
@@ -206,13 +222,16 @@ def test_failure_config_retries_from_the_last_checkpoint(storage, tmp_path):
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as directory:
-                start = int(open(os.path.join(directory, "step")).read())
+                start = int(Path(directory, "step").read_text())
         for step in range(start + 1, 6):
             directory = os.path.join(str(tmp_path), f"ckpt-{step}")
             os.makedirs(directory, exist_ok=True)
             with open(os.path.join(directory, "step"), "w") as file:
                 file.write(str(step))
-            tune.report({"step": step, "resumed_from": start}, checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report(
+                {"step": step, "resumed_from": start},
+                checkpoint=tune.Checkpoint.from_directory(directory),
+            )
             if step == 3 and not marker.exists():
                 marker.write_text("x")
                 os._exit(1)  # the trial's process dies
@@ -258,7 +277,14 @@ def test_asha_stops_poor_trials_early(storage):
 
 
 def test_scheduler_by_registered_name(storage):
-    results = run(quadratic, storage, {"x": tune.grid_search([1, 3])}, metric="score", mode="max", scheduler="asha")
+    results = run(
+        quadratic,
+        storage,
+        {"x": tune.grid_search([1, 3])},
+        metric="score",
+        mode="max",
+        scheduler="asha",
+    )
     assert results.get_best_result().config["x"] == 3
 
 
@@ -296,4 +322,6 @@ def test_callbacks_see_the_sweep(storage):
     recorder = Recorder()
     results = run(quadratic, storage, {"x": 1}, callbacks=[recorder])
     trial_id = results[0].metrics["trial_id"]
-    assert recorder.events == [("start", trial_id)] + [("result", s) for s in range(1, 6)] + [("complete", trial_id)]
+    assert recorder.events == [("start", trial_id)] + [("result", s) for s in range(1, 6)] + [
+        ("complete", trial_id)
+    ]

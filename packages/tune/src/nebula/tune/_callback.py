@@ -23,7 +23,9 @@ class Callback:
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         pass
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         pass
 
     def on_trial_result(
@@ -46,7 +48,9 @@ class Callback:
     ) -> None:
         pass
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         pass
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
@@ -59,13 +63,17 @@ class CallbackList:
     def __init__(self, callbacks: list[Callback]) -> None:
         self.callbacks = list(callbacks)
         # Only callbacks that override a hook are called for it: results are the hot path.
-        self._result_hooks = [c.on_trial_result for c in self.callbacks if _overrides(c, "on_trial_result")]
+        self._result_hooks = [
+            c.on_trial_result for c in self.callbacks if _overrides(c, "on_trial_result")
+        ]
 
     def setup(self, **info: Any) -> None:
         for callback in self.callbacks:
             callback.setup(**info)
 
-    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any]) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any]
+    ) -> None:
         for hook in self._result_hooks:
             hook(iteration=iteration, trials=trials, trial=trial, result=result)
 

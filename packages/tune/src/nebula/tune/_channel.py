@@ -121,7 +121,9 @@ class Channel:
             self._records.append((None, checkpoint))
             self._cond.notify_all()
 
-    def finish(self, status: str, error: str | None = None, cause: BaseException | None = None) -> None:
+    def finish(
+        self, status: str, error: str | None = None, cause: BaseException | None = None
+    ) -> None:
         with self._cond:
             if self._status == "running":
                 self._status = "stopped" if self._stop and status != "error" else status

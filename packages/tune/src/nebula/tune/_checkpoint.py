@@ -24,7 +24,9 @@ class Checkpoint:
     copies it into the trial's storage, so the directory may be a temporary one.
     """
 
-    def __init__(self, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+    ) -> None:
         path = os.fspath(path)
         if filesystem is None:
             filesystem, path = _resolve(path)

@@ -44,7 +44,8 @@ class TuneConfig:
             or self.num_samples < -1
         ):
             raise ValueError(
-                f"TuneConfig.num_samples must be a positive integer (or -1), got {self.num_samples!r}."
+                "TuneConfig.num_samples must be a positive integer (or -1), got "
+                f"{self.num_samples!r}."
             )
         if self.max_concurrent_trials is not None and (
             not isinstance(self.max_concurrent_trials, int) or self.max_concurrent_trials < 1
@@ -54,7 +55,9 @@ class TuneConfig:
                 f"{self.max_concurrent_trials!r}."
             )
         if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ValueError(f"TuneConfig.time_budget_s must be positive, got {self.time_budget_s}.")
+            raise ValueError(
+                f"TuneConfig.time_budget_s must be positive, got {self.time_budget_s}."
+            )
 
 
 @dataclass
@@ -74,9 +77,7 @@ class CheckpointConfig:
             raise ValueError(f"num_to_keep must be at least 1 (or None), got {self.num_to_keep}.")
         _check_mode(self.checkpoint_score_order, "checkpoint_score_order")
         if self.checkpoint_frequency < 0:
-            raise ValueError(
-                f"checkpoint_frequency must be >= 0, got {self.checkpoint_frequency}."
-            )
+            raise ValueError(f"checkpoint_frequency must be >= 0, got {self.checkpoint_frequency}.")
 
 
 @dataclass

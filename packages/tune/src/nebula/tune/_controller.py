@@ -206,9 +206,14 @@ class TuneController:
     def can_start(self, trial: Trial) -> bool:
         if self._stopping_all:
             return False
-        if self.settings.max_concurrent is not None and len(self._runs) >= self.settings.max_concurrent:
+        if (
+            self.settings.max_concurrent is not None
+            and len(self._runs) >= self.settings.max_concurrent
+        ):
             return False
-        return _fits(self._used, trial.resources.required_resources, self.settings.cluster_resources)
+        return _fits(
+            self._used, trial.resources.required_resources, self.settings.cluster_resources
+        )
 
     def search_finished(self) -> bool:
         return self.search.is_finished()
@@ -219,10 +224,14 @@ class TuneController:
             run.save_requested = True
 
     def stop_trial(self, trial: Trial) -> None:
-        if trial.status in (TrialStatus.PENDING, TrialStatus.PAUSED):
+        run = self._runs.get(trial.trial_id)
+        if run is not None:
+            if run.stopping is not None:
+                run.stopping = TrialStatus.TERMINATED  # a pause under way becomes the end
+            else:
+                self._stop_run(trial, TrialStatus.TERMINATED, save=False)
+        elif trial.status in (TrialStatus.PENDING, TrialStatus.PAUSED):
             self._complete(trial)
-        elif trial.trial_id in self._runs:
-            self._stop_run(trial, TrialStatus.TERMINATED, save=False)
 
     def set_trial_restore(
         self, trial: Trial, config: dict[str, Any], checkpoint: Checkpoint, tag: str
@@ -311,8 +320,13 @@ class TuneController:
                 )
             )
         index = len(self.trials)
-        trial = Trial(trial_id, config, f"{index}_{tag}" if tag else str(index),
-                      settings.trainable_name, resources)
+        trial = Trial(
+            trial_id,
+            config,
+            f"{index}_{tag}" if tag else str(index),
+            settings.trainable_name,
+            resources,
+        )
         if settings.trial_dirname_creator is not None:
             trial.dirname = str(settings.trial_dirname_creator(trial))
         else:
@@ -501,8 +515,9 @@ class TuneController:
         then = run.stopping or TrialStatus.TERMINATED
         self._end_run(trial, reusable=event.clean)
         if event.batch.status == "error" and then != TrialStatus.PAUSED:
-            self._on_failure(trial, event.batch.error or "", event.batch.cause, actor_dead=False,
-                             run_ended=True)
+            self._on_failure(
+                trial, event.batch.error or "", event.batch.cause, actor_dead=False, run_ended=True
+            )
         elif then == TrialStatus.PAUSED:
             trial.status = TrialStatus.PAUSED
             self._out.append(SaveState())
@@ -571,7 +586,9 @@ class TuneController:
 
     # --- recovery -----------------------------------------------------------------------------
 
-    def prepare_resume(self, *, resume_unfinished: bool, resume_errored: bool, restart_errored: bool) -> None:
+    def prepare_resume(
+        self, *, resume_unfinished: bool, resume_errored: bool, restart_errored: bool
+    ) -> None:
         """Turn a saved sweep's trials back into ones that can run (after Tuner.restore)."""
         for trial in self.trials:
             if trial.status in (TrialStatus.RUNNING, TrialStatus.PAUSED, TrialStatus.PENDING):

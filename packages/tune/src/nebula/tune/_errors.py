@@ -14,7 +14,9 @@ class TuneError(Exception):
 class TrialError(TuneError):
     """A trial failed; ``traceback_str`` is its remote traceback, ``cause`` the exception."""
 
-    def __init__(self, trial_id: str, traceback_str: str, cause: BaseException | None = None) -> None:
+    def __init__(
+        self, trial_id: str, traceback_str: str, cause: BaseException | None = None
+    ) -> None:
         self.trial_id = trial_id
         self.traceback_str = traceback_str
         self.cause = cause

@@ -142,7 +142,8 @@ class TrialHost:
             raw = instance.train()
             if not isinstance(raw, dict):
                 raise TypeError(
-                    f"{type(instance).__name__}.train() must return a dict, got {type(raw).__name__}."
+                    f"{type(instance).__name__}.train() must return a dict, "
+                    f"got {type(raw).__name__}."
                 )
             result = session.fill(raw)
             done = bool(raw.get("done")) or session.should_stop(result)

@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import nebula
-from nebula.exceptions import NebulaError
 from nebula.tune._callback import CallbackList
 from nebula.tune._channel import Batch
 from nebula.tune._controller import (
@@ -35,6 +33,9 @@ from nebula.tune._controller import (
 from nebula.tune._host import TrialHost
 from nebula.tune._resources import PlacementGroupFactory
 from nebula.tune._state import ExperimentState
+
+import nebula
+from nebula.exceptions import NebulaError
 
 __all__ = ["TrialLoop"]
 
@@ -129,7 +130,7 @@ class TrialLoop:
         assert isinstance(reply, Batch)
         return ResultsArrived(trial_id, reply)
 
-    # --- commands -> actors ------------------------------------------------------------------------
+    # --- commands -> actors -----------------------------------------------------------------
 
     def _execute(self, commands: list[Any]) -> None:
         controller = self.controller
@@ -137,15 +138,14 @@ class TrialLoop:
             if isinstance(command, Notify):
                 self._notify(command)
             elif isinstance(command, Poll):
-                slot = self._slots[command.trial_id]
-                ref = slot.actor.poll.remote(command.acked, command.save)
+                ref = self._slots[command.trial_id].actor.poll.remote(command.acked, command.save)
                 self._track(ref, command.trial_id, "poll")
             elif isinstance(command, StartTrial):
                 self._start(command)
             elif isinstance(command, StopRun):
-                slot = self._slots.get(command.trial_id)
-                if slot is not None:
-                    self._track(slot.actor.stop.remote(command.save), command.trial_id, "stop")
+                stopping = self._slots.get(command.trial_id)
+                if stopping is not None:
+                    self._track(stopping.actor.stop.remote(command.save), command.trial_id, "stop")
             elif isinstance(command, ReleaseActor):
                 self._release(command.trial_id, command.reusable)
             elif isinstance(command, SaveState):
@@ -170,7 +170,9 @@ class TrialLoop:
         elif command.event == "start":
             self.callbacks.call("on_trial_start", iteration=iteration, trials=trials, trial=trial)
         elif command.event == "complete":
-            self.callbacks.call("on_trial_complete", iteration=iteration, trials=trials, trial=trial)
+            self.callbacks.call(
+                "on_trial_complete", iteration=iteration, trials=trials, trial=trial
+            )
         elif command.event == "error":
             self.callbacks.call("on_trial_error", iteration=iteration, trials=trials, trial=trial)
         elif command.event == "recover":

@@ -69,11 +69,15 @@ class ProgressTable(Callback):
         else:
             self.console.print(table)
 
-    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         if self.verbose >= 2:
             self.console.print(f"Trial {trial} completed: {self._metric_text(trial)}")
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         if self.verbose >= 1:
             first_line = (trial.error or "").strip().splitlines()[-1:] or [""]
             self.console.print(f"[red]Trial {trial} errored[/red]: {first_line[0]}")
@@ -97,7 +101,13 @@ class ProgressTable(Callback):
         status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         table = Table(title=f"Trials ({status}) after {elapsed:.1f}s", title_justify="left")
         params = _varying_params(trials)
-        for column in ["Trial name", "status", *("/".join(p) for p in params), "iter", "total time (s)"]:
+        for column in [
+            "Trial name",
+            "status",
+            *("/".join(p) for p in params),
+            "iter",
+            "total time (s)",
+        ]:
             table.add_column(column)
         metric_column = self.metric or "last result"
         table.add_column(metric_column)
@@ -125,20 +135,21 @@ class ProgressTable(Callback):
         best = self._best(trials)
         if best is not None:
             lines.append(
-                f"Best trial {best} ({self.mode} {self.metric}={best.last_result.get(self.metric)}): "
+                f"Best trial {best} "
+                f"({self.mode} {self.metric}={best.last_result.get(self.metric)}): "
                 f"config {best.config}"
             )
         errored = [t for t in trials if t.status == "ERROR"]
         if errored:
-            lines.append(f"{len(errored)} trials errored: " + ", ".join(str(t) for t in errored[:10]))
+            lines.append(
+                f"{len(errored)} trials errored: " + ", ".join(str(t) for t in errored[:10])
+            )
         return "\n".join(lines)
 
     def _best(self, trials: list[Trial]) -> Trial | None:
         if self.metric is None or self.mode is None:
             return None
-        scored = [
-            t for t in trials if isinstance(t.last_result.get(self.metric), int | float)
-        ]
+        scored = [t for t in trials if isinstance(t.last_result.get(self.metric), int | float)]
         if not scored:
             return None
         key = lambda t: t.last_result[self.metric]  # noqa: E731
@@ -158,8 +169,14 @@ class ProgressTable(Callback):
 
 
 _AUTO = {
-    "training_iteration", "time_this_iter_s", "time_total_s", "time_since_restore",
-    "iterations_since_restore", "timestamp", "pid", "done",
+    "training_iteration",
+    "time_this_iter_s",
+    "time_total_s",
+    "time_since_restore",
+    "iterations_since_restore",
+    "timestamp",
+    "pid",
+    "done",
 }
 
 
@@ -183,7 +200,9 @@ def _varying_params(trials: list[Trial]) -> list[tuple[str, ...]]:
     return [p for p, values in seen.items() if len(values) > 1][:_MAX_PARAMS]
 
 
-def _leaves(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+def _leaves(
+    config: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
     out = []
     for key, value in config.items():
         if isinstance(value, dict):

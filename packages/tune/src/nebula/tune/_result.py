@@ -13,7 +13,6 @@ from nebula.tune._util import flatten
 
 if TYPE_CHECKING:
     import pandas as pd
-
     from nebula.tune._checkpoint import Checkpoint
     from nebula.tune._trial import Trial
 
@@ -168,7 +167,9 @@ class ResultGrid:
 def _scoped_value(result: Result, metric: str, mode: str, scope: str) -> float | None:
     if scope == "last":
         value = result.metrics.get(metric)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
     frame = result.metrics_dataframe
     if frame is None or metric not in frame or not len(frame):
         return None

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import cloudpickle
-
 from nebula.tune._callback import CallbackList
 from nebula.tune._storage import StorageContext
 
@@ -28,7 +27,9 @@ _SHARE = 0.05  # at most this share of the driver's time goes to saving state
 
 
 class ExperimentState:
-    def __init__(self, storage: StorageContext, callbacks: CallbackList, sync_period_s: float) -> None:
+    def __init__(
+        self, storage: StorageContext, callbacks: CallbackList, sync_period_s: float
+    ) -> None:
         self.storage = storage
         self.callbacks = callbacks
         self.sync_period_s = sync_period_s

@@ -149,9 +149,7 @@ def _join_uri(base: str, name: str) -> str:
     return f"{head.rstrip('/')}/{name}{sep}{query}"
 
 
-def copy_directory(
-    source: str, filesystem: pafs.FileSystem, target: str
-) -> None:
+def copy_directory(source: str, filesystem: pafs.FileSystem, target: str) -> None:
     """Copy local directory ``source`` to ``target`` on ``filesystem``."""
     if isinstance(filesystem, pafs.LocalFileSystem):
         if os.path.abspath(source) == os.path.abspath(target):

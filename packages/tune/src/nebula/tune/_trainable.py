@@ -261,7 +261,9 @@ def with_resources(trainable: Any, resources: Any) -> Any:
     if inspect.isclass(trainable):
 
         class _WithResources(trainable):  # type: ignore[misc, valid-type]
-            __nebula_tune_resources__ = staticmethod(resources) if callable(resources) else resources
+            __nebula_tune_resources__ = (
+                staticmethod(resources) if callable(resources) else resources
+            )
 
         _WithResources.__name__ = trainable.__name__
         _WithResources.__qualname__ = trainable.__qualname__

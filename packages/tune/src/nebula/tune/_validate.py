@@ -6,7 +6,6 @@ import inspect
 from typing import Any
 
 import cloudpickle
-
 from nebula.tune._config import CheckpointConfig
 from nebula.tune.schedulers import FIFOScheduler, TrialScheduler
 from nebula.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher, SearchGenerator

@@ -87,7 +87,10 @@ class TrialPlateauStopper(Stopper):
         history = self._history.setdefault(trial_id, [])
         history.append(float(value))
         del history[: -self._num_results]
-        if len(history) < max(self._num_results, 1) or result.get("training_iteration", 0) < self._grace_period:
+        if (
+            len(history) < max(self._num_results, 1)
+            or result.get("training_iteration", 0) < self._grace_period
+        ):
             return False
         if self._threshold is not None:
             if self._mode == "min" and value > self._threshold:

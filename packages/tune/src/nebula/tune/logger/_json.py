@@ -7,7 +7,6 @@ import os
 from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
-
 from nebula.tune._util import json_safe
 from nebula.tune.logger._logger import LoggerCallback
 

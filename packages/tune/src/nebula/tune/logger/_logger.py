@@ -27,7 +27,9 @@ class LoggerCallback(Callback):
     def flush(self) -> None:
         """Push buffered writes to the files (called once per driver step)."""
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.log_trial_start(trial)
 
     def on_trial_result(
@@ -35,10 +37,14 @@ class LoggerCallback(Callback):
     ) -> None:
         self.log_trial_result(iteration, trial, result)
 
-    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.log_trial_end(trial, failed=False)
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.log_trial_end(trial, failed=True)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:

@@ -22,8 +22,15 @@ if TYPE_CHECKING:
 __all__ = ["TBXLoggerCallback", "tensorboardx_available"]
 
 _SKIP = {
-    "training_iteration", "timestamp", "pid", "done", "trial_id", "date", "hostname",
-    "node_ip", "iterations_since_restore",
+    "training_iteration",
+    "timestamp",
+    "pid",
+    "done",
+    "trial_id",
+    "date",
+    "hostname",
+    "node_ip",
+    "iterations_since_restore",
 }
 
 
@@ -84,9 +91,7 @@ class TBXLoggerCallback(LoggerCallback):
             if key not in _SKIP and isinstance(value, int | float) and not isinstance(value, bool)
         ]
         step = int(result.get("training_iteration", iteration))
-        event = event_class(
-            wall_time=time.time(), step=step, summary=summary_class(value=values)
-        )
+        event = event_class(wall_time=time.time(), step=step, summary=summary_class(value=values))
         writer.write(event.SerializeToString())
 
     def flush(self) -> None:

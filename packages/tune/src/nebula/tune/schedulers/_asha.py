@@ -12,7 +12,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from nebula.tune.schedulers._base import SchedulerContext, TrialScheduler
 
 if TYPE_CHECKING:

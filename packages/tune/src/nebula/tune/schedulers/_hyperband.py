@@ -75,6 +75,7 @@ class HyperBandScheduler(TrialScheduler):
         self._brackets: list[_Bracket] = []
         self._bracket_of: dict[str, _Bracket] = {}
         self._waiting: set[str] = set()
+        self._dropped: set[str] = set()
 
     def _new_bracket(self) -> _Bracket:
         s = self._next_s
@@ -94,6 +95,8 @@ class HyperBandScheduler(TrialScheduler):
     def on_trial_result(
         self, controller: SchedulerContext, trial: Trial, result: dict[str, Any]
     ) -> str:
+        if trial.trial_id in self._dropped:
+            return self.STOP
         bracket = self._bracket_of.get(trial.trial_id)
         if bracket is None or self.time_attr not in result:
             return self.CONTINUE
@@ -124,8 +127,9 @@ class HyperBandScheduler(TrialScheduler):
         for trial in dropped:
             self._waiting.discard(trial.trial_id)
             self._bracket_of.pop(trial.trial_id, None)
+            self._dropped.add(trial.trial_id)
             bracket.done.append(trial.trial_id)
-            if trial.status == "PAUSED":
+            if trial.status in ("PAUSED", "PENDING", "RUNNING"):
                 controller.stop_trial(trial)
         return True
 

@@ -7,7 +7,6 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from nebula.tune.schedulers._base import SchedulerContext, TrialScheduler
 
 if TYPE_CHECKING:

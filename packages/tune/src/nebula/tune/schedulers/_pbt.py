@@ -66,7 +66,9 @@ class PopulationBasedTraining(TrialScheduler):
         if not 0 <= quantile_fraction <= 0.5:
             raise ValueError(f"quantile_fraction must be in [0, 0.5], got {quantile_fraction}.")
         if perturbation_interval <= 0:
-            raise ValueError(f"perturbation_interval must be positive, got {perturbation_interval}.")
+            raise ValueError(
+                f"perturbation_interval must be positive, got {perturbation_interval}."
+            )
         if synch:
             raise ValueError("synch=True is not supported; PBT here is asynchronous.")
         self.time_attr = time_attr
@@ -114,7 +116,9 @@ class PopulationBasedTraining(TrialScheduler):
         donor = self._random.choice(donors)
         assert donor.checkpoint is not None
         new_config = self._explore(donor.config)
-        tag = f"{trial.experiment_tag}@perturbed[{_describe(new_config, self.hyperparam_mutations)}]"
+        tag = (
+            f"{trial.experiment_tag}@perturbed[{_describe(new_config, self.hyperparam_mutations)}]"
+        )
         controller.set_trial_restore(trial, new_config, donor.checkpoint, tag)
         state.num_exploits += 1
         donor_state = self._state.get(donor.trial_id)
@@ -221,7 +225,7 @@ def _explore_into(
         elif isinstance(current, int | float) and not isinstance(current, bool):
             value = current * rng.choice(list(factors))
             if isinstance(current, int) or isinstance(mutation, Integer):
-                value = int(round(value))
+                value = round(value)
             if isinstance(mutation, Float | Integer):
                 value = _clip(value, mutation)
             config[key] = value

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from nebula.tune.search._sample import RandomState
 from nebula.tune.search._searcher import Searcher
 from nebula.tune.search._variants import (
@@ -230,5 +229,6 @@ def _flat_paths(config: dict[str, Any], prefix: Path = ()) -> dict[Path, Any]:
         if isinstance(value, dict):
             flat.update(_flat_paths(value, (*prefix, key)))
         else:
-            flat[(*prefix, key)] = value
+            path: Path = (*prefix, key)
+            flat[path] = value
     return flat

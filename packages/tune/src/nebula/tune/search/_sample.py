@@ -155,7 +155,7 @@ class Integer(_Numeric):
         value = self._continuous(rng, self.upper)
         if self.q is None:
             return int(min(math.floor(value), self.upper - 1))
-        return int(round(self._quantize(value)))
+        return round(self._quantize(value))
 
 
 class Categorical(Domain):
@@ -217,8 +217,7 @@ def _takes_argument(func: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return True
     return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-        for p in parameters
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
     )
 
 

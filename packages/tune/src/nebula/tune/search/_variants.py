@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-
 from nebula.tune.search._sample import Domain, Function
 
 __all__ = [
