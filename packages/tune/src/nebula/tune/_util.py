@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["flatten", "json_safe"]
+__all__ = ["flatten", "flatten_metrics", "json_safe"]
 
 
 def flatten(result: dict[str, Any], separator: str = "/", prefix: str = "") -> dict[str, Any]:
@@ -17,6 +17,18 @@ def flatten(result: dict[str, Any], separator: str = "/", prefix: str = "") -> d
             flat.update(flatten(value, separator, name + separator))
         else:
             flat[name] = value
+    return flat
+
+
+def flatten_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """A result without its ``config``, nested dicts flattened: one pass, as loggers need it."""
+    flat: dict[str, Any] = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            if key != "config":
+                flat.update(flatten(value, "/", f"{key}/"))
+        else:
+            flat[key] = value
     return flat
 
 

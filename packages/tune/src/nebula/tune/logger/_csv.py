@@ -6,7 +6,7 @@ import csv
 import os
 from typing import IO, TYPE_CHECKING, Any
 
-from nebula.tune._util import flatten
+from nebula.tune._util import flatten_metrics
 from nebula.tune.logger._logger import LoggerCallback
 
 if TYPE_CHECKING:
@@ -20,26 +20,29 @@ PROGRESS_FILE = "progress.csv"
 class CSVLoggerCallback(LoggerCallback):
     def __init__(self) -> None:
         self._files: dict[str, IO[str]] = {}
-        self._writers: dict[str, csv.DictWriter[str]] = {}
+        self._writers: dict[str, tuple[Any, list[str]]] = {}
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
-        writer = self._writers.get(trial.trial_id)
-        row = flatten({k: v for k, v in result.items() if k != "config"})
-        if writer is None:
-            writer = self._open(trial, list(row))
-        writer.writerow(row)
+        row = flatten_metrics(result)
+        opened = self._writers.get(trial.trial_id)
+        if opened is None:
+            opened = self._open(trial, list(row))
+        writer, fields = opened
+        get = row.get
+        writer.writerow([get(name, "") for name in fields])
 
-    def _open(self, trial: Trial, fields: list[str]) -> csv.DictWriter[str]:
+    def _open(self, trial: Trial, fields: list[str]) -> tuple[Any, list[str]]:
         os.makedirs(trial.local_path, exist_ok=True)
         path = os.path.join(trial.local_path, PROGRESS_FILE)
         existing = _header(path)
         file = open(path, "a", newline="")  # noqa: SIM115
-        writer = csv.DictWriter(file, fieldnames=existing or fields, extrasaction="ignore")
+        writer = csv.writer(file)
         if existing is None:
-            writer.writeheader()
+            writer.writerow(fields)
+        opened = (writer, existing or fields)
         self._files[trial.trial_id] = file
-        self._writers[trial.trial_id] = writer
-        return writer
+        self._writers[trial.trial_id] = opened
+        return opened
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         file = self._files.pop(trial.trial_id, None)
