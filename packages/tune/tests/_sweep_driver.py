@@ -27,7 +27,7 @@ def train(config):
         log.write(f"{start}\n")
     for step in range(start + 1, 9):
         time.sleep(config["delay"])
-        directory = tempfile.mkdtemp()
+        directory = tempfile.mkdtemp(dir=config["log_dir"] + "-scratch")
         with open(os.path.join(directory, "step"), "w") as f:
             f.write(str(step))
         score = -((config["x"] - OPTIMUM) ** 2) * step / 8
@@ -58,5 +58,6 @@ def make_tuner(storage_path: str, log_dir: str) -> tune.Tuner:
 if __name__ == "__main__":
     import nebula
 
+    os.makedirs(sys.argv[2] + "-scratch", exist_ok=True)
     nebula.init(num_cpus=2)
     make_tuner(sys.argv[1], sys.argv[2]).fit()

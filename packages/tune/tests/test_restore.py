@@ -43,6 +43,7 @@ def _terminated(state: dict) -> set[str]:
 def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_path):
     storage, log_dir = tmp_path / "results", tmp_path / "runs"
     log_dir.mkdir()
+    (tmp_path / "runs-scratch").mkdir()
     driver = subprocess.Popen(
         [sys.executable, _sweep_driver.__file__, str(storage), str(log_dir)],
         stdout=subprocess.DEVNULL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,8 +68,7 @@ def counter(config):
         with checkpoint.as_directory() as directory:
             start = json.loads(Path(directory, "state.json").read_text())["step"]
     for step in range(start + 1, config["steps"] + 1):
-        directory = os.path.join(tune.get_context().get_trial_id() + f"-{step}")
-        os.makedirs(directory, exist_ok=True)
+        directory = tempfile.mkdtemp(dir=config["scratch"])
         with open(os.path.join(directory, "state.json"), "w") as file:
             json.dump({"step": step}, file)
         tune.report(
@@ -79,13 +79,10 @@ def counter(config):
             raise RuntimeError("interrupted")
 
 
-def test_a_sweep_persists_logs_and_checkpoints_to_s3_and_restores_from_there(
-    endpoint, tmp_path, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
+def test_a_sweep_persists_logs_and_checkpoints_to_s3_and_restores_from_there(endpoint, tmp_path):
     flag = tmp_path / "fail"
     flag.write_text("1")
-    space = {"x": tune.grid_search([1, 2]), "steps": 3, "flag": str(flag)}
+    space = {"x": tune.grid_search([1, 2]), "steps": 3, "flag": str(flag), "scratch": str(tmp_path)}
     results = tune.Tuner(
         counter,
         param_space=space,

@@ -41,6 +41,9 @@ class ProgressTable(Callback):
         self.verbose = verbose
         self.console = Console(file=file or sys.stdout)
         interactive = self.console.is_terminal
+        if not interactive:
+            # Logs have no width; the default 80 columns would cut the trial names.
+            self.console = Console(file=file or sys.stdout, width=160)
         self.report_period_s = report_period_s or (0.5 if interactive else 30.0)
         self._live: Any = None
         self._interactive = interactive
