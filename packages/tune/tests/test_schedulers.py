@@ -14,6 +14,7 @@ from nebula.tune.schedulers import (
     PopulationBasedTraining,
     TrialScheduler,
 )
+from nebula.tune.search import Searcher
 
 from nebula import tune
 from nebula.plugins import RegistryLookupError, hookimpl
@@ -205,6 +206,43 @@ class _ThirdPartyPlugin:
     @hookimpl
     def nebula_register_tune_schedulers(registry):
         registry.add("every_other", _EveryOther, description="test scheduler")
+
+
+class _SearchPlugin:
+    @staticmethod
+    @hookimpl
+    def nebula_register_tune_searchers(registry):
+        registry.add("always_one", _AlwaysOne)
+
+    @staticmethod
+    @hookimpl
+    def nebula_register_tune_trainables(registry):
+        registry.add("Plugged", _plugged)
+
+
+class _AlwaysOne(Searcher):
+    def suggest(self, trial_id):
+        return {"x": 1}
+
+
+def _plugged(config):
+    pass
+
+
+def test_third_party_searchers_and_trainables_register_through_their_hooks():
+    from nebula.tune.hookspecs import trainable_registry
+
+    from nebula.plugins import get_plugin_manager, reset_plugin_manager
+
+    reset_plugin_manager()
+    try:
+        get_plugin_manager().register(_SearchPlugin, name="search-plugin")
+        assert isinstance(tune.create_searcher("always_one"), _AlwaysOne)
+        assert trainable_registry().get("Plugged") is _plugged
+        registration = trainable_registry().registration("Plugged")
+        assert registration.plugin == "search-plugin"
+    finally:
+        reset_plugin_manager()
 
 
 def test_a_third_party_scheduler_registers_through_the_plugin_hook():

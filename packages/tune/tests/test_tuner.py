@@ -312,6 +312,7 @@ def test_callbacks_see_the_sweep(storage):
 
         def on_trial_start(self, iteration, trials, trial, **info):
             self.events.append(("start", trial.trial_id))
+            self.name = str(trial)
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             self.events.append(("result", result["step"]))
@@ -320,7 +321,14 @@ def test_callbacks_see_the_sweep(storage):
             self.events.append(("complete", trial.trial_id))
 
     recorder = Recorder()
-    results = run(quadratic, storage, {"x": 1}, callbacks=[recorder])
+    results = run(
+        quadratic,
+        storage,
+        {"x": 1},
+        callbacks=[recorder],
+        trial_name_creator=lambda trial: f"quadratic-x{trial.config['x']}",
+    )
+    assert recorder.name == "quadratic-x1"
     trial_id = results[0].metrics["trial_id"]
     assert recorder.events == [("start", trial_id)] + [("result", s) for s in range(1, 6)] + [
         ("complete", trial_id)

@@ -160,6 +160,7 @@ class ControllerSettings:
     checkpoint_score_attribute: str | None = None
     checkpoint_score_order: str = "max"
     trial_dirname_creator: Any = None
+    trial_name_creator: Any = None
 
 
 @dataclass
@@ -327,6 +328,8 @@ class TuneController:
             settings.trainable_name,
             resources,
         )
+        if settings.trial_name_creator is not None:
+            trial.custom_name = str(settings.trial_name_creator(trial))
         if settings.trial_dirname_creator is not None:
             trial.dirname = str(settings.trial_dirname_creator(trial))
         else:

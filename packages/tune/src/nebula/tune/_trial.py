@@ -53,6 +53,7 @@ class Trial:
     stopped_by_scheduler: bool = False
     iteration: int = 0
     time_total_s: float = 0.0
+    custom_name: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -79,4 +80,4 @@ class Trial:
         return f"Trial({self.trial_id}, {self.status})"
 
     def __str__(self) -> str:
-        return f"{self.trainable_name}_{self.trial_id}"
+        return self.custom_name or f"{self.trainable_name}_{self.trial_id}"

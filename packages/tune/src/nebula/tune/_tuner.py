@@ -171,6 +171,7 @@ class Tuner:
             checkpoint_score_attribute=checkpoint_config.checkpoint_score_attribute,
             checkpoint_score_order=checkpoint_config.checkpoint_score_order,
             trial_dirname_creator=tune_config.trial_dirname_creator,
+            trial_name_creator=tune_config.trial_name_creator,
         )
         controller = self._controller(settings, search, scheduler, storage)
         if restored is None:
