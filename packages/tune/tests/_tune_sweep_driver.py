@@ -1,6 +1,6 @@
 """A sweep run as its own driver process, so a test can SIGKILL it mid-sweep and restore it.
 
-Usage: python _sweep_driver.py STORAGE_PATH RUN_LOG_DIR
+Usage: python _tune_sweep_driver.py STORAGE_PATH RUN_LOG_DIR
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import _sweep_driver
+import _tune_sweep_driver
 import cloudpickle
 import pytest
 
@@ -18,7 +18,7 @@ import nebula
 from nebula import tune
 from nebula.testing import wait_for_condition
 
-cloudpickle.register_pickle_by_value(_sweep_driver)
+cloudpickle.register_pickle_by_value(_tune_sweep_driver)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,11 +45,11 @@ def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_pat
     log_dir.mkdir()
     (tmp_path / "runs-scratch").mkdir()
     driver = subprocess.Popen(
-        [sys.executable, _sweep_driver.__file__, str(storage), str(log_dir)],
+        [sys.executable, _tune_sweep_driver.__file__, str(storage), str(log_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    path = str(storage / _sweep_driver.NAME)
+    path = str(storage / _tune_sweep_driver.NAME)
     try:
         wait_for_condition(
             lambda: len(_terminated(_state(path))) >= 3 or driver.poll() is not None, timeout=90
@@ -63,7 +63,7 @@ def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_pat
     assert len(finished_before) < 10, "the sweep ended before it could be killed"
 
     assert tune.Tuner.can_restore(path)
-    tuner = tune.Tuner.restore(path, trainable=_sweep_driver.train)
+    tuner = tune.Tuner.restore(path, trainable=_tune_sweep_driver.train)
     results = tuner.fit()
 
     assert len(results) == 10 and results.num_errors == 0 and results.num_terminated == 10
@@ -78,7 +78,7 @@ def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_pat
 
 def test_restore_of_a_path_without_an_experiment_says_so(tmp_path):
     with pytest.raises(ValueError, match="holds no tune experiment"):
-        tune.Tuner.restore(str(tmp_path / "nothing"), trainable=_sweep_driver.train)
+        tune.Tuner.restore(str(tmp_path / "nothing"), trainable=_tune_sweep_driver.train)
     assert not tune.Tuner.can_restore(str(tmp_path / "nothing"))
 
 
