@@ -31,7 +31,7 @@ def climber(config):
             state = json.loads(Path(directory, "state.json").read_text())
         value, step = state["value"], state["step"]
     while step < 20:
-        time.sleep(0.02)  # slow enough that a restarted trial catches up with the population
+        time.sleep(0.05)  # slow enough that a restarted trial catches up with the population
         step += 1
         value += min(config["lr"], 1.0)
         directory = tempfile.mkdtemp(dir=config["scratch"])

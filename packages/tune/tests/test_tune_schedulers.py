@@ -256,3 +256,16 @@ def test_a_third_party_scheduler_registers_through_the_plugin_hook():
         assert "asha" in __import__("nebula.tune.hookspecs").tune.hookspecs.scheduler_registry()
     finally:
         reset_plugin_manager()
+
+
+def test_loading_the_plugin_stays_cheap():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nebula.tune._plugin, nebula.tune.hookspecs\n"
+        "heavy = [m for m in ('pyarrow', 'optuna', 'rich', 'pandas', 'tensorboardX', "
+        "'nebula.tune.schedulers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -346,7 +346,13 @@ class TuneController:
         iteration = trial.checkpoint_iteration if restore is not None else 0
         time_total = trial.checkpoint_time_s if restore is not None else 0.0
         if from_donor and restore is not None:
-            iteration, time_total = self._progress_at(restore, iteration, time_total)
+            metrics = self._metrics_at(restore)
+            if metrics is not None:
+                # The trial now stands where its donor's checkpoint stood; should it end
+                # without a new result, that is its last result.
+                iteration = int(metrics.get("training_iteration", iteration))
+                time_total = float(metrics.get("time_total_s", time_total))
+                trial.last_result = {**metrics, "trial_id": trial.trial_id, "config": trial.config}
         window = self.scheduler.result_window
         if settings.stopper is not None:
             window = 1  # a driver-side stopper must judge every result before the next
@@ -484,18 +490,13 @@ class TuneController:
             self._shelves[trial.trial_id] = shelf
         return shelf
 
-    def _progress_at(
-        self, checkpoint: Checkpoint, iteration: int, time_total: float
-    ) -> tuple[int, float]:
-        """The iteration and time a (donor's) checkpoint was saved at."""
+    def _metrics_at(self, checkpoint: Checkpoint) -> dict[str, Any] | None:
+        """The result a (donor's) checkpoint was saved with."""
         for shelf in self._shelves.values():
             for record in shelf.records:
                 if record.checkpoint == checkpoint:
-                    return (
-                        int(record.metrics.get("training_iteration", iteration)),
-                        float(record.metrics.get("time_total_s", time_total)),
-                    )
-        return iteration, time_total
+                    return record.metrics
+        return None
 
     def best_checkpoints(self, trial: Trial) -> list[tuple[Checkpoint, dict[str, Any]]]:
         return self._shelf(trial).best()
