@@ -262,7 +262,9 @@ def _mean_stats(results: list[Stats]) -> Stats:
         out[mid] = {}
         for k in keys:
             values = [r[mid][k] for r in results if k in r.get(mid, {})]
-            if k.startswith("num_"):
+            if isinstance(values[0], np.ndarray):  # per-row values, in shard order
+                out[mid][k] = np.concatenate(values)  # type: ignore[assignment]
+            elif k.startswith("num_"):
                 out[mid][k] = float(np.sum(values))
             else:
                 out[mid][k] = float(np.mean(values))
