@@ -36,6 +36,7 @@ class Fragment:
 class EpisodeStats:
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
+    module_returns: dict[str, list[float]] = field(default_factory=dict)
 
     def extend(self, other: EpisodeStats) -> None:
         self.returns.extend(other.returns)
