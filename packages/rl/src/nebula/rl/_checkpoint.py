@@ -63,7 +63,7 @@ def default_path(algo: Any) -> str:
 
 
 def _atomic(path: str, dump: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".part", dir=os.path.dirname(path))
     os.close(fd)
     try:
         dump(tmp)
