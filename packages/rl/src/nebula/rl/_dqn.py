@@ -160,7 +160,7 @@ class DQNLearner(Learner):
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         for mid, sd in state.get("targets", {}).items():
-            self.targets[mid].load_state_dict({k: torch.as_tensor(v) for k, v in sd.items()})
+            self.targets[mid].load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
 
 
 class DQN(OffPolicyAlgorithm):

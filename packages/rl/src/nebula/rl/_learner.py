@@ -9,6 +9,7 @@ identical.
 
 from __future__ import annotations
 
+import copy
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -110,14 +111,14 @@ class Learner:
     def get_state(self) -> dict[str, Any]:
         return {
             "modules": {mid: _to_numpy(m.state_dict()) for mid, m in self.modules.items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
             "extra": self.extra_state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         for mid, sd in state["modules"].items():
             if mid in self.modules:
-                self.modules[mid].load_state_dict({k: torch.as_tensor(v) for k, v in sd.items()})
+                self.modules[mid].load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
         for name, sd in state.get("optimizers", {}).items():
             if name in self.optimizers:
                 self.optimizers[name].load_state_dict(sd)

@@ -94,7 +94,7 @@ class InferenceStateMixin:
         }
 
     def load_inference_state(self, state: dict[str, np.ndarray]) -> None:
-        tensors = {k: torch.as_tensor(v) for k, v in state.items()}
+        tensors = {k: torch.tensor(v) for k, v in state.items()}  # a copy: store arrays are read-only
         self.load_state_dict(tensors, strict=False)  # type: ignore[attr-defined]
 
 

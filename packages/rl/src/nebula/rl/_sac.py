@@ -192,7 +192,7 @@ class SACLearner(Learner):
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         for mid, sd in state.get("targets", {}).items():
-            self.targets[mid].load_state_dict({k: torch.as_tensor(v) for k, v in sd.items()})
+            self.targets[mid].load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
         with torch.no_grad():
             for mid, v in state.get("log_alpha", {}).items():
                 self.log_alpha[mid].fill_(v)

@@ -34,7 +34,7 @@ class RLModule(nn.Module):
     def load_inference_state(self, state: dict[str, Any]) -> None:
         import torch
 
-        self.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=False)
+        self.load_state_dict({k: torch.tensor(v) for k, v in state.items()}, strict=False)
 
 
 @dataclass
