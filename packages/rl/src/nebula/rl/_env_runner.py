@@ -112,6 +112,11 @@ class EnvRunner:
     def ping(self) -> int:
         return self.worker_index
 
+    def get_pid(self) -> int:
+        import os
+
+        return os.getpid()
+
     def stop(self) -> None:
         self.sampler.close()
 
