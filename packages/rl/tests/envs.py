@@ -7,7 +7,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
 from nebula.rl.env.multi_agent_env import MultiAgentEnv
 
 

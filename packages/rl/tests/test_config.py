@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from nebula.rl import ConfigError, DefaultModelConfig, DQNConfig, IMPALAConfig, PPOConfig, SACConfig
 from nebula.rl._envs import resolve_env_creator
 
 
 def test_a_misspelled_setting_fails_at_its_call_naming_the_closest() -> None:
     config = PPOConfig()
-    with pytest.raises(ConfigError, match="training\\(\\) has no setting 'lrr'; did you mean 'lr'"):
+    with pytest.raises(ConfigError, match=r"training\(\) has no setting 'lrr'; did you mean 'lr'"):
         config.training(lrr=0.1)
     with pytest.raises(TypeError, match="did you mean 'num_env_runners'"):
         config.env_runners(num_env_runner=2)
-    with pytest.raises(ConfigError, match="belongs to .env_runners"):
+    with pytest.raises(ConfigError, match=r"belongs to \.env_runners"):
         config.training(num_env_runners=2)
     with pytest.raises(AttributeError, match="did you mean 'gamma'"):
         config.gama  # noqa: B018
@@ -40,8 +39,15 @@ def test_sections_chain_and_store_what_they_set() -> None:
         PPOConfig()
         .environment("CartPole-v1", env_config={"a": 1})
         .env_runners(num_env_runners=3, num_envs_per_env_runner=4, rollout_fragment_length=25)
-        .training(lr=0.01, gamma=0.9, train_batch_size=600, minibatch_size=100, num_epochs=3,
-                  lambda_=0.95, clip_param=0.1)
+        .training(
+            lr=0.01,
+            gamma=0.9,
+            train_batch_size=600,
+            minibatch_size=100,
+            num_epochs=3,
+            lambda_=0.95,
+            clip_param=0.1,
+        )
         .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[32], vf_share_layers=False))
         .learners(num_learners=0)
         .resources(num_gpus=0)
@@ -58,8 +64,11 @@ def test_sections_chain_and_store_what_they_set() -> None:
 
 
 def test_older_names_still_work() -> None:
-    config = PPOConfig().training(num_sgd_iter=4, sgd_minibatch_size=64, model={
-        "fcnet_hiddens": [16, 16], "fcnet_activation": "relu"})
+    config = PPOConfig().training(
+        num_sgd_iter=4,
+        sgd_minibatch_size=64,
+        model={"fcnet_hiddens": [16, 16], "fcnet_activation": "relu"},
+    )
     config.rollouts(num_rollout_workers=1)
     assert config.num_epochs == 4 and config.minibatch_size == 64
     assert config.num_env_runners == 1
@@ -68,8 +77,11 @@ def test_older_names_still_work() -> None:
 
 
 def test_auto_fragment_length_splits_the_batch_over_runners_and_envs() -> None:
-    config = PPOConfig().training(train_batch_size=1000).env_runners(
-        num_env_runners=2, num_envs_per_env_runner=5)
+    config = (
+        PPOConfig()
+        .training(train_batch_size=1000)
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=5)
+    )
     assert config.get_rollout_fragment_length() == 100
 
 
@@ -85,7 +97,9 @@ def test_to_dict_rebuilds_the_same_config() -> None:
 
 def test_tune_search_spaces_pass_through_unchecked() -> None:
     grid = {"grid_search": [1e-3, 1e-4]}
-    sampler_class = type("Float", (), {"sample": lambda self: 0.1, "__module__": "nebula.tune.search.sample"})
+    sampler_class = type(
+        "Float", (), {"sample": lambda self: 0.1, "__module__": "nebula.tune.search.sample"}
+    )
     sampler = sampler_class()
     config = PPOConfig().training(lr=grid, gamma=sampler)
     assert config.lr is grid and config.gamma is sampler
@@ -112,7 +126,8 @@ def test_validate_checks_settings_against_each_other() -> None:
         PPOConfig().validate()
     with pytest.raises(ConfigError, match="minibatch_size=512"):
         PPOConfig().environment("CartPole-v1").training(
-            train_batch_size=256, minibatch_size=512).validate()
+            train_batch_size=256, minibatch_size=512
+        ).validate()
 
 
 def test_an_unknown_env_name_suggests_the_closest() -> None:

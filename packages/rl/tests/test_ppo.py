@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from nebula.rl import PPO, Algorithm, PPOConfig
 from nebula.rl.core.rl_module.default_model_config import DefaultModelConfig
 
@@ -18,11 +17,20 @@ def fast_cartpole(runners: int = 2) -> PPOConfig:
     return (
         PPOConfig()
         .environment("CartPole-v1")
-        .env_runners(num_env_runners=runners, num_envs_per_env_runner=4,
-                     rollout_fragment_length=32)
-        .training(lr=1e-3, gamma=0.98, lambda_=0.8, train_batch_size=256, minibatch_size=256,
-                  num_epochs=20, clip_param=0.2, use_kl_loss=False, vf_loss_coeff=0.5,
-                  vf_clip_param=None, grad_clip=0.5)
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=4, rollout_fragment_length=32)
+        .training(
+            lr=1e-3,
+            gamma=0.98,
+            lambda_=0.8,
+            train_batch_size=256,
+            minibatch_size=256,
+            num_epochs=20,
+            clip_param=0.2,
+            use_kl_loss=False,
+            vf_loss_coeff=0.5,
+            vf_clip_param=None,
+            grad_clip=0.5,
+        )
         .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[64, 64], vf_share_layers=False))
         .debugging(seed=3)
     )
@@ -39,9 +47,15 @@ def test_ppo_learns_cartpole_and_reports_like_ray(tmp_path: Path) -> None:
         first = algo.train()
         # The layout scripts read.
         runners = first["env_runners"]
-        for key in ("episode_return_mean", "episode_return_max", "episode_return_min",
-                    "episode_len_mean", "num_episodes", "num_env_steps_sampled",
-                    "num_env_steps_sampled_lifetime"):
+        for key in (
+            "episode_return_mean",
+            "episode_return_max",
+            "episode_return_min",
+            "episode_len_mean",
+            "num_episodes",
+            "num_env_steps_sampled",
+            "num_env_steps_sampled_lifetime",
+        ):
             assert key in runners
         assert runners["num_env_steps_sampled"] == 256
         stats = first["learners"]["default_policy"]
@@ -70,7 +84,8 @@ def test_ppo_learns_cartpole_and_reports_like_ray(tmp_path: Path) -> None:
         weights = algo.get_weights()["default_policy"]
         assert all(isinstance(w, np.ndarray) for w in weights.values())
         assert {k: v.shape for k, v in policy.get_weights().items()} == {
-            k: v.shape for k, v in weights.items()}
+            k: v.shape for k, v in weights.items()
+        }
 
         # Evaluation rolls out whole episodes.
         evaluation = algo.evaluate()
@@ -139,8 +154,9 @@ def test_local_sampling_without_runners_and_evaluation_in_train() -> None:
         fast_cartpole(runners=0)
         .env_runners(num_envs_per_env_runner=2, rollout_fragment_length=50)
         .training(train_batch_size=100, minibatch_size=50, num_epochs=2)
-        .evaluation(evaluation_interval=2, evaluation_duration=3,
-                    evaluation_config={"explore": False})
+        .evaluation(
+            evaluation_interval=2, evaluation_duration=3, evaluation_config={"explore": False}
+        )
     )
     algo = config.build_algo()
     try:

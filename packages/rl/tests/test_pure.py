@@ -6,7 +6,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
 from nebula.rl._buffers import PrioritizedReplayBuffer, ReplayBuffer, make_buffer
 from nebula.rl._config import ConfigError
 from nebula.rl._envs import make_vector_env, resolve_env_creator
@@ -51,8 +50,9 @@ def test_prioritized_buffer_samples_in_proportion_to_priority() -> None:
 
 def test_buffer_types_by_name() -> None:
     assert type(make_buffer({"type": "ReplayBuffer", "capacity": 3})) is ReplayBuffer
-    assert isinstance(make_buffer({"type": "PrioritizedEpisodeReplayBuffer"}),
-                      PrioritizedReplayBuffer)
+    assert isinstance(
+        make_buffer({"type": "PrioritizedEpisodeReplayBuffer"}), PrioritizedReplayBuffer
+    )
     with pytest.raises(ConfigError, match="did you mean 'ReplayBuffer'"):
         make_buffer({"type": "ReplayBufer"})
 
@@ -123,8 +123,9 @@ def test_sampler_continues_episodes_and_keeps_the_last_obs_of_truncated_ones() -
     config = PPOConfig().environment("CartPole-v1").training(gamma=0.99)
     creator = resolve_env_creator(lambda ctx: gym.make("CartPole-v1", max_episode_steps=10))
     env = make_vector_env(creator, {}, 3, 0, 0)
-    policy = make_policy(config, "default_policy", env.single_observation_space,
-                         env.single_action_space)
+    policy = make_policy(
+        config, "default_policy", env.single_observation_space, env.single_action_space
+    )
     torch.manual_seed(0)
     sampler = VectorSampler(env, policy, seed=0)
     steps = 0

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import nebula
 from nebula.rl import DQNConfig, IMPALAConfig, PolicySpec, PPOConfig, register_env
 from nebula.rl._dqn import DQNLearner, build_module
 from nebula.rl._learner import LearnerGroup
 from nebula.rl.core.rl_module.default_model_config import DefaultModelConfig
+
+import nebula
 
 from .envs import CrashOnce, MatchTarget
 
@@ -82,8 +82,7 @@ def test_impala_learns_with_asynchronous_runners() -> None:
         .environment("CartPole-v1")
         .env_runners(num_env_runners=2, num_envs_per_env_runner=4, rollout_fragment_length=50)
         .training(lr=1e-3, train_batch_size=400, entropy_coeff=0.0)
-        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[64, 64],
-                                                   vf_share_layers=False))
+        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[64, 64], vf_share_layers=False))
         .reporting(min_time_s_per_iteration=0)
         .debugging(seed=1)
     )
@@ -110,7 +109,6 @@ def test_two_learners_average_gradients_like_one_learner_on_the_whole_batch() ->
     import functools
 
     import gymnasium as gym
-
     from nebula.rl._algorithm import ModuleSpec, _build_learner
 
     space = gym.make("CartPole-v1")
@@ -118,15 +116,17 @@ def test_two_learners_average_gradients_like_one_learner_on_the_whole_batch() ->
     factory = functools.partial(_build_learner, DQNLearner, build_module, config, specs)
     rng = np.random.default_rng(0)
     n = 64
-    batch = {"default_policy": {
-        "obs": rng.normal(size=(n, 4)).astype(np.float32),
-        "actions": rng.integers(0, 2, n),
-        "rewards": rng.random(n).astype(np.float32),
-        "new_obs": rng.normal(size=(n, 4)).astype(np.float32),
-        "terminateds": np.zeros(n, np.float32),
-        "discounts": np.full(n, 0.99, np.float32),
-        "weights": np.ones(n, np.float32),
-    }}
+    batch = {
+        "default_policy": {
+            "obs": rng.normal(size=(n, 4)).astype(np.float32),
+            "actions": rng.integers(0, 2, n),
+            "rewards": rng.random(n).astype(np.float32),
+            "new_obs": rng.normal(size=(n, 4)).astype(np.float32),
+            "terminateds": np.zeros(n, np.float32),
+            "discounts": np.full(n, 0.99, np.float32),
+            "weights": np.ones(n, np.float32),
+        }
+    }
     config.training(td_error_loss_fn="mse")
     local = LearnerGroup(factory, 0)
     remote = LearnerGroup(factory, 2)
@@ -137,8 +137,9 @@ def test_two_learners_average_gradients_like_one_learner_on_the_whole_batch() ->
         stats = remote.update(batch, 0)
         assert stats["default_policy"]["td_error"].shape == (n,)
         one = local.get_state()["modules"]["default_policy"]
-        first, second = (nebula.get(a.get_state.remote())["modules"]["default_policy"]
-                         for a in remote.actors)
+        first, second = (
+            nebula.get(a.get_state.remote())["modules"]["default_policy"] for a in remote.actors
+        )
         for k in one:
             np.testing.assert_array_equal(first[k], second[k])
             np.testing.assert_allclose(first[k], one[k], rtol=1e-4, atol=1e-6)
@@ -154,8 +155,9 @@ def test_multi_agent_ppo_trains_the_policies_to_train() -> None:
         .env_runners(num_env_runners=1, num_envs_per_env_runner=4, rollout_fragment_length=50)
         .multi_agent(
             policies={"p0": PolicySpec(), "p1": PolicySpec()},
-            policy_mapping_fn=lambda agent_id, episode, **kwargs: "p0" if agent_id == "a0"
-            else "p1",
+            policy_mapping_fn=lambda agent_id, episode, **kwargs: (
+                "p0" if agent_id == "a0" else "p1"
+            ),
             policies_to_train=["p0"],
         )
         .training(lr=3e-3, train_batch_size=200, minibatch_size=100, num_epochs=5)
@@ -173,8 +175,9 @@ def test_multi_agent_ppo_trains_the_policies_to_train() -> None:
         assert returns["p1"] < 4.5
         for k, v in algo.get_weights(["p1"])["p1"].items():
             np.testing.assert_array_equal(v, frozen[k])
-        action = algo.compute_single_action(np.eye(3, dtype=np.float32)[2], policy_id="p0",
-                                            explore=False)
+        action = algo.compute_single_action(
+            np.eye(3, dtype=np.float32)[2], policy_id="p0", explore=False
+        )
         assert action == 2
     finally:
         algo.stop()

@@ -50,7 +50,25 @@ _EXPORTS = {
     "register_env": "_envs",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Algorithm",
+    "AlgorithmConfig",
+    "ConfigError",
+    "DQN",
+    "DQNConfig",
+    "DefaultModelConfig",
+    "EnvContext",
+    "IMPALA",
+    "IMPALAConfig",
+    "MultiAgentEnv",
+    "PPO",
+    "PPOConfig",
+    "PolicySpec",
+    "RLModuleSpec",
+    "SAC",
+    "SACConfig",
+    "register_env",
+]
 
 
 def __getattr__(name: str) -> Any:

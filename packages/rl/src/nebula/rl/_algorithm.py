@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-
-import nebula
 from nebula.rl import _checkpoint
 from nebula.rl._config import DEFAULT_MODULE_ID, AlgorithmConfig, ConfigError
 from nebula.rl._env_runner import EnvRunner, EnvRunnerGroup, RunnerSpec, SampleResult
 from nebula.rl._envs import EnvContext, flatten_obs, is_multi_agent_env, resolve_env_creator
 from nebula.rl._learner import Learner, LearnerGroup, Stats
 from nebula.rl._results import ALL_MODULES, EpisodeWindow, evaluation_metrics
+
+import nebula
 
 
 @dataclass(frozen=True)
@@ -72,22 +72,26 @@ class Algorithm:
         return cls.config_class(cls)
 
     def __init__(
-        self, config: AlgorithmConfig | dict[str, Any] | None = None, env: Any = None,
-        logger_creator: Any = None, **kwargs: Any,
+        self,
+        config: AlgorithmConfig | dict[str, Any] | None = None,
+        env: Any = None,
+        logger_creator: Any = None,
+        **kwargs: Any,
     ) -> None:
         if config is None:
-            config = self.get_default_config()
+            built = self.get_default_config()
         elif isinstance(config, dict):
-            config = self.get_default_config().update_from_dict(config)
+            built = self.get_default_config().update_from_dict(config)
         elif isinstance(config, AlgorithmConfig):
-            config = config.copy()
+            built = config.copy()
         else:
             raise TypeError(f"config must be an AlgorithmConfig or a dict, not {type(config)}")
         if env is not None:
-            config.environment(env)
-        config.algo_class = type(self)
-        config.validate()
-        self.config = config
+            built.environment(env)
+        built.algo_class = type(self)
+        built.validate()
+        self.config: AlgorithmConfig = built
+        config = built
         self.iteration = 0
         self._time_total = 0.0
         self._iterations_since_restore = 0
@@ -206,8 +210,11 @@ class Algorithm:
 
     def _on_runners_recreated(self, indices: list[int]) -> None:
         self._callback(
-            "on_env_runners_recreated", algorithm=self, env_runner_group=self.env_runner_group,
-            env_runner_indices=indices, is_evaluation=False,
+            "on_env_runners_recreated",
+            algorithm=self,
+            env_runner_group=self.env_runner_group,
+            env_runner_indices=indices,
+            is_evaluation=False,
         )
 
     def _sync_weights(self) -> None:
@@ -250,9 +257,11 @@ class Algorithm:
                 learner_stats = stats
                 trained += int(stats.get(ALL_MODULES, {}).get("num_env_steps_trained", 0))
             elapsed = time.time() - start
-            if elapsed >= (c.min_time_s_per_iteration or 0) and env_steps >= (
-                c.min_sample_timesteps_per_iteration or 0
-            ) and trained >= (c.min_train_timesteps_per_iteration or 0):
+            if (
+                elapsed >= (c.min_time_s_per_iteration or 0)
+                and env_steps >= (c.min_sample_timesteps_per_iteration or 0)
+                and trained >= (c.min_train_timesteps_per_iteration or 0)
+            ):
                 break
         self.counters["num_env_steps_trained_lifetime"] += trained
         self.iteration += 1
@@ -267,7 +276,12 @@ class Algorithm:
         return result
 
     def _result(
-        self, env_steps: int, agent_steps: int, episodes: int, trained: int, stats: Stats,
+        self,
+        env_steps: int,
+        agent_steps: int,
+        episodes: int,
+        trained: int,
+        stats: Stats,
         calls: int,
     ) -> dict[str, Any]:
         runners = self._episodes.env_runner_metrics()
@@ -374,10 +388,19 @@ class Algorithm:
         return self._local_policies[policy_id]
 
     def compute_single_action(
-        self, observation: Any = None, state: Any = None, *, prev_action: Any = None,
-        prev_reward: Any = None, info: Any = None, input_dict: Any = None,
-        policy_id: str = DEFAULT_MODULE_ID, full_fetch: bool = False, explore: bool | None = None,
-        timestep: int | None = None, unsquash_action: bool | None = None,
+        self,
+        observation: Any = None,
+        state: Any = None,
+        *,
+        prev_action: Any = None,
+        prev_reward: Any = None,
+        info: Any = None,
+        input_dict: Any = None,
+        policy_id: str = DEFAULT_MODULE_ID,
+        full_fetch: bool = False,
+        explore: bool | None = None,
+        timestep: int | None = None,
+        unsquash_action: bool | None = None,
         clip_action: bool | None = None,
     ) -> Any:
         """The action the policy takes for one observation (sampled unless ``explore=False``)."""
@@ -461,8 +484,9 @@ class Algorithm:
     def save(self, checkpoint_dir: str | os.PathLike[str] | None = None) -> _checkpoint.SaveResult:
         """Write a checkpoint; ``.checkpoint.path`` (or ``str()`` of the result) is where."""
         path = self.save_to_path(checkpoint_dir)
-        return _checkpoint.SaveResult(_checkpoint.Checkpoint(path), {"training_iteration":
-                                                                    self.iteration})
+        return _checkpoint.SaveResult(
+            _checkpoint.Checkpoint(path), {"training_iteration": self.iteration}
+        )
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         self.save_to_path(checkpoint_dir)

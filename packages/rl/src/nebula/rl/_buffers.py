@@ -55,9 +55,15 @@ class ReplayBuffer:
         """Uniform sampling ignores priorities."""
 
     def get_state(self) -> dict[str, Any]:
-        return {"columns": {k: v[: self.size].copy() if self.size < self.capacity else v.copy()
-                            for k, v in self.columns.items()},
-                "size": self.size, "next": self.next, "num_added": self.num_added}
+        return {
+            "columns": {
+                k: v[: self.size].copy() if self.size < self.capacity else v.copy()
+                for k, v in self.columns.items()
+            },
+            "size": self.size,
+            "next": self.next,
+            "num_added": self.num_added,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.columns = {}
@@ -107,8 +113,14 @@ class SumTree:
 class PrioritizedReplayBuffer(ReplayBuffer):
     """Samples rows with probability ``priority ** alpha`` and importance weights ``beta``."""
 
-    def __init__(self, capacity: int, alpha: float = 0.6, beta: float = 0.4, eps: float = 1e-6,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        alpha: float = 0.6,
+        beta: float = 0.4,
+        eps: float = 1e-6,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(capacity, seed)
         self.alpha, self.beta, self.eps = alpha, beta, eps
         self.tree = SumTree(self.capacity)
@@ -168,7 +180,7 @@ def make_buffer(config: dict[str, Any], seed: int | None = None) -> ReplayBuffer
     """A buffer from ``replay_buffer_config`` (``type`` a name above or a class)."""
     kind = config.get("type", "PrioritizedEpisodeReplayBuffer")
     capacity = int(config.get("capacity", 50000))
-    cls = kind if isinstance(kind, type) else _TYPES.get(kind)
+    cls: Any = kind if isinstance(kind, type) else _TYPES.get(kind)
     if cls is None:
         from nebula.rl._settings import ConfigError, closest
 
@@ -178,16 +190,29 @@ def make_buffer(config: dict[str, Any], seed: int | None = None) -> ReplayBuffer
             + (f"; did you mean {guess!r}?" if guess else f"; use one of {sorted(_TYPES)}")
         )
     if issubclass(cls, PrioritizedReplayBuffer):
-        return cls(capacity, alpha=float(config.get("alpha", 0.6)),
-                   beta=float(config.get("beta", 0.4)), eps=float(config.get("epsilon", 1e-6)),
-                   seed=seed)
-    return cls(capacity, seed=seed)  # type: ignore[no-any-return]
+        return cls(
+            capacity,
+            alpha=float(config.get("alpha", 0.6)),
+            beta=float(config.get("beta", 0.4)),
+            eps=float(config.get("epsilon", 1e-6)),
+            seed=seed,
+        )
+    buffer: ReplayBuffer = cls(capacity, seed=seed)
+    return buffer
 
 
 def check_buffer_config(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "a dict with 'type' and 'capacity'"
-    known = {"type", "capacity", "alpha", "beta", "epsilon", "storage_unit", "replay_sequence_length"}
+    known = {
+        "type",
+        "capacity",
+        "alpha",
+        "beta",
+        "epsilon",
+        "storage_unit",
+        "replay_sequence_length",
+    }
     unknown = set(value) - known
     if unknown:
         from nebula.rl._settings import closest
@@ -195,5 +220,6 @@ def check_buffer_config(value: Any) -> str | None:
         name = sorted(unknown)[0]
         guess = closest(name, known)
         return f"a dict of {sorted(known)}; {name!r} is not one" + (
-            f" (did you mean {guess!r}?)" if guess else "")
+            f" (did you mean {guess!r}?)" if guess else ""
+        )
     return None

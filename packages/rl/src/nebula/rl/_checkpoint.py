@@ -58,7 +58,9 @@ def to_path(checkpoint: Any) -> str:
 def default_path(algo: Any) -> str:
     env = algo.config.env if isinstance(algo.config.env, str) else "env"
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    root = os.path.join(os.path.expanduser("~"), "nebula_results", f"{type(algo).__name__}_{env}_{stamp}")
+    root = os.path.join(
+        os.path.expanduser("~"), "nebula_results", f"{type(algo).__name__}_{env}_{stamp}"
+    )
     return os.path.join(root, f"checkpoint_{algo.iteration:06d}")
 
 

@@ -23,22 +23,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
     train = sub.add_parser("train", help="train an algorithm until a stop condition holds")
     train.add_argument("--algo", required=True, help="PPO, DQN, IMPALA or SAC")
     train.add_argument("--env", required=True, help="a gymnasium id or a registered env name")
-    train.add_argument("--stop-return", type=float, default=None,
-                       help="stop when the mean episode return reaches this")
+    train.add_argument(
+        "--stop-return",
+        type=float,
+        default=None,
+        help="stop when the mean episode return reaches this",
+    )
     train.add_argument("--stop-iters", type=int, default=None, help="stop after N iterations")
-    train.add_argument("--stop-timesteps", type=int, default=None,
-                       help="stop after N sampled env steps")
-    train.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                       help="a config setting (repeatable), e.g. lr=0.0003 or "
-                            "model_config={'fcnet_hiddens':[64,64]}")
+    train.add_argument(
+        "--stop-timesteps", type=int, default=None, help="stop after N sampled env steps"
+    )
+    train.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config setting (repeatable), e.g. lr=0.0003 or "
+        "model_config={'fcnet_hiddens':[64,64]}",
+    )
     train.add_argument("--checkpoint-dir", default=None, help="where to write the checkpoint")
     train.add_argument("--address", default=None, help="a running cluster (default: start one)")
     train.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local cluster")
     evaluate = sub.add_parser("evaluate", help="roll out episodes with a checkpoint's policy")
     evaluate.add_argument("checkpoint", help="a checkpoint directory written by train or save")
     evaluate.add_argument("--episodes", type=int, default=10)
-    evaluate.add_argument("--explore", action="store_true",
-                          help="sample actions instead of taking the most likely one")
+    evaluate.add_argument(
+        "--explore",
+        action="store_true",
+        help="sample actions instead of taking the most likely one",
+    )
     evaluate.add_argument("--address", default=None)
     parser.set_defaults(rl_parser=parser)
 
@@ -118,8 +131,11 @@ def evaluate(args: argparse.Namespace) -> int:
     from nebula.rl._algorithm import Algorithm
 
     _init(args.address)
-    config_changes = {"evaluation_duration": args.episodes, "evaluation_duration_unit": "episodes",
-                      "evaluation_num_env_runners": 0}
+    config_changes = {
+        "evaluation_duration": args.episodes,
+        "evaluation_duration_unit": "episodes",
+        "evaluation_num_env_runners": 0,
+    }
     algo = Algorithm.from_checkpoint(args.checkpoint)
     try:
         algo.config.update_from_dict(config_changes)
@@ -129,7 +145,8 @@ def evaluate(args: argparse.Namespace) -> int:
             f"episodes {metrics['num_episodes']}  return mean {metrics['episode_return_mean']:.2f}"
             f"  min {metrics['episode_return_min']:.2f}  max {metrics['episode_return_max']:.2f}"
             f"  length mean {metrics['episode_len_mean']:.1f}",
-            file=sys.stdout, flush=True,
+            file=sys.stdout,
+            flush=True,
         )
     finally:
         algo.stop()

@@ -21,7 +21,6 @@ from nebula.rl.core.rl_module.default_model_config import MODEL_KEYS, DefaultMod
 DEFAULT_MODULE_ID = "default_policy"
 
 
-
 def _env(value: Any) -> str | None:
     if value is None or isinstance(value, str) or callable(value):
         return None
@@ -62,8 +61,12 @@ _BASE: list[tuple[str, str, Any, s.Check]] = [
     ("env_runners", "num_env_runners", 0, s.integer(0)),
     ("env_runners", "num_envs_per_env_runner", 1, s.integer(1)),
     ("env_runners", "rollout_fragment_length", "auto", s.either(s.one_of("auto"), s.integer(1))),
-    ("env_runners", "batch_mode", "truncate_episodes",
-     s.one_of("truncate_episodes", "complete_episodes")),
+    (
+        "env_runners",
+        "batch_mode",
+        "truncate_episodes",
+        s.one_of("truncate_episodes", "complete_episodes"),
+    ),
     ("env_runners", "explore", True, s.boolean),
     ("env_runners", "num_cpus_per_env_runner", 1, s.number(0)),
     ("env_runners", "num_gpus_per_env_runner", 0, s.number(0)),
@@ -96,8 +99,12 @@ _BASE: list[tuple[str, str, Any, s.Check]] = [
     # resources
     ("resources", "num_gpus", 0, s.number(0)),
     ("resources", "num_cpus_for_main_process", 1, s.number(0)),
-    ("resources", "placement_strategy", "PACK",
-     s.one_of("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")),
+    (
+        "resources",
+        "placement_strategy",
+        "PACK",
+        s.one_of("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"),
+    ),
     # framework and api_stack (only torch and the new stack exist here)
     ("framework", "framework", "torch", s.one_of("torch")),
     ("framework", "torch_compile_learner", False, s.boolean),
@@ -405,8 +412,10 @@ class AlgorithmConfig:
                 f"training(minibatch_size={mb}) is larger than the train batch "
                 f"({self.total_train_batch_size}); lower it or raise train_batch_size"
             )
-        if v["policies_to_train"] is not None and v["policies"] and not callable(
-            v["policies_to_train"]
+        if (
+            v["policies_to_train"] is not None
+            and v["policies"]
+            and not callable(v["policies_to_train"])
         ):
             unknown = set(v["policies_to_train"]) - set(v["policies"])
             if unknown:

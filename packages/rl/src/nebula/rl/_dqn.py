@@ -7,7 +7,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-
 from nebula.rl import _settings as s
 from nebula.rl._config import AlgorithmConfig, ConfigError
 from nebula.rl._envs import obs_size
@@ -79,7 +78,9 @@ class EpsilonGreedyPolicy:
         self.module.load_inference_state(weights[self.module_id])
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, explore: bool, timestep: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def act(
+        self, obs: np.ndarray, explore: bool, timestep: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         greedy = self.module(torch.from_numpy(obs)).argmax(-1).numpy()
         if not explore:
             return greedy, {}
@@ -100,8 +101,9 @@ def make_policy(config: AlgorithmConfig, module_id: str, obs_space: Any, act_spa
 
 
 class DQNLearner(Learner):
-    def __init__(self, config: Any, modules: dict[str, torch.nn.Module], rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, config: Any, modules: dict[str, torch.nn.Module], rank: int = 0, world_size: int = 1
+    ) -> None:
         super().__init__(config, modules, rank, world_size)
         self.targets = {mid: copy_module(m) for mid, m in modules.items()}
 
@@ -118,8 +120,11 @@ class DQNLearner(Learner):
             module, target, opt = self.modules[mid], self.targets[mid], self.optimizers[mid]
             lr = self._lr(timestep)
             self.set_lr(opt, lr)
-            t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()
-                 if k != "batch_indexes"}
+            t = {
+                k: torch.from_numpy(np.ascontiguousarray(v))
+                for k, v in b.items()
+                if k != "batch_indexes"
+            }
             q_all = module(t["obs"])
             q = q_all.gather(1, t["actions"].long().unsqueeze(1)).squeeze(1)
             with torch.no_grad():
@@ -155,8 +160,12 @@ class DQNLearner(Learner):
             soft_update(self.targets[mid], module, self.config.tau)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"targets": {mid: {k: v.numpy().copy() for k, v in t.state_dict().items()}
-                            for mid, t in self.targets.items()}}
+        return {
+            "targets": {
+                mid: {k: v.numpy().copy() for k, v in t.state_dict().items()}
+                for mid, t in self.targets.items()
+            }
+        }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         for mid, sd in state.get("targets", {}).items():

@@ -75,8 +75,12 @@ class EnvRunner:
             from nebula.rl._sampler import VectorSampler
 
             env = make_vector_env(
-                spec.env_creator, spec.env_config, spec.num_envs, worker_index,
-                spec.num_workers, spec.vectorize_mode,
+                spec.env_creator,
+                spec.env_config,
+                spec.num_envs,
+                worker_index,
+                spec.num_workers,
+                spec.vectorize_mode,
             )
             policy = spec.policy_factory(env.single_observation_space, env.single_action_space)
             self.sampler = VectorSampler(env, policy, seed, spec.clip_rewards)
@@ -93,8 +97,12 @@ class EnvRunner:
         batch, stats = self.sampler.sample(steps_per_env, explore, timestep)
         steps = steps_per_env * getattr(self.sampler, "num_envs", 1)
         return SampleResult(
-            batch, stats.returns, stats.lengths, steps,
-            getattr(stats, "agent_steps", steps), getattr(stats, "module_returns", {}),
+            batch,
+            stats.returns,
+            stats.lengths,
+            steps,
+            getattr(stats, "agent_steps", steps),
+            getattr(stats, "module_returns", {}),
         )
 
     def evaluate(
@@ -106,8 +114,9 @@ class EnvRunner:
         else:
             stats = self.sampler.run_steps(duration, explore, timestep)
         steps = int(sum(stats.lengths))
-        return SampleResult(None, stats.returns, stats.lengths, steps, steps,
-                            getattr(stats, "module_returns", {}))
+        return SampleResult(
+            None, stats.returns, stats.lengths, steps, steps, getattr(stats, "module_returns", {})
+        )
 
     def ping(self) -> int:
         return self.worker_index
@@ -151,7 +160,7 @@ class EnvRunnerGroup:
     ) -> None:
         self.spec = spec
         self.num_runners = num_runners
-        self._options = {"num_cpus": num_cpus, "num_gpus": num_gpus}
+        self._options: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         if resources:
             self._options["resources"] = resources
         self.restart_failed = restart_failed
@@ -227,9 +236,7 @@ class EnvRunnerGroup:
                     self.local.sample(None, self.version, steps_per_env, explore, timestep)
                 ]
             else:
-                round_results = self._call_all(
-                    "sample", steps_per_env, explore, timestep + taken
-                )
+                round_results = self._call_all("sample", steps_per_env, explore, timestep + taken)
             results.extend(round_results)
             taken += sum(r.env_steps for r in round_results)
         return results
@@ -250,9 +257,9 @@ class EnvRunnerGroup:
                     pending[retry.remote(self._weights_ref, self.version, *args)] = index
         return out
 
-    def evaluate(self, duration: int, unit: str, explore: bool, timestep: int) -> list[
-        SampleResult
-    ]:
+    def evaluate(
+        self, duration: int, unit: str, explore: bool, timestep: int
+    ) -> list[SampleResult]:
         """Split ``duration`` episodes (or steps) over the runners and run them."""
         if self.local is not None:
             self.local._sync(self._weights, self.version)
@@ -280,8 +287,9 @@ class EnvRunnerGroup:
         return out
 
     # ------------------------------------------------------------------ asynchronous
-    def submit_missing(self, steps_per_env: int, explore: bool, timestep: int,
-                       per_runner: int = 1) -> None:
+    def submit_missing(
+        self, steps_per_env: int, explore: bool, timestep: int, per_runner: int = 1
+    ) -> None:
         """Keep ``per_runner`` sample calls in flight on every runner (with current weights)."""
         busy: dict[int, int] = {}
         for index, _ in self._in_flight.values():
@@ -301,8 +309,9 @@ class EnvRunnerGroup:
             return []
         ready, _ = nebula.wait(list(self._in_flight), num_returns=1, timeout=timeout)
         if ready:
-            more, _ = nebula.wait(list(self._in_flight), num_returns=len(self._in_flight),
-                                  timeout=0)
+            more, _ = nebula.wait(
+                list(self._in_flight), num_returns=len(self._in_flight), timeout=0
+            )
             ready = list(dict.fromkeys(list(ready) + list(more)))
         out = []
         for ref in ready:

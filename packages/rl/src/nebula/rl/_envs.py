@@ -56,8 +56,14 @@ class EnvContext(dict):  # type: ignore[type-arg]
     def __reduce__(self) -> Any:
         return (
             EnvContext,
-            (dict(self), self.worker_index, self.vector_index, self.num_workers, self.remote,
-             self.recreated_worker),
+            (
+                dict(self),
+                self.worker_index,
+                self.vector_index,
+                self.num_workers,
+                self.remote,
+                self.recreated_worker,
+            ),
         )
 
 
@@ -159,5 +165,5 @@ def flatten_obs(space: gym.Space, obs: Any, batched: bool = True) -> np.ndarray:
         eye = np.eye(int(space.n), dtype=np.float32)
         return eye[idx] if batched else eye[int(idx)]
     if batched:
-        return np.stack([gym.spaces.flatten(space, o).astype(np.float32) for o in obs])
-    return gym.spaces.flatten(space, obs).astype(np.float32)
+        return np.stack([np.asarray(gym.spaces.flatten(space, o), np.float32) for o in obs])
+    return np.asarray(gym.spaces.flatten(space, obs), np.float32)

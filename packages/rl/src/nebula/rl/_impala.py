@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from nebula.rl import _settings as s
 from nebula.rl._algorithm import Algorithm
 from nebula.rl._config import AlgorithmConfig, ConfigError
@@ -91,9 +90,14 @@ def make_policy(config: AlgorithmConfig, module_id: str, obs_space: Any, act_spa
 
 
 def vtrace(
-    behavior_logp: torch.Tensor, target_logp: torch.Tensor, rewards: torch.Tensor,
-    discounts: torch.Tensor, values: torch.Tensor, bootstrap: torch.Tensor,
-    rho_bar: float, pg_rho_bar: float,
+    behavior_logp: torch.Tensor,
+    target_logp: torch.Tensor,
+    rewards: torch.Tensor,
+    discounts: torch.Tensor,
+    values: torch.Tensor,
+    bootstrap: torch.Tensor,
+    rho_bar: float,
+    pg_rho_bar: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """V-trace targets ``vs`` and policy-gradient advantages of ``[T, B]`` steps (no grad)."""
     with torch.no_grad():
@@ -117,9 +121,16 @@ class IMPALALearner(Learner):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         if c.opt_type == "rmsprop":
-            return {mid: torch.optim.RMSprop(m.parameters(), lr=self._lr(0), alpha=c.decay,
-                                             momentum=c.momentum, eps=c.epsilon)
-                    for mid, m in self.modules.items()}
+            return {
+                mid: torch.optim.RMSprop(
+                    m.parameters(),
+                    lr=self._lr(0),
+                    alpha=c.decay,
+                    momentum=c.momentum,
+                    eps=c.epsilon,
+                )
+                for mid, m in self.modules.items()
+            }
         return super().configure_optimizers()
 
     @staticmethod
@@ -156,9 +167,16 @@ class IMPALALearner(Learner):
             with torch.no_grad():
                 bootstrap = module.value(t["bootstrap_obs"])
             behavior = t["logp"] if c.vtrace else target_logp.detach()
-            vs, pg_adv = vtrace(behavior, target_logp.detach(), t["rewards"], t["discounts"],
-                                values.detach(), bootstrap, c.vtrace_clip_rho_threshold,
-                                c.vtrace_clip_pg_rho_threshold)
+            vs, pg_adv = vtrace(
+                behavior,
+                target_logp.detach(),
+                t["rewards"],
+                t["discounts"],
+                values.detach(),
+                bootstrap,
+                c.vtrace_clip_rho_threshold,
+                c.vtrace_clip_pg_rho_threshold,
+            )
             pi_loss = -(target_logp * pg_adv).mean()
             vf_loss = 0.5 * (vs - values).pow(2).mean()
             entropy = dist.entropy().mean()
@@ -226,8 +244,9 @@ class IMPALA(Algorithm):
         stats: Stats = {}
         trained = 0
         for group_results in by_width.values():
-            stats = learners.update(concat_time_major(group_results), self.timestep,
-                                    IMPALALearner.split_batch)
+            stats = learners.update(
+                concat_time_major(group_results), self.timestep, IMPALALearner.split_batch
+            )
             trained += sum(r.env_steps for r in group_results)
             self._updates += 1
             if self._updates % c.broadcast_interval == 0:

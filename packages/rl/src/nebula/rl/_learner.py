@@ -42,9 +42,7 @@ class Learner:
     # ------------------------------------------------------------------ to override
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr = self._lr(0)
-        return {
-            mid: torch.optim.Adam(m.parameters(), lr=lr) for mid, m in self.modules.items()
-        }
+        return {mid: torch.optim.Adam(m.parameters(), lr=lr) for mid, m in self.modules.items()}
 
     def update(self, batch: Batch, timestep: int) -> Stats:
         raise NotImplementedError
@@ -100,7 +98,9 @@ class Learner:
             else:
                 norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip))
         else:
-            norm = float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
+            norm = (
+                float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
+            )
         optimizer.step()
         return norm
 
@@ -217,8 +217,9 @@ class LearnerGroup:
     def learner_class(self) -> type[Learner]:
         return type(self.local) if self.local is not None else Learner
 
-    def update(self, batch: Batch, timestep: int, split: Callable[[Batch, int], list[Batch]]
-               | None = None) -> Stats:
+    def update(
+        self, batch: Batch, timestep: int, split: Callable[[Batch, int], list[Batch]] | None = None
+    ) -> Stats:
         if self.local is not None:
             return self.local.update(batch, timestep)
         shards = (split or Learner.split_batch)(batch, len(self.actors))

@@ -76,9 +76,7 @@ def action_dim(space: gym.Space) -> int:  # type: ignore[type-arg]
         return int(space.n)
     if isinstance(space, gym.spaces.Box):
         return int(np.prod(space.shape))
-    raise TypeError(
-        f"action space {space} is not supported; use Discrete or Box actions"
-    )
+    raise TypeError(f"action space {space} is not supported; use Discrete or Box actions")
 
 
 class InferenceStateMixin:
@@ -94,7 +92,9 @@ class InferenceStateMixin:
         }
 
     def load_inference_state(self, state: dict[str, np.ndarray]) -> None:
-        tensors = {k: torch.tensor(v) for k, v in state.items()}  # a copy: store arrays are read-only
+        tensors = {
+            k: torch.tensor(v) for k, v in state.items()
+        }  # a copy: store arrays are read-only
         self.load_state_dict(tensors, strict=False)  # type: ignore[attr-defined]
 
 
@@ -120,8 +120,9 @@ class ActorCritic(InferenceStateMixin, nn.Module):
             self.pi = mlp(size, head_hiddens, head_act, pi_out, out_gain=0.01)
             self.vf = mlp(size, head_hiddens, head_act, 1, out_gain=1.0)
         else:
-            self.pi = mlp(obs_dim, hiddens + head_hiddens, act, pi_out, out_gain=0.01,
-                          layernorm=norm)
+            self.pi = mlp(
+                obs_dim, hiddens + head_hiddens, act, pi_out, out_gain=0.01, layernorm=norm
+            )
             self.vf = mlp(obs_dim, hiddens + head_hiddens, act, 1, out_gain=1.0, layernorm=norm)
         if self.free_log_std:
             self.log_std = nn.Parameter(torch.zeros(n))
@@ -214,7 +215,9 @@ class SACModule(InferenceStateMixin, nn.Module):
         normal = torch.distributions.Normal(mean, log_std.exp())
         u = normal.rsample()
         action = torch.tanh(u)
-        logp = normal.log_prob(u).sum(-1) - (2 * (math.log(2) - u - nn.functional.softplus(-2 * u))).sum(-1)
+        logp = normal.log_prob(u).sum(-1) - (
+            2 * (math.log(2) - u - nn.functional.softplus(-2 * u))
+        ).sum(-1)
         return action, logp
 
     def q_values(self, obs: torch.Tensor, action: torch.Tensor) -> list[torch.Tensor]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from nebula.rl._envs import EnvContext, flatten_obs
 from nebula.rl._sampler import EpisodeStats, Fragment, clip_reward
 
@@ -34,8 +33,9 @@ class MultiAgentSpec:
     mapping_fn: Callable[..., str]
 
     @classmethod
-    def from_config(cls, config: Any, policy_builder: Callable[..., Any],
-                    specs: dict[str, Any]) -> MultiAgentSpec:
+    def from_config(
+        cls, config: Any, policy_builder: Callable[..., Any], specs: dict[str, Any]
+    ) -> MultiAgentSpec:
         return cls(config, policy_builder, dict(specs), policy_mapper(config))
 
 
@@ -51,8 +51,10 @@ def policy_mapper(config: Any) -> Callable[..., str]:
     ids = list(config.policies)
     if fn is None:
         if len(ids) != 1:
-            raise ValueError("multi_agent(policies=...) with several policies needs a "
-                             "policy_mapping_fn(agent_id, episode, **kwargs)")
+            raise ValueError(
+                "multi_agent(policies=...) with several policies needs a "
+                "policy_mapping_fn(agent_id, episode, **kwargs)"
+            )
         return lambda agent_id, episode, **kw: ids[0]
     return fn  # type: ignore[no-any-return]
 
@@ -147,8 +149,14 @@ class MultiAgentSampler:
     def _flat(self, mid: str, obs: Any) -> np.ndarray:
         return flatten_obs(self.spaces[mid].observation_space, obs, batched=False)
 
-    def _step_all(self, explore: bool, timestep: int, stats: EpisodeStats,
-                  collect: bool, out: dict[str, list[dict[str, np.ndarray]]]) -> int:
+    def _step_all(
+        self,
+        explore: bool,
+        timestep: int,
+        stats: EpisodeStats,
+        collect: bool,
+        out: dict[str, list[dict[str, np.ndarray]]],
+    ) -> int:
         """One step of every env; returns the number of agent steps taken."""
         groups: dict[str, list[tuple[int, Any, np.ndarray]]] = {}
         for i in range(self.num_envs):
@@ -181,17 +189,18 @@ class MultiAgentSampler:
                 self.ep_return[i] += r
                 mid = self._module(i, agent)
                 self.module_return[i][mid] = self.module_return[i].get(mid, 0.0) + r
-                tr = self.traj[i].get(agent)
-                if collect and tr is not None and len(tr):
-                    tr.rewards[-1] += float(clip_reward(np.asarray(r), self.clip_rewards))
+                pending = self.traj[i].get(agent)
+                if collect and pending is not None and len(pending):
+                    pending.rewards[-1] += float(clip_reward(np.asarray(r), self.clip_rewards))
             episode_over = terms.get("__all__", False) or truncs.get("__all__", False)
             for agent in list(self.traj[i]):
                 if episode_over or terms.get(agent) or truncs.get(agent):
                     terminated = bool(terms.get(agent, False) or terms.get("__all__", False))
                     final = obs.get(agent, None)
                     if collect:
-                        self._finish(i, agent, "terminated" if terminated else "truncated",
-                                     final, out)
+                        self._finish(
+                            i, agent, "terminated" if terminated else "truncated", final, out
+                        )
             if episode_over:
                 stats.returns.append(float(self.ep_return[i]))
                 stats.lengths.append(int(self.ep_len[i]))
@@ -202,8 +211,14 @@ class MultiAgentSampler:
                 self.obs[i] = obs
         return agent_steps
 
-    def _finish(self, i: int, agent: Any, how: str, last_obs: Any,
-                out: dict[str, list[dict[str, np.ndarray]]]) -> None:
+    def _finish(
+        self,
+        i: int,
+        agent: Any,
+        how: str,
+        last_obs: Any,
+        out: dict[str, list[dict[str, np.ndarray]]],
+    ) -> None:
         tr = self.traj[i].pop(agent, None)
         if tr is None or not len(tr):
             return
@@ -231,9 +246,9 @@ class MultiAgentSampler:
         for module_id, cols in self.policies[mid].finish(fragment).items():
             out.setdefault(module_id, []).append(cols)
 
-    def sample(self, steps_per_env: int, explore: bool = True, timestep: int = 0) -> tuple[
-        dict[str, Any], EpisodeStats
-    ]:
+    def sample(
+        self, steps_per_env: int, explore: bool = True, timestep: int = 0
+    ) -> tuple[dict[str, Any], EpisodeStats]:
         stats = EpisodeStats()
         out: dict[str, list[dict[str, np.ndarray]]] = {}
         agent_steps = 0

@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import numpy as np
-
 from nebula.rl import _settings as s
 from nebula.rl._algorithm import Algorithm
 from nebula.rl._buffers import ReplayBuffer, check_buffer_config, make_buffer
@@ -17,9 +16,12 @@ from nebula.rl._results import ALL_MODULES
 from nebula.rl._sampler import Fragment
 
 OFF_POLICY_SETTINGS: list[tuple[str, str, Any, s.Check]] = [
-    ("training", "replay_buffer_config",
-     {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 50000, "alpha": 0.6, "beta": 0.4},
-     check_buffer_config),
+    (
+        "training",
+        "replay_buffer_config",
+        {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 50000, "alpha": 0.6, "beta": 0.4},
+        check_buffer_config,
+    ),
     ("training", "store_buffer_in_checkpoints", False, s.boolean),
     ("training", "num_steps_sampled_before_learning_starts", 1000, s.integer(0)),
     ("training", "training_intensity", None, s.optional(s.number(0, lo_open=True))),

@@ -11,7 +11,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-
 from nebula.rl import _settings as s
 from nebula.rl._algorithm import Algorithm
 from nebula.rl._config import DEFAULT_MODULE_ID, AlgorithmConfig
@@ -94,7 +93,9 @@ class ActorCriticPolicy:
         self.module.load_inference_state(weights[self.module_id])
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, explore: bool, timestep: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def act(
+        self, obs: np.ndarray, explore: bool, timestep: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         inputs, values = self.module(torch.from_numpy(obs))
         dist = self.module.distribution(inputs)
         actions = dist.sample() if explore else self.module.deterministic_action(inputs)
@@ -126,8 +127,14 @@ class ActorCriticPolicy:
             for (t, n), v in zip(keys, vals):
                 trunc_values[t, n] = v
         adv = gae(
-            fragment.rewards, vf, fragment.terminateds, fragment.truncateds, trunc_values,
-            self.values(fragment.next_obs), self.config.gamma, self.config.lambda_,
+            fragment.rewards,
+            vf,
+            fragment.terminateds,
+            fragment.truncateds,
+            trunc_values,
+            self.values(fragment.next_obs),
+            self.config.gamma,
+            self.config.lambda_,
         )
         flat = T * N
         columns = {
@@ -143,8 +150,14 @@ class ActorCriticPolicy:
 
 
 def gae(
-    rewards: np.ndarray, values: np.ndarray, terminateds: np.ndarray, truncateds: np.ndarray,
-    truncated_values: np.ndarray, last_values: np.ndarray, gamma: float, lam: float,
+    rewards: np.ndarray,
+    values: np.ndarray,
+    terminateds: np.ndarray,
+    truncateds: np.ndarray,
+    truncated_values: np.ndarray,
+    last_values: np.ndarray,
+    gamma: float,
+    lam: float,
 ) -> np.ndarray:
     """Generalized advantage estimates of ``[T, N]`` steps; episodes end at either kind of done."""
     T = rewards.shape[0]
@@ -181,8 +194,9 @@ def trainable_modules(config: AlgorithmConfig, module_ids: Any) -> set[str]:
 class PPOLearner(Learner):
     """PPO's loss over minibatches and epochs; adapts the KL coefficient after each update."""
 
-    def __init__(self, config: Any, modules: dict[str, torch.nn.Module], rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, config: Any, modules: dict[str, torch.nn.Module], rank: int = 0, world_size: int = 1
+    ) -> None:
         super().__init__(config, modules, rank, world_size)
         self.kl_coeff = {mid: float(config.kl_coeff) for mid in modules}
         self.trainable = trainable_modules(config, modules)
@@ -211,8 +225,14 @@ class PPOLearner(Learner):
             stats[mid]["curr_entropy_coeff"] = ent_coeff
         return stats
 
-    def _update_module(self, mid: str, module: Any, opt: torch.optim.Optimizer,
-                       columns: dict[str, np.ndarray], ent_coeff: float) -> dict[str, float]:
+    def _update_module(
+        self,
+        mid: str,
+        module: Any,
+        opt: torch.optim.Optimizer,
+        columns: dict[str, np.ndarray],
+        ent_coeff: float,
+    ) -> dict[str, float]:
         c = self.config
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in columns.items()}
         n = len(t["obs"])
@@ -241,14 +261,15 @@ class PPOLearner(Learner):
             out["curr_kl_coeff"] = self.kl_coeff[mid]
         with torch.no_grad():
             var = torch.var(t["value_targets"])
-            out["vf_explained_var"] = float(
-                1 - torch.var(t["value_targets"] - t["vf_preds"]) / var
-            ) if var > 0 else 0.0
+            out["vf_explained_var"] = (
+                float(1 - torch.var(t["value_targets"] - t["vf_preds"]) / var) if var > 0 else 0.0
+            )
         out["num_module_steps_trained"] = float(n * c.num_epochs)
         return out
 
-    def _loss(self, module: Any, b: dict[str, torch.Tensor], mid: str,
-              ent_coeff: float) -> dict[str, torch.Tensor]:
+    def _loss(
+        self, module: Any, b: dict[str, torch.Tensor], mid: str, ent_coeff: float
+    ) -> dict[str, torch.Tensor]:
         c = self.config
         inputs, values = module(b["obs"])
         dist = module.distribution(inputs)
@@ -259,8 +280,10 @@ class PPOLearner(Learner):
         policy_loss = -surrogate.mean()
         entropy = dist.entropy().mean()
         total = policy_loss - ent_coeff * entropy
-        parts: dict[str, torch.Tensor] = {"policy_loss": policy_loss.detach(),
-                                          "entropy": entropy.detach()}
+        parts: dict[str, torch.Tensor] = {
+            "policy_loss": policy_loss.detach(),
+            "entropy": entropy.detach(),
+        }
         if c.use_critic:
             vf_loss = (values - b["value_targets"]).pow(2)
             clipped = vf_loss.clamp(0, c.vf_clip_param) if c.vf_clip_param else vf_loss

@@ -7,7 +7,6 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-
 from nebula.rl._env_runner import SampleResult
 
 ALL_MODULES = "__all_modules__"
@@ -45,8 +44,7 @@ class EpisodeWindow:
         out.update(_stats(self.lengths, "episode_len"))
         if self.module_returns:
             out["module_episode_returns_mean"] = {
-                mid: float(np.mean(v)) if v else math.nan
-                for mid, v in self.module_returns.items()
+                mid: float(np.mean(v)) if v else math.nan for mid, v in self.module_returns.items()
             }
         return out
 

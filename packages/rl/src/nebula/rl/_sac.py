@@ -8,7 +8,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-
 from nebula.rl import _settings as s
 from nebula.rl._config import AlgorithmConfig, ConfigError
 from nebula.rl._envs import obs_size
@@ -62,7 +61,9 @@ class SACConfig(OffPolicyConfig):
         "min_time_s_per_iteration": 1,
         "min_sample_timesteps_per_iteration": 100,
         "replay_buffer_config": {
-            "type": "PrioritizedEpisodeReplayBuffer", "capacity": 1000000, "alpha": 0.6,
+            "type": "PrioritizedEpisodeReplayBuffer",
+            "capacity": 1000000,
+            "alpha": 0.6,
             "beta": 0.4,
         },
     }
@@ -78,8 +79,13 @@ class SACConfig(OffPolicyConfig):
 def build_module(config: AlgorithmConfig, module_id: str, obs_space: Any, act_space: Any) -> Any:
     if not isinstance(act_space, gym.spaces.Box):
         raise ConfigError(f"SAC needs continuous (Box) actions; this env's are {act_space}")
-    return SACModule(obs_size(obs_space), act_space, config.policy_model_config,
-                     config.q_model_config, config.twin_q)
+    return SACModule(
+        obs_size(obs_space),
+        act_space,
+        config.policy_model_config,
+        config.q_model_config,
+        config.twin_q,
+    )
 
 
 class SquashedGaussianPolicy:
@@ -93,7 +99,9 @@ class SquashedGaussianPolicy:
         self.module.load_inference_state(weights[self.module_id])
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, explore: bool, timestep: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def act(
+        self, obs: np.ndarray, explore: bool, timestep: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         actions, _ = self.module.policy(torch.from_numpy(obs), explore)
         return actions.numpy(), {}
 
@@ -109,32 +117,35 @@ def make_policy(config: AlgorithmConfig, module_id: str, obs_space: Any, act_spa
 
 
 class SACLearner(Learner):
-    def __init__(self, config: Any, modules: dict[str, torch.nn.Module], rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, config: Any, modules: dict[str, torch.nn.Module], rank: int = 0, world_size: int = 1
+    ) -> None:
         self.log_alpha = {
-            mid: torch.tensor(math.log(config.initial_alpha), requires_grad=True)
-            for mid in modules
+            mid: torch.tensor(math.log(config.initial_alpha), requires_grad=True) for mid in modules
         }
         super().__init__(config, modules, rank, world_size)
         self.targets = {mid: copy_module(m) for mid, m in modules.items()}
         self.target_entropy = {}
         for mid, m in modules.items():
-            n = m.pi[-1].out_features // 2
+            n = int(m.pi[-1].out_features) // 2  # type: ignore[index, union-attr]
             te = config.target_entropy
             self.target_entropy[mid] = -float(n) if te == "auto" else float(te)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         opt = c.optimization_config or {}
-        out = {}
+        out: dict[str, torch.optim.Optimizer] = {}
         for mid, m in self.modules.items():
             critics = list(m.q1.parameters()) + (list(m.q2.parameters()) if m.q2 else [])
             out[f"{mid}/actor"] = torch.optim.Adam(
-                m.pi.parameters(), lr=opt.get("actor_learning_rate", c.actor_lr))
+                m.pi.parameters(), lr=opt.get("actor_learning_rate", c.actor_lr)
+            )
             out[f"{mid}/critic"] = torch.optim.Adam(
-                critics, lr=opt.get("critic_learning_rate", c.critic_lr))
+                critics, lr=opt.get("critic_learning_rate", c.critic_lr)
+            )
             out[f"{mid}/alpha"] = torch.optim.Adam(
-                [self.log_alpha[mid]], lr=opt.get("entropy_learning_rate", c.alpha_lr))
+                [self.log_alpha[mid]], lr=opt.get("entropy_learning_rate", c.alpha_lr)
+            )
         return out
 
     def update(self, batch: Batch, timestep: int) -> Stats:
@@ -142,14 +153,18 @@ class SACLearner(Learner):
         stats: Stats = {}
         for mid, b in batch.items():
             m, target = self.modules[mid], self.targets[mid]
-            t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()
-                 if k != "batch_indexes"}
+            t = {
+                k: torch.from_numpy(np.ascontiguousarray(v))
+                for k, v in b.items()
+                if k != "batch_indexes"
+            }
             alpha = self.log_alpha[mid].exp().detach()
             with torch.no_grad():
                 next_a, next_logp = m.policy(t["new_obs"], True)
                 q_next = torch.min(torch.stack(target.q_values(t["new_obs"], next_a)), 0).values
                 y = t["rewards"] + t["discounts"] * (1 - t["terminateds"]) * (
-                    q_next - alpha * next_logp)
+                    q_next - alpha * next_logp
+                )
             qs = m.q_values(t["obs"], t["actions"])
             td = qs[0] - y
             critic_loss = sum((t["weights"] * 0.5 * (q - y).pow(2)).mean() for q in qs)
@@ -185,8 +200,10 @@ class SACLearner(Learner):
 
     def extra_state(self) -> dict[str, Any]:
         return {
-            "targets": {mid: {k: v.numpy().copy() for k, v in t.state_dict().items()}
-                        for mid, t in self.targets.items()},
+            "targets": {
+                mid: {k: v.numpy().copy() for k, v in t.state_dict().items()}
+                for mid, t in self.targets.items()
+            },
             "log_alpha": {mid: float(v.detach()) for mid, v in self.log_alpha.items()},
         }
 

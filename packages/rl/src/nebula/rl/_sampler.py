@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-
 from nebula.rl._envs import flatten_obs
 
 
@@ -91,8 +90,9 @@ class VectorSampler:
 
     def _step(
         self, explore: bool, timestep: int, stats: EpisodeStats
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray,
-               np.ndarray, Any]:
+    ) -> tuple[
+        np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, Any
+    ]:
         actions, extras = self.policy.act(self.obs, explore, timestep)
         next_obs, rewards, terms, truncs, info = self.env.step(self.policy.to_env_actions(actions))
         rewards = np.asarray(rewards, dtype=np.float64)
@@ -107,9 +107,9 @@ class VectorSampler:
             self.ep_len[done] = 0
         return actions, rewards, extras, np.asarray(terms), np.asarray(truncs), next_obs, info
 
-    def sample(self, steps_per_env: int, explore: bool = True, timestep: int = 0) -> tuple[
-        dict[str, Any], EpisodeStats
-    ]:
+    def sample(
+        self, steps_per_env: int, explore: bool = True, timestep: int = 0
+    ) -> tuple[dict[str, Any], EpisodeStats]:
         """``steps_per_env`` steps of every env, as the policy's training batch."""
         T, N = steps_per_env, self.num_envs
         stats = EpisodeStats()

@@ -9,6 +9,7 @@ from ``nebula.tune``) pass through unchecked: tune resolves them before the conf
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -168,9 +169,13 @@ def schedule(value: Any) -> str | None:
     """A number, or ``[[timestep, value], ...]`` pieces interpolated linearly."""
     if _is_number(value):
         return None
-    ok = isinstance(value, (list, tuple)) and value and all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_number(x) for x in p)
-        for p in value
+    ok = (
+        isinstance(value, (list, tuple))
+        and value
+        and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_number(x) for x in p)
+            for p in value
+        )
     )
     return None if ok else "a number or a list of [timestep, value] pairs"
 
@@ -182,7 +187,7 @@ def interpolate(value: Any, t: float) -> float:
     points = sorted((float(a), float(b)) for a, b in value)
     if t <= points[0][0]:
         return points[0][1]
-    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
         if t <= t1:
             return v0 + (v1 - v0) * (t - t0) / max(t1 - t0, 1e-12)
     return points[-1][1]

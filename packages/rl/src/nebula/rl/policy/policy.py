@@ -36,15 +36,17 @@ class Policy:
     def model(self) -> Any:
         return self._algorithm.get_module(self.policy_id)
 
-    def compute_single_action(self, obs: Any = None, state: Any = None, *,
-                              explore: bool | None = None, **kwargs: Any) -> tuple[Any, list, dict]:
+    def compute_single_action(
+        self, obs: Any = None, state: Any = None, *, explore: bool | None = None, **kwargs: Any
+    ) -> tuple[Any, list, dict]:
         action, _, extras = self._algorithm.compute_single_action(
             obs, policy_id=self.policy_id, explore=explore, full_fetch=True
         )
         return action, [], extras
 
-    def compute_actions(self, obs_batch: Any, explore: bool | None = None,
-                        **kwargs: Any) -> tuple[np.ndarray, list, dict]:
+    def compute_actions(
+        self, obs_batch: Any, explore: bool | None = None, **kwargs: Any
+    ) -> tuple[np.ndarray, list, dict]:
         actions = [self.compute_single_action(o, explore=explore)[0] for o in obs_batch]
         return np.asarray(actions), [], {}
 

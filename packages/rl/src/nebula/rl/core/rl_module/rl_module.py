@@ -20,16 +20,23 @@ class RLModule(nn.Module):
 
     inference_prefixes: tuple[str, ...] = ("",)
 
-    def __init__(self, observation_space: Any = None, action_space: Any = None,
-                 model_config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        observation_space: Any = None,
+        action_space: Any = None,
+        model_config: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.observation_space = observation_space
         self.action_space = action_space
         self.model_config = model_config or {}
 
     def inference_state(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.state_dict().items()
-                if k.startswith(self.inference_prefixes)}
+        return {
+            k: v.detach().cpu().numpy().copy()
+            for k, v in self.state_dict().items()
+            if k.startswith(self.inference_prefixes)
+        }
 
     def load_inference_state(self, state: dict[str, Any]) -> None:
         import torch
@@ -50,8 +57,7 @@ class RLModuleSpec:
     catalog_class: Any = None
     load_state_path: str | None = None
 
-    def build(self, observation_space: Any, action_space: Any,
-              model_config: dict[str, Any]) -> Any:
+    def build(self, observation_space: Any, action_space: Any, model_config: dict[str, Any]) -> Any:
         merged = dict(model_config)
         merged.update(self.model_config or {})
         obs = self.observation_space or observation_space
@@ -70,7 +76,12 @@ class MultiRLModuleSpec:
 
     rl_module_specs: dict[str, RLModuleSpec] = field(default_factory=dict)
 
-    def build(self, observation_space: Any, action_space: Any,
-              model_config: dict[str, Any], module_id: str | None = None) -> Any:
+    def build(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        model_config: dict[str, Any],
+        module_id: str | None = None,
+    ) -> Any:
         spec = self.rl_module_specs.get(module_id or "", RLModuleSpec())
         return spec.build(observation_space, action_space, model_config)
