@@ -101,8 +101,8 @@ class Algorithm:
             "num_env_steps_trained_lifetime": 0,
             "num_episodes_lifetime": 0,
         }
-        self._episodes = EpisodeWindow(config.metrics_num_episodes_for_smoothing)
-        self.callbacks = config.callbacks_class() if config.callbacks_class else None
+        self._episodes = EpisodeWindow(built.metrics_num_episodes_for_smoothing)
+        self.callbacks = built.callbacks_class() if built.callbacks_class else None
         self._local_policies: dict[str, Any] = {}
         self._local_policy_version = -1
         self.eval_env_runner_group: EnvRunnerGroup | None = None
