@@ -46,9 +46,10 @@ def plain_loop(with_policy: bool) -> float:
 
 
 def nebula_runners(num_runners: int) -> float:
-    import nebula
     from nebula.rl.algorithms.ppo import PPOConfig
     from nebula.rl.core.rl_module.default_model_config import DefaultModelConfig
+
+    import nebula
 
     nebula.init(num_cpus=2)
     config = (
