@@ -15,7 +15,7 @@ def main(seed: int, target: float = 450.0, max_steps: int = 300_000) -> None:
     config = (
         PPOConfig()
         .environment("CartPole-v1")
-        .env_runners(num_env_runners=2, num_envs_per_env_runner=4, rollout_fragment_length=32)
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=16, rollout_fragment_length=64)
         .training(
             lr=[[0, 1e-3], [100_000, 0.0]],
             gamma=0.98,

@@ -109,7 +109,9 @@ class DQNLearner(Learner):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
-            mid: torch.optim.Adam(m.parameters(), lr=self._lr(0), eps=self.config.adam_epsilon)
+            mid: torch.optim.Adam(
+                m.parameters(), lr=self._lr(0), eps=self.config.adam_epsilon, fused=True
+            )
             for mid, m in self.modules.items()
         }
 

@@ -42,7 +42,10 @@ class Learner:
     # ------------------------------------------------------------------ to override
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr = self._lr(0)
-        return {mid: torch.optim.Adam(m.parameters(), lr=lr) for mid, m in self.modules.items()}
+        return {
+            mid: torch.optim.Adam(m.parameters(), lr=lr, fused=True)
+            for mid, m in self.modules.items()
+        }
 
     def update(self, batch: Batch, timestep: int) -> Stats:
         raise NotImplementedError

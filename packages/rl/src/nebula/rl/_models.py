@@ -143,10 +143,14 @@ class ActorCritic(InferenceStateMixin, nn.Module):
 
     def distribution(self, dist_inputs: torch.Tensor) -> torch.distributions.Distribution:
         if self.discrete:
-            return torch.distributions.Categorical(logits=dist_inputs)
+            return torch.distributions.Categorical(logits=dist_inputs, validate_args=False)
         mean, log_std = dist_inputs.chunk(2, dim=-1)
         log_std = log_std.clamp(-self.log_std_clip, self.log_std_clip)
-        return torch.distributions.Independent(torch.distributions.Normal(mean, log_std.exp()), 1)
+        return torch.distributions.Independent(
+            torch.distributions.Normal(mean, log_std.exp(), validate_args=False),
+            1,
+            validate_args=False,
+        )
 
     def deterministic_action(self, dist_inputs: torch.Tensor) -> torch.Tensor:
         if self.discrete:
@@ -212,7 +216,7 @@ class SACModule(InferenceStateMixin, nn.Module):
         log_std = log_std.clamp(-20.0, 2.0)
         if not explore:
             return torch.tanh(mean), torch.zeros(mean.shape[0])
-        normal = torch.distributions.Normal(mean, log_std.exp())
+        normal = torch.distributions.Normal(mean, log_std.exp(), validate_args=False)
         u = normal.rsample()
         action = torch.tanh(u)
         logp = normal.log_prob(u).sum(-1) - (
