@@ -46,10 +46,10 @@ def locked_run(cmd: list[str], timeout: float) -> tuple[float | None, float | No
                 if line.startswith("built"):
                     built = now
                 elif line.startswith("reached"):
-                    reached, steps = now, int(line.split()[1])
+                    reached, steps = now, int(float(line.split()[1]))
                     break
                 elif line.startswith("gave-up"):
-                    steps = int(line.split()[1])
+                    steps = int(float(line.split()[1]))
                     break
                 if now > timeout:
                     break

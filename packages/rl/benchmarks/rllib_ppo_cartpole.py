@@ -17,12 +17,12 @@ def main(seed: int, target: float = 450.0, max_steps: int = 300_000) -> None:
         .environment("CartPole-v1")
         .env_runners(num_env_runners=2, num_envs_per_env_runner=16, rollout_fragment_length=64)
         .training(
-            lr=[[0, 1e-3], [100_000, 0.0]],
+            lr=[[0, 2e-3], [100_000, 0.0]],
             gamma=0.98,
             lambda_=0.8,
-            train_batch_size=256,
-            minibatch_size=256,
-            num_epochs=20,
+            train_batch_size_per_learner=2048,
+            minibatch_size=512,
+            num_epochs=10,
             clip_param=0.2,
             vf_loss_coeff=0.5,
             vf_clip_param=float("inf"),
