@@ -1,0 +1,5 @@
+"""DQN."""
+
+from nebula.rl._dqn import DQN, DQNConfig
+
+__all__ = ["DQN", "DQNConfig"]

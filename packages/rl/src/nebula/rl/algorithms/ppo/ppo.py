@@ -1,0 +1,5 @@
+"""PPO."""
+
+from nebula.rl._ppo import PPO, PPOConfig
+
+__all__ = ["PPO", "PPOConfig"]

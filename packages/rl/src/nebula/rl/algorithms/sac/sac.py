@@ -1,0 +1,5 @@
+"""SAC."""
+
+from nebula.rl._sac import SAC, SACConfig
+
+__all__ = ["SAC", "SACConfig"]

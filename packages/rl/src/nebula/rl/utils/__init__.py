@@ -1,0 +1,1 @@
+"""Utilities scripts import (metric names)."""
