@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import nox
 
-PACKAGES = ["packages/core", "packages/data"]
+PACKAGES = ["packages/core", "packages/data", "packages/tune", "packages/rl"]
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", *PACKAGES, "-r", "requirements-dev.txt")
+    session.install("torch==2.13.0")  # the CPU build, before nebula-rl asks for torch
+    session.install(*(f"-e{p}" for p in PACKAGES), "-r", "requirements-dev.txt")
     session.run("pytest", "-q", *session.posargs)
 
 
@@ -22,13 +23,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", *PACKAGES, "mypy")
-    session.run("mypy", "packages/core/src/nebula", "packages/data/src/nebula/data")
+    session.install(*(f"-e{p}" for p in PACKAGES), "mypy")
+    session.run(
+        "mypy",
+        "packages/core/src/nebula",
+        *(f"{package}/src/nebula/{package.rsplit('/', 1)[1]}" for package in PACKAGES[1:]),
+    )
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    session.install("-e", *PACKAGES)
+    session.install(*(f"-e{p}" for p in PACKAGES))
     session.run("nebula", "microbenchmark", *session.posargs)
 
 

@@ -28,7 +28,7 @@ QUICK_START_TIMEOUT_S = 600
 
 def quick_start(readme: Path) -> str:
     text = readme.read_text()
-    section = re.search(r"^## Quick start\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    section = re.search(r"^## Quick start[^\n]*\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     if section is None:
         raise SystemExit(f"{readme} has no '## Quick start' section")
     block = re.search(r"```python\n(.*?)```", section.group(1), re.S)

@@ -13,10 +13,9 @@ from nebula.rl import DQNConfig, IMPALAConfig, PolicySpec, PPOConfig, register_e
 from nebula.rl._dqn import DQNLearner, build_module
 from nebula.rl._learner import LearnerGroup
 from nebula.rl.core.rl_module.default_model_config import DefaultModelConfig
+from rl_test_envs import CrashOnce, MatchTarget
 
 import nebula
-
-from .envs import CrashOnce, MatchTarget
 
 pytestmark = pytest.mark.usefixtures("local_cluster")
 
