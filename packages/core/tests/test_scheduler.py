@@ -112,13 +112,16 @@ def test_default_returns_none_when_no_alive_node_could_ever_fit() -> None:
 # --- SPREAD --------------------------------------------------------------------------------
 
 
-def test_spread_picks_the_least_loaded_node_that_fits_now() -> None:
+def test_spread_deals_round_robin_over_nodes_that_fit_now() -> None:
     nodes = [
         node(A, {"CPU": 4}, {"CPU": 2}),
         node(B, {"CPU": 8}, {"CPU": 6}),
         node(C, {"CPU": 2}, {"CPU": 0}),
     ]
-    assert ask("SPREAD", {"CPU": 0.5}, nodes, A) == B
+    chosen = [ask("SPREAD", {"CPU": 0.5}, nodes, A) for _ in range(4)]
+    # C is full: the burst alternates between A and B, however busy each looks.
+    assert set(chosen) == {A, B}
+    assert chosen[0] != chosen[1] and chosen[:2] == chosen[2:]
 
 
 def test_spread_rotates_among_equally_loaded_nodes() -> None:
