@@ -127,7 +127,9 @@ def _wait_for_app(controller: Any, name: str, timeout_s: float | None) -> None:
             return
         if status == "DEPLOY_FAILED":
             if error is not None:
-                raise cloudpickle.loads(error)
+                cause = cloudpickle.loads(error)
+                as_cause = getattr(cause, "as_instanceof_cause", None)
+                raise as_cause() if as_cause is not None else cause
             raise DeployFailedError(f"Application {name!r} failed to deploy: {message}")
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"Application {name!r} is still {status} after {timeout_s} s.")

@@ -48,10 +48,17 @@ def router_for(key: DeploymentID) -> Router:
     """The running loop's router for ``key`` (call from inside that loop)."""
     loop = asyncio.get_running_loop()
     router = _routers.get((id(loop), key))
-    if router is None:
+    if router is None or router._loop is not loop:
+        forget_closed_loops()
         router = Router(key, get_controller)
         _routers[(id(loop), key)] = router
     return router
+
+
+def forget_closed_loops() -> None:
+    for key, router in list(_routers.items()):
+        if router._loop.is_closed():
+            del _routers[key]
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
