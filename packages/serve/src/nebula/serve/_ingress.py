@@ -20,6 +20,7 @@ def ingress(app: Any) -> Callable[[type], type]:
     """
     if not callable(app):
         raise TypeError("@serve.ingress takes an ASGI application (starlette, FastAPI).")
+    _make_state_picklable()
 
     def decorate(cls: type) -> type:
         if not inspect.isclass(cls):
@@ -28,3 +29,19 @@ def ingress(app: Any) -> Callable[[type], type]:
         return cls
 
     return decorate
+
+
+def _make_state_picklable() -> None:
+    # The app travels to the replicas pickled with the class; starlette's ``State`` answers
+    # every attribute lookup from its dict, which a bare unpickled instance does not have yet.
+    import copyreg
+
+    from starlette.datastructures import State
+
+    copyreg.pickle(State, _reduce_state)
+
+
+def _reduce_state(state: Any) -> tuple[Any, ...]:
+    from starlette.datastructures import State
+
+    return (State, (dict(state._state),))
