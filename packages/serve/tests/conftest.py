@@ -25,7 +25,11 @@ def serve_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
     from nebula import serve
 
     port = free_port()
-    options = {"host": "127.0.0.1", "port": port, **getattr(request.module, "SERVE_HTTP_OPTIONS", {})}
+    options = {
+        "host": "127.0.0.1",
+        "port": port,
+        **getattr(request.module, "SERVE_HTTP_OPTIONS", {}),
+    }
     with Cluster(initialize_head=True, head_node_args={"num_cpus": 16}, connect=True):
         serve.start(http_options=options)
         try:

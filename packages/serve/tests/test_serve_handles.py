@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import pytest
+from nebula.serve.exceptions import ServeError
 
 from nebula import serve
-from nebula.serve.exceptions import ServeError
 
 pytestmark = pytest.mark.timeout(120)
 

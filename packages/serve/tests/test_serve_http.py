@@ -13,13 +13,12 @@ import urllib.request
 from typing import Any
 
 import pytest
-
-import nebula
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import nebula
 from nebula import serve
 from nebula.testing import wait_for_condition
 
@@ -106,7 +105,7 @@ def test_streaming_response_arrives_in_pieces(serve_cluster: str) -> None:
 
 def test_errors_are_500_and_the_replica_keeps_serving(serve_cluster: str) -> None:
     serve.run(Echo.bind(), name="echo", route_prefix="/echo")
-    status, headers, body = get(f"{serve_cluster}/echo?kind=error")
+    status, _headers, _body = get(f"{serve_cluster}/echo?kind=error")
     assert status == 500
     assert get(f"{serve_cluster}/echo?kind=str")[2] == b"plain text"
 
@@ -144,9 +143,9 @@ def test_request_id_header(serve_cluster: str) -> None:
             return str(record.request_id)  # type: ignore[attr-defined]
 
     serve.run(Ids.bind(), name="ids", route_prefix="/ids")
-    status, headers, body = get(f"{serve_cluster}/ids")
+    _, headers, body = get(f"{serve_cluster}/ids")
     assert headers["x-request-id"] == body.decode() and len(body) == 32
-    status, headers, body = get(f"{serve_cluster}/ids", headers={"X-Request-ID": "mine-1"})
+    _status, headers, body = get(f"{serve_cluster}/ids", headers={"X-Request-ID": "mine-1"})
     assert headers["x-request-id"] == "mine-1" and body == b"mine-1"
 
 
@@ -255,7 +254,9 @@ def test_metrics_endpoint(serve_cluster: str) -> None:
     get(f"{serve_cluster}/echo?kind=str")
     get(f"{serve_cluster}/echo?kind=error")
     text = get(f"{serve_cluster}/-/metrics")[2].decode()
-    assert 'serve_num_http_requests_total{deployment="Echo",route="/echo",status_code="200"}' in text
+    assert (
+        'serve_num_http_requests_total{deployment="Echo",route="/echo",status_code="200"}' in text
+    )
     assert "serve_num_http_error_requests_total" in text
     assert "serve_http_request_latency_seconds_bucket" in text
     assert "serve_num_ongoing_http_requests" in text

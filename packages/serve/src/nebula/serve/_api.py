@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
-
-import nebula
 from nebula.serve import _client
 from nebula.serve._common import CONTROLLER_NAME, SERVE_NAMESPACE
 from nebula.serve._deployment import Application, build_application
 from nebula.serve.config import HTTPOptions, ProxyLocation
 from nebula.serve.exceptions import DeployFailedError, ServeError
 from nebula.serve.handle import DeploymentHandle
+
+import nebula
 
 __all__ = [
     "ApplicationStatusOverview",

@@ -12,9 +12,10 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-import nebula
 from nebula.serve._common import CONTROLLER_NAME, SERVE_NAMESPACE, DeploymentID
 from nebula.serve._router import Router
+
+import nebula
 
 T = TypeVar("T")
 

@@ -16,8 +16,6 @@ import uuid
 from typing import Any
 
 import cloudpickle
-
-import nebula
 from nebula.serve._autoscaling import AutoscalingPolicy
 from nebula.serve._common import (
     PROXY_NAME_PREFIX,
@@ -33,6 +31,8 @@ from nebula.serve._deployment_state import DeploymentState, ReplicaRecord, Repli
 from nebula.serve._replica import Replica
 from nebula.serve._routing import ReplicaInfo
 from nebula.serve.config import HTTPOptions, ProxyLocation
+
+import nebula
 
 logger = logging.getLogger("nebula.serve")
 
@@ -96,6 +96,7 @@ class ServeController:
 
     async def _ensure_proxies(self) -> None:
         from nebula.serve._proxy import ProxyActor
+
         from nebula.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = nebula.get_runtime_context().get_node_id()
@@ -165,7 +166,9 @@ class ServeController:
                     state.delete()
         self._poll.bump(_ROUTES)
 
-    async def _reconfigure(self, state: DeploymentState, record: ReplicaRecord, config: Any) -> None:
+    async def _reconfigure(
+        self, state: DeploymentState, record: ReplicaRecord, config: Any
+    ) -> None:
         try:
             await record.actor.reconfigure.remote(config)
         except Exception as exc:
@@ -200,7 +203,9 @@ class ServeController:
     def _app_status(self, app: _App) -> tuple[str, str, BaseException | None]:
         if app.deleting:
             return "DELETING", "", None
-        states = [self.deployments[DeploymentID(d.name, app.spec.name)] for d in app.spec.deployments]
+        states = [
+            self.deployments[DeploymentID(d.name, app.spec.name)] for d in app.spec.deployments
+        ]
         for state in states:
             if state.failed:
                 return "DEPLOY_FAILED", state.message, state.last_error

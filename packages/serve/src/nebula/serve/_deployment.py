@@ -6,10 +6,9 @@ import dataclasses
 import hashlib
 import inspect
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any
 
 import cloudpickle
-
 from nebula.serve._common import ApplicationSpec, DeploymentSpec
 from nebula.serve.config import AutoscalingConfig, DeploymentConfig
 from nebula.serve.handle import DeploymentHandle
@@ -62,7 +61,7 @@ class Deployment:
                 f"it takes {', '.join(sorted(_OPTIONS))}."
             )
         config_changes = {k: v for k, v in options.items() if k in _CONFIG_FIELDS}
-        if "autoscaling_config" in config_changes and config_changes["autoscaling_config"]:
+        if config_changes.get("autoscaling_config"):
             config_changes["autoscaling_config"] = AutoscalingConfig.from_value(
                 config_changes["autoscaling_config"]
             )
@@ -171,16 +170,6 @@ def _spec(
         code_version=version,
         route_prefix=deployment.route_prefix,
     )
-
-
-@overload
-def deployment(_func_or_class: Callable[..., Any]) -> Deployment: ...
-
-
-@overload
-def deployment(
-    _func_or_class: None = None, **options: Any
-) -> Callable[[Callable[..., Any]], Deployment]: ...
 
 
 def deployment(

@@ -144,7 +144,7 @@ def _rebind(route: Any, bound: Any) -> None:
     try:
         from fastapi.routing import APIRoute
     except ImportError:
-        APIRoute = None  # noqa: N806
+        APIRoute = None
     if APIRoute is not None and isinstance(route, APIRoute):
         _rebind_fastapi(route, bound)
         return

@@ -18,12 +18,12 @@ import traceback
 from typing import Any
 
 import cloudpickle
-
-import nebula
-from nebula.exceptions import TaskError, ensure_picklable_cause
 from nebula.serve import _context, _http, _wire
 from nebula.serve._common import HTTP_METHOD, DeploymentSpec
 from nebula.serve.exceptions import RequestCancelledError
+
+import nebula
+from nebula.exceptions import TaskError, ensure_picklable_cause
 
 logger = logging.getLogger("nebula.serve")
 

@@ -271,7 +271,9 @@ class Router:
             f"Deployment {self.key.name!r} of application {self.key.app!r} does not exist."
         )
         self._token = update.token
-        self._max_queued = math.inf if update.max_queued_requests < 0 else update.max_queued_requests
+        self._max_queued = (
+            math.inf if update.max_queued_requests < 0 else update.max_queued_requests
+        )
         self._metrics_interval = update.metrics_interval_s
         for replica_id in self._chooser.update(update.replicas):
             connection = self._connections.pop(replica_id, None)

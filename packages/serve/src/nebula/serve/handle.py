@@ -61,7 +61,7 @@ class DeploymentHandle:
         use_new_handle_api: bool = _UNSET,
     ) -> DeploymentHandle:
         """A copy of this handle with other call options."""
-        changes = {
+        changes: dict[str, Any] = {
             k: v
             for k, v in (
                 ("method_name", method_name),
