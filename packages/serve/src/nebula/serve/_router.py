@@ -61,7 +61,8 @@ class Router:
         self._connections: dict[str, _wire.FrameProtocol] = {}
         self._connecting: dict[str, asyncio.Future[_wire.FrameProtocol]] = {}
         self._pending: dict[int, Call] = {}
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[ReplicaSlot | None]] = deque()
+        self._recheck: asyncio.TimerHandle | None = None
         self._rids = itertools.count()
         self._token = b""
         self._max_queued = math.inf
@@ -120,56 +121,93 @@ class Router:
         while True:
             if not self._exists:
                 raise DeploymentUnavailableError(self._missing_reason)
-            slot = self._chooser.choose()
-            if slot is not None:
-                connection = self._connections.get(slot.replica_id)
-                if connection is None or connection.closed:
-                    try:
-                        connection = await self._connect(slot)
-                    except OSError:
-                        self._lost(slot.replica_id)
-                        continue
+            # Requests already waiting go first: a new one takes a replica directly only
+            # when nobody waits.
+            slot = None if self._waiters else self._chooser.choose()
+            if slot is None:
+                if self._queued >= self._max_queued:
+                    raise BackPressureError(
+                        f"Request dropped: {self._queued} requests already wait for deployment "
+                        f"{self.key.name!r} (max_queued_requests={int(self._max_queued)})."
+                    )
+                slot = await self._wait_for_room()
+                if slot is None:
+                    continue
+            else:
                 slot.ongoing += 1
-                call.slot = slot
-                call.future = self._loop.create_future()
-                self._pending[call.request.rid] = call
-                connection.send(call.request)
-                return
-            if self._queued >= self._max_queued:
-                raise BackPressureError(
-                    f"Request dropped: {self._queued} requests already wait for deployment "
-                    f"{self.key.name!r} (max_queued_requests={int(self._max_queued)})."
-                )
-            await self._wait_for_room()
+            connection = self._connections.get(slot.replica_id)
+            if connection is None or connection.closed:
+                try:
+                    connection = await self._connect(slot)
+                except OSError:
+                    slot.ongoing -= 1
+                    self._lost(slot.replica_id)
+                    continue
+            call.slot = slot
+            call.future = self._loop.create_future()
+            self._pending[call.request.rid] = call
+            connection.send(call.request)
+            return
 
-    async def _wait_for_room(self) -> None:
-        waiter: asyncio.Future[None] = self._loop.create_future()
+    async def _wait_for_room(self) -> ReplicaSlot | None:
+        """Wait in line; returns a replica slot already reserved for the caller, or None
+        when the replica set changed and the caller should look again."""
+        waiter: asyncio.Future[ReplicaSlot | None] = self._loop.create_future()
         self._waiters.append(waiter)
         self._queued += 1
         if len(self._chooser) == 0 and self._metrics_interval is not None:
             self._push_load()  # scale up from zero now, not at the next report
-        timer = self._loop.call_later(_RECHECK_S, _wake, waiter)
+        self._schedule_recheck()
         try:
-            await waiter
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                slot = waiter.result()
+                assert slot is not None
+                self._finished(slot)
+            raise
         finally:
-            timer.cancel()
             self._queued -= 1
             try:
                 self._waiters.remove(waiter)
             except ValueError:
                 pass
 
+    def _hand_over(self) -> None:
+        """Give free replica capacity to the requests waiting, oldest first."""
+        self._recheck = None
+        while self._waiters:
+            waiter = self._waiters[0]
+            if waiter.done():
+                self._waiters.popleft()
+                continue
+            slot = self._chooser.choose()
+            if slot is None:
+                self._schedule_recheck()
+                return
+            self._waiters.popleft()
+            slot.ongoing += 1
+            waiter.set_result(slot)
+
+    def _schedule_recheck(self) -> None:
+        # A replica that turned a request away is skipped for a moment; look again after.
+        if self._recheck is None:
+            self._recheck = self._loop.call_later(_RECHECK_S, self._hand_over)
+
     def _finished(self, slot: ReplicaSlot) -> None:
         slot.ongoing -= 1
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        if self._waiters:
+            self._hand_over()
 
     def _wake_all(self) -> None:
-        for waiter in self._waiters:
-            _wake(waiter)
+        """The replica set changed: waiting requests look again (raising if it is gone)."""
+        if not self._exists:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+            return
+        self._hand_over()
 
     # -------------------------------------------------------------- connections
 
@@ -210,6 +248,8 @@ class Router:
         call = self._pending.pop(message.rid, None)
         if call is None or call.slot is None or call.future is None:
             return
+        if kind is _wire.Rejected:
+            self._chooser.mark_full(call.slot.replica_id)
         self._finished(call.slot)
         if call.future.done():
             return
@@ -218,7 +258,6 @@ class Router:
         elif kind is _wire.Failure:
             call.future.set_exception(_remote_error(message))
         elif kind is _wire.Rejected:
-            self._chooser.mark_full(call.slot.replica_id)
             call.future.set_exception(_Retry())
 
     def _lost(self, replica_id: str) -> None:
@@ -317,11 +356,6 @@ class Router:
             if call.future is not None and not call.future.done():
                 call.future.set_exception(RequestCancelledError("serve was shut down"))
         self._pending.clear()
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _remote_error(message: _wire.Failure) -> BaseException:
