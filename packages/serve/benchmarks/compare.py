@@ -125,8 +125,13 @@ def _wrk(url: str, seconds: int, warmup: int) -> dict[str, Any]:
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return {"rate": rate, "p50": latency.get("50"), "p99": latency.get("99"), "errors": errors,
-            "total": total}
+    return {
+        "rate": rate,
+        "p50": latency.get("50"),
+        "p99": latency.get("99"),
+        "errors": errors,
+        "total": total,
+    }
 
 
 def _run_one(
@@ -177,16 +182,25 @@ def main() -> None:
     me = os.path.abspath(__file__)
     runs: list[tuple[str, list[str]]] = [
         ("bare starlette + uvicorn", [sys.executable, me, "--role", "bare"]),
-        ("nebula-serve (max_ongoing_requests=5, default)", [sys.executable, me, "--role", "nebula"]),
-        ("nebula-serve (max_ongoing_requests=64)",
-         [sys.executable, me, "--role", "nebula", "--max-ongoing", "64"]),
+        (
+            "nebula-serve (max_ongoing_requests=5, default)",
+            [sys.executable, me, "--role", "nebula"],
+        ),
+        (
+            "nebula-serve (max_ongoing_requests=64)",
+            [sys.executable, me, "--role", "nebula", "--max-ongoing", "64"],
+        ),
     ]
     if not args.skip_ray:
         runs += [
-            ("Ray Serve 2.60 (max_ongoing_requests=5, default)",
-             [args.ray_python, me, "--role", "ray"]),
-            ("Ray Serve 2.60 (max_ongoing_requests=64)",
-             [args.ray_python, me, "--role", "ray", "--max-ongoing", "64"]),
+            (
+                "Ray Serve 2.60 (max_ongoing_requests=5, default)",
+                [args.ray_python, me, "--role", "ray"],
+            ),
+            (
+                "Ray Serve 2.60 (max_ongoing_requests=64)",
+                [args.ray_python, me, "--role", "ray", "--max-ongoing", "64"],
+            ),
         ]
     results = []
     for label, command in runs:
