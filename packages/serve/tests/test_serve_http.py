@@ -260,3 +260,4 @@ def test_metrics_endpoint(serve_cluster: str) -> None:
     assert "serve_num_http_error_requests_total" in text
     assert "serve_http_request_latency_seconds_bucket" in text
     assert "serve_num_ongoing_http_requests" in text
+    assert 'serve_num_queued_http_requests{deployment="Echo"} 0.0' in text

@@ -40,6 +40,12 @@ class ProxyMetrics:
             ("deployment",),
             registry=self.registry,
         )
+        self.queued = Gauge(
+            "serve_num_queued_http_requests",
+            "HTTP requests waiting in the proxy for a replica with room.",
+            ("deployment",),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter | None]] = {}
         self._ongoing: dict[str, Gauge] = {}
 
@@ -70,6 +76,9 @@ class ProxyMetrics:
         latency.observe(seconds)
         if errors is not None:
             errors.inc()
+
+    def set_queued(self, deployment: str, count: int) -> None:
+        self.queued.labels(deployment).set(count)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -216,6 +216,9 @@ class ProxyActor:
             table = {r.prefix: r.app for r in self.routes}
             await _plain(send, 200, json.dumps(table).encode(), b"application/json")
         elif path == "/-/metrics":
+            for route in self.routes:
+                router = _client.router_for(route.ingress)
+                self.metrics.set_queued(route.ingress.name, router.queued)
             body, kind = self.metrics.exposition()
             await _plain(send, 200, body, kind.encode())
         else:

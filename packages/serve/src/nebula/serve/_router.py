@@ -324,6 +324,11 @@ class Router:
         self._first_update.set()
         self._wake_all()
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting here for a replica with room."""
+        return self._queued
+
     def _load(self) -> int:
         return self._queued + self._chooser.in_flight
 
