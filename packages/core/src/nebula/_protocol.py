@@ -65,6 +65,17 @@ class ObjectValue(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementGroupContext(Message):
+    """The placement group a task or actor was scheduled in. With ``capture_child_tasks``,
+    the tasks and actors it starts without a scheduling strategy of their own go there too."""
+
+    pg_id: bytes
+    bundles: tuple[dict[str, float], ...]
+    strategy: str
+    capture_child_tasks: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Message):
     task_id: bytes
     job_id: int
@@ -96,6 +107,8 @@ class TaskSpec(Message):
     max_calls: int = 0
     # Actor calls: the concurrency group to run in ("": the method's own, else the default).
     concurrency_group: str = ""
+    # Normal tasks and actor creation: the placement group it runs in, if any.
+    placement_group: PlacementGroupContext | None = None
 
 
 @dataclass(frozen=True, slots=True)

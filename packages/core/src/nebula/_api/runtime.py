@@ -10,12 +10,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from nebula import _auth, _config, _runtime_env
 from nebula import _protocol as p
 from nebula._api import options as opts
-from nebula._api import services
+from nebula._api import placement_context, services
 from nebula._api.actor import STREAMING, ActorHandle
 from nebula._api.connect import (
     Runtime,
@@ -32,6 +32,7 @@ from nebula._worker.submitter import PendingTask
 from nebula.exceptions import PendingCallsLimitExceeded, TaskError
 
 _state: Runtime | None = None
+_OptionsT = TypeVar("_OptionsT", opts.TaskOptions, opts.ActorOptions)
 _init_lock = threading.RLock()
 
 
@@ -318,6 +319,7 @@ def submit_task(
     streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
+    options, pg_context = _placed(options)
     declared = options.num_returns
     num_returns = 1 if streaming or declared is None or declared == "streaming" else declared
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
@@ -340,6 +342,7 @@ def submit_task(
         runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
         streaming=streaming,
         max_calls=options.calls_per_worker(),
+        placement_group=pg_context,
     )
     task = PendingTask(
         spec,
@@ -356,6 +359,14 @@ def submit_task(
             cw.streams.open(task_id)
         cw.submitter.submit(task)
     return _handed_back(refs, task_id, streaming)
+
+
+def _placed(options: _OptionsT) -> tuple[_OptionsT, p.PlacementGroupContext | None]:
+    """The options with a captured placement group filled in, and the group's context."""
+    strategy, context = placement_context.resolve(options.scheduling_strategy)
+    if strategy is not options.scheduling_strategy:
+        options = dataclasses.replace(options, scheduling_strategy=strategy)
+    return options, context
 
 
 def _handed_back(refs: list[ObjectRef], task_id: bytes, streaming: bool) -> Any:
@@ -376,6 +387,7 @@ def create_actor(
     options: opts.ActorOptions,
 ) -> ActorHandle:
     cw = _auto_init()
+    options, pg_context = _placed(options)
     namespace = options.namespace or _namespace()
     name = options.name
     if name is not None and options.get_if_exists:
@@ -400,6 +412,7 @@ def create_actor(
         job_sys_path=cw.job_sys_path,
         namespace=namespace,
         runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
+        placement_group=pg_context,
     )
     max_concurrency = options.max_concurrency or (1000 if is_async else 1)
     spec = p.ActorSpec(

@@ -371,7 +371,8 @@ class ControlStore:
         )
         placement = place(request, views)
         if placement.node_id is None:
-            if not actor.warned:
+            # An actor waiting for its group to be reserved is not stuck: no warning yet.
+            if not actor.warned and not self.placement_groups.is_pending(spec.strategy):
                 actor.warned = True
                 warning = f"Warning: actor {spec.class_name}: {placement.reason}"
                 self.endpoint.send(spec.owner_address, p.LogLines(0, True, (warning,)))
