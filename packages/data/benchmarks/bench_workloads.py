@@ -247,6 +247,7 @@ def run_once(
         command.append(f"--object-store-memory={int(data_bytes * args.store_fraction)}")
     tag = uuid.uuid4().hex
     env = dict(os.environ, **{TAG_VARIABLE: tag, "NEBULA_SHM_DIR": shm_directory})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # imports cost what they cost once installed
     error = ""
     process = subprocess.Popen(
         command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

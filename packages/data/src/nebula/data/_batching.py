@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from nebula.data._blocks import Block, array_from_numpy, column_to_numpy, compact, concat
+from nebula.data._blocks import Block, array_from_numpy, compact, concat, udf_column
 from nebula.data._blocks import from_batch as block_from_batch
 from nebula.data._numpy_batch import NumpyBatch, unread_column
 
@@ -31,7 +31,7 @@ class _BlockColumns:
     def array(self, name: str) -> Any:
         array = self._arrays.get(name)
         if array is None:
-            array = self._arrays[name] = column_to_numpy(self.block.column(name))
+            array = self._arrays[name] = udf_column(self.block.column(name))
         return array
 
 

@@ -20,6 +20,7 @@ from nebula.data._objects import (
     object_array,
     objects_to_numpy,
 )
+from nebula.data._strings import ArrowStrings, is_string_column
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 Block: TypeAlias = pa.Table
@@ -65,9 +66,18 @@ def column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     return view if view is not None else column.to_numpy()
 
 
+def udf_column(column: pa.ChunkedArray) -> Any:
+    """A column as a numpy batch gives it to a function: strings stay in Arrow until used."""
+    if is_string_column(column):
+        return ArrowStrings(column)
+    return column_to_numpy(column)
+
+
 def array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values
+    if isinstance(values, ArrowStrings):
+        return array_or_objects(values.objects()) if values.changed else values.to_arrow()
     unread = unread_column(values)
     if unread is not None:
         return unread
@@ -100,7 +110,7 @@ def to_udf_batch(block: Block, batch_format: str) -> Any:
     """The block as a UDF's input: like :func:`to_batch`, but a numpy batch converts each
     column only when the UDF reads it (see :class:`NumpyBatch`)."""
     if batch_format in ("default", "numpy"):
-        return NumpyBatch.of(block, column_to_numpy)
+        return NumpyBatch.of(block, udf_column)
     return to_batch(block, batch_format)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from nebula.data._strings import ArrowStrings
 
 
 class _Unread:
@@ -38,7 +39,7 @@ class NumpyBatch(dict[str, Any]):
     def __init__(self) -> None:
         super().__init__()
         # name -> (the array handed out, the column it views); only for read-only views.
-        self._views: dict[str, tuple[np.ndarray, pa.ChunkedArray]] = {}
+        self._views: dict[str, tuple[np.ndarray | ArrowStrings, pa.ChunkedArray]] = {}
         self._sources: dict[str, pa.ChunkedArray] = {}
 
     @classmethod
@@ -62,7 +63,11 @@ class NumpyBatch(dict[str, Any]):
 
     def _store(self, name: str, column: pa.ChunkedArray, array: Any) -> Any:
         dict.__setitem__(self, name, array)
-        if isinstance(array, np.ndarray) and not array.flags.writeable:
+        # Read-only views and Arrow-backed strings cannot have been changed in place
+        # (assigning into ArrowStrings marks it as changed).
+        if isinstance(array, ArrowStrings) or (
+            isinstance(array, np.ndarray) and not array.flags.writeable
+        ):
             self._views[name] = (array, column)
         return array
 
@@ -161,6 +166,8 @@ class NumpyBatch(dict[str, Any]):
             return value.column
         view = self._views.get(name)
         if view is not None and view[0] is value:
+            if isinstance(value, ArrowStrings) and value.changed:
+                return None
             return view[1]
         return None
 
