@@ -218,6 +218,18 @@ def split_evenly(block: Block, parts: int) -> list[Block]:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingBundle:
+    """A block an exchange's task is still computing: its reference and its metadata's.
+
+    An exchange may return these instead of :class:`RefBundle`; its operator hands each on
+    (in order) as soon as it is ready, instead of waiting for the last one.
+    """
+
+    ref: Any  # nebula.ObjectRef of a Block
+    meta_ref: Any  # nebula.ObjectRef of its BlockMetadata
+
+
+@dataclass(frozen=True, slots=True)
 class RefBundle:
     """A block in the object store with its metadata, as operators pass them along."""
 
