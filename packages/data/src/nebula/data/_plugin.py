@@ -43,7 +43,8 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
 def nebula_register_operators(registry: OperatorRegistry) -> None:
     """The built-in all-to-all operators."""
     from nebula.data._aggregate import aggregate
-    from nebula.data._exchange import random_shuffle, randomize_blocks, repartition, sort
+    from nebula.data._exchange import randomize_blocks, repartition
+    from nebula.data._shuffle import random_shuffle, sort
 
     registry.add("Repartition", repartition, description="split rows evenly")
     registry.add("RandomShuffle", random_shuffle, description="shuffle rows")

@@ -1,0 +1,199 @@
+"""Sort and random shuffle as one map/reduce exchange over shared memory.
+
+Each map task reorders its block once (by the sort key, or at random) so that the rows of
+every output partition are contiguous, and returns that one block with the offsets where
+partitions start. Reduce task ``p`` receives every map block (mapped from the object
+store, zero-copy), slices partition ``p`` out of each and, with one more ``take``, merges
+(sort: a stable argsort over sorted runs, which timsort merges in linear passes) or
+permutes them. No piece is ever stored on its own, so no row is copied between the map's
+reorder and the reduce's. Reduce outputs are handed on as each finishes, in partition
+order, so a writer downstream starts on the first range while later ones are merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from nebula.data import _blocks
+from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+
+import nebula
+
+# Keys that numpy sorts exactly as Arrow does (no nulls: Arrow puts them last).
+_NUMPY_SORTABLE = "iuf"
+
+
+def _key_array(block: Block, key: str) -> np.ndarray | None:
+    """The key column as numpy when numpy can order it, else None (Arrow sorts it)."""
+    column = block.column(key)
+    if column.null_count or not (
+        pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    ):
+        return None
+    values = column.to_numpy()
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        return None  # Arrow orders NaN after numbers; numpy does too, but not stably with -0.0
+    return values
+
+
+def _sort_order(block: Block, keys: Sequence[str], descending: bool) -> np.ndarray:
+    """Row positions that sort ``block`` (stable: equal keys keep their order)."""
+    values = _key_array(block, keys[0]) if len(keys) == 1 else None
+    if values is not None:
+        if descending:
+            # Reverse a stable ascending sort of the reversed rows: still stable.
+            order = np.argsort(values[::-1], kind="stable")[::-1]
+            return len(values) - 1 - order  # type: ignore[no-any-return]
+        return np.argsort(values, kind="stable")
+    direction = "descending" if descending else "ascending"
+    return pc.sort_indices(block, sort_keys=[(key, direction) for key in keys]).to_numpy()
+
+
+def _ordered_prefix(column: pa.ChunkedArray) -> Any:
+    """The values of a sorted key column before its nulls and NaNs (which sort last)."""
+    invalid = column.null_count
+    if pa.types.is_floating(column.type):
+        invalid += pc.sum(pc.is_nan(column)).as_py() or 0
+    return column.slice(0, len(column) - invalid).to_numpy(zero_copy_only=False)
+
+
+@nebula.remote(num_returns=2)
+def _sort_map(
+    block: Block, keys: list[str], descending: bool, boundaries: np.ndarray
+) -> tuple[Block, np.ndarray]:
+    """``block`` sorted, and where each range partition starts in it.
+
+    ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
+    sort last, so they fall in the last partition.
+    """
+    parts = len(boundaries) + 1
+    if not block.num_rows:
+        return block, np.zeros(parts + 1, dtype=np.int64)
+    block = block.take(pa.array(_sort_order(block, keys, descending)))
+    if parts == 1:
+        return block, np.array([0, block.num_rows], dtype=np.int64)
+    values = _ordered_prefix(block.column(keys[0]))
+    if descending:  # values >= boundary come first
+        cuts = len(values) - np.searchsorted(values[::-1], boundaries, side="left")
+    else:  # values <= boundary come first
+        cuts = np.searchsorted(values, boundaries, side="right")
+    return block, np.concatenate([[0], cuts, [block.num_rows]]).astype(np.int64)
+
+
+@nebula.remote(num_returns=2)
+def _shuffle_map(block: Block, parts: int, seed: int | None) -> tuple[Block, np.ndarray]:
+    """``block`` in a random order, cut into ``parts`` nearly equal runs."""
+    rng = np.random.default_rng(seed)
+    if block.num_rows:
+        block = block.take(pa.array(rng.permutation(block.num_rows)))
+    cuts = np.linspace(0, block.num_rows, num=parts + 1).astype(np.int64)
+    return block, cuts
+
+
+def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
+    """Partition ``part`` of each of ``count`` map outputs: offsets first, then blocks."""
+    offsets, blocks = args[:count], args[count:]
+    pieces = []
+    for cuts, block in zip(offsets, blocks):
+        start, stop = int(cuts[part]), int(cuts[part + 1])
+        if stop > start:
+            pieces.append(block.slice(start, stop - start))
+    return pieces
+
+
+@nebula.remote(num_returns=2)
+def _sort_reduce(
+    part: int, count: int, keys: list[str], descending: bool, *args: Any
+) -> tuple[Block, BlockMetadata]:
+    pieces = _pieces(part, count, args)
+    if not pieces:
+        return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
+    block = _blocks.concat(pieces)
+    if len(pieces) > 1:
+        block = block.take(pa.array(_sort_order(block, keys, descending)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
+@nebula.remote(num_returns=2)
+def _shuffle_reduce(part: int, count: int, seed: int | None, *args: Any) -> tuple[Block, Any]:
+    pieces = _pieces(part, count, args)
+    if not pieces:
+        return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
+    block = _blocks.concat(pieces)
+    block = block.take(pa.array(np.random.default_rng(seed).permutation(block.num_rows)))
+    return block, BlockMetadata.of(block)
+
+
+def _empty(like: Block) -> Block:
+    return like.schema.empty_table()
+
+
+@nebula.remote
+def _sample(block: Block, key: str, count: int) -> np.ndarray:
+    column = block.column(key).drop_null()
+    if len(column) == 0:
+        return np.array([])
+    values = column.to_numpy(zero_copy_only=False)
+    picks = np.random.default_rng(len(values)).choice(len(values), size=min(count, len(values)))
+    return values[picks]  # type: ignore[no-any-return]
+
+
+def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
+    """Sample boundaries of the first key, sort and range-cut each block in a map task,
+    merge each range in a reduce task; ranges come out in order.
+
+    Equal first-key values always land in the same range, so sorting each range on all
+    keys and handing the ranges on in order sorts the whole dataset.
+    """
+    keys: list[str] = params["keys"]
+    descending: bool = params["descending"]
+    bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
+    if not bundles:
+        return []
+    parts = len(bundles)
+    samples = nebula.get([_sample.remote(b.ref, keys[0], 64) for b in bundles])
+    present = [sample for sample in samples if len(sample)]
+    present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
+    boundaries = np.array([])
+    if present and parts > 1:
+        pooled = np.sort(np.concatenate(present))
+        cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
+        boundaries = np.unique(pooled[cuts])
+        if descending:
+            boundaries = boundaries[::-1]
+    parts = len(boundaries) + 1
+    maps = [_sort_map.remote(b.ref, keys, descending, boundaries) for b in bundles]
+    offsets = [offset_ref for _, offset_ref in maps]
+    blocks = [block_ref for block_ref, _ in maps]
+    return [
+        PendingBundle(*_sort_reduce.remote(part, len(maps), keys, descending, *offsets, *blocks))
+        for part in range(parts)
+    ]
+
+
+def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
+    """Every row to a random output block, in a random order within it."""
+    seed: int | None = params.get("seed")
+    bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
+    if not bundles:
+        return []
+    parts = params.get("num_blocks") or len(bundles)
+    maps = [
+        _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
+        for index, b in enumerate(bundles)
+    ]
+    offsets = [offset_ref for _, offset_ref in maps]
+    blocks = [block_ref for block_ref, _ in maps]
+    return [
+        PendingBundle(
+            *_shuffle_reduce.remote(
+                part, len(maps), None if seed is None else seed * 7919 + part, *offsets, *blocks
+            )
+        )
+        for part in range(parts)
+    ]
