@@ -128,6 +128,15 @@ class TaskDone(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class TaskReturnsPart(Message):
+    """Some of a task's return values, sent to its owner ahead of its ``TaskDone`` when
+    they are too many to travel in one message."""
+
+    task_id: bytes
+    returns: tuple[ObjectValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CancelTask(Message):
     task_id: bytes
     force: bool = False

@@ -519,7 +519,11 @@ class CoreWorker:
     # -------------------------------------------------------------------- put
 
     def put(self, value: Any, *, owner_ref_factory: Callable[[bytes, str], Any]) -> Any:
-        serialized = serialize(value)
+        return self.put_serialized(serialize(value), owner_ref_factory=owner_ref_factory)
+
+    def put_serialized(
+        self, serialized: Serialized, *, owner_ref_factory: Callable[[bytes, str], Any]
+    ) -> Any:
         object_id = new_put_id()
         stored = self.store_value(object_id, serialized)
         ref = owner_ref_factory(object_id, self.address)
