@@ -224,6 +224,9 @@ class CreateObjectReply(Message):
     # The store put a freed object's file (its pages already allocated) at the new object's
     # path: the writer overwrites it instead of creating the file.
     reused: bool = False
+    # The object is larger than the whole store: the writer puts it in this file on disk
+    # instead, and readers map it from there (through the page cache).
+    disk_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

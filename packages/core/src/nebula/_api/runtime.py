@@ -320,6 +320,8 @@ def submit_task(
     streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
+    if _config.MAX_QUEUED_TASKS > 0:
+        _admit(cw, name)
     declared = options.num_returns
     num_returns = 1 if streaming or declared is None or declared == "streaming" else declared
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
@@ -359,6 +361,21 @@ def submit_task(
             cw.streams.open(task_id)
         cw.submitter.submit(task)
     return _handed_back(refs, task_id, streaming)
+
+
+def _admit(cw: CoreWorker, name: str) -> None:
+    """Hold a submission back (or refuse it) while MAX_QUEUED_TASKS are unfinished."""
+    limit = _config.MAX_QUEUED_TASKS
+    tasks = cw.submitter.tasks
+    if len(tasks) < limit:
+        return
+    if _config.QUEUED_TASKS_FULL == "error":
+        raise PendingCallsLimitExceeded(
+            f"{name}.remote() would make {limit + 1:,} unfinished tasks from this process, "
+            f"more than NEBULA_MAX_QUEUED_TASKS={limit:,}; wait for some with nebula.wait() "
+            "first, or set NEBULA_QUEUED_TASKS_FULL=block to wait here instead."
+        )
+    cw.wait_until(lambda: len(tasks) < limit, None)
 
 
 def _put_args(cw: CoreWorker, serialized: Serialized) -> ObjectRef:
