@@ -56,6 +56,19 @@ OWNER_PING_S = _env_float("OWNER_PING_S", 1.0)
 OWNER_TIMEOUT_S = _env_float("OWNER_TIMEOUT_S", 10.0)
 # The largest message a process accepts; values this big travel through shared memory.
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)
+# A call whose arguments (passed by value) take more than this goes with them in the
+# node's shared-memory store instead of inline in the message.
+ARGS_INLINE_MAX_BYTES = _env_int("ARGS_INLINE_MAX_BYTES", 10 * 1024 * 1024)
+# A task's small return values travel in messages of at most this many bytes each, so
+# that num_returns=10_000 never makes its reply too large.
+RETURNS_INLINE_MAX_BYTES = _env_int("RETURNS_INLINE_MAX_BYTES", 64 * 1024 * 1024)
+# The most tasks one process may have submitted and not yet finished (0: no bound), and
+# what a submission past it does: "block" (wait until one finishes: back-pressure) or
+# "error" (raise PendingCallsLimitExceeded at once). Read at each submission.
+MAX_QUEUED_TASKS = _env_int("MAX_QUEUED_TASKS", 0)
+QUEUED_TASKS_FULL = os.environ.get("NEBULA_QUEUED_TASKS_FULL", "block")
+# The most values one task may return (num_returns): each costs a reference in its reply.
+MAX_NUM_RETURNS = _env_int("MAX_NUM_RETURNS", 100_000)
 # How long an actor that called exit_actor() waits to be killed before exiting by itself.
 EXIT_ACTOR_WAIT_S = _env_float("EXIT_ACTOR_WAIT_S", 10.0)
 # Task events (the record behind nebula.util.state.list_tasks and the dashboard): whether

@@ -141,6 +141,15 @@ class TaskDone(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class TaskReturnsPart(Message):
+    """Some of a task's return values, sent to its owner ahead of its ``TaskDone`` when
+    they are too many to travel in one message."""
+
+    task_id: bytes
+    returns: tuple[ObjectValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CancelTask(Message):
     task_id: bytes
     force: bool = False
@@ -228,6 +237,9 @@ class CreateObjectReply(Message):
     # The store put a freed object's file (its pages already allocated) at the new object's
     # path: the writer overwrites it instead of creating the file.
     reused: bool = False
+    # The object is larger than the whole store: the writer puts it in this file on disk
+    # instead, and readers map it from there (through the page cache).
+    disk_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

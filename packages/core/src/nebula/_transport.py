@@ -25,6 +25,23 @@ from nebula._protocol import Message, ProtocolError, decode, encode
 logger = logging.getLogger(__name__)
 
 
+class MessageTooLarge(ValueError):
+    """A message is larger than a peer accepts (``MAX_MESSAGE_BYTES``).
+
+    Raised before anything is sent: a peer cut off by ZeroMQ for an oversized message
+    would otherwise drop it silently and leave its sender waiting forever.
+    """
+
+    def __init__(self, kind: str, size: int) -> None:
+        self.kind = kind
+        self.size = size
+        super().__init__(
+            f"a {kind} message of {size:,} bytes is larger than the limit of "
+            f"{_config.MAX_MESSAGE_BYTES:,} bytes (NEBULA_MAX_MESSAGE_BYTES); pass large "
+            "values with nebula.put() and fewer values per call."
+        )
+
+
 class Endpoint:
     """One process's inbox plus its outgoing connections."""
 
@@ -64,6 +81,8 @@ class Endpoint:
 
     def send(self, address: str, message: Message) -> None:
         payload = encode(message)
+        if len(payload) > _config.MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(type(message).__name__, len(payload))
         with self._send_lock:
             if self._closed:
                 return

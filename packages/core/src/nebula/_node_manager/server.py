@@ -422,6 +422,16 @@ class NodeManager:
     # ---------------------------------------------------------------- objects
 
     def _on_CreateObject(self, msg: p.CreateObject) -> None:
+        if msg.size > self.store.capacity:
+            try:
+                path = self.store.reserve_on_disk(msg.object_id)
+            except OSError as exc:
+                error = f"the object store could not make room on disk: {exc}"
+                self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+            else:
+                reply = p.CreateObjectReply(msg.request_id, disk_path=path)
+                self.endpoint.send(msg.reply_to, reply)
+            return
         try:
             reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
         except StoreFull as exc:

@@ -75,8 +75,8 @@ class ObjectPuller:
 
     def _pull_into_store(self, location: p.ShmLocation, source: str, owner: str) -> p.ShmLocation:
         cw = self.cw
-        path = shm.object_path(cw.session_tag, location.object_id, cw.node_id)
-        cw.reserve_space(location.object_id, location.size)
+        _, disk_path = cw.reserve_space(location.object_id, location.size)
+        path = disk_path or shm.object_path(cw.session_tag, location.object_id, cw.node_id)
         # No O_TRUNC: the store may have put a freed file's pages there for reuse.
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
