@@ -32,9 +32,6 @@ from nebula.serve.exceptions import (
 
 logger = logging.getLogger("nebula.serve")
 
-# A waiting request re-checks for a replica with room at least this often.
-_RECHECK_S = 0.02
-
 
 class _Retry(Exception):
     """The replica turned the request away; send it again."""
@@ -157,7 +154,7 @@ class Router:
         self._queued += 1
         if len(self._chooser) == 0 and self._metrics_interval is not None:
             self._push_load()  # scale up from zero now, not at the next report
-        self._schedule_recheck()
+        self._hand_over()
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -174,8 +171,11 @@ class Router:
                 pass
 
     def _hand_over(self) -> None:
-        """Give free replica capacity to the requests waiting, oldest first."""
-        self._recheck = None
+        """Give free replica capacity to the requests waiting, oldest first.
+
+        Runs whenever capacity may have appeared: a request finished, the replica set
+        changed, or a replica that turned a request away has waited out its pause.
+        """
         while self._waiters:
             waiter = self._waiters[0]
             if waiter.done():
@@ -190,9 +190,18 @@ class Router:
             waiter.set_result(slot)
 
     def _schedule_recheck(self) -> None:
-        # A replica that turned a request away is skipped for a moment; look again after.
-        if self._recheck is None:
-            self._recheck = self._loop.call_later(_RECHECK_S, self._hand_over)
+        # A replica that turned a request away is skipped for a moment, and no request of
+        # ours finishing there need wake the waiters then: look again when the pause ends.
+        # Capacity freed by our own requests wakes them through _finished, with no timer.
+        if self._recheck is not None:
+            return
+        ends = self._chooser.backoff_ends()
+        if ends is not None:
+            self._recheck = self._loop.call_at(ends, self._on_recheck)
+
+    def _on_recheck(self) -> None:
+        self._recheck = None
+        self._hand_over()
 
     def _finished(self, slot: ReplicaSlot) -> None:
         slot.ongoing -= 1
@@ -352,6 +361,8 @@ class Router:
 
     def close(self) -> None:
         self._closed = True
+        if self._recheck is not None:
+            self._recheck.cancel()
         for task in self._tasks:
             task.cancel()
         for connection in self._connections.values():

@@ -100,6 +100,17 @@ class ReplicaChooser:
         if slot is not None:
             slot.full_until = (time.monotonic() if now is None else now) + FULL_BACKOFF_S
 
+    def backoff_ends(self, now: float | None = None) -> float | None:
+        """When the first replica skipped only for turning a request away has room again
+        (None when no replica waits out such a pause)."""
+        now = time.monotonic() if now is None else now
+        ends = [
+            slot.full_until
+            for slot in self.slots.values()
+            if slot.full_until > now and slot.ongoing < slot.info.max_ongoing_requests
+        ]
+        return min(ends) if ends else None
+
     @property
     def in_flight(self) -> int:
         return sum(slot.ongoing for slot in self.slots.values())
