@@ -86,12 +86,15 @@ def _sort_map(
 
 @nebula.remote(num_returns=2)
 def _shuffle_map(block: Block, parts: int, seed: int | None) -> tuple[Block, np.ndarray]:
-    """``block`` in a random order, cut into ``parts`` nearly equal runs."""
+    """``block`` with its rows grouped by a random output partition each, and where each
+    partition starts. Rows keep their order within a partition (the reduce permutes them),
+    which makes this ``take`` read memory nearly in order."""
     rng = np.random.default_rng(seed)
-    if block.num_rows:
-        block = block.take(pa.array(rng.permutation(block.num_rows)))
-    cuts = np.linspace(0, block.num_rows, num=parts + 1).astype(np.int64)
-    return block, cuts
+    ids = rng.integers(0, parts, size=block.num_rows, dtype=np.int16 if parts < 2**15 else np.int64)
+    if block.num_rows and parts > 1:
+        block = block.take(pa.array(np.argsort(ids, kind="stable")))
+    counts = np.bincount(ids, minlength=parts)
+    return block, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
