@@ -90,22 +90,35 @@ def _shuffle_map(block: Block, parts: int, seed: int | None) -> tuple[Block, np.
     partition starts. Rows keep their order within a partition (the reduce permutes them),
     which makes this ``take`` read memory nearly in order."""
     rng = np.random.default_rng(seed)
-    ids = rng.integers(0, parts, size=block.num_rows, dtype=np.int16 if parts < 2**15 else np.int64)
-    if block.num_rows and parts > 1:
+    kind = np.int16 if parts < 2**15 else np.int64
+    return group_rows(block, rng.integers(0, parts, size=block.num_rows, dtype=kind), parts)
+
+
+def group_rows(block: Block, ids: np.ndarray, parts: int) -> tuple[Block, np.ndarray]:
+    """``block`` with the rows of each partition ``ids`` names contiguous (in their order),
+    and where each partition starts (plus the end)."""
+    counts = np.bincount(ids, minlength=parts) if len(ids) else np.zeros(parts, dtype=np.int64)
+    if block.num_rows and parts > 1 and np.count_nonzero(counts) > 1:
         block = block.take(pa.array(np.argsort(ids, kind="stable")))
-    counts = np.bincount(ids, minlength=parts)
     return block, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def slice_part(
+    offsets: Sequence[np.ndarray], blocks: Sequence[Block], part: int, keep_empty: bool = False
+) -> list[Block]:
+    """Partition ``part`` of each map output (empty ones only with ``keep_empty``, so a
+    reduce always has a schema)."""
+    pieces = []
+    for cuts, block in zip(offsets, blocks):
+        start, stop = int(cuts[part]), int(cuts[part + 1])
+        if stop > start or keep_empty:
+            pieces.append(block.slice(start, stop - start))
+    return pieces
 
 
 def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
     """Partition ``part`` of each of ``count`` map outputs: offsets first, then blocks."""
-    offsets, blocks = args[:count], args[count:]
-    pieces = []
-    for cuts, block in zip(offsets, blocks):
-        start, stop = int(cuts[part]), int(cuts[part + 1])
-        if stop > start:
-            pieces.append(block.slice(start, stop - start))
-    return pieces
+    return slice_part(args[:count], args[count:], part)
 
 
 @nebula.remote(num_returns=2)
