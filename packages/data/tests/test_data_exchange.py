@@ -132,3 +132,19 @@ def test_join_over_many_partitions_matches_pandas(join_type: str) -> None:
         np.testing.assert_array_equal(got[name].isna(), want[name].isna())
     if "w" in want:
         np.testing.assert_allclose(got["w"].fillna(-1), want["w"].fillna(-1))
+
+
+def test_target_max_block_size_makes_more_smaller_blocks() -> None:
+    df = frame(40_000)
+    context = nd.DataContext.get_current()
+    saved = context.target_max_block_size
+    context.target_max_block_size = 200_000
+    try:
+        for ds in (dataset(df, 2).sort("x"), dataset(df, 2).random_shuffle()):
+            blocks = [nebula.get(ref) for ref in ds.to_arrow_refs()]
+            assert len(blocks) >= 5
+            assert max(block.nbytes for block in blocks) < 2 * 200_000
+            got = pd.concat([block.to_pandas() for block in blocks], ignore_index=True)
+            assert sorted(got["id"]) == list(range(len(df)))
+    finally:
+        context.target_max_block_size = saved

@@ -159,6 +159,18 @@ def _sample(block: Block, key: str, count: int) -> np.ndarray:
     return values[picks]  # type: ignore[no-any-return]
 
 
+def output_partitions(bundles: Sequence[RefBundle], requested: int | None = None) -> int:
+    """How many blocks an exchange makes: ``requested``, else as many as it was given, or
+    more when that keeps them under the context's ``target_max_block_size``."""
+    if requested:
+        return requested
+    from nebula.data._executor import DataContext
+
+    target = max(1, DataContext.get_current().target_max_block_size)
+    total = sum(bundle.meta.size_bytes for bundle in bundles)
+    return max(len(bundles), -(-total // target), 1)
+
+
 def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     """Sample boundaries of the first key, sort and range-cut each block in a map task,
     merge each range in a reduce task; ranges come out in order.
@@ -171,8 +183,8 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    parts = len(bundles)
-    samples = nebula.get([_sample.remote(b.ref, keys[0], 64) for b in bundles])
+    parts = output_partitions(bundles)
+    samples = nebula.get([_sample.remote(b.ref, keys[0], 4 * parts) for b in bundles])
     present = [sample for sample in samples if len(sample)]
     present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
     boundaries = np.array([])
@@ -198,7 +210,7 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    parts = params.get("num_blocks") or len(bundles)
+    parts = output_partitions(bundles, params.get("num_blocks"))
     maps = [
         _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
         for index, b in enumerate(bundles)
