@@ -20,6 +20,7 @@ from nebula.data import _blocks
 from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Groups
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
+from nebula.data._shuffle import indices
 
 import nebula
 
@@ -103,7 +104,7 @@ def _partial(
             columns[name] = source
             specs.append((name, part.function, part.options))
     if generic:
-        columns[_ROW] = pa.array(np.arange(work.num_rows, dtype=np.int64))
+        columns[_ROW] = indices(np.arange(work.num_rows, dtype=np.int64))
         specs.append((_ROW, "list"))
     grouped = pa.table(columns).group_by(group_keys, use_threads=False).aggregate(specs)
     states: dict[int, list[Any]] = {}
@@ -144,7 +145,7 @@ def _combine(
     group_keys = keys or [_ALL]
     with_rows = _needs_rows(aggs)
     if with_rows:
-        table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        table = table.append_column(_ROW, indices(np.arange(table.num_rows, dtype=np.int64)))
     specs: list[tuple[Any, ...]] = []
     for index, agg in enumerate(aggs):
         if isinstance(agg, BuiltinAggregation):
@@ -204,7 +205,7 @@ def _partial_map(
         return (table, states), np.array([0] + [table.num_rows] * parts, dtype=np.int64)
     ids = partition_ids(table.column(keys[0]), boundaries, null_part=parts - 1)
     order = np.argsort(ids, kind="stable")
-    table = table.take(pa.array(order))
+    table = table.take(indices(order))
     states = {index: [values[r] for r in order] for index, values in states.items()}
     offsets = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=parts))])
     return (table, states), offsets.astype(np.int64)

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._zero_copy import numpy_view
 
 import nebula
 
@@ -74,7 +75,8 @@ def _sample_column(block: Block, key: str, count: int) -> np.ndarray:
     column = block.column(key).drop_null() if key in block.column_names else pa.array([])
     if len(column) == 0:
         return np.array([])
-    values = column.to_numpy(zero_copy_only=False)
+    view = numpy_view(column)
+    values = view if view is not None else column.to_numpy(zero_copy_only=False)
     picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
     return np.sort(values)[picks]  # type: ignore[no-any-return]
 
@@ -102,6 +104,10 @@ def partition_ids(column: Any, boundaries: np.ndarray, null_part: int) -> np.nda
     """Each row's range partition: ``searchsorted`` on the boundaries; nulls to
     ``null_part`` (with no boundaries, one partition: every row in 0)."""
     ids = np.full(len(column), null_part if len(boundaries) else 0, dtype=np.int64)
+    view = numpy_view(column) if len(boundaries) else None
+    if view is not None:  # no nulls
+        ids[:] = np.searchsorted(boundaries, view, side="right")
+        return ids
     valid = np.asarray(column.is_valid())
     if len(boundaries) and valid.any():
         values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)

@@ -55,12 +55,13 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
 
 @hookimpl
 def nebula_worker_started(worker: WorkerInfo) -> None:
-    """Have Arrow allocate from jemalloc in workers (Linux), unless the user chose a pool.
+    """Have Arrow allocate from mimalloc in workers (Linux), unless the user chose a pool.
 
-    Arrow's default allocator (mimalloc) keeps what a task freed for reuse, so a worker that
-    reads, converts and writes blocks grows to a few times the size of one block and stays
-    there; jemalloc hands freed memory back within a second, at the same speed. Arrow reads
-    the choice once, when it is first imported, hence here, before any task runs.
+    mimalloc keeps what a task freed for the next task. jemalloc, as Arrow configures it,
+    hands large freed blocks back to the system at once, so every task faults its memory in
+    again: a read -> map_batches -> write pipeline spent a third of its CPU time in the
+    kernel with it, for a worker footprint about 15% smaller. Arrow reads the choice once,
+    when it is first imported, hence here, before any task runs.
     """
     if sys.platform.startswith("linux") and "pyarrow" not in sys.modules:
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")

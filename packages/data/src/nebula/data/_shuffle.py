@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
 
@@ -34,7 +35,9 @@ def _key_array(block: Block, key: str) -> np.ndarray | None:
         pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
     ):
         return None
-    values = column.to_numpy()
+    values = numpy_view(column)
+    if values is None:
+        return None
     if values.dtype.kind == "f" and np.isnan(values).any():
         return None  # Arrow orders NaN after numbers; numpy does too, but not stably with -0.0
     return values
@@ -53,12 +56,20 @@ def _sort_order(block: Block, keys: Sequence[str], descending: bool) -> np.ndarr
     return pc.sort_indices(block, sort_keys=[(key, direction) for key in keys]).to_numpy()
 
 
+def indices(values: np.ndarray) -> pa.Array:
+    """Row positions as Arrow, sharing memory (``pa.array`` would import pandas)."""
+    shared = arrow_from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+    return shared if shared is not None else pa.array(values)
+
+
 def _ordered_prefix(column: pa.ChunkedArray) -> Any:
     """The values of a sorted key column before its nulls and NaNs (which sort last)."""
     invalid = column.null_count
     if pa.types.is_floating(column.type):
         invalid += pc.sum(pc.is_nan(column)).as_py() or 0
-    return column.slice(0, len(column) - invalid).to_numpy(zero_copy_only=False)
+    prefix = column.slice(0, len(column) - invalid)
+    view = numpy_view(prefix)
+    return view if view is not None else prefix.to_numpy(zero_copy_only=False)
 
 
 @nebula.remote(num_returns=2)
@@ -73,7 +84,7 @@ def _sort_map(
     parts = len(boundaries) + 1
     if not block.num_rows:
         return block, np.zeros(parts + 1, dtype=np.int64)
-    block = block.take(pa.array(_sort_order(block, keys, descending)))
+    block = block.take(indices(_sort_order(block, keys, descending)))
     if parts == 1:
         return block, np.array([0, block.num_rows], dtype=np.int64)
     values = _ordered_prefix(block.column(keys[0]))
@@ -99,7 +110,7 @@ def group_rows(block: Block, ids: np.ndarray, parts: int) -> tuple[Block, np.nda
     and where each partition starts (plus the end)."""
     counts = np.bincount(ids, minlength=parts) if len(ids) else np.zeros(parts, dtype=np.int64)
     if block.num_rows and parts > 1 and np.count_nonzero(counts) > 1:
-        block = block.take(pa.array(np.argsort(ids, kind="stable")))
+        block = block.take(indices(np.argsort(ids, kind="stable")))
     return block, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
@@ -130,7 +141,7 @@ def _sort_reduce(
         return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
     block = _blocks.concat(pieces)
     if len(pieces) > 1:
-        block = block.take(pa.array(_sort_order(block, keys, descending)))
+        block = block.take(indices(_sort_order(block, keys, descending)))
     block = _blocks.compact(block)
     return block, BlockMetadata.of(block)
 
@@ -141,7 +152,7 @@ def _shuffle_reduce(part: int, count: int, seed: int | None, *args: Any) -> tupl
     if not pieces:
         return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
     block = _blocks.concat(pieces)
-    block = block.take(pa.array(np.random.default_rng(seed).permutation(block.num_rows)))
+    block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
     return block, BlockMetadata.of(block)
 
 
@@ -154,7 +165,8 @@ def _sample(block: Block, key: str, count: int) -> np.ndarray:
     column = block.column(key).drop_null()
     if len(column) == 0:
         return np.array([])
-    values = column.to_numpy(zero_copy_only=False)
+    view = numpy_view(column)
+    values = view if view is not None else column.to_numpy(zero_copy_only=False)
     picks = np.random.default_rng(len(values)).choice(len(values), size=min(count, len(values)))
     return values[picks]  # type: ignore[no-any-return]
 
