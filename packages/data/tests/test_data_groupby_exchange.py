@@ -4,6 +4,7 @@ combined from slices of them; results as pandas computes them, sorted by key."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import nebula.data as nd
 import numpy as np
@@ -71,3 +72,37 @@ def test_null_keys_group_last() -> None:
     got = ds.repartition(4).groupby("k").sum("x").take_all()
     assert [row["k"] for row in got] == [0, 1, 2, None]
     assert sum(row["sum(x)"] for row in got) == sum(range(400))
+
+
+def test_blocks_are_aggregated_where_they_are_read(tmp_path: Path) -> None:
+    df = frame(rows=30_000, keys=700)
+    for index in range(4):
+        df.iloc[index * 7500 : (index + 1) * 7500].to_parquet(tmp_path / f"part-{index}.parquet")
+
+    def add_k2(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch["k2"] = batch["k"] % 7
+        return batch
+
+    ds = nd.read_parquet(str(tmp_path)).map_batches(add_k2)
+    got = ds.groupby(["k2", "k"]).aggregate(Count(), Mean("x"), Max("id")).to_pandas()
+    want = (
+        df.assign(k2=df["k"] % 7)
+        .groupby(["k2", "k"])
+        .agg(n=("x", "size"), m=("x", "mean"), hi=("id", "max"))
+        .reset_index()
+    )
+    assert got[["k2", "k"]].values.tolist() == want[["k2", "k"]].values.tolist()
+    assert got["count()"].tolist() == want["n"].tolist()
+    assert got["max(id)"].tolist() == want["hi"].tolist()
+    np.testing.assert_allclose(got["mean(x)"], want["m"], rtol=1e-9)
+    grouped = ds.groupby("k").mean("x")
+    grouped.materialize()
+    assert "ReadParquet->MapBatches(add_k2)->PartialAggregate" in grouped.stats()
+
+
+def test_aggregations_over_every_column_still_expand() -> None:
+    df = frame(rows=2000, keys=30)
+    got = nd.from_pandas(df).repartition(3).groupby("k").sum().to_pandas()
+    want = df.groupby("k").sum().reset_index()
+    assert got["sum(id)"].tolist() == want["id"].tolist()
+    np.testing.assert_allclose(got["sum(x)"], want["x"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,11 @@ from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Gr
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
 from nebula.data._shuffle import indices
+from nebula.data._transforms import BlockTransform
 
 import nebula
 
+PARTIAL_ROWS_PER_RANGE = 500_000  # groups one combine task takes, when known up front
 _ALL = "__nebula_all__"  # the one key of a keyless aggregation
 _ROW = "__nebula_row__"  # row numbers, to find each group's rows
 
@@ -193,13 +196,40 @@ def _merge_all(agg: AggregateFn, accumulators: list[Any]) -> Any:
     return merged
 
 
+def partial_aggregation_applies(aggs: Sequence[AggregateFn], keys: Sequence[str]) -> bool:
+    """Whether blocks can be reduced to partial aggregates before the exchange: built-in
+    aggregations on named columns (no ``on=None`` to expand from the whole schema)."""
+    return bool(keys) and all(
+        isinstance(agg, BuiltinAggregation) and (agg.on is not None or isinstance(agg, Count))
+        for agg in aggs
+    )
+
+
+@dataclass
+class PartialAggregateTransform(BlockTransform):
+    """A block's partial aggregates (one row per group), computed where the block is made,
+    so that a group-by moves partials, not rows, through the object store."""
+
+    keys: list[str]
+    aggs: list[AggregateFn]
+
+    def __call__(self, block: Block) -> Block:
+        aggs = resolve_aggregations(self.aggs, self.keys, block.schema)
+        table, _ = _partial(block, self.keys, aggs)
+        return table
+
+
 @nebula.remote(num_returns=2)
 def _partial_map(
-    block: Block, keys: list[str], aggs: list[AggregateFn], boundaries: np.ndarray
+    block: Block,
+    keys: list[str],
+    aggs: list[AggregateFn],
+    boundaries: np.ndarray,
+    is_partial: bool = False,
 ) -> tuple[tuple[Block, dict[int, list[Any]]], np.ndarray]:
     """A block's partial aggregates, reordered so that each key range's groups are
     contiguous, and where each range starts."""
-    table, states = _partial(block, keys, aggs)
+    table, states = (block, {}) if is_partial else _partial(block, keys, aggs)
     parts = len(boundaries) + 1
     if parts == 1 or not table.num_rows:
         return (table, states), np.array([0] + [table.num_rows] * parts, dtype=np.int64)
@@ -235,14 +265,23 @@ def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     each through shared memory.
     """
     keys: list[str] = params["keys"]
+    is_partial = bool(params.get("partial"))
     non_empty = [bundle for bundle in bundles if bundle.meta.num_rows]
-    schema = non_empty[0].meta.schema if non_empty else None
+    schema = non_empty[0].meta.schema if non_empty and not is_partial else None
     aggs = resolve_aggregations(params["aggs"], keys, schema)
     boundaries = np.array([])
-    if keys:  # as many ranges as blocks, fewer when the keys have fewer distinct values
+    # As many ranges as blocks, fewer when the keys have fewer distinct values; partials
+    # already aggregated need a range per PARTIAL_ROWS_PER_RANGE groups at most.
+    parts = len(non_empty)
+    if is_partial:
+        rows = sum(bundle.meta.num_rows for bundle in non_empty)
+        parts = min(parts, -(-rows // PARTIAL_ROWS_PER_RANGE))
+    if keys and parts > 1:
         key_columns = [keys[0]] * len(non_empty)
-        boundaries = key_boundaries(non_empty, key_columns, len(non_empty), "groupby")
-    maps = [_partial_map.remote(bundle.ref, keys, aggs, boundaries) for bundle in non_empty]
+        boundaries = key_boundaries(non_empty, key_columns, parts, "groupby")
+    maps = [
+        _partial_map.remote(bundle.ref, keys, aggs, boundaries, is_partial) for bundle in non_empty
+    ]
     offsets = [offset_ref for _, offset_ref in maps]
     partials = [partial_ref for partial_ref, _ in maps]
     parts = len(boundaries) + 1

@@ -25,12 +25,21 @@ def nebula_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
 def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
     """The built-in rules, applied in this order."""
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
-    from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule
+    from nebula.data._optimizer import (
+        LimitPushdownRule,
+        OperatorFusionRule,
+        PartialAggregationRule,
+    )
 
     registry.add(
         "LimitPushdownRule",
         LimitPushdownRule(),
         description="move limits below one-to-one operators and merge adjacent limits",
+    )
+    registry.add(
+        "PartialAggregationRule",
+        PartialAggregationRule(),
+        description="aggregate each block where it is made, before a group-by's exchange",
     )
     registry.add(
         "OperatorFusionRule",
