@@ -57,6 +57,8 @@ def test_selecting_rows_stays_in_arrow() -> None:
         (strings[::3], WORDS.to_pylist()[::3]),
         (strings[[6, 0, -1]], ["grape", "apple", "grape"]),
         (strings[np.array([], dtype=np.int64)], []),
+        (strings[[1, 1]], [None, None]),
+        (strings[strings == "fig"], ["fig"]),
     ]:
         assert isinstance(selected, ArrowStrings)
         assert selected.tolist() == list(expected)
