@@ -112,3 +112,39 @@ def test_repartition_with_shuffle() -> None:
     got = ds.to_pandas()
     assert got["id"].tolist() != df["id"].tolist()
     assert sorted(got["id"]) == list(range(3000))
+
+
+@pytest.mark.parametrize("join_type", ["inner", "left_outer", "full_outer", "left_anti"])
+def test_join_over_many_partitions_matches_pandas(join_type: str) -> None:
+    df = frame(5000)
+    rng = np.random.default_rng(1)
+    right = pd.DataFrame({"id": rng.choice(8000, 1500, replace=False), "w": rng.random(1500)})
+    ds = dataset(df, 5).join(
+        nd.from_pandas(right).repartition(3), join_type=join_type, num_partitions=7, on=("id",)
+    )
+    got = ds.to_pandas().sort_values("id").reset_index(drop=True)
+    how = {"inner": "inner", "left_outer": "left", "full_outer": "outer"}.get(join_type)
+    # Left anti: the left rows without a match.
+    want = df[~df["id"].isin(right["id"])] if how is None else df.merge(right, on="id", how=how)
+    want = want.sort_values("id").reset_index(drop=True)
+    assert got["id"].tolist() == want["id"].tolist()
+    for name in want.columns:
+        np.testing.assert_array_equal(got[name].isna(), want[name].isna())
+    if "w" in want:
+        np.testing.assert_allclose(got["w"].fillna(-1), want["w"].fillna(-1))
+
+
+def test_target_max_block_size_makes_more_smaller_blocks() -> None:
+    df = frame(40_000)
+    context = nd.DataContext.get_current()
+    saved = context.target_max_block_size
+    context.target_max_block_size = 200_000
+    try:
+        for ds in (dataset(df, 2).sort("x"), dataset(df, 2).random_shuffle()):
+            blocks = [nebula.get(ref) for ref in ds.to_arrow_refs()]
+            assert len(blocks) >= 5
+            assert max(block.nbytes for block in blocks) < 2 * 200_000
+            got = pd.concat([block.to_pandas() for block in blocks], ignore_index=True)
+            assert sorted(got["id"]) == list(range(len(df)))
+    finally:
+        context.target_max_block_size = saved

@@ -3,7 +3,10 @@ behave as numpy arrays of ``str`` for everything else."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import nebula.data as nd
 import numpy as np
@@ -54,6 +57,8 @@ def test_selecting_rows_stays_in_arrow() -> None:
         (strings[::3], WORDS.to_pylist()[::3]),
         (strings[[6, 0, -1]], ["grape", "apple", "grape"]),
         (strings[np.array([], dtype=np.int64)], []),
+        (strings[[1, 1]], [None, None]),
+        (strings[strings == "fig"], ["fig"]),
     ]:
         assert isinstance(selected, ArrowStrings)
         assert selected.tolist() == list(expected)
@@ -116,3 +121,34 @@ def test_large_strings_and_binary_keep_their_types() -> None:
     block = map_numpy_batches(table, every_other, 2)
     assert block.schema == table.schema
     assert block.column("raw").to_pylist() == [b"1", None]
+
+
+PANDAS_FREE = """
+import sys
+import nebula, nebula.data as nd, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+
+def add_z(batch):
+    batch["z"] = batch["x"] * 2.0 + 1
+    return batch
+
+def keep(batch):
+    mask = batch["z"] > 0
+    out = {name: column[mask] for name, column in batch.items()}
+    out["pandas"] = np.array(["pandas" in sys.modules] * int(mask.sum()))
+    return out
+
+table = pa.table({"x": [1.0, -2.0, 3.0, 0.5, 2.0], "s": ["a", "b", "c", "d", "e"]})
+pq.write_table(table, sys.argv[1] + "/in.parquet")
+nebula.init(num_cpus=2)
+for run in range(2):  # the second run sees what the first one imported
+    ds = nd.read_parquet(sys.argv[1] + "/in.parquet").map_batches(add_z, batch_size=2)
+    ds.map_batches(keep, batch_size=2).sort("z").write_parquet(sys.argv[1] + f"/out{run}")
+out = pq.read_table(sys.argv[1] + "/out1")
+assert out.column("s").to_pylist() == ["d", "a", "e", "c"], out
+assert out.column("pandas").to_pylist() == [False] * 4
+nebula.shutdown()
+"""
+
+
+def test_selecting_strings_and_sorting_do_not_import_pandas_in_workers(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-c", PANDAS_FREE, str(tmp_path)], check=True, timeout=120)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
 
@@ -34,7 +35,9 @@ def _key_array(block: Block, key: str) -> np.ndarray | None:
         pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
     ):
         return None
-    values = column.to_numpy()
+    values = numpy_view(column)
+    if values is None:
+        return None
     if values.dtype.kind == "f" and np.isnan(values).any():
         return None  # Arrow orders NaN after numbers; numpy does too, but not stably with -0.0
     return values
@@ -53,12 +56,20 @@ def _sort_order(block: Block, keys: Sequence[str], descending: bool) -> np.ndarr
     return pc.sort_indices(block, sort_keys=[(key, direction) for key in keys]).to_numpy()
 
 
+def indices(values: np.ndarray) -> pa.Array:
+    """Row positions as Arrow, sharing memory (``pa.array`` would import pandas)."""
+    shared = arrow_from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+    return shared if shared is not None else pa.array(values)
+
+
 def _ordered_prefix(column: pa.ChunkedArray) -> Any:
     """The values of a sorted key column before its nulls and NaNs (which sort last)."""
     invalid = column.null_count
     if pa.types.is_floating(column.type):
         invalid += pc.sum(pc.is_nan(column)).as_py() or 0
-    return column.slice(0, len(column) - invalid).to_numpy(zero_copy_only=False)
+    prefix = column.slice(0, len(column) - invalid)
+    view = numpy_view(prefix)
+    return view if view is not None else prefix.to_numpy(zero_copy_only=False)
 
 
 @nebula.remote(num_returns=2)
@@ -73,7 +84,7 @@ def _sort_map(
     parts = len(boundaries) + 1
     if not block.num_rows:
         return block, np.zeros(parts + 1, dtype=np.int64)
-    block = block.take(pa.array(_sort_order(block, keys, descending)))
+    block = block.take(indices(_sort_order(block, keys, descending)))
     if parts == 1:
         return block, np.array([0, block.num_rows], dtype=np.int64)
     values = _ordered_prefix(block.column(keys[0]))
@@ -86,23 +97,39 @@ def _sort_map(
 
 @nebula.remote(num_returns=2)
 def _shuffle_map(block: Block, parts: int, seed: int | None) -> tuple[Block, np.ndarray]:
-    """``block`` in a random order, cut into ``parts`` nearly equal runs."""
+    """``block`` with its rows grouped by a random output partition each, and where each
+    partition starts. Rows keep their order within a partition (the reduce permutes them),
+    which makes this ``take`` read memory nearly in order."""
     rng = np.random.default_rng(seed)
-    if block.num_rows:
-        block = block.take(pa.array(rng.permutation(block.num_rows)))
-    cuts = np.linspace(0, block.num_rows, num=parts + 1).astype(np.int64)
-    return block, cuts
+    kind = np.int16 if parts < 2**15 else np.int64
+    return group_rows(block, rng.integers(0, parts, size=block.num_rows, dtype=kind), parts)
+
+
+def group_rows(block: Block, ids: np.ndarray, parts: int) -> tuple[Block, np.ndarray]:
+    """``block`` with the rows of each partition ``ids`` names contiguous (in their order),
+    and where each partition starts (plus the end)."""
+    counts = np.bincount(ids, minlength=parts) if len(ids) else np.zeros(parts, dtype=np.int64)
+    if block.num_rows and parts > 1 and np.count_nonzero(counts) > 1:
+        block = block.take(indices(np.argsort(ids, kind="stable")))
+    return block, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def slice_part(
+    offsets: Sequence[np.ndarray], blocks: Sequence[Block], part: int, keep_empty: bool = False
+) -> list[Block]:
+    """Partition ``part`` of each map output (empty ones only with ``keep_empty``, so a
+    reduce always has a schema)."""
+    pieces = []
+    for cuts, block in zip(offsets, blocks):
+        start, stop = int(cuts[part]), int(cuts[part + 1])
+        if stop > start or keep_empty:
+            pieces.append(block.slice(start, stop - start))
+    return pieces
 
 
 def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
     """Partition ``part`` of each of ``count`` map outputs: offsets first, then blocks."""
-    offsets, blocks = args[:count], args[count:]
-    pieces = []
-    for cuts, block in zip(offsets, blocks):
-        start, stop = int(cuts[part]), int(cuts[part + 1])
-        if stop > start:
-            pieces.append(block.slice(start, stop - start))
-    return pieces
+    return slice_part(args[:count], args[count:], part)
 
 
 @nebula.remote(num_returns=2)
@@ -114,7 +141,7 @@ def _sort_reduce(
         return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
     block = _blocks.concat(pieces)
     if len(pieces) > 1:
-        block = block.take(pa.array(_sort_order(block, keys, descending)))
+        block = block.take(indices(_sort_order(block, keys, descending)))
     block = _blocks.compact(block)
     return block, BlockMetadata.of(block)
 
@@ -125,7 +152,7 @@ def _shuffle_reduce(part: int, count: int, seed: int | None, *args: Any) -> tupl
     if not pieces:
         return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
     block = _blocks.concat(pieces)
-    block = block.take(pa.array(np.random.default_rng(seed).permutation(block.num_rows)))
+    block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
     return block, BlockMetadata.of(block)
 
 
@@ -138,9 +165,22 @@ def _sample(block: Block, key: str, count: int) -> np.ndarray:
     column = block.column(key).drop_null()
     if len(column) == 0:
         return np.array([])
-    values = column.to_numpy(zero_copy_only=False)
+    view = numpy_view(column)
+    values = view if view is not None else column.to_numpy(zero_copy_only=False)
     picks = np.random.default_rng(len(values)).choice(len(values), size=min(count, len(values)))
     return values[picks]  # type: ignore[no-any-return]
+
+
+def output_partitions(bundles: Sequence[RefBundle], requested: int | None = None) -> int:
+    """How many blocks an exchange makes: ``requested``, else as many as it was given, or
+    more when that keeps them under the context's ``target_max_block_size``."""
+    if requested:
+        return requested
+    from nebula.data._executor import DataContext
+
+    target = max(1, DataContext.get_current().target_max_block_size)
+    total = sum(bundle.meta.size_bytes for bundle in bundles)
+    return max(len(bundles), -(-total // target), 1)
 
 
 def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
@@ -155,8 +195,8 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    parts = len(bundles)
-    samples = nebula.get([_sample.remote(b.ref, keys[0], 64) for b in bundles])
+    parts = output_partitions(bundles)
+    samples = nebula.get([_sample.remote(b.ref, keys[0], 4 * parts) for b in bundles])
     present = [sample for sample in samples if len(sample)]
     present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
     boundaries = np.array([])
@@ -182,7 +222,7 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    parts = params.get("num_blocks") or len(bundles)
+    parts = output_partitions(bundles, params.get("num_blocks"))
     maps = [
         _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
         for index, b in enumerate(bundles)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from nebula.data._zero_copy import arrow_from_numpy
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 STRING_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
@@ -98,7 +99,7 @@ class ArrowStrings(NDArrayOperatorsMixin):
             start, stop, step = key.indices(n)
             if step == 1:
                 return ArrowStrings(self._arrow.slice(start, max(0, stop - start)))
-            return ArrowStrings(self._arrow.take(pa.array(np.arange(start, stop, step))))
+            return ArrowStrings(self._arrow.take(_indices(np.arange(start, stop, step))))
         selector = np.asarray(key) if isinstance(key, (list, np.ndarray)) else None
         if selector is not None and selector.ndim == 1:
             if selector.dtype == bool:
@@ -107,13 +108,13 @@ class ArrowStrings(NDArrayOperatorsMixin):
                         f"boolean index did not match indexed array along axis 0; size of "
                         f"axis is {n} but size of corresponding boolean axis is {len(selector)}"
                     )
-                return ArrowStrings(self._arrow.filter(pa.array(selector)))
+                return ArrowStrings(self._arrow.filter(_indices(selector)))
             if selector.dtype.kind in "iu" or len(selector) == 0:
                 positions = selector.astype(np.int64)
                 positions = np.where(positions < 0, positions + n, positions)
                 if len(positions) and (positions.min() < 0 or positions.max() >= n):
                     raise IndexError(f"index out of bounds for axis 0 with size {n}")
-                return ArrowStrings(self._arrow.take(pa.array(positions)))
+                return ArrowStrings(self._arrow.take(_indices(positions)))
         return self.objects()[key]
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -148,6 +149,12 @@ class ArrowStrings(NDArrayOperatorsMixin):
         if self._owned:
             return pa.array(self.objects(), from_pandas=False)
         return self._arrow
+
+
+def _indices(values: np.ndarray) -> pa.Array:
+    """A numpy mask or positions as Arrow, sharing memory (``pa.array`` would import pandas)."""
+    shared = arrow_from_numpy(np.ascontiguousarray(values))
+    return shared if shared is not None else pa.array(values)
 
 
 def _from_objects(objects: np.ndarray) -> np.ndarray:
