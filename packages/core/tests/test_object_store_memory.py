@@ -1,4 +1,4 @@
-"""A bounded object store: spilling to disk, restoring on get, refusing what cannot fit."""
+"""A bounded object store: spilling to disk, restoring on get, objects larger than it on disk."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 import nebula
 from nebula._config import SHM_DIR
-from nebula.exceptions import ObjectStoreFullError
 from nebula.testing import wait_for_condition
 
 CAPACITY = 64 * 1024 * 1024

@@ -54,6 +54,9 @@ UNKNOWN_ACTOR_WAIT_S = _env_float("UNKNOWN_ACTOR_WAIT_S", 10.0)
 # as lost when the owner has not answered for OWNER_TIMEOUT_S.
 OWNER_PING_S = _env_float("OWNER_PING_S", 1.0)
 OWNER_TIMEOUT_S = _env_float("OWNER_TIMEOUT_S", 10.0)
+# Objects between nodes travel over an authenticated but unencrypted TCP path, with
+# sendfile (fast); 1: as encrypted messages instead, for clusters on untrusted networks.
+ENCRYPT_OBJECT_TRANSFERS = _env_int("ENCRYPT_OBJECT_TRANSFERS", 0) != 0
 # The largest message a process accepts; values this big travel through shared memory.
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)
 # A call whose arguments (passed by value) take more than this goes with them in the

@@ -275,6 +275,20 @@ class PullObject(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class BulkPortRequest(Message):
+    """Ask a node manager for the port it serves objects' bytes on (``_object_store.bulk``)."""
+
+    request_id: int
+    reply_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPortReply(Message):
+    request_id: int
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectChunk(Message):
     request_id: int
     data: bytes

@@ -48,6 +48,8 @@ class Endpoint:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None) -> None:
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._keys = _auth.derive_keys(token) if token else None
+        # Proves this process holds the token on the bulk object path (_object_store.bulk).
+        self.bulk_key = _auth.bulk_key(token)
         self._inbox = self._context.socket(zmq.PULL)
         self._inbox.setsockopt(zmq.RCVHWM, 0)
         self._inbox.setsockopt(zmq.LINGER, 0)

@@ -21,6 +21,7 @@ from nebula._node_manager import introspect
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
+from nebula._object_store.bulk import BulkServer
 from nebula._object_store.store import ObjectStore, StoreFull
 from nebula._scheduler import resources as res
 from nebula._scheduler.bundles import bundle_resources, is_group_resource
@@ -81,6 +82,7 @@ class NodeManager:
         self.store = ObjectStore(
             object_store_memory, spill_dir, session_tag=session_tag, node_id=node_id
         )
+        self.bulk = BulkServer(endpoint.host, endpoint.bulk_key, self.store.file_of)
         self.cluster: dict[bytes, tuple[p.NodeInfoMsg, dict[str, float]]] = {}
         self.free_gpus = list(range(int(resources.get("GPU", 0))))
         # (group id, bundle index) -> the bundle's own resources, while reserved here.
@@ -495,6 +497,9 @@ class NodeManager:
             self.available.pop(name, None)
         self._dispatch()
 
+    def _on_BulkPortRequest(self, msg: p.BulkPortRequest) -> None:
+        self.endpoint.send(msg.reply_to, p.BulkPortReply(msg.request_id, self.bulk.port))
+
     def _on_PullObject(self, msg: p.PullObject) -> None:
         try:
             data = self.store.read_chunk(msg.object_id, msg.offset, msg.length)
@@ -530,6 +535,7 @@ class NodeManager:
         self.stopped = True
 
     def close(self) -> None:
+        self.bulk.close()
         self.pool.kill_all()
         shm.delete_session_objects(self.session_tag)
         self.store.close()

@@ -175,6 +175,17 @@ class ObjectStore:
         self.used += stored.location.size
         return stored.location
 
+    def file_of(self, object_id: bytes) -> str | None:
+        """The file holding the object's bytes now (in memory or spilled), if stored here.
+
+        Called from the bulk transfer threads: it only reads the table.
+        """
+        stored = self.objects.get(object_id)
+        if stored is None:
+            return None
+        stored.last_used = time.monotonic()
+        return stored.spilled_path or stored.location.path
+
     def read_chunk(self, object_id: bytes, offset: int, length: int) -> bytes:
         stored = self.objects.get(object_id)
         if stored is None:

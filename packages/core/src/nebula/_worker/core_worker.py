@@ -137,6 +137,7 @@ class CoreWorker:
             p.NodeResourcesReply,
             p.Pong,
             p.ObjectChunk,
+            p.BulkPortReply,
             p.PlacementGroupReply,
             p.CreateObjectReply,
             p.RestoreObjectReply,
@@ -337,6 +338,7 @@ class CoreWorker:
         self.endpoint.wake()
         self._io_thread.join(timeout=2.0)
         self.endpoint.close()
+        self.puller.close()
         with self.lock:
             self.write_cache.close()
 
