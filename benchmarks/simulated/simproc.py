@@ -36,6 +36,7 @@ from nebula._scheduler import resources as res
 # Below this, a loop that found work polls again at once; above, it sleeps the rest: polling
 # thousands of sockets costs time per call, so the loop lets messages gather.
 POLL_INTERVAL_S = 0.01
+MAX_SLICE_S = 0.2
 NODE_CPUS = 16.0
 HEARTBEAT_FIELDS = {f.name for f in dataclasses.fields(p.NodeHeartbeat)}
 
@@ -188,11 +189,19 @@ class NodeProcess:
             if since < POLL_INTERVAL_S:
                 time.sleep(POLL_INTERVAL_S - since)
             last_poll = time.monotonic()
-            for sock, _ in poller.poll(wait * 1000):
+            events = poller.poll(wait * 1000)
+            # Overloaded, the loop still answers commands and serves every node in turn:
+            # it stops after a slice of time and polls again (ZeroMQ polls are level
+            # triggered: what is left is found again).
+            self.rng.shuffle(events)
+            for sock, _ in events:
                 if sock == stdin:
                     self._command(sys.stdin.readline())
-                else:
+            for sock, _ in events:
+                if sock != stdin:
                     self._drain(self.by_socket[sock])
+                    if time.monotonic() - last_poll > MAX_SLICE_S:
+                        break
             self._register_due()
             self._heartbeat_due()
         for node in self.nodes:
@@ -206,7 +215,7 @@ class NodeProcess:
 
     def _drain(self, node: SimNode) -> None:
         inbox = node.mailbox.inbox
-        for _ in range(1000):
+        for _ in range(20):
             try:
                 frame = inbox.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
