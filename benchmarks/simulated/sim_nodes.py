@@ -165,7 +165,7 @@ def cpu_seconds(process: psutil.Process) -> float:
 def total_stats(children: list[Child]) -> dict[str, Any]:
     for child in children:
         child.send("stats")
-    answers = [child.read(60) for child in children]
+    answers = [child.read(120) for child in children]
     out: dict[str, Any] = {"by_type": {}}
     for answer in answers:
         for key, value in answer.items():
