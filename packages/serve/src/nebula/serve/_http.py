@@ -144,10 +144,11 @@ def _rebind(route: Any, bound: Any) -> None:
     try:
         from fastapi.routing import APIRoute
     except ImportError:
-        APIRoute = None
-    if APIRoute is not None and isinstance(route, APIRoute):
-        _rebind_fastapi(route, bound)
-        return
+        pass
+    else:
+        if isinstance(route, APIRoute):
+            _rebind_fastapi(route, bound)
+            return
     from starlette.routing import request_response
 
     route.endpoint = bound

@@ -47,13 +47,12 @@ class ProxyMetrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter | None]] = {}
-        self._ongoing: dict[str, Gauge] = {}
+        # Counted in a plain dict (the gauge's lock costs more than the request's routing)
+        # and copied into the gauge when the metrics are read.
+        self._ongoing: dict[str, int] = {}
 
     def ongoing(self, deployment: str, delta: int) -> None:
-        gauge = self._ongoing.get(deployment)
-        if gauge is None:
-            gauge = self._ongoing[deployment] = self.in_flight.labels(deployment)
-        gauge.inc(delta)
+        self._ongoing[deployment] = self._ongoing.get(deployment, 0) + delta
 
     def finished(self, deployment: str, route: str, status: int, seconds: float) -> None:
         key = (deployment, route, status)
@@ -81,4 +80,6 @@ class ProxyMetrics:
         self.queued.labels(deployment).set(count)
 
     def exposition(self) -> tuple[bytes, str]:
+        for deployment, count in self._ongoing.items():
+            self.in_flight.labels(deployment).set(count)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -158,41 +158,47 @@ class ProxyActor:
         send: Any,
     ) -> None:
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
         sender = _ResponseSender(send, request_id)
         metrics = self.metrics
         name = route.ingress.name
         metrics.ongoing(name, 1)
         router = _client.router_for(route.ingress)
-        call = asyncio.ensure_future(
-            router.call(
-                HTTP_METHOD,
-                (scope, body),
-                {},
-                on_chunk=sender.forward_soon,
-                request_id=request_id,
-                route=route.prefix,
-            )
+        call = router.submit(
+            HTTP_METHOD,
+            (scope, body),
+            {},
+            on_chunk=sender.forward_soon,
+            request_id=request_id,
+            route=route.prefix,
         )
-        disconnect = asyncio.ensure_future(receive())
+        # The client leaving, or the timeout, withdraws the request (cancelling its handler)
+        # through callbacks: awaiting the call alone costs no task or wait per request.
+        stopped_with = 0
+
+        def stop(status: int) -> None:
+            nonlocal stopped_with
+            if not call.future.done():
+                stopped_with = status
+                router.cancel(call)
+
+        disconnect = loop.create_task(receive())
+        disconnect.add_done_callback(lambda _: stop(499))
+        timeout = self.options.request_timeout_s
+        timer = loop.call_later(timeout, stop, 408) if timeout else None
         status = 500
         try:
-            done, _ = await asyncio.wait(
-                (call, disconnect),
-                timeout=self.options.request_timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if call in done:
-                messages = call.result()
-                await sender.flush()
-                for message in messages:
-                    await sender.send(message)
-                status = sender.status
-            elif disconnect in done:
-                call.cancel()
-                status = 499
-            else:
-                call.cancel()
-                status = 408
+            messages = await call.future
+            await sender.flush()
+            for message in messages:
+                await sender.send(message)
+            status = sender.status
+        except asyncio.CancelledError:
+            if not stopped_with:
+                router.cancel(call)
+                raise
+            status = stopped_with
+            if status == 408:
                 await sender.error(408, b"Request timed out.")
         except BackPressureError as exc:
             status = 503
@@ -205,6 +211,8 @@ class ProxyActor:
             status = 500
             await sender.error(500, b"Internal Server Error")
         finally:
+            if timer is not None:
+                timer.cancel()
             disconnect.cancel()
             metrics.ongoing(name, -1)
             metrics.finished(name, route.prefix, status, time.perf_counter() - started)

@@ -126,9 +126,20 @@ class Replica:
         self._tasks[key] = task
 
     def on_cancel(self, connection: _Connection, rid: int) -> None:
-        task = self._tasks.get((id(connection), rid))
-        if task is not None:
-            task.cancel()
+        self.cancel_task((id(connection), rid))
+
+    def cancel_task(self, key: tuple[int, int]) -> None:
+        task = self._tasks.get(key)
+        if task is None:
+            return
+        coro = task.get_coro()
+        if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            # Cancelled before its first step, the handler's body never runs, and neither
+            # does the bookkeeping in it: the request ends here, unanswered (its caller
+            # withdrew it, or is gone).
+            del self._tasks[key]
+            self.ongoing -= 1
+        task.cancel()
 
     async def _run(self, connection: _Connection, request: _wire.Request) -> None:
         _context.request_id.set(request.request_id)
@@ -234,9 +245,9 @@ class _Connection(_wire.FrameProtocol):
     def _on_lost(self, exc: BaseException | None) -> None:
         # The caller is gone (a proxy whose client disconnected closes nothing; a dead
         # caller process does): cancel what it was waiting for.
-        for (conn_id, _), task in list(self._replica._tasks.items()):
-            if conn_id == id(self):
-                task.cancel()
+        for key in list(self._replica._tasks):
+            if key[0] == id(self):
+                self._replica.cancel_task(key)
 
 
 def _node_ip() -> str:

@@ -33,41 +33,54 @@ from nebula.serve.exceptions import (
 logger = logging.getLogger("nebula.serve")
 
 
-class _Retry(Exception):
-    """The replica turned the request away; send it again."""
+_QUEUED, _CONNECTING, _SENT, _DONE = range(4)
 
 
 class Call:
-    """One request in flight: where it went and how its answer is delivered."""
+    """One request: its state, where it went and the future its answer resolves."""
 
-    __slots__ = ("future", "on_chunk", "request", "slot")
+    __slots__ = ("future", "on_chunk", "request", "slot", "state")
 
-    def __init__(self, request: _wire.Request, on_chunk: Callable[[list[Any]], None] | None):
+    def __init__(
+        self,
+        request: _wire.Request,
+        on_chunk: Callable[[list[Any]], None] | None,
+        future: asyncio.Future[Any],
+    ):
         self.request = request
         self.on_chunk = on_chunk
+        self.future = future
         self.slot: ReplicaSlot | None = None
-        self.future: asyncio.Future[Any] | None = None
+        self.state = _QUEUED
 
 
 class Router:
+    """Routes calls without a task of its own per request.
+
+    A call is sent from the code that submits it when a replica has room, and otherwise
+    waits in a queue from which the callback that learns of free room (a reply arriving,
+    the replica set changing) sends it at once. Replies that arrive together thus send the
+    waiting requests together, in the same turn of the loop and the same write.
+    """
+
     def __init__(self, key: DeploymentID, get_controller: Callable[[], Any]) -> None:
         self.key = key
         self._get_controller = get_controller
         self._loop = asyncio.get_running_loop()
         self._chooser = ReplicaChooser()
         self._connections: dict[str, _wire.FrameProtocol] = {}
-        self._connecting: dict[str, asyncio.Future[_wire.FrameProtocol]] = {}
+        self._connecting: dict[str, list[Call]] = {}
         self._pending: dict[int, Call] = {}
-        self._waiters: deque[asyncio.Future[ReplicaSlot | None]] = deque()
+        self._queue: deque[Call] = deque()
+        self._queued = 0  # calls in the queue not cancelled
         self._recheck: asyncio.TimerHandle | None = None
         self._rids = itertools.count()
         self._token = b""
         self._max_queued = math.inf
         self._metrics_interval: float | None = None
-        self._queued = 0
         self._exists = True
+        self._known = False  # heard from the controller at least once
         self._missing_reason = ""
-        self._first_update = asyncio.Event()
         self._router_id = uuid.uuid4().hex
         self._last_reported = 0
         self._closed = False
@@ -90,109 +103,124 @@ class Router:
         route: str = "",
     ) -> Any:
         """Send a request and wait for its result (raising what the replica raised)."""
+        call = self.submit(
+            method,
+            args,
+            kwargs,
+            stream=stream,
+            on_chunk=on_chunk,
+            request_id=request_id,
+            route=route,
+        )
+        try:
+            return await call.future
+        except asyncio.CancelledError:
+            self.cancel(call)
+            raise
+
+    def submit(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_chunk: Callable[[list[Any]], None] | None = None,
+        request_id: str = "",
+        route: str = "",
+    ) -> Call:
+        """Send a request now or queue it; its result (or error) resolves ``call.future``.
+
+        Call :meth:`cancel` to withdraw it; cancelling the future itself is not enough.
+        """
         request = _wire.Request(next(self._rids), method, args, kwargs, stream, request_id, route)
-        call = Call(request, on_chunk)
-        if not self._first_update.is_set():
-            await self._first_update.wait()
-        while True:
-            await self._send(call)
-            try:
-                assert call.future is not None
-                return await call.future
-            except _Retry:
-                continue
-            except asyncio.CancelledError:
-                self._cancel(call)
-                raise
-
-    def _cancel(self, call: Call) -> None:
-        rid = call.request.rid
-        if self._pending.pop(rid, None) is None or call.slot is None:
-            return
-        self._finished(call.slot)
-        connection = self._connections.get(call.slot.replica_id)
-        if connection is not None:
-            connection.send(_wire.Cancel(rid))
-
-    async def _send(self, call: Call) -> None:
-        while True:
-            if not self._exists:
-                raise DeploymentUnavailableError(self._missing_reason)
-            # Requests already waiting go first: a new one takes a replica directly only
-            # when nobody waits.
-            slot = None if self._waiters else self._chooser.choose()
+        call = Call(request, on_chunk, self._loop.create_future())
+        if not self._known:
+            self._enqueue(call)  # the first replica set is on its way
+        elif not self._exists:
+            call.state = _DONE
+            call.future.set_exception(DeploymentUnavailableError(self._missing_reason))
+        elif self._queue:
+            # Requests already waiting go first.
+            self._enqueue_bounded(call)
+        else:
+            slot = self._chooser.choose()
             if slot is None:
-                if self._queued >= self._max_queued:
-                    raise BackPressureError(
-                        f"Request dropped: {self._queued} requests already wait for deployment "
-                        f"{self.key.name!r} (max_queued_requests={int(self._max_queued)})."
-                    )
-                slot = await self._wait_for_room()
-                if slot is None:
-                    continue
+                self._enqueue_bounded(call)
             else:
                 slot.ongoing += 1
-            connection = self._connections.get(slot.replica_id)
-            if connection is None or connection.closed:
-                try:
-                    connection = await self._connect(slot)
-                except OSError:
-                    slot.ongoing -= 1
-                    self._lost(slot.replica_id)
-                    continue
-            call.slot = slot
-            call.future = self._loop.create_future()
-            self._pending[call.request.rid] = call
-            connection.send(call.request)
-            return
+                self._send_to(slot, call)
+        return call
 
-    async def _wait_for_room(self) -> ReplicaSlot | None:
-        """Wait in line; returns a replica slot already reserved for the caller, or None
-        when the replica set changed and the caller should look again."""
-        waiter: asyncio.Future[ReplicaSlot | None] = self._loop.create_future()
-        self._waiters.append(waiter)
+    def cancel(self, call: Call) -> None:
+        """Withdraw a call: unsent, it leaves the queue; sent, its handler is cancelled."""
+        state = call.state
+        call.state = _DONE
+        if state == _QUEUED:
+            self._queued -= 1
+        elif state == _CONNECTING:
+            assert call.slot is not None
+            self._finished(call.slot)
+        elif state == _SENT:
+            rid = call.request.rid
+            self._pending.pop(rid, None)
+            assert call.slot is not None
+            self._finished(call.slot)
+            connection = self._connections.get(call.slot.replica_id)
+            if connection is not None:
+                connection.send(_wire.Cancel(rid))
+        if not call.future.done():
+            call.future.cancel()
+
+    def _enqueue_bounded(self, call: Call) -> None:
+        if self._queued >= self._max_queued:
+            call.state = _DONE
+            call.future.set_exception(
+                BackPressureError(
+                    f"Request dropped: {self._queued} requests already wait for deployment "
+                    f"{self.key.name!r} (max_queued_requests={int(self._max_queued)})."
+                )
+            )
+            return
+        self._enqueue(call)
+
+    def _enqueue(self, call: Call, *, first: bool = False) -> None:
+        call.state = _QUEUED
+        call.slot = None
         self._queued += 1
+        if first:
+            self._queue.appendleft(call)
+        else:
+            self._queue.append(call)
         if len(self._chooser) == 0 and self._metrics_interval is not None:
             self._push_load()  # scale up from zero now, not at the next report
-        self._hand_over()
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                slot = waiter.result()
-                assert slot is not None
-                self._finished(slot)
-            raise
-        finally:
-            self._queued -= 1
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                pass
+        self._schedule_recheck()
 
     def _hand_over(self) -> None:
-        """Give free replica capacity to the requests waiting, oldest first.
+        """Send waiting requests, oldest first, to the replicas with room.
 
-        Runs whenever capacity may have appeared: a request finished, the replica set
-        changed, or a replica that turned a request away has waited out its pause.
+        Runs whenever room may have appeared: a request finished, the replica set changed,
+        or a replica that turned a request away has waited out its pause.
         """
-        while self._waiters:
-            waiter = self._waiters[0]
-            if waiter.done():
-                self._waiters.popleft()
+        queue = self._queue
+        while queue:
+            call = queue[0]
+            if call.state != _QUEUED:
+                queue.popleft()
                 continue
             slot = self._chooser.choose()
             if slot is None:
                 self._schedule_recheck()
                 return
-            self._waiters.popleft()
+            queue.popleft()
+            self._queued -= 1
             slot.ongoing += 1
-            waiter.set_result(slot)
+            self._send_to(slot, call)
 
     def _schedule_recheck(self) -> None:
         # A replica that turned a request away is skipped for a moment, and no request of
         # ours finishing there need wake the waiters then: look again when the pause ends.
-        # Capacity freed by our own requests wakes them through _finished, with no timer.
+        # Room freed by our own requests sends the waiting ones through _finished.
         if self._recheck is not None:
             return
         ends = self._chooser.backoff_ends()
@@ -205,28 +233,39 @@ class Router:
 
     def _finished(self, slot: ReplicaSlot) -> None:
         slot.ongoing -= 1
-        if self._waiters:
+        if self._queue:
             self._hand_over()
 
-    def _wake_all(self) -> None:
-        """The replica set changed: waiting requests look again (raising if it is gone)."""
-        if not self._exists:
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-            return
-        self._hand_over()
+    def _fail_queued(self, error: BaseException) -> None:
+        while self._queue:
+            call = self._queue.popleft()
+            if call.state == _QUEUED:
+                self._queued -= 1
+                call.state = _DONE
+                if not call.future.done():
+                    call.future.set_exception(error)
 
     # -------------------------------------------------------------- connections
 
-    async def _connect(self, slot: ReplicaSlot) -> _wire.FrameProtocol:
+    def _send_to(self, slot: ReplicaSlot, call: Call) -> None:
+        """Send ``call`` to the replica of ``slot`` (whose room is already counted)."""
+        call.slot = slot
+        connection = self._connections.get(slot.replica_id)
+        if connection is None or connection.closed:
+            call.state = _CONNECTING
+            waiting = self._connecting.get(slot.replica_id)
+            if waiting is None:
+                self._connecting[slot.replica_id] = [call]
+                self._loop.create_task(self._connect(slot))
+            else:
+                waiting.append(call)
+            return
+        call.state = _SENT
+        self._pending[call.request.rid] = call
+        connection.send(call.request)
+
+    async def _connect(self, slot: ReplicaSlot) -> None:
         replica_id = slot.replica_id
-        pending = self._connecting.get(replica_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_wire.FrameProtocol] = self._loop.create_future()
-        self._connecting[replica_id] = future
         try:
             _, protocol = await self._loop.create_connection(
                 lambda: _wire.FrameProtocol(
@@ -237,15 +276,24 @@ class Router:
                 slot.info.host,
                 slot.info.port,
             )
-            self._connections[replica_id] = protocol
-            future.set_result(protocol)
-            return protocol
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: other waiters may not exist
-            raise
-        finally:
-            del self._connecting[replica_id]
+        except OSError:
+            calls = self._connecting.pop(replica_id, [])
+            for call in reversed(calls):
+                if call.state == _CONNECTING:
+                    slot.ongoing -= 1
+                    self._enqueue(call, first=True)
+            self._lost(replica_id)
+            return
+        calls = self._connecting.pop(replica_id, [])
+        if self._closed:
+            protocol.close()
+            return
+        self._connections[replica_id] = protocol
+        for call in calls:
+            if call.state == _CONNECTING:
+                call.state = _SENT
+                self._pending[call.request.rid] = call
+                protocol.send(call.request)
 
     def _on_message(self, message: Any) -> None:
         kind = type(message)
@@ -255,19 +303,25 @@ class Router:
                 call.on_chunk(message.items)
             return
         call = self._pending.pop(message.rid, None)
-        if call is None or call.slot is None or call.future is None:
+        if call is None:
             return
+        slot = call.slot
+        assert slot is not None
         if kind is _wire.Rejected:
-            self._chooser.mark_full(call.slot.replica_id)
-        self._finished(call.slot)
+            # Turned away unstarted: it goes first in line, for another replica or later.
+            self._chooser.mark_full(slot.replica_id)
+            slot.ongoing -= 1
+            self._enqueue(call, first=True)
+            self._hand_over()
+            return
+        call.state = _DONE
+        self._finished(slot)
         if call.future.done():
             return
         if kind is _wire.Result:
             call.future.set_result(message.value)
         elif kind is _wire.Failure:
             call.future.set_exception(_remote_error(message))
-        elif kind is _wire.Rejected:
-            call.future.set_exception(_Retry())
 
     def _lost(self, replica_id: str) -> None:
         """A replica's connection closed: fail what it was running, stop sending to it."""
@@ -277,7 +331,8 @@ class Router:
         for rid, call in list(self._pending.items()):
             if call.slot is not None and call.slot.replica_id == replica_id:
                 del self._pending[rid]
-                if call.future is not None and not call.future.done():
+                call.state = _DONE
+                if not call.future.done():
                     call.future.set_exception(
                         ReplicaDiedError(
                             f"The replica {replica_id} of deployment {self.key.name!r} "
@@ -290,6 +345,13 @@ class Router:
                 self._get_controller().report_replica_lost.remote(self.key, replica_id)
             except Exception:
                 pass
+
+    def _wake_all(self) -> None:
+        """The replica set changed: send what waits (or fail it if the deployment is gone)."""
+        if not self._exists:
+            self._fail_queued(DeploymentUnavailableError(self._missing_reason))
+            return
+        self._hand_over()
 
     # --------------------------------------------------------- control traffic
 
@@ -304,10 +366,13 @@ class Router:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._exists = False
-                self._missing_reason = f"The serve controller is not reachable: {exc}"
-                self._first_update.set()
-                self._wake_all()
+                if not self._known:
+                    # Nothing to route with: fail what waits. Once a replica set is known,
+                    # requests keep flowing to it while the controller is away (a
+                    # restarting controller picks up the same replicas).
+                    self._fail_queued(
+                        DeploymentUnavailableError(f"The serve controller is not reachable: {exc}")
+                    )
                 await asyncio.sleep(0.5)
                 continue
             version = update.version
@@ -330,7 +395,7 @@ class Router:
                 for c in self._pending.values()
             ):
                 connection.close()
-        self._first_update.set()
+        self._known = True
         self._wake_all()
 
     @property
@@ -369,9 +434,10 @@ class Router:
             connection.close()
         self._connections.clear()
         for call in self._pending.values():
-            if call.future is not None and not call.future.done():
+            if not call.future.done():
                 call.future.set_exception(RequestCancelledError("serve was shut down"))
         self._pending.clear()
+        self._fail_queued(RequestCancelledError("serve was shut down"))
 
 
 def _remote_error(message: _wire.Failure) -> BaseException:
