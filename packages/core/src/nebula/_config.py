@@ -30,6 +30,16 @@ DRIVER_TIMEOUT_S = _env_float("DRIVER_TIMEOUT_S", 30.0)
 NODE_HEARTBEAT_S = _env_float("NODE_HEARTBEAT_S", 1.0)
 # A node silent this long is declared dead: its actors die and its leases are failed.
 NODE_TIMEOUT_S = _env_float("NODE_TIMEOUT_S", 10.0)
+# The cluster view node managers hold is kept current by deltas answering their heartbeats:
+# at most VIEW_DELTA_MAX_AVAILABLE nodes' latest changes of free resources in one, plus
+# VIEW_DELTA_SWEEP others in turn (so a large cluster's view is refreshed within
+# nodes / VIEW_DELTA_SWEEP heartbeats). Clusters of at most VIEW_PUSH_MAX_NODES nodes are
+# also sent each join or death at once; larger ones learn it at their next heartbeat. One
+# encoding of the full view serves every node asking for it within VIEW_SNAPSHOT_REUSE_S.
+VIEW_DELTA_MAX_AVAILABLE = _env_int("VIEW_DELTA_MAX_AVAILABLE", 32)
+VIEW_DELTA_SWEEP = _env_int("VIEW_DELTA_SWEEP", 16)
+VIEW_PUSH_MAX_NODES = _env_int("VIEW_PUSH_MAX_NODES", 64)
+VIEW_SNAPSHOT_REUSE_S = _env_float("VIEW_SNAPSHOT_REUSE_S", 0.25)
 # How long a process may take to start and report ready before start-up fails.
 PROCESS_START_TIMEOUT_S = _env_float("PROCESS_START_TIMEOUT_S", 30.0)
 # Default share of the machine's memory given to a node's object store.

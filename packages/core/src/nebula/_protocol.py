@@ -65,6 +65,17 @@ class ObjectValue(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementGroupContext(Message):
+    """The placement group a task or actor was scheduled in. With ``capture_child_tasks``,
+    the tasks and actors it starts without a scheduling strategy of their own go there too."""
+
+    pg_id: bytes
+    bundles: tuple[dict[str, float], ...]
+    strategy: str
+    capture_child_tasks: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Message):
     task_id: bytes
     job_id: int
@@ -96,6 +107,8 @@ class TaskSpec(Message):
     max_calls: int = 0
     # Actor calls: the concurrency group to run in ("": the method's own, else the default).
     concurrency_group: str = ""
+    # Normal tasks and actor creation: the placement group it runs in, if any.
+    placement_group: PlacementGroupContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +447,9 @@ class NodeHeartbeat(Message):
     available: dict[str, float]
     # Totals change while the node holds placement-group bundles.
     total: dict[str, float] = field(default_factory=dict)
+    # The cluster view the node holds (0: none): it is sent what changed since.
+    view_epoch: int = 0
+    view_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,11 +458,23 @@ class UnregisterNode(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterView(Message):
-    """Control store -> node managers, answering each heartbeat: every node's state."""
+class ClusterViewDelta(Message):
+    """Control store -> node manager: how the cluster view changed from ``base_version`` to
+    ``version`` (``full``: the whole view, replacing the node's copy).
 
+    ``nodes`` are the nodes that joined, died or changed their totals, as they are now;
+    ``available`` the free resources of some nodes (every change when few, else the
+    latest ones and a rotating share of the rest). A delta applies to a copy holding
+    ``base_version`` or newer of the same ``epoch`` (one control store's lifetime); a copy
+    older than ``base_version`` missed a change and asks for the full view.
+    """
+
+    epoch: int
+    base_version: int
+    version: int
     nodes: tuple[NodeInfoMsg, ...]
     available: dict[bytes, dict[str, float]]
+    full: bool = False
 
 
 @dataclass(frozen=True, slots=True)

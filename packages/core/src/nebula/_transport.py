@@ -47,6 +47,7 @@ class Endpoint:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None) -> None:
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        _allow_sockets(self._context)
         self._keys = _auth.derive_keys(token) if token else None
         # Proves this process holds the token on the bulk object path (_object_store.bulk).
         self.bulk_key = _auth.bulk_key(token)
@@ -85,6 +86,10 @@ class Endpoint:
         payload = encode(message)
         if len(payload) > _config.MAX_MESSAGE_BYTES:
             raise MessageTooLarge(type(message).__name__, len(payload))
+        self.send_encoded(address, payload)
+
+    def send_encoded(self, address: str, payload: bytes) -> None:
+        """Send a message already encoded (one encoding sent to many peers)."""
         with self._send_lock:
             if self._closed:
                 return
@@ -212,6 +217,33 @@ class Endpoint:
         self._inbox.close(linger=0)
         if self._ipc_path is not None:
             remove_ipc_path(self.address)
+
+
+def allow_many_peers() -> None:
+    """Let a process that talks to every node (the control store, a node manager) open
+    as many connections as the system allows it: raise its soft limit on open files to
+    the hard one. Call before the first ``Endpoint``."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _allow_sockets(context: zmq.Context[zmq.Socket[bytes]]) -> None:
+    """ZeroMQ allows 1,023 sockets a context unless told otherwise, and this process keeps
+    one per peer: let it have as many as its open-file limit. Takes effect only before the
+    context's first socket, which is the first endpoint's."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = context.get(zmq.SOCKET_LIMIT)
+    wanted = limit if soft == resource.RLIM_INFINITY else min(soft, limit)
+    if wanted > context.get(zmq.MAX_SOCKETS):
+        context.set(zmq.MAX_SOCKETS, wanted)
 
 
 def _ipc_dir() -> str:

@@ -11,12 +11,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from nebula import _auth, _config, _runtime_env
 from nebula import _protocol as p
 from nebula._api import options as opts
-from nebula._api import services
+from nebula._api import placement_context, services
 from nebula._api.actor import STREAMING, ActorHandle
 from nebula._api.connect import (
     Runtime,
@@ -34,6 +34,7 @@ from nebula._worker.submitter import PendingTask
 from nebula.exceptions import PendingCallsLimitExceeded, TaskError
 
 _state: Runtime | None = None
+_OptionsT = TypeVar("_OptionsT", opts.TaskOptions, opts.ActorOptions)
 _init_lock = threading.RLock()
 
 
@@ -320,6 +321,7 @@ def submit_task(
     streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
+    options, pg_context = _placed(options)
     if _config.MAX_QUEUED_TASKS > 0:
         _admit(cw, name)
     declared = options.num_returns
@@ -345,6 +347,7 @@ def submit_task(
         runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
         streaming=streaming,
         max_calls=options.calls_per_worker(),
+        placement_group=pg_context,
     )
     task = PendingTask(
         spec,
@@ -361,6 +364,14 @@ def submit_task(
             cw.streams.open(task_id)
         cw.submitter.submit(task)
     return _handed_back(refs, task_id, streaming)
+
+
+def _placed(options: _OptionsT) -> tuple[_OptionsT, p.PlacementGroupContext | None]:
+    """The options with a captured placement group filled in, and the group's context."""
+    strategy, context = placement_context.resolve(options.scheduling_strategy)
+    if strategy is not options.scheduling_strategy:
+        options = dataclasses.replace(options, scheduling_strategy=strategy)
+    return options, context
 
 
 def _admit(cw: CoreWorker, name: str) -> None:
@@ -401,6 +412,7 @@ def create_actor(
     options: opts.ActorOptions,
 ) -> ActorHandle:
     cw = _auto_init()
+    options, pg_context = _placed(options)
     namespace = options.namespace or _namespace()
     name = options.name
     if name is not None and options.get_if_exists:
@@ -425,6 +437,7 @@ def create_actor(
         job_sys_path=cw.job_sys_path,
         namespace=namespace,
         runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
+        placement_group=pg_context,
     )
     max_concurrency = options.max_concurrency or (1000 if is_async else 1)
     spec = p.ActorSpec(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nebula import _protocol as p
 from nebula._plugins.manager import placement_group_strategy_registry
@@ -43,6 +43,12 @@ class PlacementGroups:
         self.groups[msg.pg_id] = Group(msg)
         self._save(self.groups[msg.pg_id])
         self.try_place(self.groups[msg.pg_id])
+
+    def is_pending(self, strategy: Any) -> bool:
+        """Whether ``strategy`` places work in a group whose bundles are not reserved yet."""
+        placement_group = getattr(strategy, "placement_group", None)
+        group = self.groups.get(getattr(placement_group, "id_bytes", b""))
+        return group is not None and group.state == "PENDING"
 
     def _save(self, group: Group) -> None:
         if self.store.tables is not None:
@@ -91,6 +97,7 @@ class PlacementGroups:
                 bundle = group.msg.bundles[msg.index]
                 res.subtract(node.available, bundle)
                 res.add(node.available, bundle_resources(msg.pg_id, msg.index, bundle))
+                self.store.membership.available_changed(node)
         if len(group.replies) < len(group.msg.bundles):
             return
         group.in_flight = False
@@ -100,7 +107,7 @@ class PlacementGroups:
             group.state = "CREATED"
             self._save(group)
             self._announce(group, error=None)
-            self.store.broadcast_cluster_view()
+            self.store.announce_view_change()
         else:
             # Some node was busier than its last heartbeat said: give back and retry.
             self._release(group)
@@ -130,11 +137,13 @@ class PlacementGroups:
             if node is not None and group.replies.get(index, group.state != "PENDING"):
                 # Count the bundle free again now, so the next group can use it at once.
                 res.add(node.available, group.msg.bundles[index])
+                self.store.membership.available_changed(node)
         for node_id in {n for n in group.nodes if n is not None}:
             node = self.store.nodes.get(node_id)
             if node is not None and node.info.alive:
                 for name in [n for n in node.available if is_group_resource(n, pg_id)]:
                     del node.available[name]
+                self.store.membership.available_changed(node)
                 self.store.endpoint.send(node.info.address, p.ReleaseBundles(pg_id))
 
     def _announce(self, group: Group, error: str | None) -> None:

@@ -85,6 +85,9 @@ class Executor:
         self.actor_class_name = ""
         # What the actor's own handle is built from (get_runtime_context().current_actor).
         self.actor_handle_args: tuple[bytes, str, str, type] | None = None
+        # The placement group this actor, or the normal task running now, was placed in:
+        # a worker-wide setting, so threads the user's code starts see it too.
+        self.placement_group: p.PlacementGroupContext | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._group_pools: dict[str, ThreadPoolExecutor] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -190,6 +193,8 @@ class Executor:
 
     def _execute(self, spec: p.TaskSpec) -> p.TaskDone:
         _current.spec = spec
+        if spec.actor_id is None:
+            self.placement_group = spec.placement_group
         self.cw.task_events.state(spec, ev.RUNNING)
         try:
             if spec.task_id in self._cancelled:
@@ -217,6 +222,8 @@ class Executor:
             return self._failure(spec, exc)
         finally:
             _current.spec = None
+            if spec.actor_id is None:
+                self.placement_group = None
             self._cancelled.discard(spec.task_id)
 
     @contextlib.contextmanager
@@ -419,6 +426,7 @@ class Executor:
             self.actor_class_name = cls.__name__
             self.actor_id = msg.actor_id
             self.actor_handle_args = (msg.actor_id, spec.owner_address, cls.__name__, cls)
+            self.placement_group = spec.placement_group
             _runtime_env.apply(spec.runtime_env)
             self.cw.runtime_env = spec.runtime_env
             self._group_sizes = dict(msg.concurrency_groups)

@@ -8,6 +8,7 @@ from nebula.util._actor_pool import ActorPool
 from nebula.util._queue import Empty, Full, Queue
 from nebula.util.placement_group import (
     PlacementGroup,
+    get_current_placement_group,
     get_placement_group,
     placement_group,
     placement_group_table,
@@ -20,6 +21,7 @@ __all__ = [
     "Full",
     "PlacementGroup",
     "Queue",
+    "get_current_placement_group",
     "get_placement_group",
     "list_named_actors",
     "multiprocessing",
