@@ -240,6 +240,7 @@ def test_a_copy_that_keeps_asking_converges_whatever_it_missed(
 class FakeEndpoint:
     address: str = "tcp://10.0.0.254:1"
     sent: list[tuple[str, p.Message]] = field(default_factory=list)
+    caught_up_at: float = float("inf")
 
     def send(self, address: str, message: p.Message) -> None:
         self.sent.append((address, message))
@@ -342,3 +343,21 @@ def test_a_spill_counts_against_the_target_until_the_next_heartbeat() -> None:
     copy.heartbeat_sent()
     (target,) = [v for v in copy.views(exclude=nid(0))]
     assert target.available["CPU"] == 4.0
+
+
+def test_a_control_store_behind_on_its_inbox_declares_no_node_dead_until_caught_up(
+    store: ControlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_config, "NODE_TIMEOUT_S", 10.0)
+    endpoint: FakeEndpoint = store.endpoint  # type: ignore[assignment]
+    store.handle(p.RegisterNode(info(0)))
+    node = store.nodes[nid(0)]
+    node.last_heartbeat -= 60.0  # silent for a minute, as far as the handled messages say
+    endpoint.caught_up_at = node.last_heartbeat + 5.0  # but the inbox was last empty then
+
+    store.tick()
+    assert node.info.alive
+
+    endpoint.caught_up_at = node.last_heartbeat + 11.0
+    store.tick()
+    assert not node.info.alive

@@ -8,13 +8,40 @@ carries the large ones.
 
 from __future__ import annotations
 
+import operator
 import pickle
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 
 class Message:
     __slots__ = ()
+
+
+class CompactMessage(Message):
+    """A message sent in bulk (one entry per node in a cluster view, a heartbeat from
+    every node each second): pickled as its class and its field values, which encodes and
+    decodes in about half the time of a slotted dataclass's default state dictionary."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        cls = type(self)
+        get = _FIELD_GETTERS.get(cls)
+        if get is None:
+            get = _FIELD_GETTERS[cls] = _field_getter(cls)
+        return cls, get(self)
+
+
+def _field_getter(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    names = [f.name for f in fields(cls)]
+    if len(names) == 1:
+        return lambda message: (getattr(message, names[0]),)
+    return operator.attrgetter(*names)
+
+
+_FIELD_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
 
 
 class ProtocolError(Exception):
@@ -386,7 +413,7 @@ class NodeResourcesReply(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class NodeInfoMsg(Message):
+class NodeInfoMsg(CompactMessage):
     node_id: bytes
     address: str
     ip: str
@@ -403,7 +430,7 @@ class RegisterNode(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class NodeHeartbeat(Message):
+class NodeHeartbeat(CompactMessage):
     node_id: bytes
     available: dict[str, float]
     # Totals change while the node holds placement-group bundles.
@@ -419,7 +446,7 @@ class UnregisterNode(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterViewDelta(Message):
+class ClusterViewDelta(CompactMessage):
     """Control store -> node manager: how the cluster view changed from ``base_version`` to
     ``version`` (``full``: the whole view, replacing the node's copy).
 
@@ -439,7 +466,7 @@ class ClusterViewDelta(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class NodeDied(Message):
+class NodeDied(CompactMessage):
     """Published to drivers and node managers (who tell their workers) when a node dies."""
 
     node_id: bytes
