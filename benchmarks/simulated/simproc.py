@@ -157,6 +157,7 @@ class NodeProcess:
         self.running = True
         self._lease_worker: dict[bytes, bytes] = {}
         self._large: dict[bytes, p.Message] = {}
+        self._decoded_infos: dict[int, list[p.NodeInfoMsg]] = {}
         self.handlers: dict[type, Callable[[SimNode, Any, float], None]] = {
             p.NodeDied: self._on_node_died,
             p.RequestLease: self._on_request_lease,
@@ -242,8 +243,11 @@ class NodeProcess:
         if cached is None:
             cached = p.decode(data)
             if len(self._large) >= 4:
-                self._large.pop(next(iter(self._large)))
+                evicted = self._large.pop(next(iter(self._large)))
+                self._decoded_infos.pop(id(evicted), None)
             self._large[data] = cached
+            if hasattr(cached, "node_infos"):
+                self._decoded_infos[id(cached)] = cached.node_infos()
         return cached
 
     def _register_due(self) -> None:
@@ -288,7 +292,10 @@ class NodeProcess:
             return
         elif msg.version < node.view_version:
             return
-        for info in msg.nodes:
+        infos = self._decoded_infos.get(id(msg))  # a shared full view, decoded once
+        if infos is None:
+            infos = msg.node_infos()
+        for info in infos:
             node.learn(index_of(info.node_id), info.alive, now)
         node.view_epoch = msg.epoch
         node.view_version = msg.version

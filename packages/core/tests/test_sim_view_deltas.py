@@ -83,7 +83,7 @@ def test_deltas_applied_in_order_follow_joins_load_shape_changes_and_deaths() ->
     membership.heartbeat(nid(0), {"CPU": 1.0}, {"CPU": 4.0}, now=1.0)
     delta = peer.sync(membership)
     assert delta is not None and not delta.full
-    assert [n.node_id for n in delta.nodes] == [nid(3)]
+    assert [n.node_id for n in delta.node_infos()] == [nid(3)]
     assert seen(peer.copy) == truth(membership)
 
     _, total_changed = membership.heartbeat(nid(1), {"CPU": 4.0}, {"CPU": 8.0}, now=2.0)
@@ -274,7 +274,8 @@ def test_a_small_cluster_hears_of_a_join_at_once(store: ControlStore) -> None:
 
     to_first = [m for a, m in sent if a == info(0).address]
     assert isinstance(to_first[0], p.ClusterViewDelta) and to_first[0].full
-    joined = {n.node_id for m in to_first[1:] if isinstance(m, p.ClusterViewDelta) for n in m.nodes}
+    deltas = [m for m in to_first[1:] if isinstance(m, p.ClusterViewDelta)]
+    joined = {n.node_id for m in deltas for n in m.node_infos()}
     assert joined == {nid(1), nid(2)}
 
 
@@ -296,7 +297,7 @@ def test_a_large_cluster_hears_of_a_join_at_its_next_heartbeat(
     heartbeat(store, 0)
     ((address, delta),) = endpoint.take()
     assert address == info(0).address and isinstance(delta, p.ClusterViewDelta)
-    assert [n.node_id for n in delta.nodes] == [nid(3)]
+    assert [n.node_id for n in delta.node_infos()] == [nid(3)]
 
 
 def test_an_unchanged_cluster_answers_heartbeats_with_nothing(store: ControlStore) -> None:

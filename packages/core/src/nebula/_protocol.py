@@ -52,6 +52,19 @@ def encode(message: Message) -> bytes:
     return pickle.dumps(message, protocol=5)
 
 
+def encode_entry(value: Any) -> bytes:
+    """Encode a plain value (a dict of floats, say) carried pre-encoded inside a message,
+    so that one encoding serves every message that carries it."""
+    return pickle.dumps(value, protocol=5)
+
+
+def decode_entry(payload: bytes) -> Any:
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:
+        raise ProtocolError(f"undecodable entry ({len(payload)} bytes): {exc!r}") from None
+
+
 def decode(payload: bytes | memoryview) -> Message:
     try:
         message = pickle.loads(payload)
@@ -452,17 +465,30 @@ class ClusterViewDelta(CompactMessage):
 
     ``nodes`` are the nodes that joined, died or changed their totals, as they are now;
     ``available`` the free resources of some nodes (every change when few, else the
-    latest ones and a rotating share of the rest). A delta applies to a copy holding
-    ``base_version`` or newer of the same ``epoch`` (one control store's lifetime); a copy
-    older than ``base_version`` missed a change and asks for the full view.
+    latest ones and a rotating share of the rest). Entries are encoded once by the control
+    store and carried as they are (``node_infos``/``free_resources`` decode them): a join
+    goes to every node. A delta applies to a copy holding ``base_version`` or newer of the
+    same ``epoch`` (one control store's lifetime); a copy older than ``base_version``
+    missed a change and asks for the full view.
     """
 
     epoch: int
     base_version: int
     version: int
-    nodes: tuple[NodeInfoMsg, ...]
-    available: dict[bytes, dict[str, float]]
+    # Each an encoded NodeInfoMsg.
+    nodes: tuple[bytes, ...]
+    # Node id -> its encoded free resources (a dict of floats).
+    available: dict[bytes, bytes]
     full: bool = False
+
+    def node_infos(self) -> list[NodeInfoMsg]:
+        infos = [decode(entry) for entry in self.nodes]
+        if not all(isinstance(info, NodeInfoMsg) for info in infos):
+            raise ProtocolError("a cluster view entry is not a NodeInfoMsg")
+        return infos  # type: ignore[return-value]
+
+    def free_resources(self) -> dict[bytes, dict[str, float]]:
+        return {node_id: decode_entry(entry) for node_id, entry in self.available.items()}
 
 
 @dataclass(frozen=True, slots=True)
