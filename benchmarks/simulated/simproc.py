@@ -157,7 +157,7 @@ class NodeProcess:
         self.running = True
         self._lease_worker: dict[bytes, bytes] = {}
         self._large: dict[bytes, p.Message] = {}
-        self._decoded_infos: dict[int, list[p.NodeInfoMsg]] = {}
+        self._entries: dict[bytes, tuple[int, bool]] = {}
         self.handlers: dict[type, Callable[[SimNode, Any, float], None]] = {
             p.NodeDied: self._on_node_died,
             p.RequestLease: self._on_request_lease,
@@ -243,12 +243,22 @@ class NodeProcess:
         if cached is None:
             cached = p.decode(data)
             if len(self._large) >= 4:
-                evicted = self._large.pop(next(iter(self._large)))
-                self._decoded_infos.pop(id(evicted), None)
+                self._large.pop(next(iter(self._large)))
             self._large[data] = cached
-            if hasattr(cached, "node_infos"):
-                self._decoded_infos[id(cached)] = cached.node_infos()
         return cached
+
+    def _entry(self, entry: bytes) -> tuple[int, bool]:
+        """Which node a view entry is about and whether it is alive. The control store
+        encodes an entry once and sends it to every node: decoded once per process here,
+        as each real node decodes it once on its own machine."""
+        known = self._entries.get(entry)
+        if known is None:
+            info = p.decode(entry)
+            assert isinstance(info, p.NodeInfoMsg)
+            if len(self._entries) > 200_000:
+                self._entries.clear()
+            known = self._entries[entry] = (index_of(info.node_id), info.alive)
+        return known
 
     def _register_due(self) -> None:
         now = time.monotonic()
@@ -292,11 +302,9 @@ class NodeProcess:
             return
         elif msg.version < node.view_version:
             return
-        infos = self._decoded_infos.get(id(msg))  # a shared full view, decoded once
-        if infos is None:
-            infos = msg.node_infos()
-        for info in infos:
-            node.learn(index_of(info.node_id), info.alive, now)
+        for entry in msg.nodes:
+            index, alive = self._entry(entry)
+            node.learn(index, alive, now)
         node.view_epoch = msg.epoch
         node.view_version = msg.version
 
