@@ -37,6 +37,7 @@ import math
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -193,6 +194,22 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
         session_dir, host="127.0.0.1", port=0, detached=False, token=token, env=env
     )
     cs = psutil.Process(cs_process.pid)
+    profiler = None
+    if args.py_spy:
+        # Sampled stacks of the control store, for finding where its time goes.
+        profiler = subprocess.Popen(
+            [
+                os.path.join(os.path.dirname(sys.executable), "py-spy"),
+                "record",
+                f"--pid={cs_process.pid}",
+                "--rate=20",
+                "--format=raw",
+                "--nonblocking",
+                f"--output={os.path.join(args.py_spy, f'control-store-{n}.txt')}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     child_env = {**env, _auth.TOKEN_ENV: token}
     prefix = os.urandom(12).hex()
     node_procs: list[Child] = []
@@ -307,6 +324,9 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
         log(f"  death: first {result.death_first_s} s, all {result.death_all_s} s")
         return result
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(30)
         pinger.close()
         for child in [*node_procs, *([drivers] if drivers else [])]:
             child.stop()
@@ -322,8 +342,8 @@ def log(text: str) -> None:
 HEADER = (
     "| nodes | procs | join (s) | CS cores, steady | CS RSS (MiB) | msgs to CS /node/s "
     "| msgs from CS /node/s | bytes from CS /node/s | CS ping p50 / p99 (ms) "
-    "| actors placed /s | death known: first / all (s) | notes |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "| actors placed /s | death known: first / all (s) | sim cores | notes |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 
@@ -337,7 +357,7 @@ def row(r: SizeResult) -> str:
         f"| {r.cs_rss_mib:.0f} | {r.msgs_to_cs_per_node_s:.2f} | {r.msgs_from_cs_per_node_s:.2f} "
         f"| {r.bytes_from_cs_per_node_s:,.0f} | {r.ping_p50_ms:.1f} / {r.ping_p99_ms:.1f} "
         f"| {fmt(r.actors_per_s, '.0f')} | {fmt(r.death_first_s, '.1f')} / "
-        f"{fmt(r.death_all_s, '.1f')} | {'; '.join(r.notes)} |"
+        f"{fmt(r.death_all_s, '.1f')} | {r.sim_cores:.2f} | {'; '.join(r.notes)} |"
     )
 
 
@@ -348,13 +368,14 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=4)
     parser.add_argument("--node-timeout-s", type=float, default=10.0)
     parser.add_argument("--heartbeat-s", type=float, default=1.0)
-    parser.add_argument("--register-rate", type=float, default=500.0)
-    parser.add_argument("--join-timeout-s", type=float, default=120.0)
+    parser.add_argument("--register-rate", type=float, default=100.0)
+    parser.add_argument("--join-timeout-s", type=float, default=300.0)
     parser.add_argument("--steady-s", type=float, default=20.0)
     parser.add_argument("--churn", type=float, default=0.5)
     parser.add_argument("--actors-s", type=float, default=10.0)
     parser.add_argument("--actors-inflight", type=int, default=25)
     parser.add_argument("--label", default="", help="recorded with each result")
+    parser.add_argument("--py-spy", default="", help="record the control store's stacks here")
     parser.add_argument("--out", default="", help="append each result as a JSON line here")
     args = parser.parse_args()
     os.environ.setdefault("NEBULA_INCLUDE_DASHBOARD", "0")

@@ -157,6 +157,7 @@ class NodeProcess:
         self.running = True
         self._lease_worker: dict[bytes, bytes] = {}
         self._large: dict[bytes, p.Message] = {}
+        self._entries: dict[bytes, tuple[int, bool]] = {}
         self.handlers: dict[type, Callable[[SimNode, Any, float], None]] = {
             p.NodeDied: self._on_node_died,
             p.RequestLease: self._on_request_lease,
@@ -246,6 +247,19 @@ class NodeProcess:
             self._large[data] = cached
         return cached
 
+    def _entry(self, entry: bytes) -> tuple[int, bool]:
+        """Which node a view entry is about and whether it is alive. The control store
+        encodes an entry once and sends it to every node: decoded once per process here,
+        as each real node decodes it once on its own machine."""
+        known = self._entries.get(entry)
+        if known is None:
+            info = p.decode(entry)
+            assert isinstance(info, p.NodeInfoMsg)
+            if len(self._entries) > 200_000:
+                self._entries.clear()
+            known = self._entries[entry] = (index_of(info.node_id), info.alive)
+        return known
+
     def _register_due(self) -> None:
         now = time.monotonic()
         while self.to_register and self.next_register <= now:
@@ -288,8 +302,9 @@ class NodeProcess:
             return
         elif msg.version < node.view_version:
             return
-        for info in msg.nodes:
-            node.learn(index_of(info.node_id), info.alive, now)
+        for entry in msg.nodes:
+            index, alive = self._entry(entry)
+            node.learn(index, alive, now)
         node.view_epoch = msg.epoch
         node.view_version = msg.version
 

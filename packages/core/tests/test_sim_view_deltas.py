@@ -83,7 +83,7 @@ def test_deltas_applied_in_order_follow_joins_load_shape_changes_and_deaths() ->
     membership.heartbeat(nid(0), {"CPU": 1.0}, {"CPU": 4.0}, now=1.0)
     delta = peer.sync(membership)
     assert delta is not None and not delta.full
-    assert [n.node_id for n in delta.nodes] == [nid(3)]
+    assert [n.node_id for n in delta.node_infos()] == [nid(3)]
     assert seen(peer.copy) == truth(membership)
 
     _, total_changed = membership.heartbeat(nid(1), {"CPU": 4.0}, {"CPU": 8.0}, now=2.0)
@@ -240,6 +240,7 @@ def test_a_copy_that_keeps_asking_converges_whatever_it_missed(
 class FakeEndpoint:
     address: str = "tcp://10.0.0.254:1"
     sent: list[tuple[str, p.Message]] = field(default_factory=list)
+    caught_up_at: float = float("inf")
 
     def send(self, address: str, message: p.Message) -> None:
         self.sent.append((address, message))
@@ -273,7 +274,8 @@ def test_a_small_cluster_hears_of_a_join_at_once(store: ControlStore) -> None:
 
     to_first = [m for a, m in sent if a == info(0).address]
     assert isinstance(to_first[0], p.ClusterViewDelta) and to_first[0].full
-    joined = {n.node_id for m in to_first[1:] if isinstance(m, p.ClusterViewDelta) for n in m.nodes}
+    deltas = [m for m in to_first[1:] if isinstance(m, p.ClusterViewDelta)]
+    joined = {n.node_id for m in deltas for n in m.node_infos()}
     assert joined == {nid(1), nid(2)}
 
 
@@ -295,7 +297,7 @@ def test_a_large_cluster_hears_of_a_join_at_its_next_heartbeat(
     heartbeat(store, 0)
     ((address, delta),) = endpoint.take()
     assert address == info(0).address and isinstance(delta, p.ClusterViewDelta)
-    assert [n.node_id for n in delta.nodes] == [nid(3)]
+    assert [n.node_id for n in delta.node_infos()] == [nid(3)]
 
 
 def test_an_unchanged_cluster_answers_heartbeats_with_nothing(store: ControlStore) -> None:
@@ -342,3 +344,21 @@ def test_a_spill_counts_against_the_target_until_the_next_heartbeat() -> None:
     copy.heartbeat_sent()
     (target,) = [v for v in copy.views(exclude=nid(0))]
     assert target.available["CPU"] == 4.0
+
+
+def test_a_control_store_behind_on_its_inbox_declares_no_node_dead_until_caught_up(
+    store: ControlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_config, "NODE_TIMEOUT_S", 10.0)
+    endpoint: FakeEndpoint = store.endpoint  # type: ignore[assignment]
+    store.handle(p.RegisterNode(info(0)))
+    node = store.nodes[nid(0)]
+    node.last_heartbeat -= 60.0  # silent for a minute, as far as the handled messages say
+    endpoint.caught_up_at = node.last_heartbeat + 5.0  # but the inbox was last empty then
+
+    store.tick()
+    assert node.info.alive
+
+    endpoint.caught_up_at = node.last_heartbeat + 11.0
+    store.tick()
+    assert not node.info.alive

@@ -79,6 +79,9 @@ class Endpoint:
         self._wake_send = self._context.socket(zmq.PUSH)
         self._wake_send.connect(self._wake_addr)
         self._closed = False
+        # When the inbox was last found empty: every message delivered before then has
+        # been handled. A process that is behind can tell a silent peer from a backlog.
+        self.caught_up_at = time.monotonic()
 
     # ------------------------------------------------------------------ sending
 
@@ -165,6 +168,8 @@ class Endpoint:
                 return
             wake_at = next_tick if deadline is None else min(next_tick, deadline)
             events = poller.poll(max(0, math.ceil((wake_at - now) * 1000)))
+            if not any(sock is self._inbox for sock, _ in events):
+                self.caught_up_at = time.monotonic()
             for sock, _ in events:
                 if sock is self._inbox:
                     self._drain(handle)
@@ -187,6 +192,7 @@ class Endpoint:
             try:
                 payload = self._inbox.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
+                self.caught_up_at = time.monotonic()
                 return
             try:
                 message = decode(payload.buffer)

@@ -47,6 +47,20 @@ class Node:
     available: dict[str, float]
     last_heartbeat: float
     view: ViewCursor = field(default_factory=ViewCursor)
+    # The entries as a view carries them, encoded at most once per change (a join is
+    # sent to every node): cleared by Membership when the node changes.
+    encoded_info: bytes | None = None
+    encoded_available: bytes | None = None
+
+    def info_entry(self) -> bytes:
+        if self.encoded_info is None:
+            self.encoded_info = p.encode(self.info)
+        return self.encoded_info
+
+    def available_entry(self) -> bytes:
+        if self.encoded_available is None:
+            self.encoded_available = p.encode_entry(self.available)
+        return self.encoded_available
 
 
 class Membership:
@@ -113,6 +127,7 @@ class Membership:
         """Note a change made to ``node.available`` (by a heartbeat or the control store)."""
         if node.info.node_id not in self.alive:
             return
+        node.encoded_available = None
         self.version += 1
         self._available_changes[node.info.node_id] = self.version
         self._available_changes.move_to_end(node.info.node_id)
@@ -128,6 +143,7 @@ class Membership:
         return [n for n in self.alive.values() if now - n.last_heartbeat > timeout_s]
 
     def _info_changed(self, node_id: bytes) -> None:
+        self.nodes[node_id].encoded_info = None
         self.version += 1
         self._info_changes[node_id] = self.version
         self._info_changes.move_to_end(node_id)
@@ -165,11 +181,15 @@ class Membership:
     def _delta(self, cursor: ViewCursor) -> p.ClusterViewDelta:
         since = cursor.version
         nodes = []
+        joined = []
         for node_id, changed in reversed(self._info_changes.items()):
             if changed <= since:
                 break
-            nodes.append(self.nodes[node_id].info)
-        available: dict[bytes, dict[str, float]] = {}
+            node = self.nodes[node_id]
+            nodes.append(node.info_entry())
+            if node.info.alive:
+                joined.append(node)
+        available: dict[bytes, bytes] = {}
         changes = reversed(self._available_changes.items())
         for node_id, changed in changes:
             if changed <= since:
@@ -178,30 +198,30 @@ class Membership:
                 # The rest of the changes wait for the sweep: a full pass over the nodes.
                 cursor.sweeps_owed = -(-len(self._sweep_order) // max(1, self.sweep))
                 break
-            available[node_id] = self.alive[node_id].available
-        for info in nodes:
-            if info.alive:
-                available[info.node_id] = self.alive[info.node_id].available
+            available[node_id] = self.alive[node_id].available_entry()
+        for node in joined:
+            available[node.info.node_id] = node.available_entry()
         if cursor.sweeps_owed:
             cursor.sweeps_owed -= 1
             self._add_sweep(cursor, available)
         return p.ClusterViewDelta(self.epoch, since, self.version, tuple(nodes), available)
 
-    def _add_sweep(self, cursor: ViewCursor, available: dict[bytes, dict[str, float]]) -> None:
+    def _add_sweep(self, cursor: ViewCursor, available: dict[bytes, bytes]) -> None:
         order = self._sweep_order
         for _ in range(min(self.sweep, len(order))):
             cursor.sweep_at %= len(order)
             node_id = order[cursor.sweep_at]
             cursor.sweep_at += 1
-            available.setdefault(node_id, self.alive[node_id].available)
+            if node_id not in available:
+                available[node_id] = self.alive[node_id].available_entry()
 
     def full_view(self) -> p.ClusterViewDelta:
         return p.ClusterViewDelta(
             self.epoch,
             0,
             self.version,
-            tuple(n.info for n in self.alive.values()),
-            {node_id: n.available for node_id, n in self.alive.items()},
+            tuple(n.info_entry() for n in self.alive.values()),
+            {node_id: n.available_entry() for node_id, n in self.alive.items()},
             full=True,
         )
 

@@ -147,7 +147,10 @@ class ControlStore:
             unplaced, self._unplaced = self._unplaced, []
             for actor_id in unplaced:
                 self._place_actor(actor_id)
-        now = time.monotonic()
+        # Silence is judged as of when the inbox was last empty: heartbeats still queued
+        # in it are not missed ones, and an overloaded control store must not declare the
+        # nodes it has not caught up with dead (their notices would only add to its load).
+        now = min(time.monotonic(), self.endpoint.caught_up_at)
         for node in self.membership.expired(now, _config.NODE_TIMEOUT_S):
             self._node_died(
                 node, f"no heartbeat for {_config.NODE_TIMEOUT_S:g} s (process or host lost)"

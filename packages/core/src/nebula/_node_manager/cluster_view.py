@@ -31,19 +31,19 @@ class ClusterViewCopy:
         """Apply ``delta``; False when it was not applied (stale, or a gap: then the next
         heartbeat asks for the full view)."""
         if delta.full:
-            self.nodes = {info.node_id: info for info in delta.nodes}
-            self.available = dict(delta.available)
+            self.nodes = {info.node_id: info for info in delta.node_infos()}
+            self.available = delta.free_resources()
         elif delta.epoch != self.epoch or delta.base_version > self.version:
             self.version = 0
             return False
         elif delta.version < self.version:
             return False
         else:
-            for info in delta.nodes:
+            for info in delta.node_infos():
                 self.nodes[info.node_id] = info
                 if not info.alive:
                     self.available.pop(info.node_id, None)
-            self.available.update(delta.available)
+            self.available.update(delta.free_resources())
         self.epoch = delta.epoch
         self.version = delta.version
         return True
