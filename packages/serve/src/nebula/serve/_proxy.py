@@ -18,6 +18,7 @@ from typing import Any
 
 from nebula.serve import _client
 from nebula.serve._common import HTTP_METHOD, REQUEST_ID_HEADER, Route, RouteTableUpdate
+from nebula.serve._http_server import coalescing_protocol
 from nebula.serve._metrics import ProxyMetrics
 from nebula.serve.config import HTTPOptions
 from nebula.serve.exceptions import BackPressureError, DeploymentUnavailableError
@@ -65,6 +66,7 @@ class ProxyActor:
             access_log=False,
             lifespan="off",
             interface="asgi3",
+            http=coalescing_protocol(),
             timeout_keep_alive=int(self.options.keep_alive_timeout_s),
         )
         server = uvicorn.Server(config)
