@@ -42,6 +42,10 @@ class MessageTooLarge(ValueError):
         )
 
 
+# How long without a message before a loop given ``idle_tick_s`` slows its tick.
+IDLE_AFTER_S = 1.0
+
+
 class Endpoint:
     """One process's inbox plus its outgoing connections."""
 
@@ -144,13 +148,19 @@ class Endpoint:
         extra_fds: Callable[[], Iterable[int]] | None = None,
         on_fd: Callable[[int], None] | None = None,
         deadline: float | None = None,
+        idle_tick_s: float | None = None,
     ) -> None:
         """Run the receive loop until ``should_stop()``; ``handle`` sees each message.
 
         ``should_stop`` is checked after each batch of messages and each tick; with a
         ``deadline`` (a ``time.monotonic()`` value) the loop also returns once it passes.
+        With ``idle_tick_s``, the tick slows to that period once no message has come for
+        ``IDLE_AFTER_S``: a thousand idle processes then wake a few times a second each,
+        not fifty.
         """
-        next_tick = time.monotonic() + tick_s
+        busy_tick_s = tick_s
+        last_message = time.monotonic()
+        next_tick = last_message + tick_s
         registered: set[int] = set()
         poller = zmq.Poller()
         poller.register(self._inbox, zmq.POLLIN)
@@ -170,6 +180,12 @@ class Endpoint:
             events = poller.poll(max(0, math.ceil((wake_at - now) * 1000)))
             if not any(sock is self._inbox for sock, _ in events):
                 self.caught_up_at = time.monotonic()
+            elif idle_tick_s is not None:
+                last_message = time.monotonic()
+                next_tick = min(next_tick, last_message + busy_tick_s)
+            if idle_tick_s is not None:
+                idle = time.monotonic() - last_message >= IDLE_AFTER_S
+                tick_s = idle_tick_s if idle else busy_tick_s
             for sock, _ in events:
                 if sock is self._inbox:
                     self._drain(handle)

@@ -169,7 +169,7 @@ class Executor:
         """The next message for the main thread, reading the inbox on it while idle."""
         queued = self.main_queue
         while queued.empty():
-            if not self.cw.inbox.read_until(lambda: not queued.empty(), None):
+            if not self.cw.inbox.read_until(lambda: not queued.empty(), None, idle=True):
                 break
         return queued.get()
 
