@@ -602,6 +602,7 @@ class CoreWorker:
         reply = self.call(
             self.node_manager,
             lambda rid, to: p.CreateObject(rid, to, object_id, size, retained_path),
+            timeout_s=_config.OBJECT_STORE_FULL_WAIT_S + 30.0,
         )
         assert isinstance(reply, p.CreateObjectReply)
         if reply.error is not None:
@@ -616,7 +617,9 @@ class CoreWorker:
             return shm.map_object(location)
         except ObjectLostError:
             reply = self.call(
-                self.node_manager, lambda rid, to: p.RestoreObject(rid, to, location.object_id)
+                self.node_manager,
+                lambda rid, to: p.RestoreObject(rid, to, location.object_id),
+                timeout_s=_config.OBJECT_STORE_FULL_WAIT_S + 30.0,
             )
             assert isinstance(reply, p.RestoreObjectReply)
             if reply.location is None:
