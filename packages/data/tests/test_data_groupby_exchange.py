@@ -106,3 +106,23 @@ def test_aggregations_over_every_column_still_expand() -> None:
     want = df.groupby("k").sum().reset_index()
     assert got["sum(id)"].tolist() == want["id"].tolist()
     np.testing.assert_allclose(got["sum(x)"], want["x"])
+
+
+def test_partials_of_many_groups_store_only_their_own_bytes() -> None:
+    """Arrow's aggregation returns chunks sliced from one buffer; a block stored that way
+    would carry the buffer once per chunk."""
+    import pyarrow as pa
+    from nebula.data._aggregate import _partial, resolve_aggregations
+
+    rows = 300_000
+    table = pa.table({"k": np.arange(rows) % 200_000, "x": np.ones(rows)})
+    partial, _ = _partial(table, ["k"], resolve_aggregations([Mean("x")], ["k"], table.schema))
+    assert partial.num_rows == 200_000
+    stored = sum(
+        buf.size
+        for column in partial.columns
+        for chunk in column.chunks
+        for buf in chunk.buffers()
+        if buf is not None
+    )
+    assert stored <= 2 * partial.nbytes

@@ -45,6 +45,9 @@ PROCESS_START_TIMEOUT_S = _env_float("PROCESS_START_TIMEOUT_S", 30.0)
 # Default share of the machine's memory given to a node's object store.
 OBJECT_STORE_MEMORY_FRACTION = _env_float("OBJECT_STORE_MEMORY_FRACTION", 0.3)
 # Maximum number of workers a node starts at the same time.
+# How long a write (or a restore) waits for room held by objects still being written before
+# it fails with ObjectStoreFullError; sealed objects are spilled to make room at once.
+OBJECT_STORE_FULL_WAIT_S = _env_float("OBJECT_STORE_FULL_WAIT_S", 120.0)
 MAX_STARTING_WORKERS = _env_int("MAX_STARTING_WORKERS", 4)
 # Fork workers from a process that has already imported Nebula (0: start each worker as a
 # new interpreter, as on platforms without fork).

@@ -91,6 +91,9 @@ class NodeManager:
         self._last_heartbeat = 0.0
         self.prestart_workers = prestart_workers
         self.log_dir = log_dir
+        # Writes and restores waiting for room other writers hold, oldest first, each with
+        # the time it gives up (see ObjectStore.must_wait).
+        self.waiting_for_room: collections.deque[tuple[p.Message, float]] = collections.deque()
         # Workers that exited, newest last, for list_workers() and their logs.
         self.dead_workers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
 
@@ -113,6 +116,8 @@ class NodeManager:
             self._on_worker_exit(worker)
         self._warn_unplaceable()
         now = time.monotonic()
+        if self.waiting_for_room and self.waiting_for_room[0][1] <= now:
+            self._serve_waiting(expire=True)
         if now - self._last_heartbeat >= _config.NODE_HEARTBEAT_S:
             self._last_heartbeat = now
             self.cluster.heartbeat_sent()
@@ -435,6 +440,55 @@ class NodeManager:
                 reply = p.CreateObjectReply(msg.request_id, disk_path=path)
                 self.endpoint.send(msg.reply_to, reply)
             return
+        self._wait_or_serve(msg)
+
+    def _wait_or_serve(self, msg: p.CreateObject | p.RestoreObject) -> None:
+        """Serve a write or restore now, or queue it while other writers hold the room."""
+        if self.waiting_for_room or self._must_wait(msg):
+            deadline = time.monotonic() + _config.OBJECT_STORE_FULL_WAIT_S
+            self.waiting_for_room.append((msg, deadline))
+            self._serve_waiting()
+        else:
+            self._serve_room(msg)
+
+    def _must_wait(self, msg: p.Message) -> bool:
+        if isinstance(msg, p.CreateObject):
+            return self.store.must_wait(msg.size, msg.object_id)
+        assert isinstance(msg, p.RestoreObject)
+        size = self.store.spilled_size(msg.object_id)
+        return size is not None and self.store.must_wait(size)
+
+    def _serve_waiting(self, *, expire: bool = False) -> None:
+        """Serve queued requests in order while they fit; fail those waiting too long."""
+        now = time.monotonic()
+        while self.waiting_for_room:
+            msg, deadline = self.waiting_for_room[0]
+            if self._must_wait(msg):
+                if not expire or deadline > now:
+                    return
+                self.waiting_for_room.popleft()
+                self._fail_room(msg)
+                continue
+            self.waiting_for_room.popleft()
+            self._serve_room(msg)
+
+    def _fail_room(self, msg: p.Message) -> None:
+        error = (
+            f"the object store stayed full for {_config.OBJECT_STORE_FULL_WAIT_S:.0f} s: "
+            f"{self.store.capacity:,} bytes (object_store_memory) were all being written "
+            "by other tasks; give the store more room or write smaller objects"
+        )
+        if isinstance(msg, p.CreateObject):
+            self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+        else:
+            assert isinstance(msg, p.RestoreObject)
+            self.endpoint.send(msg.reply_to, p.RestoreObjectReply(msg.request_id, None, error))
+
+    def _serve_room(self, msg: p.Message) -> None:
+        if isinstance(msg, p.RestoreObject):
+            self._restore(msg)
+            return
+        assert isinstance(msg, p.CreateObject)
         try:
             reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
         except StoreFull as exc:
@@ -448,15 +502,21 @@ class NodeManager:
 
     def _on_KeepFreed(self, msg: p.KeepFreed) -> None:
         self.store.keep_for_owner(msg.object_id, msg.path, msg.size)
+        self._serve_waiting()
 
     def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
         self.store.seal(msg.location, is_copy=msg.is_copy)
+        self._serve_waiting()
 
     def _on_FreeObjects(self, msg: p.FreeObjects) -> None:
         for object_id in msg.object_ids:
             self.store.free(object_id)
+        self._serve_waiting()
 
     def _on_RestoreObject(self, msg: p.RestoreObject) -> None:
+        self._wait_or_serve(msg)
+
+    def _restore(self, msg: p.RestoreObject) -> None:
         try:
             location = self.store.restore(msg.object_id)
         except KeyError:

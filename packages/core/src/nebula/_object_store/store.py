@@ -83,6 +83,15 @@ class ObjectStore:
         they are dropped as soon as room is needed."""
         return max(0, self.capacity - self.used - self._reserved_total())
 
+    def must_wait(self, size: int, object_id: bytes | None = None) -> bool:
+        """Whether ``size`` bytes fit only once objects being written now are sealed.
+
+        Sealed objects can always be spilled (and kept files dropped) to make room; the
+        room other writers have reserved cannot be taken until they finish.
+        """
+        others = self._reserved_total() - (self.reserved.get(object_id, 0) if object_id else 0)
+        return others > 0 and others + size > self.capacity
+
     # ------------------------------------------------------------ reservations
 
     def reserve(self, object_id: bytes, size: int, retained_path: str | None = None) -> bool:
@@ -174,6 +183,13 @@ class ObjectStore:
         stored.spilled_path = None
         self.used += stored.location.size
         return stored.location
+
+    def spilled_size(self, object_id: bytes) -> int | None:
+        """The size of a spilled object a restore has to make room for (None: nothing to do)."""
+        stored = self.objects.get(object_id)
+        if stored is None or stored.in_memory:
+            return None
+        return stored.location.size
 
     def file_of(self, object_id: bytes) -> str | None:
         """The file holding the object's bytes now (in memory or spilled), if stored here.

@@ -602,6 +602,7 @@ class CoreWorker:
         reply = self.call(
             self.node_manager,
             lambda rid, to: p.CreateObject(rid, to, object_id, size, retained_path),
+            timeout_s=_config.OBJECT_STORE_FULL_WAIT_S + 30.0,
         )
         assert isinstance(reply, p.CreateObjectReply)
         if reply.error is not None:
@@ -609,14 +610,22 @@ class CoreWorker:
         return reply.reused, reply.disk_path
 
     def _map(self, location: p.ShmLocation) -> memoryview:
-        """Map a value in this node's store, restoring it first if it was spilled."""
+        """Map a value in this node's store, restoring it first if it was spilled.
+
+        Under heavy pressure another writer may spill the object again between its restore
+        and the mapping: it is restored again, a bounded number of times.
+        """
         from nebula.exceptions import ObjectLostError
 
         try:
             return shm.map_object(location)
         except ObjectLostError:
+            pass
+        for attempt in range(_RESTORE_ATTEMPTS):
             reply = self.call(
-                self.node_manager, lambda rid, to: p.RestoreObject(rid, to, location.object_id)
+                self.node_manager,
+                lambda rid, to: p.RestoreObject(rid, to, location.object_id),
+                timeout_s=_config.OBJECT_STORE_FULL_WAIT_S + 30.0,
             )
             assert isinstance(reply, p.RestoreObjectReply)
             if reply.location is None:
@@ -624,7 +633,13 @@ class CoreWorker:
                     f"Object {location.object_id.hex()} is gone from its node's store: "
                     f"{reply.error}."
                 ) from None
-            return shm.map_object(reply.location)
+            try:
+                return shm.map_object(reply.location)
+            except ObjectLostError:
+                if attempt == _RESTORE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # -------------------------------------------------------------- get/wait
 
@@ -771,6 +786,10 @@ class CoreWorker:
         with self.lock:
             entry = self.refs.reference(ref.object_id, ref.owner_address)
             self.when_ready(entry, lambda _value: callback())
+
+
+# How often a reader restores an object spilled again before it could map it.
+_RESTORE_ATTEMPTS = 20
 
 
 def _serialize_error(error: BaseException) -> bytes:
