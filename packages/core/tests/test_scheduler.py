@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nebula._control_store.server import _Node, owner_node
+from nebula._control_store.membership import Node
+from nebula._control_store.server import owner_node
 from nebula._protocol import NodeInfoMsg
 from nebula._scheduler.bundles import bundle_resources, rewrite_request
 from nebula._scheduler.placement import MAX_SPILLS, place
@@ -112,13 +113,16 @@ def test_default_returns_none_when_no_alive_node_could_ever_fit() -> None:
 # --- SPREAD --------------------------------------------------------------------------------
 
 
-def test_spread_picks_the_least_loaded_node_that_fits_now() -> None:
+def test_spread_deals_round_robin_over_nodes_that_fit_now() -> None:
     nodes = [
         node(A, {"CPU": 4}, {"CPU": 2}),
         node(B, {"CPU": 8}, {"CPU": 6}),
         node(C, {"CPU": 2}, {"CPU": 0}),
     ]
-    assert ask("SPREAD", {"CPU": 0.5}, nodes, A) == B
+    chosen = [ask("SPREAD", {"CPU": 0.5}, nodes, A) for _ in range(4)]
+    # C is full: the burst alternates between A and B, however busy each looks.
+    assert set(chosen) == {A, B}
+    assert chosen[0] != chosen[1] and chosen[:2] == chosen[2:]
 
 
 def test_spread_rotates_among_equally_loaded_nodes() -> None:
@@ -267,9 +271,9 @@ def test_bundle_requests_are_renamed_into_the_group() -> None:
 # --- which node an actor's owner lives on --------------------------------------------------
 
 
-def cs_node(node_id: str, ip: str) -> _Node:
+def cs_node(node_id: str, ip: str) -> Node:
     info = NodeInfoMsg(bytes.fromhex(node_id), f"tcp://{ip}:7000", ip, {"CPU": 1.0})
-    return _Node(info, {"CPU": 1.0}, 0.0)
+    return Node(info, {"CPU": 1.0}, 0.0)
 
 
 def test_the_owner_node_is_matched_by_whole_host_not_by_substring() -> None:

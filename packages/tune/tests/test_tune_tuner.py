@@ -335,6 +335,31 @@ def test_callbacks_see_the_sweep(storage):
     ]
 
 
+def test_scripts_written_with_ray_train_names_run_unchanged(storage):
+    from nebula import train
+
+    def objective(config):
+        start = train.get_checkpoint()
+        assert start is None
+        for step in range(3):
+            train.report(
+                {"score": config["x"] * step, "trial": train.get_context().get_trial_name()}
+            )
+
+    results = tune.Tuner(
+        objective,
+        param_space={"x": tune.grid_search([1, 2])},
+        tune_config=tune.TuneConfig(metric="score", mode="max"),
+        run_config=train.RunConfig(name="train-names", storage_path=storage),
+    ).fit()
+    best = results.get_best_result()
+    assert best.config == {"x": 2} and best.metrics["score"] == 4
+    assert best.metrics["trial"].startswith("objective_")
+    assert train.Checkpoint is tune.Checkpoint
+    with pytest.raises(AttributeError, match="distributed trainers"):
+        train.TorchTrainer  # noqa: B018
+
+
 @nebula.remote(num_cpus=1)
 class _Worker:
     def group(self):

@@ -9,7 +9,6 @@ warned once: it never runs on resources it does not have.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -18,9 +17,11 @@ from typing import Any
 from nebula import _config
 from nebula import _protocol as p
 from nebula._node_manager import introspect
+from nebula._node_manager.cluster_view import ClusterViewCopy
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
+from nebula._object_store.bulk import BulkServer
 from nebula._object_store.store import ObjectStore, StoreFull
 from nebula._scheduler import resources as res
 from nebula._scheduler.bundles import bundle_resources, is_group_resource
@@ -81,7 +82,8 @@ class NodeManager:
         self.store = ObjectStore(
             object_store_memory, spill_dir, session_tag=session_tag, node_id=node_id
         )
-        self.cluster: dict[bytes, tuple[p.NodeInfoMsg, dict[str, float]]] = {}
+        self.bulk = BulkServer(endpoint.host, endpoint.bulk_key, self.store.file_of)
+        self.cluster = ClusterViewCopy()
         self.free_gpus = list(range(int(resources.get("GPU", 0))))
         # (group id, bundle index) -> the bundle's own resources, while reserved here.
         self.bundles: dict[tuple[bytes, int], dict[str, float]] = {}
@@ -113,8 +115,16 @@ class NodeManager:
         now = time.monotonic()
         if now - self._last_heartbeat >= _config.NODE_HEARTBEAT_S:
             self._last_heartbeat = now
+            self.cluster.heartbeat_sent()
             self.endpoint.send(
-                self.control_store, p.NodeHeartbeat(self.node_id, self.available, self.total)
+                self.control_store,
+                p.NodeHeartbeat(
+                    self.node_id,
+                    self.available,
+                    self.total,
+                    self.cluster.epoch,
+                    self.cluster.version,
+                ),
             )
 
     # ---------------------------------------------------------------- workers
@@ -219,11 +229,7 @@ class NodeManager:
         local = self.node_id.hex()
         request_view = PlacementRequest(msg.resources, msg.strategy or "DEFAULT", local)
         nodes = [NodeView(local, self.total, uncommitted)]
-        nodes += [
-            NodeView(node_id.hex(), info.resources, available, alive=info.alive)
-            for node_id, (info, available) in self.cluster.items()
-            if node_id != self.node_id
-        ]
+        nodes += self.cluster.views(exclude=self.node_id)
         placement = place(request_view, nodes, msg.spill_count)
         if placement.node_id is None:
             if not request.unplaceable:
@@ -235,12 +241,12 @@ class NodeManager:
         if placement.node_id == local:
             return True
         target = bytes.fromhex(placement.node_id)
-        info, available = self.cluster[target]
-        # Count what we send there until the next view, so a burst spreads evenly.
-        res.subtract(available, msg.resources)
+        self.cluster.count_sent(target, msg.resources)
         self.endpoint.send(
             msg.reply_to,
-            p.LeaseSpillback(msg.lease_id, target, info.address, msg.spill_count + 1),
+            p.LeaseSpillback(
+                msg.lease_id, target, self.cluster.nodes[target].address, msg.spill_count + 1
+            ),
         )
         return False
 
@@ -260,10 +266,9 @@ class NodeManager:
                 request.msg.reply_to, p.LeaseInfeasible(request.msg.lease_id, request.reason)
             )
 
-    def _on_ClusterView(self, msg: p.ClusterView) -> None:
-        self.cluster = {
-            node.node_id: (node, msg.available.get(node.node_id, {})) for node in msg.nodes
-        }
+    def _on_ClusterViewDelta(self, msg: p.ClusterViewDelta) -> None:
+        if not self.cluster.apply(msg):
+            return
         # Requests still waiting here may now fit elsewhere (a node joined or freed up).
         if self.pending:
             waiting, self.pending = self.pending, []
@@ -273,9 +278,7 @@ class NodeManager:
             self._dispatch()
 
     def _on_NodeDied(self, msg: p.NodeDied) -> None:
-        known = self.cluster.get(msg.node_id)
-        if known is not None:
-            self.cluster[msg.node_id] = (dataclasses.replace(known[0], alive=False), {})
+        self.cluster.mark_dead(msg.node_id)
         for worker in self.pool.workers.values():
             if worker.address is not None:
                 self.endpoint.send(worker.address, msg)
@@ -422,6 +425,16 @@ class NodeManager:
     # ---------------------------------------------------------------- objects
 
     def _on_CreateObject(self, msg: p.CreateObject) -> None:
+        if msg.size > self.store.capacity:
+            try:
+                path = self.store.reserve_on_disk(msg.object_id)
+            except OSError as exc:
+                error = f"the object store could not make room on disk: {exc}"
+                self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+            else:
+                reply = p.CreateObjectReply(msg.request_id, disk_path=path)
+                self.endpoint.send(msg.reply_to, reply)
+            return
         try:
             reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
         except StoreFull as exc:
@@ -485,6 +498,9 @@ class NodeManager:
             self.available.pop(name, None)
         self._dispatch()
 
+    def _on_BulkPortRequest(self, msg: p.BulkPortRequest) -> None:
+        self.endpoint.send(msg.reply_to, p.BulkPortReply(msg.request_id, self.bulk.port))
+
     def _on_PullObject(self, msg: p.PullObject) -> None:
         try:
             data = self.store.read_chunk(msg.object_id, msg.offset, msg.length)
@@ -520,6 +536,7 @@ class NodeManager:
         self.stopped = True
 
     def close(self) -> None:
+        self.bulk.close()
         self.pool.kill_all()
         shm.delete_session_objects(self.session_tag)
         self.store.close()

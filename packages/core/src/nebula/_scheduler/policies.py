@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from nebula._scheduler.resources import FIT_EPSILON, fits
+from nebula._scheduler.resources import fits
 from nebula._scheduler.view import (
     NodeView,
     PlacementRequest,
@@ -37,33 +37,24 @@ class DefaultPolicy:
 
 
 class SpreadPolicy:
-    """Put each request on the least-loaded node, rotating among equally loaded ones.
+    """Deal requests round-robin over the nodes that can take them now.
 
-    The rotation matters at start-up, when every node is idle: without it every request
-    would land on the first node in the list.
+    Round-robin, as Ray's SPREAD does, rather than "least loaded": a burst of submissions is
+    placed from one snapshot of the cluster, and a snapshot in which one node looks a little
+    busier would send the whole burst to the other node.
     """
 
     def __init__(self) -> None:
         self._turn = itertools.count()
 
     def select_node(self, request: PlacementRequest, nodes: Sequence[NodeView]) -> str | None:
-        ready = ready_nodes(request.resources, nodes)
-        if ready:
-            least = min(_cpu_load(node) for node in ready)
-            candidates = [node for node in ready if _cpu_load(node) <= least + FIT_EPSILON]
-        else:
-            candidates = feasible_nodes(request.resources, nodes)
+        candidates = ready_nodes(request.resources, nodes) or feasible_nodes(
+            request.resources, nodes
+        )
         if not candidates:
             return None
-        return candidates[next(self._turn) % len(candidates)].node_id
-
-
-def _cpu_load(node: NodeView) -> float:
-    """Fraction of the node's CPUs in use; a node without CPUs has nothing to be busy with."""
-    total = node.total.get("CPU", 0.0)
-    if total <= 0:
-        return 0.0
-    return 1.0 - node.available.get("CPU", 0.0) / total
+        ordered = sorted(candidates, key=lambda node: node.node_id)
+        return ordered[next(self._turn) % len(ordered)].node_id
 
 
 class NodeAffinityPolicy:

@@ -8,6 +8,7 @@ const live = document.getElementById("live");
 const tableState = {};  // per table: {sort, desc, text, state}
 let timer = null;
 let drawing = 0;
+let inflight = 0;  // draws started and not yet settled
 let appliedHash = null;
 
 function esc(value) {
@@ -360,6 +361,7 @@ function route() {
 async function draw() {
   const ticket = ++drawing;
   const view = route();
+  inflight += 1;
   try {
     const html = await view();
     if (ticket !== drawing) return;  // a newer draw started meanwhile
@@ -373,6 +375,8 @@ async function draw() {
     live.classList.add("stale");
     live.textContent = "disconnected";
     main.innerHTML = `<p class="error" data-testid="error">Could not load this page: ${esc(error.message)}</p>`;
+  } finally {
+    inflight -= 1;
   }
 }
 
@@ -381,7 +385,9 @@ function schedule() {
   timer = setInterval(() => {
     const typing = document.activeElement && document.activeElement.tagName === "INPUT";
     const selecting = String(window.getSelection()).length > 0;
-    if (!typing && !selecting && !document.hidden) draw();
+    // A tick never supersedes a draw still loading: on a slow cluster a refresh that takes
+    // longer than the period would otherwise cancel every draw and the page would freeze.
+    if (!typing && !selecting && !document.hidden && inflight === 0) draw();
   }, REFRESH_MS);
 }
 
