@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nebula._api.runtime import list_named_actors
-from nebula.util import multiprocessing, scheduling_strategies
+from nebula.util import kv, multiprocessing, scheduling_strategies
 from nebula.util._actor_pool import ActorPool
 from nebula.util._queue import Empty, Full, Queue
 from nebula.util.placement_group import (
@@ -23,6 +23,7 @@ __all__ = [
     "Queue",
     "get_current_placement_group",
     "get_placement_group",
+    "kv",
     "list_named_actors",
     "multiprocessing",
     "placement_group",

@@ -8,7 +8,7 @@ from typing import Any
 
 import cloudpickle
 from nebula.serve import _client
-from nebula.serve._common import CONTROLLER_NAME, SERVE_NAMESPACE
+from nebula.serve._common import CONTROLLER_NAME, HEAD_RESOURCE, SERVE_NAMESPACE
 from nebula.serve._deployment import Application, build_application
 from nebula.serve.config import HTTPOptions, ProxyLocation
 from nebula.serve.exceptions import DeployFailedError, ServeError
@@ -71,6 +71,8 @@ def start(
                 namespace=SERVE_NAMESPACE,
                 lifetime="detached",
                 num_cpus=0,
+                # On the head node, where the proxy of proxy_location="HeadOnly" runs.
+                resources={HEAD_RESOURCE: 0.001},
                 max_concurrency=100_000,
                 get_if_exists=True,
             )

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 from nebula.serve._routing import ReplicaInfo
 
+import nebula
+
 SERVE_NAMESPACE = "serve"
 CONTROLLER_NAME = "SERVE_CONTROLLER"
 PROXY_NAME_PREFIX = "SERVE_PROXY"
@@ -14,6 +16,8 @@ REPLICA_NAME_PREFIX = "SERVE_REPLICA"
 # The method name under which the proxy sends an HTTP request to an ingress replica.
 HTTP_METHOD = "__serve_http__"
 REQUEST_ID_HEADER = "x-request-id"
+# A resource only the head node has (a small amount of it pins an actor there).
+HEAD_RESOURCE = "node:__internal_head__"
 
 
 class DeploymentID(NamedTuple):
@@ -70,3 +74,12 @@ class ApplicationSpec:
     route_prefix: str | None
     ingress: str
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
+
+
+def node_ip() -> str:
+    """The address of the node this process runs on, as the cluster knows it."""
+    node_id = nebula.get_runtime_context().get_node_id()
+    for node in nebula.nodes():
+        if node["NodeID"] == node_id:
+            return str(node["NodeManagerAddress"])
+    return "127.0.0.1"

@@ -37,6 +37,7 @@ import nebula
 logger = logging.getLogger("nebula.serve")
 
 _TICK_S = 0.1
+_NODES_CHECK_S = 1.0
 _POLL_TIMEOUT_S = 30.0
 _ROUTES = ("routes",)
 
@@ -80,13 +81,16 @@ class ServeController:
         self.proxy_addresses: dict[str, str] = {}
         self._poll = _LongPoll()
         self._loop_task: asyncio.Task[None] | None = None
+        self._nodes_task: asyncio.Task[None] | None = None
         self._replica_class: Any = None
 
     # ------------------------------------------------------------------ start
 
     async def start(self, http_options: HTTPOptions | None, proxy_location: str) -> str:
         if self._loop_task is None:
-            self._loop_task = asyncio.get_running_loop().create_task(self._run())
+            loop = asyncio.get_running_loop()
+            self._loop_task = loop.create_task(self._run())
+            self._nodes_task = loop.create_task(self._follow_nodes())
         if http_options is not None and not self.proxies:
             self.http_options = http_options
         self.proxy_location = proxy_location
@@ -94,16 +98,24 @@ class ServeController:
             await self._ensure_proxies()
         return next(iter(self.proxy_addresses.values()), "")
 
+    def _proxy_nodes(self) -> list[str]:
+        if self.proxy_location == ProxyLocation.Disabled:
+            return []
+        if self.proxy_location == ProxyLocation.EveryNode:
+            return [n["NodeID"] for n in nebula.nodes() if n["Alive"]]
+        return [nebula.get_runtime_context().get_node_id()]  # the head's: see serve.start
+
     async def _ensure_proxies(self) -> None:
+        """Start a proxy on each node that should have one and has none; forget those
+        of nodes that left. Raises when a proxy cannot listen."""
         from nebula.serve._proxy import ProxyActor
 
         from nebula.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = nebula.get_runtime_context().get_node_id()
-        if self.proxy_location == ProxyLocation.EveryNode:
-            nodes = [n["NodeID"] for n in nebula.nodes() if n["Alive"]]
-        else:
-            nodes = [here]
+        nodes = self._proxy_nodes()
+        for node_id in [n for n in self.proxies if n not in nodes]:
+            _kill(self.proxies.pop(node_id))
+            self.proxy_addresses.pop(node_id, None)
         started = []
         for node_id in nodes:
             if node_id in self.proxies:
@@ -117,18 +129,33 @@ class ServeController:
                     num_cpus=0,
                     max_concurrency=10_000,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+                    get_if_exists=True,
                 )
                 .remote(self.http_options)
             )
             self.proxies[node_id] = proxy
             started.append((node_id, proxy))
+        failed: BaseException | None = None
         for node_id, proxy in started:
             try:
                 self.proxy_addresses[node_id] = await proxy.ready.remote()
-            except Exception:
+            except Exception as exc:
                 self.proxies.pop(node_id, None)
-                nebula.kill(proxy)
-                raise
+                _kill(proxy)
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+    async def _follow_nodes(self) -> None:
+        """With a proxy on every node, nodes that join get one and nodes that die lose it."""
+        while True:
+            await asyncio.sleep(_NODES_CHECK_S)
+            if self.proxy_location != ProxyLocation.EveryNode:
+                continue
+            try:
+                await self._ensure_proxies()
+            except Exception as exc:
+                logger.warning("serve controller: a proxy did not start: %s", exc)
 
     # ------------------------------------------------------------- deploying
 
@@ -426,8 +453,9 @@ class ServeController:
             _kill(proxy)
         self.proxies.clear()
         self.proxy_addresses.clear()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        for task in (self._loop_task, self._nodes_task):
+            if task is not None:
+                task.cancel()
 
     async def ping(self) -> bool:
         return True

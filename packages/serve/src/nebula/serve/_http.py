@@ -14,7 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from nebula.serve import _wire
+from nebula.serve import _fastapi, _wire
 
 if TYPE_CHECKING:
     from nebula.serve._replica import Replica, _Connection
@@ -123,54 +123,24 @@ def _chunk_bytes(item: Any) -> bytes:
 def bound_ingress_app(cls: type, instance: Any) -> Any:
     """The ASGI app ``@serve.ingress`` put on ``cls``, its method routes bound to ``instance``.
 
-    Routes whose endpoints are methods of the class (they take ``self``) get the replica's
-    instance; other routes are used as they are.
+    Starlette routes whose endpoints are methods of the class (they take ``self``) get the
+    replica's instance; FastAPI's get it through a dependency (:mod:`._fastapi`), here for
+    routes added to the app after ``@serve.ingress`` ran. Other routes are used as they are.
     """
     app = getattr(cls, INGRESS_ATTR, None)
     if app is None:
         return None
-    prefix = cls.__qualname__ + "."
+    if _fastapi.is_fastapi(app):
+        _fastapi.bind_method_routes(app, cls)
+        return app
+    from starlette.routing import Route, request_response
+
     for route in getattr(app, "routes", []):
-        endpoint = getattr(route, "endpoint", None)
-        if endpoint is None or not getattr(endpoint, "__qualname__", "").startswith(prefix):
+        if not isinstance(route, Route) or not _fastapi.is_method_of(route.endpoint, cls):
             continue
+        endpoint = route.endpoint
         bound = functools.partial(endpoint, instance)
         functools.update_wrapper(bound, endpoint)
-        _rebind(route, bound)
+        route.endpoint = bound
+        route.app = request_response(bound)
     return app
-
-
-def _rebind(route: Any, bound: Any) -> None:
-    try:
-        from fastapi.routing import APIRoute
-    except ImportError:
-        pass
-    else:
-        if isinstance(route, APIRoute):
-            _rebind_fastapi(route, bound)
-            return
-    from starlette.routing import request_response
-
-    route.endpoint = bound
-    route.app = request_response(bound)
-
-
-def _rebind_fastapi(route: Any, bound: Any) -> None:
-    from fastapi.dependencies.utils import get_dependant
-    from fastapi.routing import request_response
-
-    original = route.endpoint
-    signature = inspect.signature(original)
-    params = list(signature.parameters.values())[1:]
-
-    @functools.wraps(original)
-    async def endpoint(*args: Any, **kwargs: Any) -> Any:
-        result = bound(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    endpoint.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    route.endpoint = endpoint
-    route.dependant = get_dependant(path=route.path_format, call=endpoint)
-    route.app = request_response(route.get_route_handler())

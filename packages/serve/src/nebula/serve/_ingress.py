@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from nebula.serve import _fastapi
 from nebula.serve._http import INGRESS_ATTR
 
 __all__ = ["ingress"]
@@ -25,6 +26,8 @@ def ingress(app: Any) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
         if not inspect.isclass(cls):
             raise TypeError("@serve.ingress goes on a class (below @serve.deployment).")
+        if _fastapi.is_fastapi(app):
+            _fastapi.bind_method_routes(app, cls)
         setattr(cls, INGRESS_ATTR, app)
         return cls
 

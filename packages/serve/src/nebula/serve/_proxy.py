@@ -17,7 +17,13 @@ import uuid
 from typing import Any
 
 from nebula.serve import _client
-from nebula.serve._common import HTTP_METHOD, REQUEST_ID_HEADER, Route, RouteTableUpdate
+from nebula.serve._common import (
+    HTTP_METHOD,
+    REQUEST_ID_HEADER,
+    Route,
+    RouteTableUpdate,
+    node_ip,
+)
 from nebula.serve._http_server import coalescing_protocol
 from nebula.serve._metrics import ProxyMetrics
 from nebula.serve.config import HTTPOptions
@@ -49,18 +55,21 @@ class ProxyActor:
         self._serve_task: asyncio.Task[None] | None = None
         self._routes_task: asyncio.Task[None] | None = None
         self._routes_ready: asyncio.Event | None = None
+        self._address = ""
 
     async def ready(self) -> str:
         """Start listening; returns ``host:port`` (raises if the port cannot be bound)."""
         import uvicorn
 
         if self._server is not None:
-            return f"{self.options.host}:{self.options.port}"
+            return self._address
+        host = listen_host(self.options.host, node_ip())
+        self._address = f"{host}:{self.options.port}"
         self._routes_ready = asyncio.Event()
         self._routes_task = asyncio.get_running_loop().create_task(self._follow_routes())
         config = uvicorn.Config(
             self.app,
-            host=self.options.host,
+            host=host,
             port=self.options.port,
             log_level="warning",
             access_log=False,
@@ -77,12 +86,12 @@ class ProxyActor:
                 self._server = None
                 error = self._serve_task.exception()
                 raise OSError(
-                    f"The HTTP proxy could not listen on {self.options.host}:"
-                    f"{self.options.port}: {error or 'the address is in use'}."
+                    f"The HTTP proxy could not listen on {self._address}: "
+                    f"{error or 'the address is in use'}."
                 )
             await asyncio.sleep(0.02)
         await asyncio.wait_for(self._routes_ready.wait(), 30)
-        return f"{self.options.host}:{self.options.port}"
+        return self._address
 
     async def stop(self) -> None:
         """Stop accepting connections and let the requests in flight finish."""
@@ -297,3 +306,24 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
         if key == name:
             return str(value.decode("latin-1"))
     return ""
+
+
+def listen_host(configured: str, node_address: str) -> str:
+    """Where a proxy listens: the configured host, except on a cluster simulated on one
+    machine (the node's own address is a loopback address other than the configured
+    loopback host), where each node's proxy takes its node's address so that they do not
+    all claim the same port."""
+    if _is_loopback(configured) and _is_loopback(node_address) and configured != node_address:
+        return node_address
+    return configured
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

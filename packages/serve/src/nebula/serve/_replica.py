@@ -19,7 +19,7 @@ from typing import Any
 
 import cloudpickle
 from nebula.serve import _context, _http, _wire
-from nebula.serve._common import HTTP_METHOD, DeploymentSpec
+from nebula.serve._common import HTTP_METHOD, DeploymentSpec, node_ip
 from nebula.serve.exceptions import RequestCancelledError
 
 import nebula
@@ -66,7 +66,7 @@ class Replica:
             if spec.config.user_config is not None:
                 await self.reconfigure(spec.config.user_config)
         loop = asyncio.get_running_loop()
-        host = _node_ip()
+        host = node_ip()
         self._server = await loop.create_server(
             lambda: _Connection(self, token), host=host, port=0, reuse_address=True
         )
@@ -248,11 +248,3 @@ class _Connection(_wire.FrameProtocol):
         for key in list(self._replica._tasks):
             if key[0] == id(self):
                 self._replica.cancel_task(key)
-
-
-def _node_ip() -> str:
-    node_id = nebula.get_runtime_context().get_node_id()
-    for node in nebula.nodes():
-        if node["NodeID"] == node_id:
-            return str(node["NodeManagerAddress"])
-    return "127.0.0.1"
