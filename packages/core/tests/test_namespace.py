@@ -39,3 +39,19 @@ def test_importing_nebula_does_not_import_domain_packages() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_core_submodules_are_reachable_after_a_bare_import() -> None:
+    code = (
+        "import nebula\n"
+        "print(nebula.util.placement_group.__name__,"
+        " nebula.actor.exit_actor.__name__, nebula.job_submission.JobSubmissionClient.__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == [
+        "placement_group",
+        "exit_actor",
+        "JobSubmissionClient",
+    ]
