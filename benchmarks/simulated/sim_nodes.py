@@ -194,22 +194,7 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
         session_dir, host="127.0.0.1", port=0, detached=False, token=token, env=env
     )
     cs = psutil.Process(cs_process.pid)
-    profiler = None
-    if args.py_spy:
-        # Sampled stacks of the control store, for finding where its time goes.
-        profiler = subprocess.Popen(
-            [
-                os.path.join(os.path.dirname(sys.executable), "py-spy"),
-                "record",
-                f"--pid={cs_process.pid}",
-                "--rate=20",
-                "--format=raw",
-                "--nonblocking",
-                f"--output={os.path.join(args.py_spy, f'control-store-{n}.txt')}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    profiler: subprocess.Popen[bytes] | None = None
     child_env = {**env, _auth.TOKEN_ENV: token}
     prefix = os.urandom(12).hex()
     node_procs: list[Child] = []
@@ -267,6 +252,8 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
 
         # ----------------------------------------------------------- steady
         time.sleep(2 * heartbeat_s)
+        if args.py_spy:
+            profiler = record_stacks(cs_process.pid, args.py_spy, n)
         s0 = total_stats(node_procs)
         cpu0, sim0, t0 = cpu_seconds(cs), sum(cpu_seconds(s) for s in sims), time.monotonic()
         pings: list[float] = []
@@ -275,6 +262,10 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
             time.sleep(0.2)
         s1 = total_stats(node_procs)
         elapsed = time.monotonic() - t0
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
+            profiler = None
         node_s = n * elapsed
         result.cs_cores = (cpu_seconds(cs) - cpu0) / elapsed
         result.sim_cores = (sum(cpu_seconds(s) for s in sims) - sim0) / elapsed
@@ -334,6 +325,23 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
         shutil.rmtree(session_dir, ignore_errors=True)
 
 
+def record_stacks(pid: int, directory: str, n: int) -> subprocess.Popen[bytes]:
+    """Sample the control store's stacks (py-spy) until sent SIGINT."""
+    return subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "py-spy"),
+            "record",
+            f"--pid={pid}",
+            "--rate=20",
+            "--format=raw",
+            "--nonblocking",
+            f"--output={os.path.join(directory, f'control-store-{n}.txt')}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def log(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
@@ -375,7 +383,9 @@ def main() -> None:
     parser.add_argument("--actors-s", type=float, default=10.0)
     parser.add_argument("--actors-inflight", type=int, default=25)
     parser.add_argument("--label", default="", help="recorded with each result")
-    parser.add_argument("--py-spy", default="", help="record the control store's stacks here")
+    parser.add_argument(
+        "--py-spy", default="", help="record the control store's stacks at steady state here"
+    )
     parser.add_argument("--out", default="", help="append each result as a JSON line here")
     args = parser.parse_args()
     os.environ.setdefault("NEBULA_INCLUDE_DASHBOARD", "0")

@@ -96,7 +96,7 @@ def test_deltas_applied_in_order_follow_joins_load_shape_changes_and_deaths() ->
 
 
 def test_a_missed_delta_leads_to_a_full_resync() -> None:
-    membership = Membership(snapshot_reuse_s=0.0)
+    membership = Membership(snapshot_reuse_s=0.0, full_view_patience_s=0.0)
     membership.add(info(0), now=0.0)
     peer = Peer()
     peer.sync(membership)
@@ -136,8 +136,9 @@ def test_a_view_from_an_earlier_control_store_is_replaced_whole() -> None:
     before.add(info(0), now=0.0)
     peer = Peer()
     peer.sync(before)
-    after = Membership(epoch=2)  # a restarted head
+    after = Membership(epoch=2)  # a restarted head: it has no cursors yet
     after.add(info(1), now=0.0)
+    peer.cursor = ViewCursor()
 
     delta = peer.sync(after)
 
@@ -156,6 +157,20 @@ def test_nodes_asking_for_the_full_view_together_share_one_encoding() -> None:
 
     assert shared is first and version < membership.version
     assert rebuilt is not first
+
+
+def test_a_node_slow_to_apply_its_full_view_is_not_sent_another_at_each_heartbeat() -> None:
+    membership = Membership(full_view_patience_s=5.0)
+    membership.add(info(0), now=0.0)
+    cursor = ViewCursor()
+
+    first = membership.answer(cursor, now=0.0)
+    cursor.epoch, cursor.version = 0, 0  # its next heartbeats: still applying it
+    again = membership.answer(cursor, now=1.0)
+    cursor.epoch, cursor.version = 0, 0
+    later = membership.answer(cursor, now=6.0)  # lost, then: send it again
+
+    assert isinstance(first, bytes) and again is None and isinstance(later, bytes)
 
 
 # ------------------------------------------------------------------ bounds
@@ -208,7 +223,9 @@ def test_a_copy_that_missed_changes_catches_up_within_nodes_over_sweep_heartbeat
 def test_a_copy_that_keeps_asking_converges_whatever_it_missed(
     steps: list[tuple[str, int]],
 ) -> None:
-    membership = Membership(max_available=3, sweep=2, snapshot_reuse_s=0.0)
+    membership = Membership(
+        max_available=3, sweep=2, snapshot_reuse_s=0.0, full_view_patience_s=0.0
+    )
     peer = Peer()
     for action, i in steps:
         node = membership.alive.get(nid(i))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -39,6 +40,8 @@ class ViewCursor:
     # a share of the sweep, and where this node's next share starts.
     sweeps_owed: int = 0
     sweep_at: int = 0
+    # When the node was last sent the full view: it may not have applied it yet.
+    full_sent_at: float = -math.inf
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Membership:
         max_available: int = 32,
         sweep: int = 16,
         snapshot_reuse_s: float = 0.25,
+        full_view_patience_s: float = 5.0,
         epoch: int | None = None,
     ) -> None:
         self.nodes: dict[bytes, Node] = {}
@@ -79,6 +83,7 @@ class Membership:
         self.max_available = max_available
         self.sweep = sweep
         self.snapshot_reuse_s = snapshot_reuse_s
+        self.full_view_patience_s = full_view_patience_s
         # Node id -> the version of its latest change, oldest first: a delta walks back
         # from the newest until it reaches the version the asker holds.
         self._info_changes: collections.OrderedDict[bytes, int] = collections.OrderedDict()
@@ -169,8 +174,13 @@ class Membership:
         """What to send a node holding ``cursor``: a delta, the full view (encoded, shared
         with other nodes asking about now) or nothing. Moves the cursor to what is sent."""
         if cursor.epoch != self.epoch or cursor.version <= 0 or cursor.version > self.version:
+            if now - cursor.full_sent_at < self.full_view_patience_s:
+                # One is on its way: a large view takes a slow node a while to apply,
+                # and sending it again would only slow it (and us) down further.
+                return None
             version, payload = self.full_view_payload(now)
             cursor.epoch, cursor.version, cursor.sweeps_owed = self.epoch, version, 0
+            cursor.full_sent_at = now
             return payload
         if cursor.version == self.version and not cursor.sweeps_owed:
             return None
