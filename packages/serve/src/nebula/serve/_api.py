@@ -74,6 +74,7 @@ def start(
                 # On the head node, where the proxy of proxy_location="HeadOnly" runs.
                 resources={HEAD_RESOURCE: 0.001},
                 max_concurrency=100_000,
+                max_restarts=-1,  # a restarted controller recovers: see _checkpoint
                 get_if_exists=True,
             )
             .remote()

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import cloudpickle
+from nebula.serve import _checkpoint
 from nebula.serve._autoscaling import AutoscalingPolicy
 from nebula.serve._common import (
     PROXY_NAME_PREFIX,
@@ -44,17 +45,23 @@ _ROUTES = ("routes",)
 
 class _LongPoll:
     def __init__(self) -> None:
+        # Versions start at a random number: a caller still holding a version from a
+        # controller that died must not find it current in the one that replaced it.
+        self.epoch = secrets.randbelow(1 << 40) + 1
         self.versions: dict[Any, int] = {}
         self._events: dict[Any, asyncio.Event] = {}
 
+    def version(self, key: Any) -> int:
+        return self.versions.get(key, self.epoch)
+
     def bump(self, key: Any) -> None:
-        self.versions[key] = self.versions.get(key, 0) + 1
+        self.versions[key] = self.version(key) + 1
         event = self._events.pop(key, None)
         if event is not None:
             event.set()
 
     async def wait(self, key: Any, version: int) -> None:
-        if self.versions.get(key, 0) != version:
+        if self.version(key) != version:
             return
         event = self._events.setdefault(key, asyncio.Event())
         try:
@@ -64,10 +71,10 @@ class _LongPoll:
 
 
 class _App:
-    def __init__(self, spec: ApplicationSpec) -> None:
+    def __init__(self, spec: ApplicationSpec, deployed_at: float | None = None) -> None:
         self.spec = spec
         self.deleting = False
-        self.deployed_at = time.time()
+        self.deployed_at = time.time() if deployed_at is None else deployed_at
 
 
 class ServeController:
@@ -83,17 +90,121 @@ class ServeController:
         self._loop_task: asyncio.Task[None] | None = None
         self._nodes_task: asyncio.Task[None] | None = None
         self._replica_class: Any = None
+        self._recovery: asyncio.Future[None] | None = None
+        self._saved_targets: dict[DeploymentID, int] = {}
+        self._needs_adoption = False
+        self._restore(_checkpoint.load())
 
-    # ------------------------------------------------------------------ start
+    # --------------------------------------------------------------- recovery
 
-    async def start(self, http_options: HTTPOptions | None, proxy_location: str) -> str:
+    def _restore(self, checkpoint: _checkpoint.Checkpoint | None) -> None:
+        """Take the goals a previous controller saved (it died; this one replaces it)."""
+        if checkpoint is None:
+            return
+        self.token = checkpoint.token
+        self.http_options = checkpoint.http_options
+        self.proxy_location = checkpoint.proxy_location
+        for record in checkpoint.apps:
+            app = _App(record.spec, record.deployed_at)
+            app.deleting = record.deleting
+            self.apps[record.spec.name] = app
+            for dep in record.spec.deployments:
+                key = DeploymentID(dep.name, record.spec.name)
+                state = DeploymentState(key, dep)
+                state.target = checkpoint.targets.get(key, state.target)
+                if record.deleting:
+                    state.delete()
+                self.deployments[key] = state
+        self._saved_targets = dict(checkpoint.targets)
+        self._needs_adoption = True  # the replicas are adopted on the first call
+
+    async def _ensure_running(self) -> None:
+        """After a restart, adopt the live replicas and restart the loops before serving
+        any call (the first call of anyone: proxies and routers call within a second)."""
+        if not self._needs_adoption:
+            return
+        if self._recovery is None:
+            self._recovery = asyncio.get_running_loop().create_future()
+            try:
+                await self._adopt_replicas()
+                self._start_loops()
+                if self.proxy_location != ProxyLocation.Disabled:
+                    try:
+                        await self._ensure_proxies()
+                    except Exception as exc:
+                        logger.warning("serve controller: a proxy did not start: %s", exc)
+            finally:
+                self._needs_adoption = False
+                self._recovery.set_result(None)
+        else:
+            await asyncio.shield(self._recovery)
+
+    async def _adopt_replicas(self) -> None:
+        now = time.monotonic()
+        for actor, description in await _checkpoint.find_replicas():
+            state = None
+            if description is not None:
+                key = DeploymentID(description.deployment, description.app)
+                state = self.deployments.get(key)
+            if (
+                state is None
+                or description is None
+                or description.info is None
+                or description.draining
+                or description.version != state.version
+            ):
+                _kill(actor)  # not one a deployment wants as it is: it was on its way out
+                continue
+            record = ReplicaRecord(description.replica_id, actor, state.version)
+            record.info = description.info
+            record.state = ReplicaState.RUNNING
+            record.last_check = now
+            state.replicas[record.replica_id] = record
+            state.started(record)
+            wanted = state.spec.config.user_config
+            if wanted is not None and wanted != description.user_config:
+                asyncio.get_running_loop().create_task(self._reconfigure(state, record, wanted))
+            self._poll.bump(("replicas", state.key))
+        self._poll.bump(_ROUTES)
+        logger.info(
+            "serve controller: recovered %d applications and %d replicas",
+            len(self.apps),
+            sum(len(s.replicas) for s in self.deployments.values()),
+        )
+
+    def _save(self) -> None:
+        """Keep the goals in the cluster's key-value table, for a controller that replaces
+        this one."""
+        targets = {key: state.target for key, state in self.deployments.items()}
+        self._saved_targets = targets
+        _checkpoint.save(
+            _checkpoint.Checkpoint(
+                self.token,
+                self.http_options,
+                self.proxy_location,
+                tuple(
+                    _checkpoint.AppRecord(app.spec, app.deleting, app.deployed_at)
+                    for app in self.apps.values()
+                ),
+                targets,
+            )
+        )
+
+    def _start_loops(self) -> None:
         if self._loop_task is None:
             loop = asyncio.get_running_loop()
             self._loop_task = loop.create_task(self._run())
             self._nodes_task = loop.create_task(self._follow_nodes())
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self, http_options: HTTPOptions | None, proxy_location: str) -> str:
+        await self._ensure_running()
+        self._start_loops()
         if http_options is not None and not self.proxies:
             self.http_options = http_options
         self.proxy_location = proxy_location
+        self._save()
         if proxy_location != ProxyLocation.Disabled:
             await self._ensure_proxies()
         return next(iter(self.proxy_addresses.values()), "")
@@ -160,6 +271,7 @@ class ServeController:
     # ------------------------------------------------------------- deploying
 
     async def deploy_application(self, spec: ApplicationSpec) -> None:
+        await self._ensure_running()
         prefix = spec.route_prefix
         if prefix is not None:
             for other in self.apps.values():
@@ -192,6 +304,7 @@ class ServeController:
                 if key.app == spec.name and key not in wanted:
                     state.delete()
         self._poll.bump(_ROUTES)
+        self._save()
 
     async def _reconfigure(
         self, state: DeploymentState, record: ReplicaRecord, config: Any
@@ -203,6 +316,7 @@ class ServeController:
             self._replace(state, record, f"reconfigure failed: {exc}")
 
     async def delete_apps(self, names: list[str]) -> None:
+        await self._ensure_running()
         for name in names:
             app = self.apps.get(name)
             if app is None:
@@ -212,11 +326,14 @@ class ServeController:
                 if key.app == name:
                     state.delete()
         self._poll.bump(_ROUTES)
+        self._save()
 
     async def app_names(self) -> list[str]:
+        await self._ensure_running()
         return list(self.apps)
 
     async def get_app_status(self, name: str) -> tuple[str, str, bytes | None]:
+        await self._ensure_running()
         app = self.apps.get(name)
         if app is None:
             return "NOT_STARTED", "", None
@@ -224,6 +341,7 @@ class ServeController:
         return status, message, cloudpickle.dumps(error) if error is not None else None
 
     async def get_ingress(self, name: str) -> str | None:
+        await self._ensure_running()
         app = self.apps.get(name)
         return app.spec.ingress if app is not None else None
 
@@ -244,6 +362,7 @@ class ServeController:
         return "DEPLOYING", "", None
 
     async def status(self) -> dict[str, Any]:
+        await self._ensure_running()
         apps: dict[str, Any] = {}
         for name, app in self.apps.items():
             status, message, _ = self._app_status(app)
@@ -273,9 +392,10 @@ class ServeController:
     # ------------------------------------------------------------ long polls
 
     async def listen_for_replicas(self, key: DeploymentID, version: int) -> ReplicaSetUpdate:
+        await self._ensure_running()
         poll_key = ("replicas", key)
         await self._poll.wait(poll_key, version)
-        version = self._poll.versions.get(poll_key, 0)
+        version = self._poll.version(poll_key)
         state = self.deployments.get(key)
         if state is None or state.deleted:
             return ReplicaSetUpdate(version, exists=False)
@@ -291,17 +411,19 @@ class ServeController:
         )
 
     async def listen_for_routes(self, version: int) -> RouteTableUpdate:
+        await self._ensure_running()
         await self._poll.wait(_ROUTES, version)
         routes = tuple(
             Route(app.spec.route_prefix, name, DeploymentID(app.spec.ingress, name))
             for name, app in self.apps.items()
             if app.spec.route_prefix is not None and not app.deleting
         )
-        return RouteTableUpdate(self._poll.versions.get(_ROUTES, 0), routes)
+        return RouteTableUpdate(self._poll.version(_ROUTES), routes)
 
     async def record_handle_load(
         self, key: DeploymentID, caller_id: str, load: float, at: float
     ) -> None:
+        await self._ensure_running()
         state = self.deployments.get(key)
         if state is not None and state.autoscaler is not None:
             state.autoscaler.record(caller_id, load, at)
@@ -309,6 +431,7 @@ class ServeController:
                 self._reconcile_one(state)
 
     async def report_replica_lost(self, key: DeploymentID, replica_id: str) -> None:
+        await self._ensure_running()
         state = self.deployments.get(key)
         if state is None:
             return
@@ -324,6 +447,9 @@ class ServeController:
                 for state in list(self.deployments.values()):
                     self._reconcile_one(state)
                 self._forget_deleted()
+                targets = {key: state.target for key, state in self.deployments.items()}
+                if targets != self._saved_targets:  # autoscaling moved, or a deletion ended
+                    self._save()
             except Exception:
                 logger.exception("serve controller: reconcile failed")
             await asyncio.sleep(_TICK_S)
@@ -438,6 +564,7 @@ class ServeController:
     # -------------------------------------------------------------- shutdown
 
     async def shutdown(self, timeout_s: float = 30.0) -> None:
+        await self._ensure_running()
         await self.delete_apps(list(self.apps))
         deadline = time.monotonic() + timeout_s
         while self.deployments and time.monotonic() < deadline:
@@ -453,11 +580,13 @@ class ServeController:
             _kill(proxy)
         self.proxies.clear()
         self.proxy_addresses.clear()
+        _checkpoint.save(None)
         for task in (self._loop_task, self._nodes_task):
             if task is not None:
                 task.cancel()
 
     async def ping(self) -> bool:
+        await self._ensure_running()
         return True
 
 

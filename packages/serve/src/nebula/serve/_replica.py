@@ -19,7 +19,10 @@ from typing import Any
 
 import cloudpickle
 from nebula.serve import _context, _http, _wire
+from nebula.serve._checkpoint import ReplicaDescription
 from nebula.serve._common import HTTP_METHOD, DeploymentSpec, node_ip
+from nebula.serve._deployment_state import replica_version
+from nebula.serve._routing import ReplicaInfo
 from nebula.serve.exceptions import RequestCancelledError
 
 import nebula
@@ -43,6 +46,8 @@ class Replica:
         self._server: asyncio.AbstractServer | None = None
         self._last_request = 0.0
         self._http_app: Any = None
+        self._info: ReplicaInfo | None = None
+        self._user_config: Any = None
 
     async def initialize(self, spec: DeploymentSpec, token: bytes) -> tuple[str, int, str]:
         """Build the user's object and open the request port; returns (host, port, node)."""
@@ -72,7 +77,21 @@ class Replica:
         )
         port = self._server.sockets[0].getsockname()[1]
         node_id = nebula.get_runtime_context().get_node_id()
+        self._info = ReplicaInfo(self.replica_id, host, port, self.max_ongoing, node_id)
         return host, port, node_id
+
+    async def describe(self) -> ReplicaDescription:
+        """What this replica runs, for a restarted controller that adopts it."""
+        assert self.spec is not None
+        return ReplicaDescription(
+            self.app_name,
+            self.spec.name,
+            self.replica_id,
+            replica_version(self.spec),
+            self._info,
+            self.draining,
+            self._user_config,
+        )
 
     async def check_health(self) -> None:
         check = getattr(self.callable, "check_health", None)
@@ -90,6 +109,7 @@ class Replica:
         result = method(user_config)
         if inspect.isawaitable(result):
             await result
+        self._user_config = user_config
 
     async def num_ongoing_requests(self) -> int:
         return self.ongoing
