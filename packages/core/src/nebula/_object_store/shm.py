@@ -148,16 +148,16 @@ def map_object(location: ShmLocation) -> memoryview:
             f"({location.path} is gone): it was freed or its node lost it."
         ) from None
     try:
-        if os.fstat(fd).st_size < location.size:
-            # Spilled and its file being restored or reused at this moment: not readable
-            # here now (the caller restores it again).
-            from nebula.exceptions import ObjectLostError
-
-            raise ObjectLostError(
-                f"Object {location.object_id.hex()} is being moved in the object store "
-                f"({location.path} is shorter than the object)."
-            )
         mapping = mmap.mmap(fd, location.size, access=mmap.ACCESS_READ)
+    except ValueError:
+        # The file is shorter than the object: spilled and being restored or reused at this
+        # moment, so not readable here now (the caller restores it again).
+        from nebula.exceptions import ObjectLostError
+
+        raise ObjectLostError(
+            f"Object {location.object_id.hex()} is being moved in the object store "
+            f"({location.path} is shorter than the object)."
+        ) from None
     finally:
         os.close(fd)
     return memoryview(mapping)
