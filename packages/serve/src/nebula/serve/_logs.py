@@ -9,13 +9,15 @@ Each request the replica finishes is logged on ``nebula.serve.access`` as ::
 ``encoding="JSON"``. Lines go to the replica's own log (its worker's stderr, which
 ``nebula logs`` shows) or to a file per replica in ``logs_dir``.
 
-The lines a turn of the replica's event loop produces are written together at the end of
-the turn, so a busy replica does not make a system call per request.
+Lines are gathered and written together, a tenth of a second at most after the first of
+them: a busy replica makes a few writes a second, not one per request, and the process that
+carries its log to files and drivers handles a few large batches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -31,13 +33,18 @@ SERVE_LOGGER = "nebula.serve"
 _TEXT = "%(levelname)s %(asctime)s %(tag)s %(replica)s %(request_id)s -- %(message)s"
 
 
-class _TurnBufferedHandler(logging.Handler):
-    """Writes the lines of one turn of the event loop in one write at its end."""
+_FLUSH_AFTER_S = 0.1
+_FLUSH_LINES = 1000
+
+
+class _BatchingHandler(logging.Handler):
+    """Writes the lines gathered over a short while in one write."""
 
     def __init__(self, stream: IO[str]) -> None:
         super().__init__()
         self._stream = stream
         self._lines: list[str] = []
+        atexit.register(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -45,13 +52,15 @@ class _TurnBufferedHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        self._lines.append(line)
-        if len(self._lines) > 1:
-            return
-        try:
-            asyncio.get_running_loop().call_soon(self.flush)
-        except RuntimeError:
-            self.flush()  # not on an event loop: write now
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= _FLUSH_LINES or record.levelno >= logging.ERROR:
+            self.flush()
+        elif len(lines) == 1:
+            try:
+                asyncio.get_running_loop().call_later(_FLUSH_AFTER_S, self.flush)
+            except RuntimeError:
+                self.flush()  # not on an event loop: write now
 
     def flush(self) -> None:
         lines = self._lines
@@ -108,7 +117,7 @@ def configure(context: ReplicaContext, config: LoggingConfig | None) -> logging.
         name = f"replica_{context.app_name}_{context.deployment}_{context.replica_id}.log"
         path = os.path.join(config.logs_dir, name.replace("#", "_").replace(os.sep, "_"))
         stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
-    handler = _TurnBufferedHandler(stream)
+    handler = _BatchingHandler(stream)
     handler.setFormatter(
         _JSONFormatter() if config.encoding == "JSON" else logging.Formatter(_TEXT)
     )
@@ -119,7 +128,7 @@ def configure(context: ReplicaContext, config: LoggingConfig | None) -> logging.
     serve = logging.getLogger(SERVE_LOGGER)
     for logger in (access, serve):
         for old in list(logger.handlers):
-            if isinstance(old, _TurnBufferedHandler):
+            if isinstance(old, _BatchingHandler):
                 logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(level)

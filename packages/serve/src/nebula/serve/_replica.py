@@ -10,6 +10,7 @@ request away unstarted and the caller sends it elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
@@ -194,7 +195,17 @@ class Replica:
                 method, route = outcome.method, outcome.route or request.route
             else:
                 method, route = "CALL", request.method
-            _logs.log_access(self._access_log, method, route, status, time.perf_counter() - started)
+            # Logged once the reply is on its way (its write was scheduled first), in this
+            # request's context so that the line carries its id.
+            asyncio.get_running_loop().call_soon(
+                _logs.log_access,
+                self._access_log,
+                method,
+                route,
+                status,
+                time.perf_counter() - started,
+                context=contextvars.copy_context(),
+            )
 
     async def _call_method(self, connection: _Connection, request: _wire.Request) -> Any:
         method = self._method(request.method)

@@ -99,6 +99,8 @@ class LoggingConfig:
     enable_access_log: bool = True
 
     def __post_init__(self) -> None:
+        if self.logs_dir is not None and not self.logs_dir:
+            raise ValueError("logs_dir must be a directory path, or None for the replica's log.")
         if self.encoding not in ("TEXT", "JSON"):
             raise ValueError(f"encoding must be 'TEXT' or 'JSON', got {self.encoding!r}.")
         import logging
