@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nebula._control_store.server import _Node, owner_node
+from nebula._control_store.membership import Node
+from nebula._control_store.server import owner_node
 from nebula._protocol import NodeInfoMsg
 from nebula._scheduler.bundles import bundle_resources, rewrite_request
 from nebula._scheduler.placement import MAX_SPILLS, place
@@ -270,9 +271,9 @@ def test_bundle_requests_are_renamed_into_the_group() -> None:
 # --- which node an actor's owner lives on --------------------------------------------------
 
 
-def cs_node(node_id: str, ip: str) -> _Node:
+def cs_node(node_id: str, ip: str) -> Node:
     info = NodeInfoMsg(bytes.fromhex(node_id), f"tcp://{ip}:7000", ip, {"CPU": 1.0})
-    return _Node(info, {"CPU": 1.0}, 0.0)
+    return Node(info, {"CPU": 1.0}, 0.0)
 
 
 def test_the_owner_node_is_matched_by_whole_host_not_by_substring() -> None:

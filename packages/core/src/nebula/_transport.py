@@ -25,12 +25,36 @@ from nebula._protocol import Message, ProtocolError, decode, encode
 logger = logging.getLogger(__name__)
 
 
+class MessageTooLarge(ValueError):
+    """A message is larger than a peer accepts (``MAX_MESSAGE_BYTES``).
+
+    Raised before anything is sent: a peer cut off by ZeroMQ for an oversized message
+    would otherwise drop it silently and leave its sender waiting forever.
+    """
+
+    def __init__(self, kind: str, size: int) -> None:
+        self.kind = kind
+        self.size = size
+        super().__init__(
+            f"a {kind} message of {size:,} bytes is larger than the limit of "
+            f"{_config.MAX_MESSAGE_BYTES:,} bytes (NEBULA_MAX_MESSAGE_BYTES); pass large "
+            "values with nebula.put() and fewer values per call."
+        )
+
+
+# How long without a message before a loop given ``idle_tick_s`` slows its tick.
+IDLE_AFTER_S = 1.0
+
+
 class Endpoint:
     """One process's inbox plus its outgoing connections."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None) -> None:
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        _allow_sockets(self._context)
         self._keys = _auth.derive_keys(token) if token else None
+        # Proves this process holds the token on the bulk object path (_object_store.bulk).
+        self.bulk_key = _auth.bulk_key(token)
         self._inbox = self._context.socket(zmq.PULL)
         self._inbox.setsockopt(zmq.RCVHWM, 0)
         self._inbox.setsockopt(zmq.LINGER, 0)
@@ -59,11 +83,20 @@ class Endpoint:
         self._wake_send = self._context.socket(zmq.PUSH)
         self._wake_send.connect(self._wake_addr)
         self._closed = False
+        # When the inbox was last found empty: every message delivered before then has
+        # been handled. A process that is behind can tell a silent peer from a backlog.
+        self.caught_up_at = time.monotonic()
 
     # ------------------------------------------------------------------ sending
 
     def send(self, address: str, message: Message) -> None:
         payload = encode(message)
+        if len(payload) > _config.MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(type(message).__name__, len(payload))
+        self.send_encoded(address, payload)
+
+    def send_encoded(self, address: str, payload: bytes) -> None:
+        """Send a message already encoded (one encoding sent to many peers)."""
         with self._send_lock:
             if self._closed:
                 return
@@ -115,13 +148,19 @@ class Endpoint:
         extra_fds: Callable[[], Iterable[int]] | None = None,
         on_fd: Callable[[int], None] | None = None,
         deadline: float | None = None,
+        idle_tick_s: float | None = None,
     ) -> None:
         """Run the receive loop until ``should_stop()``; ``handle`` sees each message.
 
         ``should_stop`` is checked after each batch of messages and each tick; with a
         ``deadline`` (a ``time.monotonic()`` value) the loop also returns once it passes.
+        With ``idle_tick_s``, the tick slows to that period once no message has come for
+        ``IDLE_AFTER_S``: a thousand idle processes then wake a few times a second each,
+        not fifty.
         """
-        next_tick = time.monotonic() + tick_s
+        busy_tick_s = tick_s
+        last_message = time.monotonic()
+        next_tick = last_message + tick_s
         registered: set[int] = set()
         poller = zmq.Poller()
         poller.register(self._inbox, zmq.POLLIN)
@@ -139,6 +178,14 @@ class Endpoint:
                 return
             wake_at = next_tick if deadline is None else min(next_tick, deadline)
             events = poller.poll(max(0, math.ceil((wake_at - now) * 1000)))
+            if not any(sock is self._inbox for sock, _ in events):
+                self.caught_up_at = time.monotonic()
+            elif idle_tick_s is not None:
+                last_message = time.monotonic()
+                next_tick = min(next_tick, last_message + busy_tick_s)
+            if idle_tick_s is not None:
+                idle = time.monotonic() - last_message >= IDLE_AFTER_S
+                tick_s = idle_tick_s if idle else busy_tick_s
             for sock, _ in events:
                 if sock is self._inbox:
                     self._drain(handle)
@@ -161,6 +208,7 @@ class Endpoint:
             try:
                 payload = self._inbox.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
+                self.caught_up_at = time.monotonic()
                 return
             try:
                 message = decode(payload.buffer)
@@ -191,6 +239,33 @@ class Endpoint:
         self._inbox.close(linger=0)
         if self._ipc_path is not None:
             remove_ipc_path(self.address)
+
+
+def allow_many_peers() -> None:
+    """Let a process that talks to every node (the control store, a node manager) open
+    as many connections as the system allows it: raise its soft limit on open files to
+    the hard one. Call before the first ``Endpoint``."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _allow_sockets(context: zmq.Context[zmq.Socket[bytes]]) -> None:
+    """ZeroMQ allows 1,023 sockets a context unless told otherwise, and this process keeps
+    one per peer: let it have as many as its open-file limit. Takes effect only before the
+    context's first socket, which is the first endpoint's."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = context.get(zmq.SOCKET_LIMIT)
+    wanted = limit if soft == resource.RLIM_INFINITY else min(soft, limit)
+    if wanted > context.get(zmq.MAX_SOCKETS):
+        context.set(zmq.MAX_SOCKETS, wanted)
 
 
 def _ipc_dir() -> str:

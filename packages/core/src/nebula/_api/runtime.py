@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import operator
 import os
 import sys
@@ -26,7 +27,8 @@ from nebula._api.connect import (
 from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
-from nebula._worker.args import pack_args
+from nebula._serialization import Serialized
+from nebula._worker.args import args_blob, pack_args
 from nebula._worker.core_worker import CoreWorker, process_worker
 from nebula._worker.submitter import PendingTask
 from nebula.exceptions import PendingCallsLimitExceeded, TaskError
@@ -320,9 +322,12 @@ def submit_task(
 ) -> Any:
     cw = _auto_init()
     options, pg_context = _placed(options)
+    if _config.MAX_QUEUED_TASKS > 0:
+        _admit(cw, name)
     declared = options.num_returns
     num_returns = 1 if streaming or declared is None or declared == "streaming" else declared
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    blob = args_blob(serialized, arg_refs, functools.partial(_put_args, cw))
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
@@ -333,7 +338,7 @@ def submit_task(
         owner_address=cw.address,
         function_id=function_id,
         function_bytes=None,
-        args_blob=serialized.to_bytes(),
+        args_blob=blob,
         ref_args=(),
         num_returns=num_returns,
         retry_exceptions=options.retry_exceptions,
@@ -367,6 +372,26 @@ def _placed(options: _OptionsT) -> tuple[_OptionsT, p.PlacementGroupContext | No
     if strategy is not options.scheduling_strategy:
         options = dataclasses.replace(options, scheduling_strategy=strategy)
     return options, context
+
+
+def _admit(cw: CoreWorker, name: str) -> None:
+    """Hold a submission back (or refuse it) while MAX_QUEUED_TASKS are unfinished."""
+    limit = _config.MAX_QUEUED_TASKS
+    tasks = cw.submitter.tasks
+    if len(tasks) < limit:
+        return
+    if _config.QUEUED_TASKS_FULL == "error":
+        raise PendingCallsLimitExceeded(
+            f"{name}.remote() would make {limit + 1:,} unfinished tasks from this process, "
+            f"more than NEBULA_MAX_QUEUED_TASKS={limit:,}; wait for some with nebula.wait() "
+            "first, or set NEBULA_QUEUED_TASKS_FULL=block to wait here instead."
+        )
+    cw.wait_until(lambda: len(tasks) < limit, None)
+
+
+def _put_args(cw: CoreWorker, serialized: Serialized) -> ObjectRef:
+    ref: ObjectRef = cw.put_serialized(serialized, owner_ref_factory=ObjectRef)
+    return ref
 
 
 def _handed_back(refs: list[ObjectRef], task_id: bytes, streaming: bool) -> Any:
@@ -486,6 +511,7 @@ def submit_actor_task(
     num_returns = 1 if streaming else meta.num_returns
     retries = handle._max_task_retries if meta.max_task_retries is None else meta.max_task_retries
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    blob = args_blob(serialized, arg_refs, functools.partial(_put_args, cw))
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
@@ -505,7 +531,7 @@ def submit_actor_task(
             owner_address=cw.address,
             function_id=b"",
             function_bytes=None,
-            args_blob=serialized.to_bytes(),
+            args_blob=blob,
             ref_args=(),
             num_returns=num_returns,
             actor_id=handle.actor_id,

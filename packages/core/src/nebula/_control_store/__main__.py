@@ -16,7 +16,7 @@ from nebula._process import (
     require_token,
     setup_logging,
 )
-from nebula._transport import Endpoint
+from nebula._transport import Endpoint, allow_many_peers
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     setup_logging("control-store")
+    allow_many_peers()
     endpoint = Endpoint(args.host, args.port, token=require_token())
     db_path = args.db or os.path.join(args.session_dir, "control_store.sqlite3")
     store = ControlStore(endpoint, args.session_dir, TableStore(db_path))

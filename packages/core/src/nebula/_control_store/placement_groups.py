@@ -97,6 +97,7 @@ class PlacementGroups:
                 bundle = group.msg.bundles[msg.index]
                 res.subtract(node.available, bundle)
                 res.add(node.available, bundle_resources(msg.pg_id, msg.index, bundle))
+                self.store.membership.available_changed(node)
         if len(group.replies) < len(group.msg.bundles):
             return
         group.in_flight = False
@@ -106,7 +107,7 @@ class PlacementGroups:
             group.state = "CREATED"
             self._save(group)
             self._announce(group, error=None)
-            self.store.broadcast_cluster_view()
+            self.store.announce_view_change()
         else:
             # Some node was busier than its last heartbeat said: give back and retry.
             self._release(group)
@@ -136,11 +137,13 @@ class PlacementGroups:
             if node is not None and group.replies.get(index, group.state != "PENDING"):
                 # Count the bundle free again now, so the next group can use it at once.
                 res.add(node.available, group.msg.bundles[index])
+                self.store.membership.available_changed(node)
         for node_id in {n for n in group.nodes if n is not None}:
             node = self.store.nodes.get(node_id)
             if node is not None and node.info.alive:
                 for name in [n for n in node.available if is_group_resource(n, pg_id)]:
                     del node.available[name]
+                self.store.membership.available_changed(node)
                 self.store.endpoint.send(node.info.address, p.ReleaseBundles(pg_id))
 
     def _announce(self, group: Group, error: str | None) -> None:

@@ -8,7 +8,6 @@ the processes that hold handles.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from nebula import _config
 from nebula import _protocol as p
 from nebula._control_store.jobs import job_records
+from nebula._control_store.membership import Membership, Node
 from nebula._control_store.metrics import MetricsTable
 from nebula._control_store.persistence import TableStore
 from nebula._control_store.placement_groups import PlacementGroups
@@ -28,13 +28,6 @@ from nebula._scheduler.view import NodeView, PlacementRequest
 from nebula._transport import Endpoint, host_of
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Node:
-    info: p.NodeInfoMsg
-    available: dict[str, float]
-    last_heartbeat: float
 
 
 @dataclass
@@ -76,7 +69,13 @@ class ControlStore:
         self.endpoint = endpoint
         self.session_dir = session_dir
         self.tables = tables
-        self.nodes: dict[bytes, _Node] = {}
+        self.membership = Membership(
+            max_available=_config.VIEW_DELTA_MAX_AVAILABLE,
+            sweep=_config.VIEW_DELTA_SWEEP,
+            snapshot_reuse_s=_config.VIEW_SNAPSHOT_REUSE_S,
+            full_view_patience_s=max(2 * _config.NODE_HEARTBEAT_S, 1.0),
+        )
+        self.nodes = self.membership.nodes
         self.jobs: dict[int, _Job] = {}
         self.actors: dict[bytes, _Actor] = {}
         self.named: dict[tuple[str, str], bytes] = {}
@@ -99,7 +98,7 @@ class ControlStore:
         """Reload the tables a previous control store left (a head restart)."""
         now = time.monotonic()
         for info in tables.load("node"):
-            self.nodes[info.node_id] = _Node(info, dict(info.resources), now)
+            self.membership.add(info, now)
         for job in tables.load("job"):
             job.last_heartbeat = now
             self.jobs[job.job_id] = job
@@ -149,12 +148,14 @@ class ControlStore:
             unplaced, self._unplaced = self._unplaced, []
             for actor_id in unplaced:
                 self._place_actor(actor_id)
-        now = time.monotonic()
-        for node in self._alive_nodes():
-            if now - node.last_heartbeat > _config.NODE_TIMEOUT_S:
-                self._node_died(
-                    node, f"no heartbeat for {_config.NODE_TIMEOUT_S:g} s (process or host lost)"
-                )
+        # Silence is judged as of when the inbox was last empty: heartbeats still queued
+        # in it are not missed ones, and an overloaded control store must not declare the
+        # nodes it has not caught up with dead (their notices would only add to its load).
+        now = min(time.monotonic(), self.endpoint.caught_up_at)
+        for node in self.membership.expired(now, _config.NODE_TIMEOUT_S):
+            self._node_died(
+                node, f"no heartbeat for {_config.NODE_TIMEOUT_S:g} s (process or host lost)"
+            )
         for job in list(self.jobs.values()):
             if job.alive and now - job.last_heartbeat > _config.DRIVER_TIMEOUT_S:
                 logger.warning("driver of job %d stopped responding; ending the job", job.job_id)
@@ -163,45 +164,52 @@ class ControlStore:
     # ------------------------------------------------------------------ nodes
 
     def _on_RegisterNode(self, msg: p.RegisterNode) -> None:
-        self.nodes[msg.node.node_id] = _Node(msg.node, dict(msg.node.resources), time.monotonic())
+        now = time.monotonic()
+        node = self.membership.add(msg.node, now)
         self._save("node", msg.node.node_id, msg.node)
-        # Every node learns of the newcomer now rather than at its next heartbeat.
-        self.broadcast_cluster_view()
+        self._send_view(node, now)
+        self.announce_view_change()
         unplaced, self._unplaced = self._unplaced, []
         for actor_id in unplaced:
             self._place_actor(actor_id)
 
     def _on_NodeHeartbeat(self, msg: p.NodeHeartbeat) -> None:
-        node = self.nodes.get(msg.node_id)
-        if node is None or not node.info.alive:
+        now = time.monotonic()
+        node, total_changed = self.membership.heartbeat(msg.node_id, msg.available, msg.total, now)
+        if node is None:
             return
-        node.available = msg.available
-        if msg.total and msg.total != node.info.resources:
-            node.info = dataclasses.replace(node.info, resources=msg.total)
+        if total_changed:
             self._save("node", node.info.node_id, node.info)
-        node.last_heartbeat = time.monotonic()
-        self.endpoint.send(node.info.address, self._cluster_view())
+        node.view.epoch, node.view.version = msg.view_epoch, msg.view_version
+        self._send_view(node, now)
 
-    def _cluster_view(self) -> p.ClusterView:
-        return p.ClusterView(
-            tuple(n.info for n in self.nodes.values()),
-            {nid: n.available for nid, n in self.nodes.items()},
-        )
+    def _send_view(self, node: Node, now: float) -> None:
+        """Send ``node`` what its copy of the cluster view lacks, if anything."""
+        answer = self.membership.answer(node.view, now)
+        if isinstance(answer, bytes):
+            self.endpoint.send_encoded(node.info.address, answer)
+        elif answer is not None:
+            self.endpoint.send(node.info.address, answer)
 
-    def broadcast_cluster_view(self) -> None:
-        view = self._cluster_view()
-        for node in self._alive_nodes():
-            self.endpoint.send(node.info.address, view)
+    def announce_view_change(self) -> None:
+        """Nodes join, die or change shape: while the cluster is small, every node is sent
+        the change now; a large one learns it from the answer to its next heartbeat, so
+        that a change costs one message per node a heartbeat period, not one per change."""
+        alive = self.membership.alive
+        if len(alive) > _config.VIEW_PUSH_MAX_NODES:
+            return
+        now = time.monotonic()
+        for node in alive.values():
+            self._send_view(node, now)
 
     def _on_UnregisterNode(self, msg: p.UnregisterNode) -> None:
         node = self.nodes.get(msg.node_id)
         if node is not None and node.info.alive:
             self._node_died(node, "its node manager shut down", expected=True)
 
-    def _node_died(self, node: _Node, reason: str, *, expected: bool = False) -> None:
-        node.info = dataclasses.replace(node.info, alive=False)
+    def _node_died(self, node: Node, reason: str, *, expected: bool = False) -> None:
+        self.membership.mark_dead(node)
         self._save("node", node.info.node_id, node.info)
-        node.available = {}
         log = logger.info if expected else logger.warning
         log("node %s died: %s", node.info.node_id.hex()[:12], reason)
         for actor in list(self.actors.values()):
@@ -212,17 +220,19 @@ class ControlStore:
             elif actor.worker_id is None and actor.lease_node == node.info.node_id:
                 # Its worker was asked of the dead node and never granted: ask elsewhere.
                 self._place_actor(actor.spec.actor_id)
-        self.broadcast_cluster_view()
-        notice = p.NodeDied(node.info.node_id, reason, node.info.address)
-        for other in self._alive_nodes():
-            self.endpoint.send(other.info.address, notice)
+        # Every node and driver hears of the death now, whatever the cluster's size: their
+        # leases on the node fail over at once. One encoding serves them all.
+        notice = p.encode(p.NodeDied(node.info.node_id, reason, node.info.address))
+        for other in self.membership.alive.values():
+            self.endpoint.send_encoded(other.info.address, notice)
         for job in self.jobs.values():
             if job.alive:
-                self.endpoint.send(job.driver_address, notice)
+                self.endpoint.send_encoded(job.driver_address, notice)
+        self.announce_view_change()
         self.endpoint.disconnect(node.info.address)
 
-    def _alive_nodes(self) -> list[_Node]:
-        return [n for n in self.nodes.values() if n.info.alive]
+    def _alive_nodes(self) -> list[Node]:
+        return list(self.membership.alive.values())
 
     def _on_GetClusterInfo(self, msg: p.GetClusterInfo) -> None:
         self.endpoint.send(
@@ -359,7 +369,7 @@ class ControlStore:
             actor, msg.lease_id, msg.node_id, msg.node_manager, msg.spill_count
         )
 
-    def _choose_node(self, actor: _Actor) -> _Node | None:
+    def _choose_node(self, actor: _Actor) -> Node | None:
         spec = actor.spec
         nodes = self._alive_nodes()
         if not nodes:
@@ -654,7 +664,7 @@ class ControlStore:
             self.tables.close()
 
 
-def owner_node(nodes: list[_Node], owner_address: str) -> _Node:
+def owner_node(nodes: list[Node], owner_address: str) -> Node:
     """The node an actor's owner runs on, matched by host; else the first node.
 
     Several nodes may share a host (a test cluster): any of them is as local as another.

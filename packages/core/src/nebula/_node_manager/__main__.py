@@ -20,7 +20,7 @@ from nebula._process import (
     require_token,
     setup_logging,
 )
-from nebula._transport import Endpoint, sweep_stale_ipc_paths
+from nebula._transport import Endpoint, allow_many_peers, sweep_stale_ipc_paths
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"
 
@@ -65,6 +65,7 @@ def main() -> None:
     # probe devices for resources and before the endpoint starts ZeroMQ's threads.
     zygote = _start_zygote(args) if _config.FORK_WORKERS else None
     resources = detect_resources(args)
+    allow_many_peers()
     endpoint = Endpoint(args.host, args.port, token=token)
     # Socket files of processes killed on this host before: off the start-up path.
     threading.Thread(target=sweep_stale_ipc_paths, name="nebula-sweep", daemon=True).start()

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from nebula import _config, _runtime_env
 from nebula import _protocol as p
-from nebula import _runtime_env
 from nebula._ids import generator_item_id, object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
+from nebula._transport import MessageTooLarge
 from nebula._worker import task_events as ev
 from nebula._worker.args import unpack_args
 from nebula._worker.core_worker import CoreWorker
@@ -168,7 +169,7 @@ class Executor:
         """The next message for the main thread, reading the inbox on it while idle."""
         queued = self.main_queue
         while queued.empty():
-            if not self.cw.inbox.read_until(lambda: not queued.empty(), None):
+            if not self.cw.inbox.read_until(lambda: not queued.empty(), None, idle=True):
                 break
         return queued.get()
 
@@ -182,7 +183,13 @@ class Executor:
             if calls >= spec.max_calls:
                 # The owner gives the lease back with this worker to be stopped.
                 done = dataclasses.replace(done, worker_retiring=True)
-        self.cw.send(spec.owner_address, done)
+        self._reply(spec, done)
+
+    def _reply(self, spec: p.TaskSpec, done: p.TaskDone) -> None:
+        try:
+            self.cw.send(spec.owner_address, done)
+        except MessageTooLarge as exc:
+            self.cw.send(spec.owner_address, self._failure(spec, exc))
 
     def _execute(self, spec: p.TaskSpec) -> p.TaskDone:
         _current.spec = spec
@@ -258,7 +265,7 @@ class Executor:
             finally:
                 _current.spec = None
                 self._async_tasks.pop(spec.task_id, None)
-        self.cw.send(spec.owner_address, reply)
+        self._reply(spec, reply)
 
     # --------------------------------------------------------------- helpers
 
@@ -311,12 +318,21 @@ class Executor:
                     + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
                 )
             results = list(result)
-        returns = []
+        returns: list[p.ObjectValue] = []
+        # Thousands of small values would make one reply larger than a message may be:
+        # they go ahead of it in parts of at most RETURNS_INLINE_MAX_BYTES.
+        part_bytes = 0
         for index, value in enumerate(results, start=1):
             object_id = object_id_for_return(spec.task_id, index)
             serialized = serialize(value)
             self._lend_contained(serialized.contained_refs, spec.owner_address)
-            returns.append(self.cw.store_value(object_id, serialized, spec.owner_address))
+            stored = self.cw.store_value(object_id, serialized, spec.owner_address)
+            size = len(stored.inline) if stored.inline is not None else 0
+            if returns and part_bytes + size > _config.RETURNS_INLINE_MAX_BYTES:
+                self.cw.send(spec.owner_address, p.TaskReturnsPart(spec.task_id, tuple(returns)))
+                returns, part_bytes = [], 0
+            returns.append(stored)
+            part_bytes += size
         return p.TaskDone(spec.task_id, tuple(returns), self.cw.address)
 
     def _stream(self, spec: p.TaskSpec, produced: Any) -> int:

@@ -36,6 +36,7 @@ def _ensure_nebula() -> None:
 
 
 def _controller_or_none() -> Any:
+    _ensure_nebula()  # serve.run / serve.status start or join a cluster, as Ray's do
     try:
         return nebula.get_actor(CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
     except ValueError:

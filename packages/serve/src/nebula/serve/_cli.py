@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int | None:
-    from nebula import serve
+    import nebula.serve as serve
 
     sys.path.insert(0, ".")
     _connect(args.address, start_local=args.serve_command == "run")
@@ -124,7 +124,7 @@ def deploy_config(
     config: dict[str, Any], *, host: str | None = None, port: int | None = None
 ) -> list[str]:
     """Deploy every application of a config file; returns their names."""
-    from nebula import serve
+    import nebula.serve as serve
 
     http = dict(config.get("http_options") or {})
     if host is not None:
