@@ -6,11 +6,11 @@ machines would, so each node's proxy has its own address on the same port.
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from conftest import free_port
 from starlette.requests import Request
 
 import nebula
@@ -18,6 +18,12 @@ from nebula import serve
 from nebula.testing import Cluster, wait_for_condition
 
 pytestmark = pytest.mark.timeout(180)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> str:

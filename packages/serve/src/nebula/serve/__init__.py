@@ -32,7 +32,13 @@ from nebula.serve._context import ReplicaContext, get_replica_context
 from nebula.serve._deployment import Application, Deployment, deployment
 from nebula.serve._ingress import ingress
 from nebula.serve.batching import batch
-from nebula.serve.config import AutoscalingConfig, DeploymentConfig, HTTPOptions, ProxyLocation
+from nebula.serve.config import (
+    AutoscalingConfig,
+    DeploymentConfig,
+    HTTPOptions,
+    LoggingConfig,
+    ProxyLocation,
+)
 from nebula.serve.handle import DeploymentHandle, DeploymentResponse, DeploymentResponseGenerator
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "DeploymentResponseGenerator",
     "DeploymentStatusOverview",
     "HTTPOptions",
+    "LoggingConfig",
     "ProxyLocation",
     "ReplicaContext",
     "ServeStatus",

@@ -10,7 +10,7 @@ import cloudpickle
 from nebula.serve import _client
 from nebula.serve._common import CONTROLLER_NAME, HEAD_RESOURCE, SERVE_NAMESPACE
 from nebula.serve._deployment import Application, build_application
-from nebula.serve.config import HTTPOptions, ProxyLocation
+from nebula.serve.config import HTTPOptions, LoggingConfig, ProxyLocation
 from nebula.serve.exceptions import DeployFailedError, ServeError
 from nebula.serve.handle import DeploymentHandle
 
@@ -90,13 +90,16 @@ def run(
     name: str = "default",
     route_prefix: str | None = "/",
     blocking: bool = False,
+    logging_config: LoggingConfig | dict[str, Any] | None = None,
     _timeout_s: float | None = None,
     **_: Any,
 ) -> DeploymentHandle:
     """Deploy an application (or update the one of that name) and return its ingress handle.
 
     Waits until every deployment runs its replicas; a constructor that raises makes this
-    raise that error. ``route_prefix=None`` serves it to handles only.
+    raise that error. ``route_prefix=None`` serves it to handles only. ``logging_config``
+    (a :class:`LoggingConfig` or its fields as a dict) applies to the deployments that do
+    not set their own.
     """
     if route_prefix is not None:
         if not isinstance(route_prefix, str) or not route_prefix.startswith("/"):
@@ -107,7 +110,7 @@ def run(
             raise ValueError(f"route_prefix must not end with '/', got {route_prefix!r}.")
     if not name:
         raise ValueError("An application needs a non-empty name.")
-    spec = build_application(target, name, route_prefix)
+    spec = build_application(target, name, route_prefix, logging_config)
     if _controller_or_none() is None:
         start()
     controller = _client.get_controller()

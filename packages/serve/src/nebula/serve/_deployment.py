@@ -10,14 +10,14 @@ from typing import Any
 
 import cloudpickle
 from nebula.serve._common import ApplicationSpec, DeploymentSpec
-from nebula.serve.config import AutoscalingConfig, DeploymentConfig
+from nebula.serve.config import AutoscalingConfig, DeploymentConfig, LoggingConfig
 from nebula.serve.handle import DeploymentHandle
 
 __all__ = ["Application", "Deployment", "deployment"]
 
 _UNSET: Any = object()
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(DeploymentConfig)}
-_OPTIONS = _CONFIG_FIELDS | {"name", "version", "route_prefix", "logging_config"}
+_OPTIONS = _CONFIG_FIELDS | {"name", "version", "route_prefix"}
 
 
 class Deployment:
@@ -64,6 +64,10 @@ class Deployment:
         if config_changes.get("autoscaling_config"):
             config_changes["autoscaling_config"] = AutoscalingConfig.from_value(
                 config_changes["autoscaling_config"]
+            )
+        if config_changes.get("logging_config") is not None:
+            config_changes["logging_config"] = LoggingConfig.from_value(
+                config_changes["logging_config"]
             )
         if config_changes.get("num_replicas") == "auto":
             config_changes["num_replicas"] = 1
@@ -113,8 +117,17 @@ class Application:
         return f"Application(ingress={self.deployment.name!r})"
 
 
-def build_application(app: Application, name: str, route_prefix: str | None) -> ApplicationSpec:
-    """Walk the graph below ``app`` and give every deployment a spec the controller runs."""
+def build_application(
+    app: Application,
+    name: str,
+    route_prefix: str | None,
+    logging_config: LoggingConfig | dict[str, Any] | None = None,
+) -> ApplicationSpec:
+    """Walk the graph below ``app`` and give every deployment a spec the controller runs.
+
+    ``logging_config`` applies to the deployments that do not set their own.
+    """
+    app_logging = None if logging_config is None else LoggingConfig.from_value(logging_config)
     if not isinstance(app, Application):
         raise TypeError(
             f"serve.run() takes an application (Deployment.bind(...)), got {type(app).__name__}."
@@ -135,7 +148,11 @@ def build_application(app: Application, name: str, route_prefix: str | None) -> 
         names[id(node)] = unique
         args = tuple(_replace(a, visit) for a in node.args)
         kwargs = {k: _replace(v, visit) for k, v in node.kwargs.items()}
-        specs.append(_spec(node.deployment, unique, args, kwargs))
+        spec = _spec(node.deployment, unique, args, kwargs)
+        if app_logging is not None and spec.config.logging_config is None:
+            config = dataclasses.replace(spec.config, logging_config=app_logging)
+            spec = dataclasses.replace(spec, config=config)
+        specs.append(spec)
         return DeploymentHandle(unique, name)
 
     visit(app)

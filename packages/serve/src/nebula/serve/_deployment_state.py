@@ -48,7 +48,11 @@ def replica_version(spec: DeploymentSpec) -> str:
     """What a running replica must match: code, arguments and the settings baked into it."""
     config = spec.config
     baked = pickle.dumps(
-        (config.max_ongoing_requests, sorted(config.ray_actor_options.items(), key=str)),
+        (
+            config.max_ongoing_requests,
+            sorted(config.ray_actor_options.items(), key=str),
+            config.logging_config,
+        ),
     )
     return spec.code_version + "-" + hashlib.sha1(baked).hexdigest()[:8]
 

@@ -24,9 +24,23 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 INGRESS_ATTR = "__serve_ingress_app__"
 
 
-async def handle(replica: Replica, connection: _Connection, request: _wire.Request) -> Any:
+class Outcome:
+    """What the access log says of an HTTP request: method, matched route, status."""
+
+    __slots__ = ("method", "route", "status")
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.route = ""
+        self.status = 500
+
+
+async def handle(
+    replica: Replica, connection: _Connection, request: _wire.Request, outcome: Outcome
+) -> Any:
     """Run one HTTP request; returns the ASGI messages not yet streamed back."""
     scope, body = request.args
+    outcome.method = scope.get("method", "")
     messages: list[dict[str, Any]] = []
     rid = request.rid
     body_given = False
@@ -40,6 +54,8 @@ async def handle(replica: Replica, connection: _Connection, request: _wire.Reque
         raise AssertionError("unreachable")
 
     async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            outcome.status = message["status"]
         messages.append(message)
         if message["type"] == "http.response.body" and message.get("more_body"):
             connection.send(_wire.Chunk(rid, messages[:]))
@@ -47,7 +63,12 @@ async def handle(replica: Replica, connection: _Connection, request: _wire.Reque
 
     app = replica.http_app
     if app is not None:
-        await app(scope, receive, send)
+        try:
+            await app(scope, receive, send)
+        finally:
+            matched = getattr(scope.get("route"), "path", None)  # set by the app's router
+            if isinstance(matched, str):
+                outcome.route = request.route.rstrip("/") + matched
         return messages
     from starlette.requests import Request
 
@@ -57,6 +78,7 @@ async def handle(replica: Replica, connection: _Connection, request: _wire.Reque
         result = await result
     quick = _quick_response(result)
     if quick is not None:
+        outcome.status = 200
         return quick
     response = to_response(result)
     await response(scope, receive, send)

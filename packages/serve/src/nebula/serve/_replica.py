@@ -10,6 +10,7 @@ request away unstarted and the caller sends it elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
@@ -18,7 +19,7 @@ import traceback
 from typing import Any
 
 import cloudpickle
-from nebula.serve import _context, _http, _wire
+from nebula.serve import _context, _http, _logs, _wire
 from nebula.serve._checkpoint import ReplicaDescription
 from nebula.serve._common import HTTP_METHOD, DeploymentSpec, node_ip
 from nebula.serve._deployment_state import replica_version
@@ -47,6 +48,7 @@ class Replica:
         self._last_request = 0.0
         self._http_app: Any = None
         self._info: ReplicaInfo | None = None
+        self._access_log: logging.Logger | None = None
         self._user_config: Any = None
 
     async def initialize(self, spec: DeploymentSpec, token: bytes) -> tuple[str, int, str]:
@@ -58,6 +60,7 @@ class Replica:
         context = _context.ReplicaContext(self.app_name, spec.name, self.replica_id, None)
         _context.set_replica_context(context)
         _context.install_log_record_factory()
+        self._access_log = _logs.configure(context, spec.config.logging_config)
         if spec.is_function:
             self.callable = target
         else:
@@ -163,24 +166,46 @@ class Replica:
 
     async def _run(self, connection: _Connection, request: _wire.Request) -> None:
         _context.request_id.set(request.request_id)
+        started = time.perf_counter()
+        http = request.method == HTTP_METHOD
+        outcome = _http.Outcome()
         reply: Any
         try:
-            if request.method == HTTP_METHOD:
-                value = await _http.handle(self, connection, request)
+            if http:
+                value = await _http.handle(self, connection, request, outcome)
             else:
                 value = await self._call_method(connection, request)
             self.ongoing -= 1
             reply = _wire.Result(request.rid, value, self.ongoing)
+            status: int | str = outcome.status if http else "OK"
         except asyncio.CancelledError:
             self.ongoing -= 1
             error = RequestCancelledError("The request was cancelled.")
             reply = _wire.Failure(request.rid, error, str(error), self.ongoing)
+            status = 499 if http else "CANCELLED"
         except BaseException as exc:
             self.ongoing -= 1
             reply = self._failure(request, exc)
+            status = 500 if http else "ERROR"
         finally:
             self._tasks.pop((id(connection), request.rid), None)
         connection.send(reply)
+        if self._access_log is not None:
+            if http:
+                method, route = outcome.method, outcome.route or request.route
+            else:
+                method, route = "CALL", request.method
+            # Logged once the reply is on its way (its write was scheduled first), in this
+            # request's context so that the line carries its id.
+            asyncio.get_running_loop().call_soon(
+                _logs.log_access,
+                self._access_log,
+                method,
+                route,
+                status,
+                time.perf_counter() - started,
+                context=contextvars.copy_context(),
+            )
 
     async def _call_method(self, connection: _Connection, request: _wire.Request) -> Any:
         method = self._method(request.method)

@@ -15,6 +15,7 @@ __all__ = [
     "AutoscalingConfig",
     "DeploymentConfig",
     "HTTPOptions",
+    "LoggingConfig",
     "ProxyLocation",
 ]
 
@@ -86,6 +87,46 @@ class AutoscalingConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """How a replica logs: ``encoding`` ``"TEXT"`` or ``"JSON"``, ``log_level`` of serve's
+    and the access loggers, ``logs_dir`` (None: the replica's own log, else a file per
+    replica there), and ``enable_access_log``: one line per request with its method, route,
+    status, latency and request id."""
+
+    encoding: str = "TEXT"
+    log_level: str | int = "INFO"
+    logs_dir: str | None = None
+    enable_access_log: bool = True
+
+    def __post_init__(self) -> None:
+        if self.logs_dir is not None and not self.logs_dir:
+            raise ValueError("logs_dir must be a directory path, or None for the replica's log.")
+        if self.encoding not in ("TEXT", "JSON"):
+            raise ValueError(f"encoding must be 'TEXT' or 'JSON', got {self.encoding!r}.")
+        import logging
+
+        if isinstance(self.log_level, str) and not isinstance(
+            logging.getLevelName(self.log_level.upper()), int
+        ):
+            raise ValueError(f"log_level {self.log_level!r} is not a logging level name.")
+
+    @classmethod
+    def from_value(cls, value: LoggingConfig | dict[str, Any]) -> LoggingConfig:
+        if isinstance(value, LoggingConfig):
+            return value
+        if not isinstance(value, dict):
+            raise TypeError("logging_config must be a dict or a LoggingConfig.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(value) - known
+        if unknown:
+            raise TypeError(
+                f"logging_config does not take {', '.join(sorted(unknown))}; "
+                f"it takes {', '.join(sorted(known))}."
+            )
+        return cls(**value)
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything about a deployment except its code and constructor arguments."""
 
@@ -99,6 +140,7 @@ class DeploymentConfig:
     health_check_timeout_s: float = 30.0
     graceful_shutdown_wait_loop_s: float = 2.0
     graceful_shutdown_timeout_s: float = 20.0
+    logging_config: LoggingConfig | None = None  # None: the application's, else defaults
 
     def __post_init__(self) -> None:
         _positive("num_replicas", self.num_replicas, allow_zero=True)

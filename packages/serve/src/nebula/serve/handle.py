@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from nebula.serve import _client
+from nebula.serve import _client, _context
 from nebula.serve._common import DeploymentID
 from nebula.serve.exceptions import RequestCancelledError
 
@@ -123,7 +123,12 @@ async def _call(
         kwargs = {k: await v if isinstance(v, DeploymentResponse) else v for k, v in kwargs.items()}
     router = _client.router_for(key)
     return await router.call(
-        options.method_name, args, kwargs, stream=options.stream, on_chunk=on_chunk
+        options.method_name,
+        args,
+        kwargs,
+        stream=options.stream,
+        on_chunk=on_chunk,
+        request_id=_context.request_id.get(),  # the HTTP request this call serves, if any
     )
 
 
