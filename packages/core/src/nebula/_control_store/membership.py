@@ -61,8 +61,11 @@ class Node:
         return self.encoded_info
 
     def available_entry(self) -> bytes:
+        """Free resources as they differ from the node's totals (usually CPU alone)."""
         if self.encoded_available is None:
-            self.encoded_available = p.encode_entry(self.available)
+            self.encoded_available = p.encode_entry(
+                p.resources_diff(self.available, self.info.resources)
+            )
         return self.encoded_available
 
 
@@ -96,6 +99,7 @@ class Membership:
 
     def add(self, info: p.NodeInfoMsg, now: float) -> Node:
         """A node joined (or rejoined with the same id)."""
+        rejoined = info.node_id in self.nodes
         node = Node(info, dict(info.resources), now)
         self.nodes[info.node_id] = node
         if info.alive:
@@ -104,6 +108,8 @@ class Membership:
         else:
             self._forget_alive(info.node_id)
         self._info_changed(info.node_id)
+        if rejoined:  # copies may hold what it had free before
+            self.available_changed(node)
         return node
 
     def heartbeat(
@@ -125,6 +131,8 @@ class Membership:
         if total and total != node.info.resources:
             node.info = dataclasses.replace(node.info, resources=total)
             self._info_changed(node_id)
+            # Free resources travel as they differ from the totals: their base moved.
+            self.available_changed(node)
             return node, True
         return node, False
 
@@ -148,7 +156,8 @@ class Membership:
         return [n for n in self.alive.values() if now - n.last_heartbeat > timeout_s]
 
     def _info_changed(self, node_id: bytes) -> None:
-        self.nodes[node_id].encoded_info = None
+        node = self.nodes[node_id]
+        node.encoded_info = node.encoded_available = None
         self.version += 1
         self._info_changes[node_id] = self.version
         self._info_changes.move_to_end(node_id)
@@ -191,14 +200,10 @@ class Membership:
     def _delta(self, cursor: ViewCursor) -> p.ClusterViewDelta:
         since = cursor.version
         nodes = []
-        joined = []
         for node_id, changed in reversed(self._info_changes.items()):
             if changed <= since:
                 break
-            node = self.nodes[node_id]
-            nodes.append(node.info_entry())
-            if node.info.alive:
-                joined.append(node)
+            nodes.append(self.nodes[node_id].info_entry())
         available: dict[bytes, bytes] = {}
         changes = reversed(self._available_changes.items())
         for node_id, changed in changes:
@@ -209,8 +214,6 @@ class Membership:
                 cursor.sweeps_owed = -(-len(self._sweep_order) // max(1, self.sweep))
                 break
             available[node_id] = self.alive[node_id].available_entry()
-        for node in joined:
-            available[node.info.node_id] = node.available_entry()
         if cursor.sweeps_owed:
             cursor.sweeps_owed -= 1
             self._add_sweep(cursor, available)
@@ -231,7 +234,11 @@ class Membership:
             0,
             self.version,
             tuple(n.info_entry() for n in self.alive.values()),
-            {node_id: n.available_entry() for node_id, n in self.alive.items()},
+            {
+                node_id: n.available_entry()
+                for node_id, n in self.alive.items()
+                if n.available != n.info.resources
+            },
             full=True,
         )
 

@@ -32,7 +32,7 @@ class ClusterViewCopy:
         heartbeat asks for the full view)."""
         if delta.full:
             self.nodes = {info.node_id: info for info in delta.node_infos()}
-            self.available = delta.free_resources()
+            self.available = {}
         elif delta.epoch != self.epoch or delta.base_version > self.version:
             self.version = 0
             return False
@@ -43,7 +43,10 @@ class ClusterViewCopy:
                 self.nodes[info.node_id] = info
                 if not info.alive:
                     self.available.pop(info.node_id, None)
-            self.available.update(delta.free_resources())
+        for node_id, diff in delta.free_resources().items():
+            node = self.nodes.get(node_id)
+            if node is not None and node.alive:
+                self.available[node_id] = {**node.resources, **diff}
         self.epoch = delta.epoch
         self.version = delta.version
         return True
@@ -60,12 +63,20 @@ class ClusterViewCopy:
         for node_id, info in self.nodes.items():
             if node_id == exclude:
                 continue
-            available = self.available.get(node_id, {})
+            available = self.free(node_id)
             sent = self._sent.get(node_id)
             if sent:
                 available = dict(available)
                 res.subtract(available, sent)
             yield NodeView(node_id.hex(), info.resources, available, alive=info.alive)
+
+    def free(self, node_id: bytes) -> dict[str, float]:
+        """The node's free resources as last reported (all of them if never: it joined
+        idle); empty for a node not known alive."""
+        info = self.nodes.get(node_id)
+        if info is None or not info.alive:
+            return {}
+        return self.available.get(node_id, info.resources)
 
     def count_sent(self, node_id: bytes, resources: dict[str, float]) -> None:
         res.add(self._sent.setdefault(node_id, {}), resources)
