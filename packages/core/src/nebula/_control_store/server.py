@@ -73,7 +73,9 @@ class ControlStore:
             max_available=_config.VIEW_DELTA_MAX_AVAILABLE,
             sweep=_config.VIEW_DELTA_SWEEP,
             snapshot_reuse_s=_config.VIEW_SNAPSHOT_REUSE_S,
-            full_view_patience_s=max(2 * _config.NODE_HEARTBEAT_S, 1.0),
+            # A full view lost on the way (rare: its connection dropped) is sent again
+            # after this; one merely slow to apply is not sent twice.
+            full_view_patience_s=_config.NODE_TIMEOUT_S,
         )
         self.nodes = self.membership.nodes
         self.jobs: dict[int, _Job] = {}
