@@ -27,6 +27,8 @@ import os
 from dataclasses import dataclass, field
 
 from nebula import _protocol as p
+from nebula._scheduler.view import NodeView
+from nebula._transport import host_of
 
 
 @dataclass
@@ -54,6 +56,14 @@ class Node:
     # sent to every node): cleared by Membership when the node changes.
     encoded_info: bytes | None = None
     encoded_available: bytes | None = None
+    # As placement policies see it, made at most once per change.
+    cached_view: NodeView | None = None
+
+    def node_view(self) -> NodeView:
+        if self.cached_view is None:
+            info = self.info
+            self.cached_view = NodeView(info.node_id.hex(), info.resources, self.available)
+        return self.cached_view
 
     def info_entry(self) -> bytes:
         if self.encoded_info is None:
@@ -93,6 +103,8 @@ class Membership:
         self._available_changes: collections.OrderedDict[bytes, int] = collections.OrderedDict()
         self._sweep_order: list[bytes] = []
         self._sweep_index: dict[bytes, int] = {}
+        # Host -> the nodes alive on it (several share a host in a test cluster).
+        self._hosts: dict[str, dict[bytes, Node]] = {}
         self._snapshot: tuple[int, float, bytes] | None = None
 
     # ---------------------------------------------------------------- changes
@@ -104,6 +116,7 @@ class Membership:
         self.nodes[info.node_id] = node
         if info.alive:
             self.alive[info.node_id] = node
+            self._hosts.setdefault(info.ip, {})[info.node_id] = node
             self._sweep_add(info.node_id)
         else:
             self._forget_alive(info.node_id)
@@ -140,7 +153,7 @@ class Membership:
         """Note a change made to ``node.available`` (by a heartbeat or the control store)."""
         if node.info.node_id not in self.alive:
             return
-        node.encoded_available = None
+        node.encoded_available = node.cached_view = None
         self.version += 1
         self._available_changes[node.info.node_id] = self.version
         self._available_changes.move_to_end(node.info.node_id)
@@ -152,18 +165,31 @@ class Membership:
         self._available_changes.pop(node.info.node_id, None)
         self._info_changed(node.info.node_id)
 
+    def node_near(self, address: str) -> Node | None:
+        """A live node on the host of ``address`` (a process's); else the first live node;
+        None when none is alive."""
+        on_host = self._hosts.get(host_of(address))
+        if on_host:
+            return next(iter(on_host.values()))
+        return next(iter(self.alive.values()), None)
+
     def expired(self, now: float, timeout_s: float) -> list[Node]:
         return [n for n in self.alive.values() if now - n.last_heartbeat > timeout_s]
 
     def _info_changed(self, node_id: bytes) -> None:
         node = self.nodes[node_id]
-        node.encoded_info = node.encoded_available = None
+        node.encoded_info = node.encoded_available = node.cached_view = None
         self.version += 1
         self._info_changes[node_id] = self.version
         self._info_changes.move_to_end(node_id)
 
     def _forget_alive(self, node_id: bytes) -> None:
-        self.alive.pop(node_id, None)
+        node = self.alive.pop(node_id, None)
+        if node is not None:
+            on_host = self._hosts.get(node.info.ip, {})
+            on_host.pop(node_id, None)
+            if not on_host:
+                self._hosts.pop(node.info.ip, None)
         index = self._sweep_index.pop(node_id, None)
         if index is None:
             return

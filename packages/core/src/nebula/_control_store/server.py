@@ -23,9 +23,9 @@ from nebula._control_store.placement_groups import PlacementGroups
 from nebula._control_store.task_events import TaskEventTable, select
 from nebula._ids import new_lease_id
 from nebula._scheduler.bundles import is_group_resource
-from nebula._scheduler.placement import place
-from nebula._scheduler.view import NodeView, PlacementRequest
-from nebula._transport import Endpoint, host_of
+from nebula._scheduler.placement import place_near
+from nebula._scheduler.view import PlacementRequest
+from nebula._transport import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -373,15 +373,18 @@ class ControlStore:
 
     def _choose_node(self, actor: _Actor) -> Node | None:
         spec = actor.spec
-        nodes = self._alive_nodes()
-        if not nodes:
+        owner = self.membership.node_near(spec.owner_address)
+        if owner is None:
             return None
-        owner = owner_node(nodes, spec.owner_address)
-        views = [NodeView(n.info.node_id.hex(), n.info.resources, n.available) for n in nodes]
         request = PlacementRequest(
             spec.resources, spec.strategy or "DEFAULT", owner.info.node_id.hex()
         )
-        placement = place(request, views)
+        alive = self.membership.alive
+        placement = place_near(
+            request,
+            owner.node_view(),
+            lambda: [n.node_view() for n in alive.values() if n is not owner],
+        )
         if placement.node_id is None:
             if not actor.warned:
                 actor.warned = True
@@ -663,15 +666,6 @@ class ControlStore:
     def close(self) -> None:
         if self.tables is not None:
             self.tables.close()
-
-
-def owner_node(nodes: list[Node], owner_address: str) -> Node:
-    """The node an actor's owner runs on, matched by host; else the first node.
-
-    Several nodes may share a host (a test cluster): any of them is as local as another.
-    """
-    host = host_of(owner_address)
-    return next((n for n in nodes if n.info.ip == host), nodes[0])
 
 
 def _creation_error_text(error: bytes) -> str:
