@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import nox
 
-PACKAGES = ["packages/core", "packages/data", "packages/tune", "packages/rl"]
+PACKAGES = [
+    "packages/core",
+    "packages/data",
+    "packages/tune",
+    "packages/rl",
+    "packages/serve",
+]
 
 
 @nox.session

@@ -29,6 +29,7 @@ if CHROMIUM is None or CHROMEDRIVER is None:
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -209,9 +210,17 @@ def test_tables_sort_filter_and_update_live(
     browser.execute_script("document.activeElement.blur()")  # typing pauses the refresh
     nebula.get(counter.add.remote(100))
     _wait(browser, "table#tasks", "Counter.add", timeout=5)
-    WebDriverWait(browser, 20).until(
-        lambda b: sum(r[0] == "Counter.add" for r in _rows(b, "tasks")) >= 4
-    )
+    try:
+        WebDriverWait(browser, 40).until(
+            lambda b: sum(r[0] == "Counter.add" for r in _rows(b, "tasks")) >= 4
+        )
+    except TimeoutException:
+        listed = state.list_tasks(filters=[("name", "=", "Counter.add")])
+        live = browser.execute_script("return document.querySelector('#live').textContent")
+        pytest.fail(
+            f"the page did not show the 4th call: page says {live!r}, its first rows are "
+            f"{_rows(browser, 'tasks')[:6]}, the state API lists {len(listed)} calls"
+        )
 
     browser.get(f"{dashboard}/#/placement-groups")
     _wait(browser, "table#placement-groups", "reserved-cpu")

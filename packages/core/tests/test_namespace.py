@@ -11,8 +11,19 @@ import nebula
 
 
 def test_a_missing_domain_package_says_how_to_install_it() -> None:
-    with pytest.raises(ImportError, match="pip install nebula-serve"):
-        nebula.serve  # noqa: B018
+    # A fresh interpreter in which nebula.serve cannot be found, installed here or not.
+    code = (
+        "import sys, nebula\n"
+        "sys.modules['nebula.serve'] = None\n"
+        "try:\n"
+        "    nebula.serve\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "pip install nebula-serve" in result.stdout
 
 
 def test_unknown_attributes_are_attribute_errors() -> None:
@@ -28,3 +39,19 @@ def test_importing_nebula_does_not_import_domain_packages() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_core_submodules_are_reachable_after_a_bare_import() -> None:
+    code = (
+        "import nebula\n"
+        "print(nebula.util.placement_group.__name__,"
+        " nebula.actor.exit_actor.__name__, nebula.job_submission.JobSubmissionClient.__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == [
+        "placement_group",
+        "exit_actor",
+        "JobSubmissionClient",
+    ]

@@ -55,9 +55,10 @@ class Greeter:
 
 
 def _finished(name: str, count: int) -> bool:
-    """``count`` attempts of ``name`` finished, and their workers' events arrived too."""
-    done = state.list_tasks(filters=[("name", "=", name), ("state", "=", "FINISHED")])
-    return len([t for t in done if t.worker_pid]) >= count
+    """``count`` attempts of ``name`` finished, and their workers' events arrived too (the
+    owner and the worker flush on their own clocks: RUNNING may come after FINISHED)."""
+    done = state.list_tasks(filters=[("name", "=", name), ("state", "=", "FINISHED")], detail=True)
+    return len([t for t in done if t.worker_pid and t.start_time_ms is not None]) >= count
 
 
 def test_tasks_are_listed_with_their_state_node_and_traceback(two_nodes: Cluster) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule
+from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule, PartialAggregationRule
 from nebula.data._physical import MapOperator
 from nebula.data._registries import rule_registry
 from nebula.data.hookspecs import OperatorRegistry, Rule, RuleRegistry
@@ -60,7 +60,7 @@ def test_fusion_gives_one_operator_in_the_optimized_plan() -> None:
 
 def test_rules_are_registered_through_the_plugin_hook() -> None:
     kinds = [type(rule) for rule in rule_registry().rules()]
-    assert kinds == [LimitPushdownRule, OperatorFusionRule]
+    assert kinds == [LimitPushdownRule, PartialAggregationRule, OperatorFusionRule]
 
 
 class RecordingRule(Rule):
@@ -85,7 +85,12 @@ def test_a_third_party_rule_runs_after_the_builtin_ones() -> None:
     reset_plugin_manager()
     try:
         get_plugin_manager().register(Plugin(), name="recording")
-        assert rule_registry().names() == ["LimitPushdownRule", "OperatorFusionRule", "Recording"]
+        assert rule_registry().names() == [
+            "LimitPushdownRule",
+            "PartialAggregationRule",
+            "OperatorFusionRule",
+            "Recording",
+        ]
         assert rule_registry().registration("Recording").plugin == "recording"
         assert nd.range(10).map_batches(lambda b: b).take_all() == [{"id": i} for i in range(10)]
         assert rule.seen and rule.seen[-1].startswith("ReadRange->MapBatches")

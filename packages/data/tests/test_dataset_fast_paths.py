@@ -276,9 +276,9 @@ def test_a_numpy_pipeline_does_not_import_pandas_in_workers(tmp_path: Path) -> N
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jemalloc is chosen on Linux")
-def test_workers_allocate_arrow_memory_from_jemalloc() -> None:
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool is chosen on Linux")
+def test_workers_allocate_arrow_memory_from_mimalloc() -> None:
     def pool(batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
         return {"pool": [pa.default_memory_pool().backend_name]}
 
-    assert nd.range(1).map_batches(pool).take_all() == [{"pool": "jemalloc"}]
+    assert nd.range(1).map_batches(pool).take_all() == [{"pool": "mimalloc"}]

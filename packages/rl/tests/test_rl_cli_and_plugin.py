@@ -52,9 +52,10 @@ def test_config_pairs_parse_as_python_literals() -> None:
 
 def nebula_cli(*args: str) -> subprocess.CompletedProcess[str]:
     exe = str(Path(sys.executable).with_name("nebula"))
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=100)
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.timeout(600)
 def test_train_prints_progress_and_the_checkpoint_then_evaluate_replays_it(
     tmp_path: Path,
 ) -> None:

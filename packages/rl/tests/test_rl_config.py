@@ -32,6 +32,10 @@ def test_a_bad_value_fails_at_its_call_naming_the_setting() -> None:
         PPOConfig().training(model={"fcnet_hidden": [32]})
     with pytest.raises(ConfigError, match="did you mean 'capacity'"):
         DQNConfig().training(replay_buffer_config={"capacty": 10})
+    # RLlib scripts turn value clipping off with an infinite bound.
+    assert PPOConfig().training(vf_clip_param=float("inf")).vf_clip_param == float("inf")
+    with pytest.raises(ConfigError, match="vf_clip_param must be None or a number > 0"):
+        PPOConfig().training(vf_clip_param=float("nan"))
 
 
 def test_sections_chain_and_store_what_they_set() -> None:

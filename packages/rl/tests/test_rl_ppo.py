@@ -128,7 +128,8 @@ def test_the_tune_trainable_protocol(tmp_path: Path) -> None:
     """Tune builds ``cls(config_dict)``, calls ``train``, ``save_checkpoint`` and
     ``load_checkpoint`` on a fresh instance, and reads ``default_resource_request``."""
     config = fast_cartpole(runners=1).to_dict()
-    assert PPO.default_resource_request(config) == {"CPU": 2.0, "GPU": 0.0}
+    # One bundle for the algorithm itself, one per env runner (tune captures them there).
+    assert PPO.default_resource_request(config) == [{"CPU": 1.0}, {"CPU": 1.0}]
     trial = PPO(config)
     try:
         result = trial.train()

@@ -333,3 +333,74 @@ def test_callbacks_see_the_sweep(storage):
     assert recorder.events == [("start", trial_id)] + [("result", s) for s in range(1, 6)] + [
         ("complete", trial_id)
     ]
+
+
+def test_scripts_written_with_ray_train_names_run_unchanged(storage):
+    from nebula import train
+
+    def objective(config):
+        start = train.get_checkpoint()
+        assert start is None
+        for step in range(3):
+            train.report(
+                {"score": config["x"] * step, "trial": train.get_context().get_trial_name()}
+            )
+
+    results = tune.Tuner(
+        objective,
+        param_space={"x": tune.grid_search([1, 2])},
+        tune_config=tune.TuneConfig(metric="score", mode="max"),
+        run_config=train.RunConfig(name="train-names", storage_path=storage),
+    ).fit()
+    best = results.get_best_result()
+    assert best.config == {"x": 2} and best.metrics["score"] == 4
+    assert best.metrics["trial"].startswith("objective_")
+    assert train.Checkpoint is tune.Checkpoint
+    with pytest.raises(AttributeError, match="distributed trainers"):
+        train.TorchTrainer  # noqa: B018
+
+
+@nebula.remote(num_cpus=1)
+class _Worker:
+    def group(self):
+        from nebula.util import get_current_placement_group
+
+        current = get_current_placement_group()
+        return current.id if current is not None else None
+
+
+class StartsAWorker(tune.Trainable):
+    """Asks for a bundle for itself and one for the actor it starts, as RL algorithms do."""
+
+    def setup(self, config):
+        self.worker = _Worker.remote()
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+        group = nebula.get(self.worker.group.remote(), timeout=30)
+        return {"nested": {"score": self.config["x"] * self.steps}, "group": group}
+
+    @classmethod
+    def default_resource_request(cls, config):
+        return [{"CPU": 1}, {"CPU": 1}]
+
+
+def test_a_list_of_bundles_holds_the_actors_a_trial_starts(storage):
+    # The cluster's 2 CPUs fit one trial's group at a time; the worker lands in its bundle.
+    results = run(
+        StartsAWorker,
+        storage,
+        {"x": tune.grid_search([1, 2])},
+        metric="nested/score",
+        mode="max",
+        stop={"nested/score": 5},
+    )
+    assert results.num_errors == 0, results.errors
+    groups = [r.metrics["group"] for r in results]
+    assert None not in groups and len(set(groups)) == 2
+    assert [r.metrics["training_iteration"] for r in results] == [5, 3]
+    assert results.get_best_result().config["x"] == 2
+    with pytest.raises(ValueError, match="non-empty list of bundles"):
+        tune.PlacementGroupFactory([])
+    assert tune.PlacementGroupFactory([{"CPU": 1}, {"CPU": 0}]).bundles == [{"CPU": 1.0}]

@@ -40,11 +40,18 @@ _DOMAIN_PACKAGES = {
     "rl": "nebula-rl",
     "serve": "nebula-serve",
 }
+# Core's own submodules reachable as attributes after a bare `import nebula`, as
+# `ray.util.placement_group(...)` is after `import ray`; imported on first use.
+_SUBMODULES = frozenset({"actor", "job_submission", "plugins", "testing", "util"})
 
 
 def __getattr__(name: str) -> object:
     # `import nebula; nebula.data.range(...)` works as with Ray, without importing the
     # domain package up front (and only when it is installed).
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"nebula.{name}")
     if name in _DOMAIN_PACKAGES:
         import importlib
 

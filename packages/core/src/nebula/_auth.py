@@ -36,6 +36,11 @@ def new_token() -> str:
     return secrets.token_hex(32)
 
 
+def bulk_key(token: str | None) -> bytes:
+    """The HMAC key both ends of a bulk object transfer prove they hold."""
+    return hashlib.sha256(b"nebula-bulk:" + (token or "").encode()).digest()
+
+
 def derive_keys(token: str) -> CurveKeys:
     def pair(label: bytes) -> tuple[bytes, bytes]:
         secret = zmq.utils.z85.encode(hashlib.sha256(label + token.encode()).digest())

@@ -105,6 +105,17 @@ class ObjectValue(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementGroupContext(Message):
+    """The placement group a task or actor was scheduled in. With ``capture_child_tasks``,
+    the tasks and actors it starts without a scheduling strategy of their own go there too."""
+
+    pg_id: bytes
+    bundles: tuple[dict[str, float], ...]
+    strategy: str
+    capture_child_tasks: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Message):
     task_id: bytes
     job_id: int
@@ -136,6 +147,8 @@ class TaskSpec(Message):
     max_calls: int = 0
     # Actor calls: the concurrency group to run in ("": the method's own, else the default).
     concurrency_group: str = ""
+    # Normal tasks and actor creation: the placement group it runs in, if any.
+    placement_group: PlacementGroupContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +178,15 @@ class TaskDone(Message):
     retryable_error: bool = False
     # The worker reached the function's max_calls: its lease must not be used again.
     worker_retiring: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TaskReturnsPart(Message):
+    """Some of a task's return values, sent to its owner ahead of its ``TaskDone`` when
+    they are too many to travel in one message."""
+
+    task_id: bytes
+    returns: tuple[ObjectValue, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +277,9 @@ class CreateObjectReply(Message):
     # The store put a freed object's file (its pages already allocated) at the new object's
     # path: the writer overwrites it instead of creating the file.
     reused: bool = False
+    # The object is larger than the whole store: the writer puts it in this file on disk
+    # instead, and readers map it from there (through the page cache).
+    disk_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +312,20 @@ class PullObject(Message):
     object_id: bytes
     offset: int
     length: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPortRequest(Message):
+    """Ask a node manager for the port it serves objects' bytes on (``_object_store.bulk``)."""
+
+    request_id: int
+    reply_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPortReply(Message):
+    request_id: int
+    port: int
 
 
 @dataclass(frozen=True, slots=True)

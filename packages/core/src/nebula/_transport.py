@@ -25,6 +25,27 @@ from nebula._protocol import Message, ProtocolError, decode, encode
 logger = logging.getLogger(__name__)
 
 
+class MessageTooLarge(ValueError):
+    """A message is larger than a peer accepts (``MAX_MESSAGE_BYTES``).
+
+    Raised before anything is sent: a peer cut off by ZeroMQ for an oversized message
+    would otherwise drop it silently and leave its sender waiting forever.
+    """
+
+    def __init__(self, kind: str, size: int) -> None:
+        self.kind = kind
+        self.size = size
+        super().__init__(
+            f"a {kind} message of {size:,} bytes is larger than the limit of "
+            f"{_config.MAX_MESSAGE_BYTES:,} bytes (NEBULA_MAX_MESSAGE_BYTES); pass large "
+            "values with nebula.put() and fewer values per call."
+        )
+
+
+# How long without a message before a loop given ``idle_tick_s`` slows its tick.
+IDLE_AFTER_S = 1.0
+
+
 class Endpoint:
     """One process's inbox plus its outgoing connections."""
 
@@ -32,6 +53,8 @@ class Endpoint:
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         _allow_sockets(self._context)
         self._keys = _auth.derive_keys(token) if token else None
+        # Proves this process holds the token on the bulk object path (_object_store.bulk).
+        self.bulk_key = _auth.bulk_key(token)
         self._inbox = self._context.socket(zmq.PULL)
         self._inbox.setsockopt(zmq.RCVHWM, 0)
         self._inbox.setsockopt(zmq.LINGER, 0)
@@ -67,7 +90,10 @@ class Endpoint:
     # ------------------------------------------------------------------ sending
 
     def send(self, address: str, message: Message) -> None:
-        self.send_encoded(address, encode(message))
+        payload = encode(message)
+        if len(payload) > _config.MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(type(message).__name__, len(payload))
+        self.send_encoded(address, payload)
 
     def send_encoded(self, address: str, payload: bytes) -> None:
         """Send a message already encoded (one encoding sent to many peers)."""
@@ -122,13 +148,19 @@ class Endpoint:
         extra_fds: Callable[[], Iterable[int]] | None = None,
         on_fd: Callable[[int], None] | None = None,
         deadline: float | None = None,
+        idle_tick_s: float | None = None,
     ) -> None:
         """Run the receive loop until ``should_stop()``; ``handle`` sees each message.
 
         ``should_stop`` is checked after each batch of messages and each tick; with a
         ``deadline`` (a ``time.monotonic()`` value) the loop also returns once it passes.
+        With ``idle_tick_s``, the tick slows to that period once no message has come for
+        ``IDLE_AFTER_S``: a thousand idle processes then wake a few times a second each,
+        not fifty.
         """
-        next_tick = time.monotonic() + tick_s
+        busy_tick_s = tick_s
+        last_message = time.monotonic()
+        next_tick = last_message + tick_s
         registered: set[int] = set()
         poller = zmq.Poller()
         poller.register(self._inbox, zmq.POLLIN)
@@ -148,6 +180,12 @@ class Endpoint:
             events = poller.poll(max(0, math.ceil((wake_at - now) * 1000)))
             if not any(sock is self._inbox for sock, _ in events):
                 self.caught_up_at = time.monotonic()
+            elif idle_tick_s is not None:
+                last_message = time.monotonic()
+                next_tick = min(next_tick, last_message + busy_tick_s)
+            if idle_tick_s is not None:
+                idle = time.monotonic() - last_message >= IDLE_AFTER_S
+                tick_s = idle_tick_s if idle else busy_tick_s
             for sock, _ in events:
                 if sock is self._inbox:
                     self._drain(handle)

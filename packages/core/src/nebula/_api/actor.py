@@ -26,11 +26,7 @@ _METHOD_OPTIONS = frozenset(
 def _check_num_returns(num_returns: Any) -> int:
     if num_returns == "streaming":
         return STREAMING
-    if not isinstance(num_returns, int) or isinstance(num_returns, bool) or num_returns < 0:
-        raise ValueError(
-            f"num_returns must be a non-negative integer or 'streaming', got {num_returns!r}."
-        )
-    return num_returns
+    return opts.check_num_returns_count(num_returns)
 
 
 def _method_meta_with(meta: p.MethodMeta, options: dict[str, Any], where: str) -> p.MethodMeta:

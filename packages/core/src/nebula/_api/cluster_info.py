@@ -110,6 +110,21 @@ class RuntimeContext:
             return spec.actor_id.hex()
         return None
 
+    def get_placement_group_id(self) -> str | None:
+        """The hex id of the placement group the caller runs in (None outside any)."""
+        from nebula._api.placement_context import current
+
+        context = current()
+        return context.pg_id.hex() if context is not None else None
+
+    @property
+    def should_capture_child_tasks_in_placement_group(self) -> bool:
+        """Whether tasks and actors started here without a strategy go to the caller's group."""
+        from nebula._api.placement_context import current
+
+        context = current()
+        return context is not None and context.capture_child_tasks
+
     @property
     def current_actor(self) -> Any:
         """A handle to the actor whose method is running (to pass it to other tasks)."""

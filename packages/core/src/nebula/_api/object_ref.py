@@ -94,7 +94,10 @@ class ObjectRef:
         ready: asyncio.Future[None] = loop.create_future()
 
         def on_ready() -> None:
-            loop.call_soon_threadsafe(_resolve, ready)
+            try:
+                loop.call_soon_threadsafe(_resolve, ready)
+            except RuntimeError:
+                pass  # the loop closed while the value was on its way: nobody awaits it
 
         runtime.require_core_worker().on_ready_async(self, on_ready)
 

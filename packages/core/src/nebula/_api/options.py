@@ -195,9 +195,20 @@ def _num_returns(key: str, value: Any) -> Any:
             "num_returns='dynamic' is not supported; a generator function returns an "
             "ObjectRefGenerator by itself (num_returns='streaming')."
         )
+    return check_num_returns_count(value)
+
+
+def check_num_returns_count(value: Any) -> int:
+    """A count of return values: a non-negative int no larger than one reply can carry."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(
             f"num_returns must be a non-negative integer or 'streaming', got {value!r}."
+        )
+    if value > _config.MAX_NUM_RETURNS:
+        raise ValueError(
+            f"num_returns={value} is more than the limit of {_config.MAX_NUM_RETURNS:,} "
+            "values per task; return one list (or split the work over several tasks), or "
+            "raise the limit with NEBULA_MAX_NUM_RETURNS."
         )
     return value
 

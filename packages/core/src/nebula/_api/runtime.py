@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import operator
 import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from nebula import _auth, _config, _runtime_env
 from nebula import _protocol as p
 from nebula._api import options as opts
-from nebula._api import services
+from nebula._api import placement_context, services
 from nebula._api.actor import STREAMING, ActorHandle
 from nebula._api.connect import (
     Runtime,
@@ -26,12 +27,14 @@ from nebula._api.connect import (
 from nebula._api.generator import ObjectRefGenerator
 from nebula._api.object_ref import ObjectRef
 from nebula._ids import new_actor_id, new_task_id, object_id_for_return
-from nebula._worker.args import pack_args
+from nebula._serialization import Serialized
+from nebula._worker.args import args_blob, pack_args
 from nebula._worker.core_worker import CoreWorker, process_worker
 from nebula._worker.submitter import PendingTask
 from nebula.exceptions import PendingCallsLimitExceeded, TaskError
 
 _state: Runtime | None = None
+_OptionsT = TypeVar("_OptionsT", opts.TaskOptions, opts.ActorOptions)
 _init_lock = threading.RLock()
 
 
@@ -318,9 +321,13 @@ def submit_task(
     streaming: bool = False,
 ) -> Any:
     cw = _auto_init()
+    options, pg_context = _placed(options)
+    if _config.MAX_QUEUED_TASKS > 0:
+        _admit(cw, name)
     declared = options.num_returns
     num_returns = 1 if streaming or declared is None or declared == "streaming" else declared
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    blob = args_blob(serialized, arg_refs, functools.partial(_put_args, cw))
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
@@ -331,7 +338,7 @@ def submit_task(
         owner_address=cw.address,
         function_id=function_id,
         function_bytes=None,
-        args_blob=serialized.to_bytes(),
+        args_blob=blob,
         ref_args=(),
         num_returns=num_returns,
         retry_exceptions=options.retry_exceptions,
@@ -340,6 +347,7 @@ def submit_task(
         runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
         streaming=streaming,
         max_calls=options.calls_per_worker(),
+        placement_group=pg_context,
     )
     task = PendingTask(
         spec,
@@ -356,6 +364,34 @@ def submit_task(
             cw.streams.open(task_id)
         cw.submitter.submit(task)
     return _handed_back(refs, task_id, streaming)
+
+
+def _placed(options: _OptionsT) -> tuple[_OptionsT, p.PlacementGroupContext | None]:
+    """The options with a captured placement group filled in, and the group's context."""
+    strategy, context = placement_context.resolve(options.scheduling_strategy)
+    if strategy is not options.scheduling_strategy:
+        options = dataclasses.replace(options, scheduling_strategy=strategy)
+    return options, context
+
+
+def _admit(cw: CoreWorker, name: str) -> None:
+    """Hold a submission back (or refuse it) while MAX_QUEUED_TASKS are unfinished."""
+    limit = _config.MAX_QUEUED_TASKS
+    tasks = cw.submitter.tasks
+    if len(tasks) < limit:
+        return
+    if _config.QUEUED_TASKS_FULL == "error":
+        raise PendingCallsLimitExceeded(
+            f"{name}.remote() would make {limit + 1:,} unfinished tasks from this process, "
+            f"more than NEBULA_MAX_QUEUED_TASKS={limit:,}; wait for some with nebula.wait() "
+            "first, or set NEBULA_QUEUED_TASKS_FULL=block to wait here instead."
+        )
+    cw.wait_until(lambda: len(tasks) < limit, None)
+
+
+def _put_args(cw: CoreWorker, serialized: Serialized) -> ObjectRef:
+    ref: ObjectRef = cw.put_serialized(serialized, owner_ref_factory=ObjectRef)
+    return ref
 
 
 def _handed_back(refs: list[ObjectRef], task_id: bytes, streaming: bool) -> Any:
@@ -376,6 +412,7 @@ def create_actor(
     options: opts.ActorOptions,
 ) -> ActorHandle:
     cw = _auto_init()
+    options, pg_context = _placed(options)
     namespace = options.namespace or _namespace()
     name = options.name
     if name is not None and options.get_if_exists:
@@ -400,6 +437,7 @@ def create_actor(
         job_sys_path=cw.job_sys_path,
         namespace=namespace,
         runtime_env=_runtime_env.merge(cw.runtime_env, options.runtime_env),
+        placement_group=pg_context,
     )
     max_concurrency = options.max_concurrency or (1000 if is_async else 1)
     spec = p.ActorSpec(
@@ -473,6 +511,7 @@ def submit_actor_task(
     num_returns = 1 if streaming else meta.num_returns
     retries = handle._max_task_retries if meta.max_task_retries is None else meta.max_task_retries
     serialized, arg_refs = pack_args(args, kwargs, ObjectRef)
+    blob = args_blob(serialized, arg_refs, functools.partial(_put_args, cw))
     task_id = new_task_id()
     return_ids = tuple(object_id_for_return(task_id, i) for i in range(1, num_returns + 1))
     refs = [ObjectRef(oid, cw.address) for oid in return_ids]
@@ -492,7 +531,7 @@ def submit_actor_task(
             owner_address=cw.address,
             function_id=b"",
             function_bytes=None,
-            args_blob=serialized.to_bytes(),
+            args_blob=blob,
             ref_args=(),
             num_returns=num_returns,
             actor_id=handle.actor_id,

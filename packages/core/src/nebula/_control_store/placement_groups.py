@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nebula import _protocol as p
 from nebula._plugins.manager import placement_group_strategy_registry
@@ -43,6 +43,12 @@ class PlacementGroups:
         self.groups[msg.pg_id] = Group(msg)
         self._save(self.groups[msg.pg_id])
         self.try_place(self.groups[msg.pg_id])
+
+    def is_pending(self, strategy: Any) -> bool:
+        """Whether ``strategy`` places work in a group whose bundles are not reserved yet."""
+        placement_group = getattr(strategy, "placement_group", None)
+        group = self.groups.get(getattr(placement_group, "id_bytes", b""))
+        return group is not None and group.state == "PENDING"
 
     def _save(self, group: Group) -> None:
         if self.store.tables is not None:

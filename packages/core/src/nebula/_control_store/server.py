@@ -386,7 +386,8 @@ class ControlStore:
             lambda: [n.node_view() for n in alive.values() if n is not owner],
         )
         if placement.node_id is None:
-            if not actor.warned:
+            # An actor waiting for its group to be reserved is not stuck: no warning yet.
+            if not actor.warned and not self.placement_groups.is_pending(spec.strategy):
                 actor.warned = True
                 warning = f"Warning: actor {spec.class_name}: {placement.reason}"
                 self.endpoint.send(spec.owner_address, p.LogLines(0, True, (warning,)))

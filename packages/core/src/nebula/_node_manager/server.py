@@ -21,6 +21,7 @@ from nebula._node_manager.cluster_view import ClusterViewCopy
 from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
+from nebula._object_store.bulk import BulkServer
 from nebula._object_store.store import ObjectStore, StoreFull
 from nebula._scheduler import resources as res
 from nebula._scheduler.bundles import bundle_resources, is_group_resource
@@ -81,6 +82,7 @@ class NodeManager:
         self.store = ObjectStore(
             object_store_memory, spill_dir, session_tag=session_tag, node_id=node_id
         )
+        self.bulk = BulkServer(endpoint.host, endpoint.bulk_key, self.store.file_of)
         self.cluster = ClusterViewCopy()
         self.free_gpus = list(range(int(resources.get("GPU", 0))))
         # (group id, bundle index) -> the bundle's own resources, while reserved here.
@@ -89,6 +91,9 @@ class NodeManager:
         self._last_heartbeat = 0.0
         self.prestart_workers = prestart_workers
         self.log_dir = log_dir
+        # Writes and restores waiting for room other writers hold, oldest first, each with
+        # the time it gives up (see ObjectStore.must_wait).
+        self.waiting_for_room: collections.deque[tuple[p.Message, float]] = collections.deque()
         # Workers that exited, newest last, for list_workers() and their logs.
         self.dead_workers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
 
@@ -111,6 +116,8 @@ class NodeManager:
             self._on_worker_exit(worker)
         self._warn_unplaceable()
         now = time.monotonic()
+        if self.waiting_for_room and self.waiting_for_room[0][1] <= now:
+            self._serve_waiting(expire=True)
         if now - self._last_heartbeat >= _config.NODE_HEARTBEAT_S:
             self._last_heartbeat = now
             self.cluster.heartbeat_sent()
@@ -426,6 +433,65 @@ class NodeManager:
     # ---------------------------------------------------------------- objects
 
     def _on_CreateObject(self, msg: p.CreateObject) -> None:
+        if msg.size > self.store.capacity:
+            try:
+                path = self.store.reserve_on_disk(msg.object_id)
+            except OSError as exc:
+                error = f"the object store could not make room on disk: {exc}"
+                self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+            else:
+                reply = p.CreateObjectReply(msg.request_id, disk_path=path)
+                self.endpoint.send(msg.reply_to, reply)
+            return
+        self._wait_or_serve(msg)
+
+    def _wait_or_serve(self, msg: p.CreateObject | p.RestoreObject) -> None:
+        """Serve a write or restore now, or queue it while other writers hold the room."""
+        if self.waiting_for_room or self._must_wait(msg):
+            deadline = time.monotonic() + _config.OBJECT_STORE_FULL_WAIT_S
+            self.waiting_for_room.append((msg, deadline))
+            self._serve_waiting()
+        else:
+            self._serve_room(msg)
+
+    def _must_wait(self, msg: p.Message) -> bool:
+        if isinstance(msg, p.CreateObject):
+            return self.store.must_wait(msg.size, msg.object_id)
+        assert isinstance(msg, p.RestoreObject)
+        size = self.store.spilled_size(msg.object_id)
+        return size is not None and self.store.must_wait(size)
+
+    def _serve_waiting(self, *, expire: bool = False) -> None:
+        """Serve queued requests in order while they fit; fail those waiting too long."""
+        now = time.monotonic()
+        while self.waiting_for_room:
+            msg, deadline = self.waiting_for_room[0]
+            if self._must_wait(msg):
+                if not expire or deadline > now:
+                    return
+                self.waiting_for_room.popleft()
+                self._fail_room(msg)
+                continue
+            self.waiting_for_room.popleft()
+            self._serve_room(msg)
+
+    def _fail_room(self, msg: p.Message) -> None:
+        error = (
+            f"the object store stayed full for {_config.OBJECT_STORE_FULL_WAIT_S:.0f} s: "
+            f"{self.store.capacity:,} bytes (object_store_memory) were all being written "
+            "by other tasks; give the store more room or write smaller objects"
+        )
+        if isinstance(msg, p.CreateObject):
+            self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+        else:
+            assert isinstance(msg, p.RestoreObject)
+            self.endpoint.send(msg.reply_to, p.RestoreObjectReply(msg.request_id, None, error))
+
+    def _serve_room(self, msg: p.Message) -> None:
+        if isinstance(msg, p.RestoreObject):
+            self._restore(msg)
+            return
+        assert isinstance(msg, p.CreateObject)
         try:
             reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
         except StoreFull as exc:
@@ -439,15 +505,21 @@ class NodeManager:
 
     def _on_KeepFreed(self, msg: p.KeepFreed) -> None:
         self.store.keep_for_owner(msg.object_id, msg.path, msg.size)
+        self._serve_waiting()
 
     def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
         self.store.seal(msg.location, is_copy=msg.is_copy)
+        self._serve_waiting()
 
     def _on_FreeObjects(self, msg: p.FreeObjects) -> None:
         for object_id in msg.object_ids:
             self.store.free(object_id)
+        self._serve_waiting()
 
     def _on_RestoreObject(self, msg: p.RestoreObject) -> None:
+        self._wait_or_serve(msg)
+
+    def _restore(self, msg: p.RestoreObject) -> None:
         try:
             location = self.store.restore(msg.object_id)
         except KeyError:
@@ -489,6 +561,9 @@ class NodeManager:
             self.available.pop(name, None)
         self._dispatch()
 
+    def _on_BulkPortRequest(self, msg: p.BulkPortRequest) -> None:
+        self.endpoint.send(msg.reply_to, p.BulkPortReply(msg.request_id, self.bulk.port))
+
     def _on_PullObject(self, msg: p.PullObject) -> None:
         try:
             data = self.store.read_chunk(msg.object_id, msg.offset, msg.length)
@@ -524,6 +599,7 @@ class NodeManager:
         self.stopped = True
 
     def close(self) -> None:
+        self.bulk.close()
         self.pool.kill_all()
         shm.delete_session_objects(self.session_tag)
         self.store.close()

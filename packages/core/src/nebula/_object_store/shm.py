@@ -73,13 +73,15 @@ def write_object(
     owner: str = "",
     *,
     reuse: bool = False,
+    path: str | None = None,
 ) -> ShmLocation:
     """Write ``value`` into the object's shared-memory file: the one copy a put makes.
 
     With ``reuse`` the store has already placed a freed object's file there: overwriting
     pages that exist is several times faster than having the kernel allocate fresh ones.
+    ``path``: where to write instead of shared memory (an object larger than the store).
     """
-    path = object_path(session_tag, object_id, node_id)
+    path = path or object_path(session_tag, object_id, node_id)
     flags = os.O_RDWR if reuse else os.O_CREAT | os.O_EXCL | os.O_RDWR
     try:
         fd = os.open(path, flags, 0o600)
@@ -146,6 +148,15 @@ def map_object(location: ShmLocation) -> memoryview:
             f"({location.path} is gone): it was freed or its node lost it."
         ) from None
     try:
+        if os.fstat(fd).st_size < location.size:
+            # Spilled and its file being restored or reused at this moment: not readable
+            # here now (the caller restores it again).
+            from nebula.exceptions import ObjectLostError
+
+            raise ObjectLostError(
+                f"Object {location.object_id.hex()} is being moved in the object store "
+                f"({location.path} is shorter than the object)."
+            )
         mapping = mmap.mmap(fd, location.size, access=mmap.ACCESS_READ)
     finally:
         os.close(fd)

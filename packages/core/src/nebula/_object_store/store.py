@@ -3,8 +3,9 @@
 Writers reserve room before they write. When the store is full, copies of objects whose
 primary lives on another node are evicted first (they can be fetched again), then primary
 objects are spilled to local disk, least recently used first; a reader that finds an
-object spilled asks for it back and it is restored. A value that can never fit is refused
-with the sizes involved.
+object spilled asks for it back and it is restored. A value larger than the whole store
+is written to a file on local disk instead (as Ray's fallback allocation does) and read
+from there through the page cache; it never counts against the store's memory.
 
 Large freed objects' files are kept for reuse when no process still maps them: a writer
 that overwrites pages the kernel already allocated writes several times faster than one
@@ -40,6 +41,8 @@ class StoredObject:
     is_copy: bool
     spilled_path: str | None = None
     last_used: float = field(default_factory=time.monotonic)
+    # Written straight to disk: larger than the whole store (see reserve_on_disk).
+    on_disk: bool = False
 
     @property
     def in_memory(self) -> bool:
@@ -64,6 +67,7 @@ class ObjectStore:
         self.spill_dir = spill_dir
         self.objects: dict[bytes, StoredObject] = {}
         self.reserved: dict[bytes, int] = {}
+        self._disk_reserved: set[bytes] = set()
         self.used = 0
         self._session_tag = session_tag
         self._node_id = node_id
@@ -78,6 +82,15 @@ class ObjectStore:
         """Bytes new objects can take now. Freed files kept for reuse are not subtracted:
         they are dropped as soon as room is needed."""
         return max(0, self.capacity - self.used - self._reserved_total())
+
+    def must_wait(self, size: int, object_id: bytes | None = None) -> bool:
+        """Whether ``size`` bytes fit only once objects being written now are sealed.
+
+        Sealed objects can always be spilled (and kept files dropped) to make room; the
+        room other writers have reserved cannot be taken until they finish.
+        """
+        others = self._reserved_total() - (self.reserved.get(object_id, 0) if object_id else 0)
+        return others > 0 and others + size > self.capacity
 
     # ------------------------------------------------------------ reservations
 
@@ -113,22 +126,38 @@ class ObjectStore:
             return False
         return True
 
+    def reserve_on_disk(self, object_id: bytes) -> str:
+        """Where an object larger than the whole store is written instead of memory."""
+        os.makedirs(self.spill_dir, mode=0o700, exist_ok=True)
+        self._disk_reserved.add(object_id)
+        return os.path.join(self.spill_dir, f"large-{object_id.hex()}")
+
     def seal(self, location: ShmLocation, *, is_copy: bool) -> None:
         self.reserved.pop(location.object_id, None)
         if location.object_id in self.objects:
+            return
+        if location.object_id in self._disk_reserved:
+            self._disk_reserved.discard(location.object_id)
+            self.objects[location.object_id] = StoredObject(location, is_copy, on_disk=True)
             return
         self.objects[location.object_id] = StoredObject(location, is_copy)
         self.used += location.size
 
     def cancel(self, object_id: bytes) -> None:
         self.reserved.pop(object_id, None)
+        self._disk_reserved.discard(object_id)
 
     def free(self, object_id: bytes) -> None:
         self.reserved.pop(object_id, None)
         stored = self.objects.pop(object_id, None)
         if stored is None:
+            if object_id in self._disk_reserved:
+                self._disk_reserved.discard(object_id)
+                _remove(os.path.join(self.spill_dir, f"large-{object_id.hex()}"))
             return
-        if stored.in_memory:
+        if stored.on_disk:
+            _remove(stored.location.path)
+        elif stored.in_memory:
             self.used -= stored.location.size
             if not self._keep_for_reuse(stored.location):
                 shm.delete_object(stored.location.path)
@@ -154,6 +183,24 @@ class ObjectStore:
         stored.spilled_path = None
         self.used += stored.location.size
         return stored.location
+
+    def spilled_size(self, object_id: bytes) -> int | None:
+        """The size of a spilled object a restore has to make room for (None: nothing to do)."""
+        stored = self.objects.get(object_id)
+        if stored is None or stored.in_memory:
+            return None
+        return stored.location.size
+
+    def file_of(self, object_id: bytes) -> str | None:
+        """The file holding the object's bytes now (in memory or spilled), if stored here.
+
+        Called from the bulk transfer threads: it only reads the table.
+        """
+        stored = self.objects.get(object_id)
+        if stored is None:
+            return None
+        stored.last_used = time.monotonic()
+        return stored.spilled_path or stored.location.path
 
     def read_chunk(self, object_id: bytes, offset: int, length: int) -> bytes:
         stored = self.objects.get(object_id)
@@ -189,7 +236,9 @@ class ObjectStore:
         """An owner kept a freed object's file (now at ``path``) to write its next value."""
         self.reserved.pop(object_id, None)
         stored = self.objects.pop(object_id, None)
-        if stored is not None and stored.in_memory:
+        if stored is not None and stored.on_disk:
+            pass  # the owner took over the file
+        elif stored is not None and stored.in_memory:
             self.used -= stored.location.size
         elif stored is not None and stored.spilled_path is not None:
             _remove(stored.spilled_path)
@@ -239,7 +288,7 @@ class ObjectStore:
         if self.used + self._reserved_total() + size <= self.capacity:
             return
         candidates = sorted(
-            (s for oid, s in self.objects.items() if s.in_memory and oid != keep),
+            (s for oid, s in self.objects.items() if s.in_memory and not s.on_disk and oid != keep),
             key=lambda s: (not s.is_copy, s.last_used),
         )
         for stored in candidates:

@@ -137,6 +137,7 @@ class CoreWorker:
             p.NodeResourcesReply,
             p.Pong,
             p.ObjectChunk,
+            p.BulkPortReply,
             p.PlacementGroupReply,
             p.CreateObjectReply,
             p.RestoreObjectReply,
@@ -337,6 +338,7 @@ class CoreWorker:
         self.endpoint.wake()
         self._io_thread.join(timeout=2.0)
         self.endpoint.close()
+        self.puller.close()
         with self.lock:
             self.write_cache.close()
 
@@ -519,7 +521,11 @@ class CoreWorker:
     # -------------------------------------------------------------------- put
 
     def put(self, value: Any, *, owner_ref_factory: Callable[[bytes, str], Any]) -> Any:
-        serialized = serialize(value)
+        return self.put_serialized(serialize(value), owner_ref_factory=owner_ref_factory)
+
+    def put_serialized(
+        self, serialized: Serialized, *, owner_ref_factory: Callable[[bytes, str], Any]
+    ) -> Any:
         object_id = new_put_id()
         stored = self.store_value(object_id, serialized)
         ref = owner_ref_factory(object_id, self.address)
@@ -552,18 +558,27 @@ class CoreWorker:
                 self._process_released()
                 taken = self.write_cache.take(object_id, size)
         try:
-            reused = self.reserve_space(object_id, size, taken[1] if taken else None)
+            reused, disk_path = self.reserve_space(object_id, size, taken[1] if taken else None)
         except BaseException:
             if taken is not None:
                 self.write_cache.abandon(taken[0])
             raise
+        if disk_path is not None and taken is not None:
+            self.write_cache.abandon(taken[0])
+            taken = None
         try:
             if taken is not None:
                 self.write_cache.write(taken[0], object_id, serialized)
                 location = p.ShmLocation(object_id, self.node_id, taken[0].path, size, owner)
             else:
                 location = shm.write_object(
-                    self.session_tag, self.node_id, object_id, serialized, owner, reuse=reused
+                    self.session_tag,
+                    self.node_id,
+                    object_id,
+                    serialized,
+                    owner,
+                    reuse=reused,
+                    path=disk_path,
                 )
         except BaseException:
             if taken is not None:
@@ -573,10 +588,13 @@ class CoreWorker:
         self.send(self.node_manager, p.ObjectSealed(location, owner))
         return p.ObjectValue(object_id, shm=location, contained=contained)
 
-    def reserve_space(self, object_id: bytes, size: int, retained_path: str | None = None) -> bool:
+    def reserve_space(
+        self, object_id: bytes, size: int, retained_path: str | None = None
+    ) -> tuple[bool, str | None]:
         """Ask the node's store for room first: it spills to make some, or says it can't.
 
-        Returns whether the store put a freed object's file at the object's path to reuse.
+        Returns whether the store put a freed object's file at the object's path to reuse,
+        and the file on disk to write instead when the object is larger than the store.
         ``retained_path``: the kept file (see ``write_cache``) this object goes into.
         """
         from nebula.exceptions import ObjectStoreFullError
@@ -584,21 +602,30 @@ class CoreWorker:
         reply = self.call(
             self.node_manager,
             lambda rid, to: p.CreateObject(rid, to, object_id, size, retained_path),
+            timeout_s=_config.OBJECT_STORE_FULL_WAIT_S + 30.0,
         )
         assert isinstance(reply, p.CreateObjectReply)
         if reply.error is not None:
             raise ObjectStoreFullError(reply.error[0].upper() + reply.error[1:] + ".")
-        return reply.reused
+        return reply.reused, reply.disk_path
 
     def _map(self, location: p.ShmLocation) -> memoryview:
-        """Map a value in this node's store, restoring it first if it was spilled."""
+        """Map a value in this node's store, restoring it first if it was spilled.
+
+        Under heavy pressure another writer may spill the object again between its restore
+        and the mapping: it is restored again, a bounded number of times.
+        """
         from nebula.exceptions import ObjectLostError
 
         try:
             return shm.map_object(location)
         except ObjectLostError:
+            pass
+        for attempt in range(_RESTORE_ATTEMPTS):
             reply = self.call(
-                self.node_manager, lambda rid, to: p.RestoreObject(rid, to, location.object_id)
+                self.node_manager,
+                lambda rid, to: p.RestoreObject(rid, to, location.object_id),
+                timeout_s=_config.OBJECT_STORE_FULL_WAIT_S + 30.0,
             )
             assert isinstance(reply, p.RestoreObjectReply)
             if reply.location is None:
@@ -606,7 +633,13 @@ class CoreWorker:
                     f"Object {location.object_id.hex()} is gone from its node's store: "
                     f"{reply.error}."
                 ) from None
-            return shm.map_object(reply.location)
+            try:
+                return shm.map_object(reply.location)
+            except ObjectLostError:
+                if attempt == _RESTORE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # -------------------------------------------------------------- get/wait
 
@@ -753,6 +786,10 @@ class CoreWorker:
         with self.lock:
             entry = self.refs.reference(ref.object_id, ref.owner_address)
             self.when_ready(entry, lambda _value: callback())
+
+
+# How often a reader restores an object spilled again before it could map it.
+_RESTORE_ATTEMPTS = 20
 
 
 def _serialize_error(error: BaseException) -> bytes:

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from nebula import _config, _runtime_env
 from nebula import _protocol as p
-from nebula import _runtime_env
 from nebula._ids import generator_item_id, object_id_for_return
 from nebula._serialization import deserialize, loads_function, serialize
+from nebula._transport import MessageTooLarge
 from nebula._worker import task_events as ev
 from nebula._worker.args import unpack_args
 from nebula._worker.core_worker import CoreWorker
@@ -84,6 +85,9 @@ class Executor:
         self.actor_class_name = ""
         # What the actor's own handle is built from (get_runtime_context().current_actor).
         self.actor_handle_args: tuple[bytes, str, str, type] | None = None
+        # The placement group this actor, or the normal task running now, was placed in:
+        # a worker-wide setting, so threads the user's code starts see it too.
+        self.placement_group: p.PlacementGroupContext | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._group_pools: dict[str, ThreadPoolExecutor] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,7 +169,7 @@ class Executor:
         """The next message for the main thread, reading the inbox on it while idle."""
         queued = self.main_queue
         while queued.empty():
-            if not self.cw.inbox.read_until(lambda: not queued.empty(), None):
+            if not self.cw.inbox.read_until(lambda: not queued.empty(), None, idle=True):
                 break
         return queued.get()
 
@@ -179,10 +183,18 @@ class Executor:
             if calls >= spec.max_calls:
                 # The owner gives the lease back with this worker to be stopped.
                 done = dataclasses.replace(done, worker_retiring=True)
-        self.cw.send(spec.owner_address, done)
+        self._reply(spec, done)
+
+    def _reply(self, spec: p.TaskSpec, done: p.TaskDone) -> None:
+        try:
+            self.cw.send(spec.owner_address, done)
+        except MessageTooLarge as exc:
+            self.cw.send(spec.owner_address, self._failure(spec, exc))
 
     def _execute(self, spec: p.TaskSpec) -> p.TaskDone:
         _current.spec = spec
+        if spec.actor_id is None:
+            self.placement_group = spec.placement_group
         self.cw.task_events.state(spec, ev.RUNNING)
         try:
             if spec.task_id in self._cancelled:
@@ -210,6 +222,8 @@ class Executor:
             return self._failure(spec, exc)
         finally:
             _current.spec = None
+            if spec.actor_id is None:
+                self.placement_group = None
             self._cancelled.discard(spec.task_id)
 
     @contextlib.contextmanager
@@ -251,7 +265,7 @@ class Executor:
             finally:
                 _current.spec = None
                 self._async_tasks.pop(spec.task_id, None)
-        self.cw.send(spec.owner_address, reply)
+        self._reply(spec, reply)
 
     # --------------------------------------------------------------- helpers
 
@@ -304,12 +318,21 @@ class Executor:
                     + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
                 )
             results = list(result)
-        returns = []
+        returns: list[p.ObjectValue] = []
+        # Thousands of small values would make one reply larger than a message may be:
+        # they go ahead of it in parts of at most RETURNS_INLINE_MAX_BYTES.
+        part_bytes = 0
         for index, value in enumerate(results, start=1):
             object_id = object_id_for_return(spec.task_id, index)
             serialized = serialize(value)
             self._lend_contained(serialized.contained_refs, spec.owner_address)
-            returns.append(self.cw.store_value(object_id, serialized, spec.owner_address))
+            stored = self.cw.store_value(object_id, serialized, spec.owner_address)
+            size = len(stored.inline) if stored.inline is not None else 0
+            if returns and part_bytes + size > _config.RETURNS_INLINE_MAX_BYTES:
+                self.cw.send(spec.owner_address, p.TaskReturnsPart(spec.task_id, tuple(returns)))
+                returns, part_bytes = [], 0
+            returns.append(stored)
+            part_bytes += size
         return p.TaskDone(spec.task_id, tuple(returns), self.cw.address)
 
     def _stream(self, spec: p.TaskSpec, produced: Any) -> int:
@@ -403,6 +426,7 @@ class Executor:
             self.actor_class_name = cls.__name__
             self.actor_id = msg.actor_id
             self.actor_handle_args = (msg.actor_id, spec.owner_address, cls.__name__, cls)
+            self.placement_group = spec.placement_group
             _runtime_env.apply(spec.runtime_env)
             self.cw.runtime_env = spec.runtime_env
             self._group_sizes = dict(msg.concurrency_groups)

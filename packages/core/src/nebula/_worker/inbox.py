@@ -31,6 +31,9 @@ from typing import Any
 from nebula._transport import Endpoint
 
 _TICK_S = 0.02
+# The tick of a process idle for a while (a worker waiting for work, with no message for
+# a second): it still returns idle leases, flushes events and checks its health.
+_IDLE_TICK_S = 0.25
 # How often the I/O thread looks whether the main thread still reads; the gap doubles, up to
 # a tick, while the main thread stays in one long turn (an idle worker waiting for work).
 _LOOK_MIN_S = 0.001
@@ -57,6 +60,11 @@ class InboxTurns:
         self._turns_taken = 0
         self._io_reading = False
         self._deferred: tuple[Callable[..., Any], int, FrameType | None] | None = None
+        # While the main thread waits for work in one long turn, the I/O thread looks less
+        # often; the end of that turn wakes it at once.
+        self._idle_turn = False
+        self._io_napping = False
+        self._turn_over = threading.Event()
 
     def io_thread_loop(self) -> None:
         """The I/O thread's loop: read the inbox whenever the main thread is not reading it."""
@@ -67,9 +75,16 @@ class InboxTurns:
             turns = self._turns_taken
             if main_turn.locked() or turns != last_seen:
                 # Reading, or between two turns: look again later, sooner if it moves.
-                gap = min(gap * 2, _TICK_S) if turns == last_seen else _LOOK_MIN_S
+                cap = _IDLE_TICK_S if self._idle_turn else _TICK_S
+                gap = min(gap * 2, cap) if turns == last_seen else _LOOK_MIN_S
                 last_seen = turns
-                time.sleep(gap)
+                if gap > _TICK_S:
+                    self._io_napping = True
+                    self._turn_over.wait(gap)
+                    self._io_napping = False
+                    self._turn_over.clear()
+                else:
+                    time.sleep(gap)
                 continue
             # Away for a whole look: it runs something longer than a call. Read meanwhile.
             self._io_reading = True
@@ -85,7 +100,9 @@ class InboxTurns:
                 self._io_reading = False
             gap = _LOOK_MIN_S
 
-    def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+    def read_until(
+        self, done: Callable[[], bool], deadline: float | None, *, idle: bool = False
+    ) -> bool:
         """Read the inbox on this thread until ``done()`` or the deadline.
 
         Returns False without reading when this is not the main thread, or it holds the
@@ -101,6 +118,7 @@ class InboxTurns:
             self._defer_sigint()
             if self._io_reading:
                 self._endpoint.wake()  # it leaves its poll and steps aside
+            self._idle_turn = idle
             with self._reader:
                 self._endpoint.serve(
                     self._dispatch,
@@ -108,9 +126,13 @@ class InboxTurns:
                     on_tick=self._tick,
                     tick_s=_TICK_S,
                     deadline=deadline,
+                    idle_tick_s=_IDLE_TICK_S if idle else None,
                 )
         finally:
+            self._idle_turn = False
             self._main_turn.release()
+            if self._io_napping:
+                self._turn_over.set()
         deferred, self._deferred = self._deferred, None
         if deferred is not None:
             handler, signum, frame = deferred

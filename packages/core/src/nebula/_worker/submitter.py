@@ -22,6 +22,7 @@ from nebula import _config
 from nebula import _protocol as p
 from nebula._ids import new_lease_id, task_id_of
 from nebula._serialization import serialize
+from nebula._transport import MessageTooLarge
 from nebula._worker import task_events as ev
 from nebula._worker.executor import current_task
 from nebula.exceptions import (
@@ -55,6 +56,8 @@ class PendingTask:
     worker_address: str | None = None
     # The task that submitted this one (b"": the driver), found when first recorded.
     parent_task_id: bytes | None = None
+    # Return values the running attempt sent ahead of its TaskDone (TaskReturnsPart).
+    returns_parts: tuple[p.ObjectValue, ...] = ()
 
     @property
     def task_id(self) -> bytes:
@@ -115,6 +118,7 @@ class Submitter:
     def register_handlers(self) -> None:
         cw = self.cw
         cw.on(p.TaskDone, self._on_task_done)
+        cw.on(p.TaskReturnsPart, self._on_task_returns_part)
         cw.on(p.LeaseGranted, self._on_lease_granted)
         cw.on(p.LeaseSpillback, self._on_lease_spillback)
         cw.on(p.NodeDied, self._on_node_died)
@@ -260,11 +264,27 @@ class Submitter:
 
     def _dispatch(self, task: PendingTask, lease: _Lease) -> None:
         lease.busy = task
+        task.returns_parts = ()  # what an earlier attempt sent before it died
         task.lease_id = lease.lease_id
         task.worker_address = lease.worker_address
         spec = self._final_spec(task, lease.worker_address)
         self.cw.task_events.dispatched(spec, lease.node_id, lease.worker_id, lease.pid)
-        self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id, lease.gpu_ids))
+        try:
+            self.cw.send(lease.worker_address, p.PushTask(spec, lease.lease_id, lease.gpu_ids))
+        except MessageTooLarge as exc:
+            # Its ObjectRef arguments' values, inline, make a message no peer accepts.
+            lease.busy = None
+            lease.idle_since = time.monotonic()
+            task.lease_id = task.worker_address = None
+            self._finish_with_error(
+                task,
+                ValueError(
+                    f"{task.spec.name}() was called with {len(task.arg_refs):,} ObjectRef "
+                    f"arguments whose values take {exc.size:,} bytes in one message, more "
+                    f"than the limit of {_config.MAX_MESSAGE_BYTES:,}; pass fewer of them "
+                    "per call, or one ref to a list of them."
+                ),
+            )
 
     def _on_lease_granted(self, msg: p.LeaseGranted) -> None:
         key = self.lease_requests.pop(msg.lease_id, None)
@@ -373,12 +393,24 @@ class Submitter:
 
     # ------------------------------------------------------------------ replies
 
+    def _on_task_returns_part(self, msg: p.TaskReturnsPart) -> None:
+        task = self.tasks.get(msg.task_id)
+        if task is None:
+            for value in msg.returns:
+                self.cw.set_value(value)
+            return
+        task.returns_parts += msg.returns
+
     def _on_task_done(self, msg: p.TaskDone) -> None:
         task = self.tasks.get(msg.task_id)
         if task is None:
             for value in msg.returns:
                 self.cw.set_value(value)
             return
+        if task.returns_parts:
+            if msg.error is None:
+                msg = dataclasses.replace(msg, returns=task.returns_parts + msg.returns)
+            task.returns_parts = ()
         if task.spec.actor_id is not None:
             client = self.actors.get(task.spec.actor_id)
             if client is not None:

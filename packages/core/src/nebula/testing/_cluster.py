@@ -111,11 +111,14 @@ class Cluster:
         resources: dict[str, float] | None = None,
         object_store_memory: int | None = None,
         wait: bool = True,
+        host: str | None = None,
     ) -> ClusterNode:
+        """Start a node manager; ``host`` gives it an address of its own (another loopback
+        address such as 127.0.0.2 makes it look like a second machine), else the cluster's."""
         process, address, node_id = services.start_node_manager(
             self.session_dir,
             control_store=self.control_store_address,
-            host=self.host,
+            host=host or self.host,
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             resources=resources,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from nebula._api.runtime import list_named_actors
-from nebula.util import multiprocessing, scheduling_strategies
+from nebula.util import kv, multiprocessing, scheduling_strategies
 from nebula.util._actor_pool import ActorPool
 from nebula.util._queue import Empty, Full, Queue
 from nebula.util.placement_group import (
     PlacementGroup,
+    get_current_placement_group,
     get_placement_group,
     placement_group,
     placement_group_table,
@@ -20,7 +21,9 @@ __all__ = [
     "Full",
     "PlacementGroup",
     "Queue",
+    "get_current_placement_group",
     "get_placement_group",
+    "kv",
     "list_named_actors",
     "multiprocessing",
     "placement_group",

@@ -3,7 +3,9 @@
 ``placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD")`` asks the cluster to
 set aside two bundles on two different nodes; ``pg.ready()`` is an ObjectRef that resolves
 once they are reserved (a group that cannot fit yet waits). Tasks and actors run in a
-bundle with ``scheduling_strategy=PlacementGroupSchedulingStrategy(pg, bundle_index)``.
+bundle with ``scheduling_strategy=PlacementGroupSchedulingStrategy(pg, bundle_index)``;
+with ``placement_group_capture_child_tasks=True`` the tasks and actors they start go to the
+group as well, and ``get_current_placement_group()`` tells code which group it runs in.
 """
 
 from __future__ import annotations
@@ -182,6 +184,17 @@ def placement_group_table(placement_group: PlacementGroup | None = None) -> dict
     return {g["placement_group_id"]: g for g in _query()}
 
 
+def get_current_placement_group() -> PlacementGroup | None:
+    """The placement group the calling task or actor was scheduled in; None in a driver or
+    outside any group. Pass it on to place more work in the same group."""
+    from nebula._api.placement_context import current
+
+    context = current()
+    if context is None:
+        return None
+    return PlacementGroup(context.pg_id, context.bundles, context.strategy)
+
+
 def get_placement_group(name: str) -> PlacementGroup:
     found = _query(name=name)
     if not found:
@@ -193,6 +206,7 @@ def get_placement_group(name: str) -> PlacementGroup:
 
 __all__ = [
     "PlacementGroup",
+    "get_current_placement_group",
     "get_placement_group",
     "placement_group",
     "placement_group_table",

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Groups
-from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
+from nebula.data._shuffle import indices
+from nebula.data._transforms import BlockTransform
 
 import nebula
 
+PARTIAL_ROWS_PER_RANGE = 500_000  # groups one combine task takes, when known up front
 _ALL = "__nebula_all__"  # the one key of a keyless aggregation
 _ROW = "__nebula_row__"  # row numbers, to find each group's rows
 
@@ -86,7 +90,15 @@ def _row_lists(grouped: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return rows, offsets - offsets[0]
 
 
-@nebula.remote
+def _grouped(table: pa.Table, keys: list[str], specs: list[tuple[Any, ...]]) -> pa.Table:
+    """Arrow's hash aggregation, in one chunk per column.
+
+    Its output comes in many chunks that are slices of one buffer per column: stored as
+    they are, every chunk would carry the whole buffer (23 times the data at 750k groups).
+    """
+    return table.group_by(keys, use_threads=False).aggregate(specs).combine_chunks()
+
+
 def _partial(
     block: Block, keys: list[str], aggs: list[AggregateFn]
 ) -> tuple[Block, dict[int, list[Any]]]:
@@ -104,9 +116,9 @@ def _partial(
             columns[name] = source
             specs.append((name, part.function, part.options))
     if generic:
-        columns[_ROW] = pa.array(np.arange(work.num_rows, dtype=np.int64))
+        columns[_ROW] = indices(np.arange(work.num_rows, dtype=np.int64))
         specs.append((_ROW, "list"))
-    grouped = pa.table(columns).group_by(group_keys, use_threads=False).aggregate(specs)
+    grouped = _grouped(pa.table(columns), group_keys, specs)
     states: dict[int, list[Any]] = {}
     if generic:
         rows, offsets = _row_lists(grouped)
@@ -124,7 +136,11 @@ def _partial(
     return pa.table(kept), states
 
 
-@nebula.remote(num_returns=2)
+def _needs_rows(aggs: Sequence[AggregateFn]) -> bool:
+    """Whether combining needs each group's rows (Python aggregations, Std's merge)."""
+    return any(not isinstance(agg, BuiltinAggregation) or agg.needs_groups for agg in aggs)
+
+
 def _combine(
     keys: list[str], aggs: list[AggregateFn], *partials: tuple[Block, dict[int, list[Any]]]
 ) -> tuple[Block, BlockMetadata]:
@@ -139,19 +155,26 @@ def _combine(
         if not isinstance(agg, BuiltinAggregation)
     }
     group_keys = keys or [_ALL]
-    table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    with_rows = _needs_rows(aggs)
+    if with_rows:
+        table = table.append_column(_ROW, indices(np.arange(table.num_rows, dtype=np.int64)))
     specs: list[tuple[Any, ...]] = []
     for index, agg in enumerate(aggs):
         if isinstance(agg, BuiltinAggregation):
             for part_index, part in enumerate(agg.partials()):
                 if part.merge is not None:
                     specs.append((f"__p{index}_{part_index}", part.merge, part.merge_options))
-    specs.append((_ROW, "list"))
-    grouped = table.group_by(group_keys, use_threads=False).aggregate(specs)
-    rows, offsets = _row_lists(grouped)
-    ids = np.empty(table.num_rows, dtype=np.int64)
-    ids[rows] = np.repeat(np.arange(grouped.num_rows), np.diff(offsets))
-    groups = Groups(ids, grouped.num_rows)
+    if with_rows:
+        specs.append((_ROW, "list"))
+    if not specs:  # only counts of groups: any merge gives the groups
+        specs.append((group_keys[0], "count"))
+    grouped = _grouped(table, group_keys, specs)
+    groups = Groups(np.empty(0, dtype=np.int64), grouped.num_rows)
+    if with_rows:
+        rows, offsets = _row_lists(grouped)
+        ids = np.empty(table.num_rows, dtype=np.int64)
+        ids[rows] = np.repeat(np.arange(grouped.num_rows), np.diff(offsets))
+        groups = Groups(ids, grouped.num_rows)
     columns: dict[str, Any] = {key: grouped.column(key) for key in keys}
     for index, agg in enumerate(aggs):
         if isinstance(agg, BuiltinAggregation):
@@ -182,47 +205,100 @@ def _merge_all(agg: AggregateFn, accumulators: list[Any]) -> Any:
     return merged
 
 
-@nebula.remote
-def _split_partial(
-    partial: tuple[Block, dict[int, list[Any]]], key: str, boundaries: np.ndarray
-) -> Any:
-    """A block's partial aggregates cut into the key ranges of the combine tasks."""
-    table, states = partial
+def partial_aggregation_applies(aggs: Sequence[AggregateFn], keys: Sequence[str]) -> bool:
+    """Whether blocks can be reduced to partial aggregates before the exchange: built-in
+    aggregations on named columns (no ``on=None`` to expand from the whole schema)."""
+    return bool(keys) and all(
+        isinstance(agg, BuiltinAggregation) and (agg.on is not None or isinstance(agg, Count))
+        for agg in aggs
+    )
+
+
+@dataclass
+class PartialAggregateTransform(BlockTransform):
+    """A block's partial aggregates (one row per group), computed where the block is made,
+    so that a group-by moves partials, not rows, through the object store."""
+
+    keys: list[str]
+    aggs: list[AggregateFn]
+
+    def __call__(self, block: Block) -> Block:
+        aggs = resolve_aggregations(self.aggs, self.keys, block.schema)
+        table, _ = _partial(block, self.keys, aggs)
+        return table
+
+
+@nebula.remote(num_returns=2)
+def _partial_map(
+    block: Block,
+    keys: list[str],
+    aggs: list[AggregateFn],
+    boundaries: np.ndarray,
+    is_partial: bool = False,
+) -> tuple[tuple[Block, dict[int, list[Any]]], np.ndarray]:
+    """A block's partial aggregates, reordered so that each key range's groups are
+    contiguous, and where each range starts."""
+    table, states = (block, {}) if is_partial else _partial(block, keys, aggs)
     parts = len(boundaries) + 1
-    ids = partition_ids(table.column(key), boundaries, null_part=parts - 1)
+    if parts == 1 or not table.num_rows:
+        return (table, states), np.array([0] + [table.num_rows] * parts, dtype=np.int64)
+    ids = partition_ids(table.column(keys[0]), boundaries, null_part=parts - 1)
+    order = np.argsort(ids, kind="stable")
+    table = table.take(indices(order))
+    states = {index: [values[r] for r in order] for index, values in states.items()}
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=parts))])
+    return (table, states), offsets.astype(np.int64)
+
+
+@nebula.remote(num_returns=2)
+def _combine_range(
+    part: int, count: int, keys: list[str], aggs: list[AggregateFn], *args: Any
+) -> tuple[Block, BlockMetadata]:
+    """Combine range ``part`` of every block's partials (offsets first, then partials)."""
     pieces = []
-    for part in range(parts):
-        rows = np.flatnonzero(ids == part)
-        part_states = {index: [values[r] for r in rows] for index, values in states.items()}
-        pieces.append((table.take(pa.array(rows)), part_states))
-    return pieces  # only called with two ranges or more
+    for cuts, (table, states) in zip(args[:count], args[count:]):
+        start, stop = int(cuts[part]), int(cuts[part + 1])
+        if stop > start:
+            sliced = {index: values[start:stop] for index, values in states.items()}
+            pieces.append((table.slice(start, stop - start), sliced))
+    return _combine(keys, aggs, *pieces)
 
 
-def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
+def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     """Partial aggregates per block, then combine tasks over ranges of the first key.
 
     Groups with equal keys always meet in one combine task; the ranges come in key order
     (nulls last, as the sort puts them), so the output blocks, in order, are sorted by the
-    keys. Without keys, or with few groups, one combine task does it all.
+    keys. Without keys, or with few groups, one combine task does it all. Each block's
+    partials are stored once, ordered by range; a combine task slices its range out of
+    each through shared memory.
     """
     keys: list[str] = params["keys"]
+    is_partial = bool(params.get("partial"))
     non_empty = [bundle for bundle in bundles if bundle.meta.num_rows]
-    schema = non_empty[0].meta.schema if non_empty else None
+    schema = non_empty[0].meta.schema if non_empty and not is_partial else None
     aggs = resolve_aggregations(params["aggs"], keys, schema)
-    partials = [_partial.remote(bundle.ref, keys, aggs) for bundle in non_empty]
     boundaries = np.array([])
-    if keys:  # as many ranges as blocks, fewer when the keys have fewer distinct values
+    # As many ranges as blocks, fewer when the keys have fewer distinct values; partials
+    # already aggregated need a range per PARTIAL_ROWS_PER_RANGE groups at most.
+    parts = len(non_empty)
+    if is_partial:
+        rows = sum(bundle.meta.num_rows for bundle in non_empty)
+        parts = min(parts, -(-rows // PARTIAL_ROWS_PER_RANGE))
+    if keys and parts > 1:
         key_columns = [keys[0]] * len(non_empty)
-        boundaries = key_boundaries(non_empty, key_columns, len(non_empty), "groupby")
-    if len(boundaries) == 0:
-        block_ref, meta_ref = _combine.remote(keys, aggs, *partials)
-        return [RefBundle(block_ref, nebula.get(meta_ref))]
-    parts = len(boundaries) + 1
-    split = [
-        _split_partial.options(num_returns=parts).remote(partial, keys[0], boundaries)
-        for partial in partials
+        boundaries = key_boundaries(non_empty, key_columns, parts, "groupby")
+    maps = [
+        _partial_map.remote(bundle.ref, keys, aggs, boundaries, is_partial) for bundle in non_empty
     ]
-    pairs = [_combine.remote(keys, aggs, *[row[part] for row in split]) for part in range(parts)]
-    metas = nebula.get([meta for _, meta in pairs])
-    outputs = [RefBundle(block, meta) for (block, _), meta in zip(pairs, metas)]
-    return [bundle for bundle in outputs if bundle.meta.num_rows] or outputs[:1]
+    offsets = [offset_ref for _, offset_ref in maps]
+    partials = [partial_ref for partial_ref, _ in maps]
+    parts = len(boundaries) + 1
+    outputs = [
+        PendingBundle(*_combine_range.remote(part, len(maps), keys, aggs, *offsets, *partials))
+        for part in range(parts)
+    ]
+    if len(outputs) == 1:  # one group per aggregation even without rows: keep the block
+        block_ref, meta_ref = outputs[0].ref, outputs[0].meta_ref
+        return [RefBundle(block_ref, nebula.get(meta_ref))]
+    return outputs

@@ -101,6 +101,7 @@ class BuiltinAggregation(AggregateFn):
 
     kind = ""
     numeric_only = True  # what on=None expands to: numeric columns, else every column
+    needs_groups = False  # whether finalize_columns reads ``groups``
 
     def __init__(
         self, on: str | None = None, ignore_nulls: bool = True, alias_name: str | None = None
@@ -233,6 +234,7 @@ class Std(BuiltinAggregation):
     which stays accurate when the mean is large next to the spread."""
 
     kind = "std"
+    needs_groups = True
 
     def __init__(
         self,

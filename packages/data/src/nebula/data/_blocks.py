@@ -20,6 +20,7 @@ from nebula.data._objects import (
     object_array,
     objects_to_numpy,
 )
+from nebula.data._strings import ArrowStrings, is_string_column
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 Block: TypeAlias = pa.Table
@@ -56,7 +57,7 @@ def schema_string(schema: pa.Schema | None) -> str:
     return "{" + ", ".join(f"{field.name}: {field.type}" for field in schema) + "}"
 
 
-def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+def column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     if is_object_column(column):
         return objects_to_numpy(column)
     if isinstance(column.type, pa.FixedShapeTensorType):
@@ -65,9 +66,18 @@ def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     return view if view is not None else column.to_numpy()
 
 
-def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
+def udf_column(column: pa.ChunkedArray) -> Any:
+    """A column as a numpy batch gives it to a function: strings stay in Arrow until used."""
+    if is_string_column(column):
+        return ArrowStrings(column)
+    return column_to_numpy(column)
+
+
+def array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values
+    if isinstance(values, ArrowStrings):
+        return array_or_objects(values.objects()) if values.changed else values.to_arrow()
     unread = unread_column(values)
     if unread is not None:
         return unread
@@ -78,7 +88,7 @@ def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
         # A column of equally shaped arrays travels as Arrow's fixed-shape tensor type.
         return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(array))
     if array.dtype == object:
-        return array_or_objects(list(array))
+        return array_or_objects(array)
     shared = arrow_from_numpy(array)
     return shared if shared is not None else pa.array(array)
 
@@ -86,7 +96,7 @@ def _array_from_numpy(values: Any) -> pa.Array | pa.ChunkedArray:
 def to_batch(block: Block, batch_format: str) -> Any:
     """The block in the format a UDF or consumer asked for."""
     if batch_format in ("default", "numpy"):
-        return {name: _column_to_numpy(block.column(name)) for name in block.column_names}
+        return {name: column_to_numpy(block.column(name)) for name in block.column_names}
     if batch_format == "pandas":
         frame = block.to_pandas()
         for name in block.column_names:
@@ -100,7 +110,7 @@ def to_udf_batch(block: Block, batch_format: str) -> Any:
     """The block as a UDF's input: like :func:`to_batch`, but a numpy batch converts each
     column only when the UDF reads it (see :class:`NumpyBatch`)."""
     if batch_format in ("default", "numpy"):
-        return NumpyBatch.of(block, _column_to_numpy)
+        return NumpyBatch.of(block, udf_column)
     return to_batch(block, batch_format)
 
 
@@ -113,10 +123,10 @@ def from_batch(batch: Any) -> Block:
         columns = {}
         for name, value in batch.stored_items():
             column = batch.arrow_column(name, value)
-            columns[str(name)] = column if column is not None else _array_from_numpy(value)
+            columns[str(name)] = column if column is not None else array_from_numpy(value)
         return pa.table(columns)
     if isinstance(batch, Mapping):
-        columns = {str(name): _array_from_numpy(values) for name, values in batch.items()}
+        columns = {str(name): array_from_numpy(values) for name, values in batch.items()}
         return pa.table(columns)
     if _is_dataframe(batch):
         try:
@@ -153,7 +163,7 @@ def from_rows(rows: Sequence[Any]) -> Block:
             return pa.table(
                 {name: array_or_objects([row.get(name) for row in dicts]) for name in names}
             )
-    return pa.table({"item": _array_from_numpy(list(rows))})
+    return pa.table({"item": array_from_numpy(list(rows))})
 
 
 def iter_rows(block: Block) -> Iterator[dict[str, Any]]:
@@ -178,6 +188,24 @@ def concat(blocks: Sequence[Block]) -> Block:
     return pa.concat_tables(non_empty, promote_options="default")
 
 
+def compact(block: Block) -> Block:
+    """``block`` in one chunk per column, holding no more memory than its rows need.
+
+    A block of many chunks, or a slice of a larger one, still references its parents'
+    whole buffers, and pickling it into the object store writes them all, once per chunk.
+    """
+    if any(column.num_chunks > 1 for column in block.columns):
+        return block.combine_chunks()
+    if block.num_rows and block.get_total_buffer_size() > 2 * block.nbytes + (1 << 16):
+        columns = [
+            pa.concat_arrays([chunk, chunk.slice(0, 0)])
+            for column in block.columns
+            for chunk in column.chunks
+        ]
+        return pa.Table.from_arrays(columns, schema=block.schema)
+    return block
+
+
 def split_evenly(block: Block, parts: int) -> list[Block]:
     """``parts`` slices of nearly equal row counts (some may be empty)."""
     base, extra = divmod(block.num_rows, parts)
@@ -187,6 +215,18 @@ def split_evenly(block: Block, parts: int) -> list[Block]:
         slices.append(block.slice(start, length))
         start += length
     return slices
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBundle:
+    """A block an exchange's task is still computing: its reference and its metadata's.
+
+    An exchange may return these instead of :class:`RefBundle`; its operator hands each on
+    (in order) as soon as it is ready, instead of waiting for the last one.
+    """
+
+    ref: Any  # nebula.ObjectRef of a Block
+    meta_ref: Any  # nebula.ObjectRef of its BlockMetadata
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,9 +330,14 @@ class Dataset(BatchIteration):
             raise ValueError(f"limit must be >= 0, got {limit}.")
         return self._with(Limit(self._plan, limit))
 
-    def repartition(self, num_blocks: int) -> Dataset:
+    def repartition(self, num_blocks: int, *, shuffle: bool = False) -> Dataset:
+        """``num_blocks`` blocks: of nearly equal row counts with the rows in order, or with
+        ``shuffle=True`` every row moved to a random block (in a random order there)."""
         if num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}.")
+        if shuffle:
+            params = {"seed": None, "num_blocks": num_blocks}
+            return self._with(AllToAll(self._plan, "RandomShuffle", params))
         return self._with(AllToAll(self._plan, "Repartition", {"num_blocks": num_blocks}))
 
     def random_shuffle(self, *, seed: int | None = None) -> Dataset:

@@ -1,4 +1,4 @@
-"""All-to-all exchanges: repartition, random shuffle and sort, as map and reduce tasks.
+"""All-to-all exchanges: repartition, block order, and the key ranges join and group-by cut.
 
 Each exchange takes every input block reference with its metadata and returns new ones;
 blocks move between tasks through the object store, never through the driver.
@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._zero_copy import numpy_view
 
 import nebula
 
@@ -60,99 +61,6 @@ def repartition(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBun
     return _collect(pairs)
 
 
-@nebula.remote
-def _shuffle_map(block: Block, parts: int, seed: int | None) -> Any:
-    rng = np.random.default_rng(seed)
-    assignment = rng.integers(0, parts, size=block.num_rows)
-    pieces = [block.filter(assignment == part) for part in range(parts)]
-    return pieces if parts > 1 else pieces[0]
-
-
-@nebula.remote(num_returns=2)
-def _shuffle_reduce(seed: int | None, *pieces: Block) -> tuple[Block, BlockMetadata]:
-    block = _blocks.concat(pieces)
-    order = np.random.default_rng(seed).permutation(block.num_rows)
-    return _with_meta(block.take(order))
-
-
-def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
-    """Rows scattered to random output blocks, then permuted within each block."""
-    seed: int | None = params.get("seed")
-    parts = max(1, len(bundles))
-    pieces = [
-        as_list(
-            _shuffle_map.options(num_returns=parts).remote(
-                bundle.ref, parts, None if seed is None else seed + index
-            )
-        )
-        for index, bundle in enumerate(bundles)
-    ]
-    pairs = [
-        _shuffle_reduce.remote(
-            None if seed is None else seed * 7919 + part, *[row[part] for row in pieces]
-        )
-        for part in range(parts)
-    ]
-    return _collect(pairs)
-
-
-@nebula.remote
-def _sample_keys(block: Block, key: str, count: int) -> np.ndarray:
-    if block.num_rows == 0:
-        return np.array([])
-    values = block.column(key).to_numpy()
-    picks = np.linspace(0, block.num_rows - 1, num=min(count, block.num_rows)).astype(int)
-    return values[picks]  # type: ignore[no-any-return]
-
-
-@nebula.remote
-def _sort_map(block: Block, key: str, boundaries: np.ndarray) -> Any:
-    parts = len(boundaries) + 1
-    if block.num_rows == 0:
-        pieces = [block] * parts
-    else:
-        assignment = np.searchsorted(boundaries, block.column(key).to_numpy(), side="right")
-        pieces = [block.filter(assignment == part) for part in range(parts)]
-    return pieces if parts > 1 else pieces[0]
-
-
-@nebula.remote(num_returns=2)
-def _sort_reduce(keys: list[str], descending: bool, *pieces: Block) -> tuple[Block, BlockMetadata]:
-    order = "descending" if descending else "ascending"
-    block = _blocks.concat(pieces)
-    if block.num_rows:
-        block = block.sort_by([(key, order) for key in keys])
-    return _with_meta(block)
-
-
-def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
-    """Range-partition on the first key from a sample, then sort each partition.
-
-    Equal first-key values always land in the same partition, so sorting partitions on all
-    keys and concatenating them in range order sorts the whole dataset.
-    """
-    keys: list[str] = params["keys"]
-    descending: bool = params["descending"]
-    bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
-    if not bundles:
-        return []
-    parts = len(bundles)
-    samples = nebula.get([_sample_keys.remote(b.ref, keys[0], 16) for b in bundles])
-    pooled = np.sort(np.concatenate(samples))
-    cut_points = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
-    boundaries = pooled[cut_points] if len(pooled) else pooled
-    parts = len(boundaries) + 1
-    pieces = [
-        as_list(_sort_map.options(num_returns=parts).remote(b.ref, keys[0], boundaries))
-        for b in bundles
-    ]
-    ranges = range(parts - 1, -1, -1) if descending else range(parts)
-    pairs = [
-        _sort_reduce.remote(keys, descending, *[row[part] for row in pieces]) for part in ranges
-    ]
-    return [bundle for bundle in _collect(pairs) if bundle.meta.num_rows]
-
-
 def randomize_blocks(bundles: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
     """The same blocks in a random order (no data moves)."""
     order = np.random.default_rng(params.get("seed")).permutation(len(bundles))
@@ -167,7 +75,8 @@ def _sample_column(block: Block, key: str, count: int) -> np.ndarray:
     column = block.column(key).drop_null() if key in block.column_names else pa.array([])
     if len(column) == 0:
         return np.array([])
-    values = column.to_numpy(zero_copy_only=False)
+    view = numpy_view(column)
+    values = view if view is not None else column.to_numpy(zero_copy_only=False)
     picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
     return np.sort(values)[picks]  # type: ignore[no-any-return]
 
@@ -195,6 +104,10 @@ def partition_ids(column: Any, boundaries: np.ndarray, null_part: int) -> np.nda
     """Each row's range partition: ``searchsorted`` on the boundaries; nulls to
     ``null_part`` (with no boundaries, one partition: every row in 0)."""
     ids = np.full(len(column), null_part if len(boundaries) else 0, dtype=np.int64)
+    view = numpy_view(column) if len(boundaries) else None
+    if view is not None:  # no nulls
+        ids[:] = np.searchsorted(boundaries, view, side="right")
+        return ids
     valid = np.asarray(column.is_valid())
     if len(boundaries) and valid.any():
         values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)

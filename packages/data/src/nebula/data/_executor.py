@@ -75,9 +75,12 @@ class DataContext:
     ``object_store_memory_limit``: the bytes an execution may hold in the object store;
     None means ``object_store_memory_fraction`` of the cluster's object store.
     ``enable_progress_bars``: draw a progress bar per operator when stderr is a terminal.
+    ``target_max_block_size``: the bytes a sort, shuffle or join aims to put in each output
+    block (they make more, smaller blocks than their inputs to stay under it).
     """
 
     max_in_flight_per_operator: int | None = None
+    target_max_block_size: int = 128 * 2**20
     object_store_memory_limit: int | None = None
     object_store_memory_fraction: float = DEFAULT_OBJECT_STORE_MEMORY_FRACTION
     enable_progress_bars: bool = True

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
-from nebula.data._blocks import Block, BlockMetadata, RefBundle
-from nebula.data._exchange import as_list, key_boundaries, partition_ids
+from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._exchange import key_boundaries, partition_ids
 from nebula.data._logical import NAryOperator
 from nebula.data._physical import AllToAllOperator, Input
+from nebula.data._shuffle import group_rows, slice_part
 
 import nebula
 
@@ -110,20 +111,26 @@ def check_keys(spec: JoinSpec, left: pa.Schema | None, right: pa.Schema | None) 
         )
 
 
-@nebula.remote
-def _partition(block: Block, key: str, boundaries: np.ndarray) -> Any:
+@nebula.remote(num_returns=2)
+def _partition(block: Block, key: str, boundaries: np.ndarray) -> tuple[Block, np.ndarray]:
+    """``block`` with each key range's rows contiguous, and where each range starts."""
     parts = len(boundaries) + 1
     if key not in block.column_names:
         raise KeyError(f"join: no key column {key!r}; the dataset has {block.column_names}.")
     ids = partition_ids(block.column(key), boundaries, null_part=0)
-    pieces = [block.filter(pa.array(ids == part)) for part in range(parts)]
-    return pieces if parts > 1 else pieces[0]
+    return group_rows(block, ids, parts)
 
 
 @nebula.remote(num_returns=2)
-def _join_partition(spec: JoinSpec, left_count: int, *pieces: Block) -> tuple[Block, BlockMetadata]:
-    left = _blocks.concat(list(pieces[:left_count]))
-    right = _blocks.concat(list(pieces[left_count:]))
+def _join_partition(
+    spec: JoinSpec, part: int, left_count: int, right_count: int, *args: Any
+) -> tuple[Block, BlockMetadata]:
+    """Join range ``part``: ``args`` are the left maps' offsets, the right maps' offsets,
+    then the left maps' blocks and the right maps' blocks."""
+    counts = left_count + right_count
+    offsets, blocks = args[:counts], args[counts:]
+    left = _blocks.concat(slice_part(offsets[:left_count], blocks[:left_count], part, True))
+    right = _blocks.concat(slice_part(offsets[left_count:], blocks[left_count:], part, True))
     check_keys(spec, left.schema, right.schema)
     joined = left.join(
         right,
@@ -138,7 +145,7 @@ def _join_partition(spec: JoinSpec, left_count: int, *pieces: Block) -> tuple[Bl
     return joined, BlockMetadata.of(joined)
 
 
-def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> list[RefBundle]:
+def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> list[Any]:
     for side, bundles in (("left", left), ("right", right)):
         if not bundles:
             raise ValueError(f"join: the {side} dataset has no blocks (not even empty ones).")
@@ -146,26 +153,19 @@ def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> l
     keys = [spec.on[0]] * len(left) + [spec.right_on[0]] * len(right)
     boundaries = key_boundaries([*left, *right], keys, parts, "join")
     parts = len(boundaries) + 1
-
-    def split(bundles: list[RefBundle], key: str) -> list[list[Any]]:
-        return [
-            as_list(_partition.options(num_returns=parts).remote(b.ref, key, boundaries))
-            for b in bundles
-        ]
-
-    left_pieces = split(left, spec.on[0])
-    right_pieces = split(right, spec.right_on[0])
-    pairs = [
-        _join_partition.remote(
-            spec,
-            len(left_pieces),
-            *[row[part] for row in left_pieces],
-            *[row[part] for row in right_pieces],
+    left_maps = [_partition.remote(b.ref, spec.on[0], boundaries) for b in left]
+    right_maps = [_partition.remote(b.ref, spec.right_on[0], boundaries) for b in right]
+    offsets = [offset for _, offset in left_maps + right_maps]
+    blocks = [block for block, _ in left_maps + right_maps]
+    outputs = [
+        PendingBundle(
+            *_join_partition.remote(spec, part, len(left_maps), len(right_maps), *offsets, *blocks)
         )
         for part in range(parts)
     ]
-    metas = nebula.get([meta for _, meta in pairs])
-    return [RefBundle(block, meta) for (block, _), meta in zip(pairs, metas)]
+    if len(outputs) == 1:  # keep the one block even when it is empty (its schema)
+        return [RefBundle(outputs[0].ref, nebula.get(outputs[0].meta_ref))]
+    return outputs
 
 
 class JoinOperator(AllToAllOperator):
@@ -183,6 +183,6 @@ class JoinOperator(AllToAllOperator):
         else:
             self._right.append(item)
 
-    def _join(self, left: list[RefBundle], params: dict[str, Any]) -> list[RefBundle]:
+    def _join(self, left: list[RefBundle], params: dict[str, Any]) -> list[Any]:
         right, self._right = self._right, []
         return run_join(self._spec, left, right)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from nebula.data._strings import ArrowStrings
 
 
 class _Unread:
@@ -38,19 +39,35 @@ class NumpyBatch(dict[str, Any]):
     def __init__(self) -> None:
         super().__init__()
         # name -> (the array handed out, the column it views); only for read-only views.
-        self._views: dict[str, tuple[np.ndarray, pa.ChunkedArray]] = {}
+        self._views: dict[str, tuple[np.ndarray | ArrowStrings, pa.ChunkedArray]] = {}
+        self._sources: dict[str, pa.ChunkedArray] = {}
 
     @classmethod
     def of(cls, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> NumpyBatch:
         """A batch of ``table``'s columns, each converted by ``convert`` when first read."""
         batch = cls()
         for name, column in zip(table.column_names, table.columns):
-            dict.__setitem__(batch, name, _Unread(column, convert))
+            batch.add_unread(name, column, convert)
         return batch
+
+    def add_unread(
+        self, name: str, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]
+    ) -> None:
+        """Add column ``name``, to be converted by ``convert(column)`` when first read."""
+        dict.__setitem__(self, name, _Unread(column, convert))
+        self._sources[name] = column
+
+    def source_column(self, name: str) -> pa.ChunkedArray | None:
+        """The Arrow column ``name`` this batch was made with (None if it was not)."""
+        return self._sources.get(name)
 
     def _store(self, name: str, column: pa.ChunkedArray, array: Any) -> Any:
         dict.__setitem__(self, name, array)
-        if isinstance(array, np.ndarray) and not array.flags.writeable:
+        # Read-only views and Arrow-backed strings cannot have been changed in place
+        # (assigning into ArrowStrings marks it as changed).
+        if isinstance(array, ArrowStrings) or (
+            isinstance(array, np.ndarray) and not array.flags.writeable
+        ):
             self._views[name] = (array, column)
         return array
 
@@ -108,6 +125,7 @@ class NumpyBatch(dict[str, Any]):
         new = NumpyBatch()
         dict.update(new, dict.items(self))
         new._views = dict(self._views)
+        new._sources = dict(self._sources)
         return new
 
     def __or__(self, other: Any) -> Any:
@@ -148,6 +166,8 @@ class NumpyBatch(dict[str, Any]):
             return value.column
         view = self._views.get(name)
         if view is not None and view[0] is value:
+            if isinstance(value, ArrowStrings) and value.changed:
+                return None
             return view[1]
         return None
 

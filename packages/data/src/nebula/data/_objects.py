@@ -53,7 +53,7 @@ except pa.ArrowKeyError:  # already registered (the module loaded twice)
 ARROW_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 
 
-def object_array(values: Sequence[Any]) -> pa.ExtensionArray:
+def object_array(values: Sequence[Any] | np.ndarray) -> pa.ExtensionArray:
     """``values`` pickled into a Python-object column (None stays null)."""
     storage = pa.array(
         [None if value is None else cloudpickle.dumps(value) for value in values],
@@ -62,7 +62,7 @@ def object_array(values: Sequence[Any]) -> pa.ExtensionArray:
     return pa.ExtensionArray.from_storage(PythonObjectType(), storage)
 
 
-def array_or_objects(values: Sequence[Any]) -> pa.Array:
+def array_or_objects(values: Sequence[Any] | np.ndarray) -> pa.Array:
     """An Arrow array of ``values``, or a Python-object column when Arrow has no type."""
     try:
         return pa.array(values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from nebula.data._logical import FusedMap, Limit, LogicalOperator, MapOp, Read, chain
+from nebula.data._logical import AllToAll, FusedMap, Limit, LogicalOperator, MapOp, Read, chain
 from nebula.data._registries import Rule, rule_registry
 
 
@@ -54,6 +54,39 @@ class LimitPushdownRule(Rule):
                     ops[index - 1], ops[index] = op, below
                     changed = True
                     break
+        return rebuild(ops)
+
+
+class PartialAggregationRule(Rule):
+    """Aggregate each block where it is made, before a group-by's exchange.
+
+    A built-in aggregation reduces a block to one row per group in the task that reads or
+    maps it, so the exchange moves (and combines) partials instead of every row, and
+    starts on them as the blocks come, with no second pass over the data.
+    """
+
+    def apply(self, plan: LogicalOperator) -> LogicalOperator:
+        from nebula.data._aggregate import PartialAggregateTransform, partial_aggregation_applies
+
+        ops = chain(plan)
+        for index in range(len(ops) - 1, 0, -1):
+            op, below = ops[index], ops[index - 1]
+            if not (isinstance(op, AllToAll) and op.kind == "Aggregate"):
+                continue
+            if op.params.get("partial") or not isinstance(below, (Read, MapOp)):
+                continue
+            keys, aggs = list(op.params["keys"]), list(op.params["aggs"])
+            if not partial_aggregation_applies(aggs, keys):
+                continue
+            remote_args = getattr(below, "remote_args", {}) if isinstance(below, MapOp) else {}
+            partial = MapOp(
+                None,
+                kind="PartialAggregate",
+                transform=PartialAggregateTransform(keys, aggs),
+                remote_args=dict(remote_args),
+            )
+            params = {**op.params, "partial": True}
+            ops[index : index + 1] = [partial, dataclasses.replace(op, params=params)]
         return rebuild(ops)
 
 

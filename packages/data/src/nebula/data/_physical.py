@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from nebula.data._blocks import Block, BlockMetadata, RefBundle
+from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
 from nebula.data._logical import ReadTask
 from nebula.data._transforms import BlockTransform, SliceTransform, TaskContext, add_note
 
@@ -376,6 +376,10 @@ class AllToAllOperator(PhysicalOperator):
         self._params = params
         self._collected: list[RefBundle] = []
         self._ran = False
+        # meta ref -> (position among the exchange's outputs, block ref)
+        self._in_flight: dict[Any, tuple[int, Any]] = {}
+        self._ready: dict[int, RefBundle | None] = {}
+        self._next_emit = 0
 
     def add_input(self, item: Input) -> None:
         assert isinstance(item, RefBundle)
@@ -398,11 +402,43 @@ class AllToAllOperator(PhysicalOperator):
             add_note(exc, f"(while executing nebula.data operator {self.name})")
             raise
         self._collected = []
-        for bundle in outputs:
-            self.stats.record(bundle.meta)
         self.stats.tasks = len(outputs)
-        self.stats.finished = time.perf_counter()
-        self._outputs.extend(outputs)
+        for seq, output in enumerate(outputs):
+            if isinstance(output, PendingBundle):
+                self._in_flight[output.meta_ref] = (seq, output.ref)
+            else:
+                self._ready[seq] = output
+                self.stats.record(output.meta)
+        self._emit_ready()
+
+    def _emit_ready(self) -> None:
+        while self._next_emit in self._ready:
+            bundle = self._ready.pop(self._next_emit)
+            if bundle is not None:
+                self._outputs.append(bundle)
+            self._next_emit += 1
+        if not self._in_flight and not self._ready and self.stats.finished is None:
+            self.stats.finished = time.perf_counter()
+
+    def pending(self) -> list[Any]:
+        return list(self._in_flight)
+
+    def on_ready(self, ref: Any) -> None:
+        seq, block_ref = self._in_flight.pop(ref)
+        try:
+            meta = nebula.get(ref)
+        except Exception as exc:
+            add_note(exc, f"(while executing nebula.data operator {self.name})")
+            raise
+        self.stats.record(meta)
+        # An empty partition of a sort or shuffle goes no further.
+        self._ready[seq] = RefBundle(block_ref, meta) if meta.num_rows else None
+        self._emit_ready()
+
+    def stop(self) -> None:
+        super().stop()
+        self._in_flight.clear()
+        self._ready.clear()
 
     def done(self) -> bool:
-        return self._ran and not self._outputs
+        return self._ran and not (self._outputs or self._in_flight or self._ready)

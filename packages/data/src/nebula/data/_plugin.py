@@ -25,12 +25,21 @@ def nebula_add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
 def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
     """The built-in rules, applied in this order."""
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
-    from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule
+    from nebula.data._optimizer import (
+        LimitPushdownRule,
+        OperatorFusionRule,
+        PartialAggregationRule,
+    )
 
     registry.add(
         "LimitPushdownRule",
         LimitPushdownRule(),
         description="move limits below one-to-one operators and merge adjacent limits",
+    )
+    registry.add(
+        "PartialAggregationRule",
+        PartialAggregationRule(),
+        description="aggregate each block where it is made, before a group-by's exchange",
     )
     registry.add(
         "OperatorFusionRule",
@@ -43,7 +52,8 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
 def nebula_register_operators(registry: OperatorRegistry) -> None:
     """The built-in all-to-all operators."""
     from nebula.data._aggregate import aggregate
-    from nebula.data._exchange import random_shuffle, randomize_blocks, repartition, sort
+    from nebula.data._exchange import randomize_blocks, repartition
+    from nebula.data._shuffle import random_shuffle, sort
 
     registry.add("Repartition", repartition, description="split rows evenly")
     registry.add("RandomShuffle", random_shuffle, description="shuffle rows")
@@ -54,12 +64,13 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
 
 @hookimpl
 def nebula_worker_started(worker: WorkerInfo) -> None:
-    """Have Arrow allocate from jemalloc in workers (Linux), unless the user chose a pool.
+    """Have Arrow allocate from mimalloc in workers (Linux), unless the user chose a pool.
 
-    Arrow's default allocator (mimalloc) keeps what a task freed for reuse, so a worker that
-    reads, converts and writes blocks grows to a few times the size of one block and stays
-    there; jemalloc hands freed memory back within a second, at the same speed. Arrow reads
-    the choice once, when it is first imported, hence here, before any task runs.
+    mimalloc keeps what a task freed for the next task. jemalloc, as Arrow configures it,
+    hands large freed blocks back to the system at once, so every task faults its memory in
+    again: a read -> map_batches -> write pipeline spent a third of its CPU time in the
+    kernel with it, for a worker footprint about 15% smaller. Arrow reads the choice once,
+    when it is first imported, hence here, before any task runs.
     """
     if sys.platform.startswith("linux") and "pyarrow" not in sys.modules:
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
+from nebula.data._batching import map_numpy_batches
 from nebula.data._blocks import Block
 from nebula.data._expressions import Expr, evaluate_column, filter_block
 
@@ -157,11 +158,14 @@ class MapBatchesTransform(BlockTransform):
         self.udf.setup()
 
     def __call__(self, block: Block) -> Block:
+        size = self.batch_size
+        if self.batch_format in ("default", "numpy") and size and block.num_rows > size:
+            return map_numpy_batches(block, self.udf, size)
         outputs = []
-        for piece in _blocks.iter_slices(block, self.batch_size):
+        for piece in _blocks.iter_slices(block, size):
             batch = _blocks.to_udf_batch(piece, self.batch_format)
             outputs.append(_blocks.from_batch(self.udf(batch)))
-        return _blocks.concat(outputs)
+        return _blocks.compact(_blocks.concat(outputs))
 
 
 @dataclass

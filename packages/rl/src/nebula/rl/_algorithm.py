@@ -57,6 +57,14 @@ def _build_learner(
     return learner_class(config, modules, rank, world_size)
 
 
+def _learner_cpus(config: AlgorithmConfig) -> float:
+    """A learner actor's CPUs; "auto" is 1, or 0 for a learner on a GPU (as in RLlib)."""
+    cpus = config.num_cpus_per_learner
+    if cpus == "auto":
+        return 0.0 if config.num_gpus_per_learner > 0 else 1.0
+    return float(cpus)
+
+
 class Algorithm:
     """Base class of every algorithm; build one with ``SomeConfig().build_algo()``."""
 
@@ -116,26 +124,34 @@ class Algorithm:
 
     # ------------------------------------------------------------------ set-up
     @classmethod
-    def default_resource_request(cls, config: Any) -> dict[str, float]:
-        """CPUs and GPUs the algorithm's actors and main process ask for, as a tune trial."""
+    def default_resource_request(cls, config: Any) -> list[dict[str, float]]:
+        """A tune trial's bundles: the main process's, then one per env runner (evaluation
+        ones included) and one per learner actor. Tune reserves them as one placement group
+        that captures the actors the algorithm starts."""
         if isinstance(config, dict):
             config = cls.get_default_config().update_from_dict(
                 {k: v for k, v in config.items() if not _is_search_space(v)}
             )
-        cpus = float(config.num_cpus_for_main_process)
-        cpus += config.num_env_runners * config.num_cpus_per_env_runner
-        cpus += config.evaluation_num_env_runners * config.num_cpus_per_env_runner
-        learner_cpus = config.num_cpus_per_learner
-        cpus += config.num_learners * (1 if learner_cpus == "auto" else learner_cpus)
-        gpus = float(config.num_gpus) + config.num_learners * config.num_gpus_per_learner
-        return {"CPU": cpus, "GPU": gpus}
+        c = config
+        main = {"CPU": float(c.num_cpus_for_main_process), "GPU": float(c.num_gpus)}
+        if c.num_learners == 0:
+            main["GPU"] += c.num_gpus_per_learner
+        runner = {
+            "CPU": float(c.num_cpus_per_env_runner),
+            "GPU": float(c.num_gpus_per_env_runner),
+            **{k: float(v) for k, v in (c.custom_resources_per_env_runner or {}).items()},
+        }
+        learner = {"CPU": _learner_cpus(c), "GPU": float(c.num_gpus_per_learner)}
+        runners = c.num_env_runners + c.evaluation_num_env_runners
+        bundles = [main] + [dict(runner) for _ in range(runners)]
+        bundles += [dict(learner) for _ in range(c.num_learners)]
+        return [{k: v for k, v in b.items() if v > 0} for b in bundles]
 
     def _check_resources(self) -> None:
         c = self.config
-        learner_cpus = 1 if c.num_cpus_per_learner == "auto" else c.num_cpus_per_learner
         needed = (
             c.num_env_runners * c.num_cpus_per_env_runner
-            + c.num_learners * learner_cpus
+            + c.num_learners * _learner_cpus(c)
             + c.evaluation_num_env_runners * c.num_cpus_per_env_runner
         )
         total = nebula.cluster_resources().get("CPU", 0)
@@ -169,7 +185,7 @@ class Algorithm:
         self.learner_group = LearnerGroup(
             factory,
             config.num_learners,
-            num_cpus=1 if config.num_cpus_per_learner == "auto" else config.num_cpus_per_learner,
+            num_cpus=_learner_cpus(config),
             num_gpus=config.num_gpus_per_learner,
         )
         self._env_creator = creator

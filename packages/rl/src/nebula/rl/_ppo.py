@@ -37,7 +37,12 @@ class PPOConfig(AlgorithmConfig):
         ("training", "vf_loss_coeff", 1.0, s.number(0)),
         ("training", "entropy_coeff", 0.0, s.schedule),
         ("training", "clip_param", 0.3, s.number(0, lo_open=True)),
-        ("training", "vf_clip_param", 10.0, s.optional(s.number(0, lo_open=True))),
+        (
+            "training",
+            "vf_clip_param",
+            10.0,
+            s.optional(s.number(0, lo_open=True, allow_inf=True)),
+        ),
         ("training", "entropy_coeff_schedule", None, s.optional(s.schedule)),
         ("training", "lr_schedule", None, s.optional(s.schedule)),
         ("training", "vf_share_layers", None, s.optional(s.boolean)),

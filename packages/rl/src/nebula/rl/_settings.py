@@ -79,7 +79,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Check:
+def number(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    allow_inf: bool = False,
+) -> Check:
+    """A real number in range; ``allow_inf`` also takes ``float("inf")`` (as "no limit")."""
     parts = []
     if lo is not None:
         parts.append(f"{'>' if lo_open else '>='} {lo}")
@@ -88,6 +95,8 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     text = "a number" + (" " + " and ".join(parts) if parts else "")
 
     def check(value: Any) -> str | None:
+        if allow_inf and value == math.inf and not isinstance(value, bool):
+            return None
         if not _is_number(value):
             return text
         if lo is not None and (value <= lo if lo_open else value < lo):

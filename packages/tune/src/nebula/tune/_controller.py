@@ -19,6 +19,7 @@ from nebula.tune._checkpoint import Checkpoint
 from nebula.tune._checkpoints import CheckpointShelf
 from nebula.tune._resources import PlacementGroupFactory
 from nebula.tune._trial import Trial, TrialStatus
+from nebula.tune._util import flat_view, lookup
 from nebula.tune.schedulers._base import TrialScheduler
 from nebula.tune.search._algorithms import SearchAlgorithm
 from nebula.tune.stopper import Stopper
@@ -428,16 +429,18 @@ class TuneController:
             self._check_metric(trial, result)
         result["config"] = trial.config
         trial.observe(result, settings.metric, settings.mode)
+        # Metrics nested in the result (RL's) are named by their "a/b" path.
+        view = flat_view(result)
         if checkpoint is not None:
             self._record_checkpoint(trial, checkpoint, result)
         self._out.append(Notify("result", trial, result))
         if result.get("done"):
             return TrialScheduler.CONTINUE
-        if settings.stopper is not None and settings.stopper(trial.trial_id, result):
+        if settings.stopper is not None and settings.stopper(trial.trial_id, view):
             result["done"] = True
             return TrialScheduler.STOP
-        self.search.on_trial_result(trial.trial_id, result)
-        decision = self.scheduler.on_trial_result(self, trial, result)
+        self.search.on_trial_result(trial.trial_id, view)
+        decision = self.scheduler.on_trial_result(self, trial, view)
         if decision == TrialScheduler.STOP:
             trial.stopped_by_scheduler = True
         return decision
@@ -448,7 +451,7 @@ class TuneController:
             (type(self.scheduler).__name__, self.scheduler.metric),
             (type(self.search).__name__, self.search.metric),
         ):
-            if metric is not None and metric not in result:
+            if metric is not None and lookup(result, metric) is None:
                 reported = ", ".join(sorted(k for k in result if k != "config"))
                 raise _SweepError(
                     ValueError(
@@ -537,8 +540,9 @@ class TuneController:
         trial.status = TrialStatus.TERMINATED
         if trial.last_result:
             trial.last_result["done"] = True
-        self.scheduler.on_trial_complete(self, trial, trial.last_result)
-        self.search.on_trial_complete(trial.trial_id, trial.last_result)
+        last = flat_view(trial.last_result)
+        self.scheduler.on_trial_complete(self, trial, last)
+        self.search.on_trial_complete(trial.trial_id, last)
         self._out.append(Notify("complete", trial))
         self._out.append(SaveState(urgent=True))
 
@@ -564,7 +568,9 @@ class TuneController:
         trial.status = TrialStatus.ERROR
         trial.error = error
         self.scheduler.on_trial_error(self, trial)
-        self.search.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+        self.search.on_trial_complete(
+            trial.trial_id, flat_view(trial.last_result) or None, error=True
+        )
         self._out.append(Notify("error", trial, cause))
         self._out.append(SaveState(urgent=True))
         fail_fast = self.settings.fail_fast

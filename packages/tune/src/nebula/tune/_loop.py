@@ -221,8 +221,14 @@ class TrialLoop:
             from nebula.util.placement_group import placement_group as make_group
             from nebula.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-            placement_group = make_group(resources.bundles, strategy=resources.strategy)
-            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement_group, 0)
+            placement_group = make_group(resources.group_bundles, strategy=resources.strategy)
+            # Capture: what the trainable starts without a strategy of its own (an RL
+            # algorithm's env runners, a trainer's workers) takes the group's other bundles.
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                placement_group,
+                -1 if resources.head_bundle_is_empty else 0,
+                placement_group_capture_child_tasks=True,
+            )
         actor = _RemoteHost.options(**options).remote(self._trainable_ref)
         return _Slot(actor, resources, placement_group)
 

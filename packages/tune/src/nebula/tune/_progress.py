@@ -8,6 +8,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from nebula.tune._callback import Callback
+from nebula.tune._util import lookup
 
 if TYPE_CHECKING:
     from nebula.tune._trial import Trial
@@ -139,7 +140,7 @@ class ProgressTable(Callback):
         if best is not None:
             lines.append(
                 f"Best trial {best} "
-                f"({self.mode} {self.metric}={best.last_result.get(self.metric)}): "
+                f"({self.mode} {self.metric}={lookup(best.last_result, self.metric)}): "
                 f"config {best.config}"
             )
         errored = [t for t in trials if t.status == "ERROR"]
@@ -152,16 +153,16 @@ class ProgressTable(Callback):
     def _best(self, trials: list[Trial]) -> Trial | None:
         if self.metric is None or self.mode is None:
             return None
-        scored = [t for t in trials if isinstance(t.last_result.get(self.metric), int | float)]
+        scored = [t for t in trials if isinstance(lookup(t.last_result, self.metric), int | float)]
         if not scored:
             return None
-        key = lambda t: t.last_result[self.metric]  # noqa: E731
+        key = lambda t: lookup(t.last_result, self.metric)  # noqa: E731
         return max(scored, key=key) if self.mode == "max" else min(scored, key=key)
 
     def _metric_text(self, trial: Trial) -> str:
         result = trial.last_result
         if self.metric is not None:
-            value = result.get(self.metric)
+            value = lookup(result, self.metric)
             return _short(value) if value is not None else ""
         numeric = [
             (k, v)

@@ -1,8 +1,15 @@
-"""What a trial asks the cluster for: one bundle, or a placement group of several."""
+"""What a trial asks the cluster for: one bundle, or a placement group of several.
+
+A trial of several bundles runs in a placement group reserved for it alone: the trainable in
+the first bundle, and everything it starts without a scheduling strategy of its own (the
+workers of a trainer, an RL algorithm's env runners) in the others, since the group captures
+its child tasks. A trial is started only once its whole group fits, so nested actors never
+wait on resources another trial holds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["PlacementGroupFactory", "resources_from"]
@@ -18,10 +25,15 @@ class PlacementGroupFactory:
     (read them back with ``tune.get_context().get_trial_resources()``).
     """
 
-    def __init__(self, bundles: list[Mapping[str, float]], strategy: str = "PACK") -> None:
-        if not bundles:
-            raise ValueError("a PlacementGroupFactory needs at least one bundle.")
-        self.bundles = [_normalized(b) for b in bundles]
+    def __init__(self, bundles: Sequence[Mapping[str, float]], strategy: str = "PACK") -> None:
+        if isinstance(bundles, Mapping) or not isinstance(bundles, Sequence) or not bundles:
+            raise ValueError(
+                "a PlacementGroupFactory needs a non-empty list of bundles, such as "
+                f"[{{'CPU': 1}}, {{'CPU': 2}}]; got {bundles!r}."
+            )
+        head, *rest = (_normalized(b) for b in bundles)
+        # A bundle of nothing reserves nothing: only the trainable's own may be empty.
+        self.bundles = [head, *(b for b in rest if b)]
         self.strategy = strategy
 
     @property
@@ -39,6 +51,16 @@ class PlacementGroupFactory:
     @property
     def needs_placement_group(self) -> bool:
         return len(self.bundles) > 1
+
+    @property
+    def head_bundle_is_empty(self) -> bool:
+        """The trainable asks for nothing itself: the group holds only its workers' bundles."""
+        return not self.bundles[0]
+
+    @property
+    def group_bundles(self) -> list[dict[str, float]]:
+        """The bundles the trial's placement group reserves."""
+        return [dict(b) for b in (self.bundles[1:] if self.head_bundle_is_empty else self.bundles)]
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -70,7 +92,8 @@ def _normalized(bundle: Mapping[str, Any]) -> dict[str, float]:
 
 
 def resources_from(request: Any) -> PlacementGroupFactory:
-    """A trial's request as a factory: from a dict (``{"cpu": 2, "gpu": 1}``) or a factory."""
+    """A trial's request as a factory: from a dict (``{"cpu": 2, "gpu": 1}``), a list of
+    bundle dicts (the trainable's first, then its workers'), or a factory."""
     if isinstance(request, PlacementGroupFactory):
         return request
     if request is None:
@@ -78,7 +101,9 @@ def resources_from(request: Any) -> PlacementGroupFactory:
     if isinstance(request, Mapping):
         bundle = _normalized(request)
         return PlacementGroupFactory([bundle])
+    if isinstance(request, list | tuple) and request:
+        return PlacementGroupFactory(request)
     raise TypeError(
-        "trial resources must be a dict such as {'cpu': 1, 'gpu': 1} or a "
-        f"PlacementGroupFactory, got {type(request).__name__}."
+        "trial resources must be a dict such as {'cpu': 1, 'gpu': 1}, a list of such bundles "
+        f"(the trainable's first), or a PlacementGroupFactory; got {request!r}."
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nebula.tune._errors import TrialError
-from nebula.tune._util import flatten
+from nebula.tune._util import flatten, lookup
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,7 +166,7 @@ class ResultGrid:
 
 def _scoped_value(result: Result, metric: str, mode: str, scope: str) -> float | None:
     if scope == "last":
-        value = result.metrics.get(metric)
+        value = lookup(result.metrics, metric)
         return (
             float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         )

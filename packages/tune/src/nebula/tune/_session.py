@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nebula.tune._channel import Channel, StopTrial, TrialSpec
+from nebula.tune._util import lookup
 
 if TYPE_CHECKING:
     from nebula.tune._checkpoint import Checkpoint
@@ -85,7 +86,7 @@ class TrialSession:
 
     def should_stop(self, result: dict[str, Any]) -> bool:
         for key, bound in self.spec.stop_criteria.items():
-            value = result.get(key)
+            value = lookup(result, key)
             if isinstance(value, int | float) and not isinstance(value, bool) and value >= bound:
                 return True
         return False

@@ -81,7 +81,9 @@ class Trainable:
     @classmethod
     def default_resource_request(
         cls, config: dict[str, Any]
-    ) -> dict[str, float] | PlacementGroupFactory | None:
+    ) -> dict[str, float] | list[dict[str, float]] | PlacementGroupFactory | None:
+        """What one trial asks for: a dict, a list of bundles (the trial's own first, then
+        those of the actors it starts), or a factory; None for one CPU."""
         return None
 
     # --- provided ------------------------------------------------------------------------
@@ -254,7 +256,8 @@ def put_parameters(trainable: Any) -> None:
 
 def with_resources(trainable: Any, resources: Any) -> Any:
     """``trainable`` asking for ``resources`` per trial: a dict (``{"cpu": 2, "gpu": 1}``),
-    a ``PlacementGroupFactory``, or a function of the config returning either.
+    a list of bundle dicts (the trainable's, then its workers'), a ``PlacementGroupFactory``,
+    or a function of the config returning one of those.
     """
     if not callable(resources):
         resources_from(resources)  # reject a malformed request now, not per trial

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nebula.tune._util import lookup
+
 if TYPE_CHECKING:
     from nebula.tune._checkpoint import Checkpoint
     from nebula.tune._resources import PlacementGroupFactory
@@ -67,7 +69,7 @@ class Trial:
         self.time_total_s = float(result.get("time_total_s", self.time_total_s))
         if metric is None or mode is None:
             return
-        value = result.get(metric)
+        value = lookup(result, metric)
         if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
             return
         better = self.best_value is None or (

@@ -1,0 +1,239 @@
+"""Sort and random shuffle as one map/reduce exchange over shared memory.
+
+Each map task reorders its block once (by the sort key, or at random) so that the rows of
+every output partition are contiguous, and returns that one block with the offsets where
+partitions start. Reduce task ``p`` receives every map block (mapped from the object
+store, zero-copy), slices partition ``p`` out of each and, with one more ``take``, merges
+(sort: a stable argsort over sorted runs, which timsort merges in linear passes) or
+permutes them. No piece is ever stored on its own, so no row is copied between the map's
+reorder and the reduce's. Reduce outputs are handed on as each finishes, in partition
+order, so a writer downstream starts on the first range while later ones are merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from nebula.data import _blocks
+from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._zero_copy import arrow_from_numpy, numpy_view
+
+import nebula
+
+# Keys that numpy sorts exactly as Arrow does (no nulls: Arrow puts them last).
+_NUMPY_SORTABLE = "iuf"
+
+
+def _key_array(block: Block, key: str) -> np.ndarray | None:
+    """The key column as numpy when numpy can order it, else None (Arrow sorts it)."""
+    column = block.column(key)
+    if column.null_count or not (
+        pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    ):
+        return None
+    values = numpy_view(column)
+    if values is None:
+        return None
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        return None  # Arrow orders NaN after numbers; numpy does too, but not stably with -0.0
+    return values
+
+
+def _sort_order(block: Block, keys: Sequence[str], descending: bool) -> np.ndarray:
+    """Row positions that sort ``block`` (stable: equal keys keep their order)."""
+    values = _key_array(block, keys[0]) if len(keys) == 1 else None
+    if values is not None:
+        if descending:
+            # Reverse a stable ascending sort of the reversed rows: still stable.
+            order = np.argsort(values[::-1], kind="stable")[::-1]
+            return len(values) - 1 - order  # type: ignore[no-any-return]
+        return np.argsort(values, kind="stable")
+    direction = "descending" if descending else "ascending"
+    return pc.sort_indices(block, sort_keys=[(key, direction) for key in keys]).to_numpy()
+
+
+def indices(values: np.ndarray) -> pa.Array:
+    """Row positions as Arrow, sharing memory (``pa.array`` would import pandas)."""
+    shared = arrow_from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+    return shared if shared is not None else pa.array(values)
+
+
+def _ordered_prefix(column: pa.ChunkedArray) -> Any:
+    """The values of a sorted key column before its nulls and NaNs (which sort last)."""
+    invalid = column.null_count
+    if pa.types.is_floating(column.type):
+        invalid += pc.sum(pc.is_nan(column)).as_py() or 0
+    prefix = column.slice(0, len(column) - invalid)
+    view = numpy_view(prefix)
+    return view if view is not None else prefix.to_numpy(zero_copy_only=False)
+
+
+@nebula.remote(num_returns=2)
+def _sort_map(
+    block: Block, keys: list[str], descending: bool, boundaries: np.ndarray
+) -> tuple[Block, np.ndarray]:
+    """``block`` sorted, and where each range partition starts in it.
+
+    ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
+    sort last, so they fall in the last partition.
+    """
+    parts = len(boundaries) + 1
+    if not block.num_rows:
+        return block, np.zeros(parts + 1, dtype=np.int64)
+    block = block.take(indices(_sort_order(block, keys, descending)))
+    if parts == 1:
+        return block, np.array([0, block.num_rows], dtype=np.int64)
+    values = _ordered_prefix(block.column(keys[0]))
+    if descending:  # values >= boundary come first
+        cuts = len(values) - np.searchsorted(values[::-1], boundaries, side="left")
+    else:  # values <= boundary come first
+        cuts = np.searchsorted(values, boundaries, side="right")
+    return block, np.concatenate([[0], cuts, [block.num_rows]]).astype(np.int64)
+
+
+@nebula.remote(num_returns=2)
+def _shuffle_map(block: Block, parts: int, seed: int | None) -> tuple[Block, np.ndarray]:
+    """``block`` with its rows grouped by a random output partition each, and where each
+    partition starts. Rows keep their order within a partition (the reduce permutes them),
+    which makes this ``take`` read memory nearly in order."""
+    rng = np.random.default_rng(seed)
+    kind = np.int16 if parts < 2**15 else np.int64
+    return group_rows(block, rng.integers(0, parts, size=block.num_rows, dtype=kind), parts)
+
+
+def group_rows(block: Block, ids: np.ndarray, parts: int) -> tuple[Block, np.ndarray]:
+    """``block`` with the rows of each partition ``ids`` names contiguous (in their order),
+    and where each partition starts (plus the end)."""
+    counts = np.bincount(ids, minlength=parts) if len(ids) else np.zeros(parts, dtype=np.int64)
+    if block.num_rows and parts > 1 and np.count_nonzero(counts) > 1:
+        block = block.take(indices(np.argsort(ids, kind="stable")))
+    return block, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def slice_part(
+    offsets: Sequence[np.ndarray], blocks: Sequence[Block], part: int, keep_empty: bool = False
+) -> list[Block]:
+    """Partition ``part`` of each map output (empty ones only with ``keep_empty``, so a
+    reduce always has a schema)."""
+    pieces = []
+    for cuts, block in zip(offsets, blocks):
+        start, stop = int(cuts[part]), int(cuts[part + 1])
+        if stop > start or keep_empty:
+            pieces.append(block.slice(start, stop - start))
+    return pieces
+
+
+def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
+    """Partition ``part`` of each of ``count`` map outputs: offsets first, then blocks."""
+    return slice_part(args[:count], args[count:], part)
+
+
+@nebula.remote(num_returns=2)
+def _sort_reduce(
+    part: int, count: int, keys: list[str], descending: bool, *args: Any
+) -> tuple[Block, BlockMetadata]:
+    pieces = _pieces(part, count, args)
+    if not pieces:
+        return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
+    block = _blocks.concat(pieces)
+    if len(pieces) > 1:
+        block = block.take(indices(_sort_order(block, keys, descending)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
+@nebula.remote(num_returns=2)
+def _shuffle_reduce(part: int, count: int, seed: int | None, *args: Any) -> tuple[Block, Any]:
+    pieces = _pieces(part, count, args)
+    if not pieces:
+        return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
+    block = _blocks.concat(pieces)
+    block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
+    return block, BlockMetadata.of(block)
+
+
+def _empty(like: Block) -> Block:
+    return like.schema.empty_table()
+
+
+@nebula.remote
+def _sample(block: Block, key: str, count: int) -> np.ndarray:
+    column = block.column(key).drop_null()
+    if len(column) == 0:
+        return np.array([])
+    view = numpy_view(column)
+    values = view if view is not None else column.to_numpy(zero_copy_only=False)
+    picks = np.random.default_rng(len(values)).choice(len(values), size=min(count, len(values)))
+    return values[picks]  # type: ignore[no-any-return]
+
+
+def output_partitions(bundles: Sequence[RefBundle], requested: int | None = None) -> int:
+    """How many blocks an exchange makes: ``requested``, else as many as it was given, or
+    more when that keeps them under the context's ``target_max_block_size``."""
+    if requested:
+        return requested
+    from nebula.data._executor import DataContext
+
+    target = max(1, DataContext.get_current().target_max_block_size)
+    total = sum(bundle.meta.size_bytes for bundle in bundles)
+    return max(len(bundles), -(-total // target), 1)
+
+
+def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
+    """Sample boundaries of the first key, sort and range-cut each block in a map task,
+    merge each range in a reduce task; ranges come out in order.
+
+    Equal first-key values always land in the same range, so sorting each range on all
+    keys and handing the ranges on in order sorts the whole dataset.
+    """
+    keys: list[str] = params["keys"]
+    descending: bool = params["descending"]
+    bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
+    if not bundles:
+        return []
+    parts = output_partitions(bundles)
+    samples = nebula.get([_sample.remote(b.ref, keys[0], 4 * parts) for b in bundles])
+    present = [sample for sample in samples if len(sample)]
+    present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
+    boundaries = np.array([])
+    if present and parts > 1:
+        pooled = np.sort(np.concatenate(present))
+        cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
+        boundaries = np.unique(pooled[cuts])
+        if descending:
+            boundaries = boundaries[::-1]
+    parts = len(boundaries) + 1
+    maps = [_sort_map.remote(b.ref, keys, descending, boundaries) for b in bundles]
+    offsets = [offset_ref for _, offset_ref in maps]
+    blocks = [block_ref for block_ref, _ in maps]
+    return [
+        PendingBundle(*_sort_reduce.remote(part, len(maps), keys, descending, *offsets, *blocks))
+        for part in range(parts)
+    ]
+
+
+def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
+    """Every row to a random output block, in a random order within it."""
+    seed: int | None = params.get("seed")
+    bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
+    if not bundles:
+        return []
+    parts = output_partitions(bundles, params.get("num_blocks"))
+    maps = [
+        _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
+        for index, b in enumerate(bundles)
+    ]
+    offsets = [offset_ref for _, offset_ref in maps]
+    blocks = [block_ref for block_ref, _ in maps]
+    return [
+        PendingBundle(
+            *_shuffle_reduce.remote(
+                part, len(maps), None if seed is None else seed * 7919 + part, *offsets, *blocks
+            )
+        )
+        for part in range(parts)
+    ]

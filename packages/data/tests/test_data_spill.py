@@ -1,0 +1,58 @@
+"""Larger than memory: a sort and a shuffle through an object store a tenth of the data
+finish, spilling, with every row checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import nebula.data as nd
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import nebula
+
+FILES = 16
+ROWS = 125_000  # 16 files x 125k rows x (3 x 8 bytes + ~12 bytes of text) ~ 75 MB in memory
+STORE = 8 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("spill_source")
+    rng = np.random.default_rng(11)
+    for f in range(FILES):
+        ids = np.arange(f * ROWS, (f + 1) * ROWS)
+        table = pa.table(
+            {
+                "id": ids,
+                "x": rng.standard_normal(ROWS),
+                "y": rng.standard_normal(ROWS),
+                "text": pa.array([f"row-{i:09d}" for i in ids]),
+            }
+        )
+        pq.write_table(table, folder / f"part-{f}.parquet")
+    nebula.init(num_cpus=2, object_store_memory=STORE)
+    yield folder
+    nebula.shutdown()
+
+
+def test_sort_through_a_store_a_tenth_of_the_data(source: Path, tmp_path: Path) -> None:
+    nd.read_parquet(str(source)).sort("x").write_parquet(str(tmp_path / "out"))
+    got = pq.read_table(tmp_path / "out")
+    x = got.column("x").to_numpy()
+    assert got.num_rows == FILES * ROWS
+    assert bool(np.all(x[1:] >= x[:-1]))
+    ids = got.column("id").to_numpy()
+    assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
+    texts = got.column("text").to_pylist()
+    assert all(t == f"row-{i:09d}" for t, i in zip(texts, ids.tolist()))
+
+
+def test_random_shuffle_through_a_small_store(source: Path) -> None:
+    ids = nd.read_parquet(str(source)).random_shuffle(seed=5).select_columns(["id"])
+    got = np.concatenate([b["id"] for b in ids.iter_batches(batch_format="numpy")])
+    assert np.array_equal(np.sort(got), np.arange(FILES * ROWS))
+    assert not np.array_equal(got, np.arange(FILES * ROWS))
