@@ -235,10 +235,18 @@ def run_size(n: int, args: argparse.Namespace) -> SizeResult:
             child.ask(f"register {args.register_rate / procs}")
         deadline = start + args.join_timeout_s
         converged = 0
+        last_log = time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(0.5)
             stats = total_stats(node_procs)
             converged = stats["converged"]
+            if time.monotonic() - last_log > 10:
+                last_log = time.monotonic()
+                log(
+                    f"  joining: {stats['registered']} registered, {converged} know all, "
+                    f"the least informed knows {stats['min_known']}; control store "
+                    f"{cpu_seconds(cs) - cpu0:.0f} CPU s, {cs.memory_info().rss >> 20} MiB"
+                )
             if converged == n:
                 result.join_s = time.monotonic() - start
                 break

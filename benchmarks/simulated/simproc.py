@@ -158,6 +158,7 @@ class NodeProcess:
         self._lease_worker: dict[bytes, bytes] = {}
         self._large: dict[bytes, p.Message] = {}
         self._entries: dict[bytes, tuple[int, bool]] = {}
+        self._templates: dict[int, tuple[Any, bytearray, int]] = {}
         self.handlers: dict[type, Callable[[SimNode, Any, float], None]] = {
             p.NodeDied: self._on_node_died,
             p.RequestLease: self._on_request_lease,
@@ -247,6 +248,20 @@ class NodeProcess:
             self._large[data] = cached
         return cached
 
+    def _full_view_template(self, msg: Any) -> tuple[bytearray, int]:
+        cached = self._templates.get(id(msg))
+        if cached is not None and cached[0] is msg:
+            return cached[1], cached[2]
+        template = bytearray(self.args.total)
+        for entry in msg.nodes:
+            index, alive = self._entry(entry)
+            template[index] = 1 if alive else 2
+        alive_count = template.count(1)
+        if len(self._templates) > 8:
+            self._templates.clear()
+        self._templates[id(msg)] = (msg, template, alive_count)
+        return template, alive_count
+
     def _entry(self, entry: bytes) -> tuple[int, bool]:
         """Which node a view entry is about and whether it is alive. The control store
         encodes an entry once and sends it to every node: decoded once per process here,
@@ -295,9 +310,15 @@ class NodeProcess:
 
     def _on_cluster_view_delta(self, node: SimNode, msg: Any, now: float) -> None:
         if msg.full:
-            node.known = bytearray(len(node.known))
-            node.known_alive = 0
-        elif msg.epoch != node.view_epoch or msg.base_version > node.view_version:
+            # A full view lists the nodes alive: the same for every node sent it, so the
+            # process builds what it says once (a real node decodes its own copy).
+            template, alive = self._full_view_template(msg)
+            node.known = bytearray(template)
+            node.known_alive = alive
+            node.view_epoch = msg.epoch
+            node.view_version = msg.version
+            return
+        if msg.epoch != node.view_epoch or msg.base_version > node.view_version:
             node.view_version = 0  # a delta was missed: ask for everything
             return
         elif msg.version < node.view_version:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nebula._control_store.membership import Node
-from nebula._control_store.server import owner_node
+from nebula._control_store.membership import Membership
 from nebula._protocol import NodeInfoMsg
 from nebula._scheduler.bundles import bundle_resources, rewrite_request
 from nebula._scheduler.placement import MAX_SPILLS, place
@@ -271,13 +270,16 @@ def test_bundle_requests_are_renamed_into_the_group() -> None:
 # --- which node an actor's owner lives on --------------------------------------------------
 
 
-def cs_node(node_id: str, ip: str) -> Node:
-    info = NodeInfoMsg(bytes.fromhex(node_id), f"tcp://{ip}:7000", ip, {"CPU": 1.0})
-    return Node(info, {"CPU": 1.0}, 0.0)
-
-
 def test_the_owner_node_is_matched_by_whole_host_not_by_substring() -> None:
-    nodes = [cs_node(A, "10.0.0.12"), cs_node(B, "10.0.0.1")]
-    assert owner_node(nodes, "tcp://10.0.0.1:40001").info.ip == "10.0.0.1"
-    assert owner_node(nodes, "tcp://10.0.0.12:40001").info.ip == "10.0.0.12"
-    assert owner_node(nodes, "tcp://192.168.0.9:40001").info.ip == "10.0.0.12"
+    membership = Membership()
+    for node_id, ip in ((A, "10.0.0.12"), (B, "10.0.0.1")):
+        membership.add(NodeInfoMsg(bytes.fromhex(node_id), f"tcp://{ip}:7000", ip, {}), 0.0)
+
+    def near(address: str) -> str:
+        node = membership.node_near(address)
+        assert node is not None
+        return node.info.ip
+
+    assert near("tcp://10.0.0.1:40001") == "10.0.0.1"
+    assert near("tcp://10.0.0.12:40001") == "10.0.0.12"
+    assert near("tcp://192.168.0.9:40001") == "10.0.0.12"

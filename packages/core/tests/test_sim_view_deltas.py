@@ -53,7 +53,7 @@ def truth(membership: Membership) -> tuple[set[bytes], dict[bytes, dict[str, flo
 
 def seen(copy: ClusterViewCopy) -> tuple[set[bytes], dict[bytes, dict[str, float]]]:
     alive = {k for k, i in copy.nodes.items() if i.alive}
-    return alive, {k: v for k, v in copy.available.items() if k in alive}
+    return alive, {k: copy.free(k) for k in alive}
 
 
 # ------------------------------------------------------------------ deltas
@@ -128,7 +128,7 @@ def test_a_stale_delta_is_ignored() -> None:
     assert isinstance(old, p.ClusterViewDelta)
 
     assert not peer.copy.apply(old)
-    assert peer.copy.available[nid(0)] == {"CPU": 2.0}
+    assert peer.copy.free(nid(0)) == {"CPU": 2.0}
 
 
 def test_a_view_from_an_earlier_control_store_is_replaced_whole() -> None:

@@ -504,7 +504,8 @@ class ClusterViewDelta(CompactMessage):
 
     ``nodes`` are the nodes that joined, died or changed their totals, as they are now;
     ``available`` the free resources of some nodes (every change when few, else the
-    latest ones and a rotating share of the rest). Entries are encoded once by the control
+    latest ones and a rotating share of the rest); a node never given free resources has
+    all of them free (a node joins idle). Entries are encoded once by the control
     store and carried as they are (``node_infos``/``free_resources`` decode them): a join
     goes to every node. A delta applies to a copy holding ``base_version`` or newer of the
     same ``epoch`` (one control store's lifetime); a copy older than ``base_version``
@@ -516,7 +517,7 @@ class ClusterViewDelta(CompactMessage):
     version: int
     # Each an encoded NodeInfoMsg.
     nodes: tuple[bytes, ...]
-    # Node id -> its encoded free resources (a dict of floats).
+    # Node id -> its encoded free resources, as they differ from its totals.
     available: dict[bytes, bytes]
     full: bool = False
 
@@ -527,7 +528,19 @@ class ClusterViewDelta(CompactMessage):
         return infos  # type: ignore[return-value]
 
     def free_resources(self) -> dict[bytes, dict[str, float]]:
+        """Node id -> how its free resources differ from its totals (see
+        ``resources_diff``): apply to the totals of the node as this delta leaves it."""
         return {node_id: decode_entry(entry) for node_id, entry in self.available.items()}
+
+
+def resources_diff(available: dict[str, float], total: dict[str, float]) -> dict[str, float]:
+    """``available`` as it differs from ``total``: ``total`` updated with the result is
+    ``available`` again (a resource it lacks counts as zero, as in every fit check)."""
+    diff = {name: amount for name, amount in available.items() if total.get(name) != amount}
+    for name in total:
+        if name not in available:
+            diff[name] = 0.0
+    return diff
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ import os
 from dataclasses import dataclass, field
 
 from nebula import _protocol as p
+from nebula._scheduler.view import NodeView
+from nebula._transport import host_of
 
 
 @dataclass
@@ -54,6 +56,14 @@ class Node:
     # sent to every node): cleared by Membership when the node changes.
     encoded_info: bytes | None = None
     encoded_available: bytes | None = None
+    # As placement policies see it, made at most once per change.
+    cached_view: NodeView | None = None
+
+    def node_view(self) -> NodeView:
+        if self.cached_view is None:
+            info = self.info
+            self.cached_view = NodeView(info.node_id.hex(), info.resources, self.available)
+        return self.cached_view
 
     def info_entry(self) -> bytes:
         if self.encoded_info is None:
@@ -61,8 +71,11 @@ class Node:
         return self.encoded_info
 
     def available_entry(self) -> bytes:
+        """Free resources as they differ from the node's totals (usually CPU alone)."""
         if self.encoded_available is None:
-            self.encoded_available = p.encode_entry(self.available)
+            self.encoded_available = p.encode_entry(
+                p.resources_diff(self.available, self.info.resources)
+            )
         return self.encoded_available
 
 
@@ -90,20 +103,26 @@ class Membership:
         self._available_changes: collections.OrderedDict[bytes, int] = collections.OrderedDict()
         self._sweep_order: list[bytes] = []
         self._sweep_index: dict[bytes, int] = {}
+        # Host -> the nodes alive on it (several share a host in a test cluster).
+        self._hosts: dict[str, dict[bytes, Node]] = {}
         self._snapshot: tuple[int, float, bytes] | None = None
 
     # ---------------------------------------------------------------- changes
 
     def add(self, info: p.NodeInfoMsg, now: float) -> Node:
         """A node joined (or rejoined with the same id)."""
+        rejoined = info.node_id in self.nodes
         node = Node(info, dict(info.resources), now)
         self.nodes[info.node_id] = node
         if info.alive:
             self.alive[info.node_id] = node
+            self._hosts.setdefault(info.ip, {})[info.node_id] = node
             self._sweep_add(info.node_id)
         else:
             self._forget_alive(info.node_id)
         self._info_changed(info.node_id)
+        if rejoined:  # copies may hold what it had free before
+            self.available_changed(node)
         return node
 
     def heartbeat(
@@ -125,6 +144,8 @@ class Membership:
         if total and total != node.info.resources:
             node.info = dataclasses.replace(node.info, resources=total)
             self._info_changed(node_id)
+            # Free resources travel as they differ from the totals: their base moved.
+            self.available_changed(node)
             return node, True
         return node, False
 
@@ -132,7 +153,7 @@ class Membership:
         """Note a change made to ``node.available`` (by a heartbeat or the control store)."""
         if node.info.node_id not in self.alive:
             return
-        node.encoded_available = None
+        node.encoded_available = node.cached_view = None
         self.version += 1
         self._available_changes[node.info.node_id] = self.version
         self._available_changes.move_to_end(node.info.node_id)
@@ -144,17 +165,31 @@ class Membership:
         self._available_changes.pop(node.info.node_id, None)
         self._info_changed(node.info.node_id)
 
+    def node_near(self, address: str) -> Node | None:
+        """A live node on the host of ``address`` (a process's); else the first live node;
+        None when none is alive."""
+        on_host = self._hosts.get(host_of(address))
+        if on_host:
+            return next(iter(on_host.values()))
+        return next(iter(self.alive.values()), None)
+
     def expired(self, now: float, timeout_s: float) -> list[Node]:
         return [n for n in self.alive.values() if now - n.last_heartbeat > timeout_s]
 
     def _info_changed(self, node_id: bytes) -> None:
-        self.nodes[node_id].encoded_info = None
+        node = self.nodes[node_id]
+        node.encoded_info = node.encoded_available = node.cached_view = None
         self.version += 1
         self._info_changes[node_id] = self.version
         self._info_changes.move_to_end(node_id)
 
     def _forget_alive(self, node_id: bytes) -> None:
-        self.alive.pop(node_id, None)
+        node = self.alive.pop(node_id, None)
+        if node is not None:
+            on_host = self._hosts.get(node.info.ip, {})
+            on_host.pop(node_id, None)
+            if not on_host:
+                self._hosts.pop(node.info.ip, None)
         index = self._sweep_index.pop(node_id, None)
         if index is None:
             return
@@ -191,14 +226,10 @@ class Membership:
     def _delta(self, cursor: ViewCursor) -> p.ClusterViewDelta:
         since = cursor.version
         nodes = []
-        joined = []
         for node_id, changed in reversed(self._info_changes.items()):
             if changed <= since:
                 break
-            node = self.nodes[node_id]
-            nodes.append(node.info_entry())
-            if node.info.alive:
-                joined.append(node)
+            nodes.append(self.nodes[node_id].info_entry())
         available: dict[bytes, bytes] = {}
         changes = reversed(self._available_changes.items())
         for node_id, changed in changes:
@@ -209,8 +240,6 @@ class Membership:
                 cursor.sweeps_owed = -(-len(self._sweep_order) // max(1, self.sweep))
                 break
             available[node_id] = self.alive[node_id].available_entry()
-        for node in joined:
-            available[node.info.node_id] = node.available_entry()
         if cursor.sweeps_owed:
             cursor.sweeps_owed -= 1
             self._add_sweep(cursor, available)
@@ -231,7 +260,11 @@ class Membership:
             0,
             self.version,
             tuple(n.info_entry() for n in self.alive.values()),
-            {node_id: n.available_entry() for node_id, n in self.alive.items()},
+            {
+                node_id: n.available_entry()
+                for node_id, n in self.alive.items()
+                if n.available != n.info.resources
+            },
             full=True,
         )
 

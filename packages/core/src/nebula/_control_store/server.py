@@ -23,9 +23,9 @@ from nebula._control_store.placement_groups import PlacementGroups
 from nebula._control_store.task_events import TaskEventTable, select
 from nebula._ids import new_lease_id
 from nebula._scheduler.bundles import is_group_resource
-from nebula._scheduler.placement import place
-from nebula._scheduler.view import NodeView, PlacementRequest
-from nebula._transport import Endpoint, host_of
+from nebula._scheduler.placement import place_near
+from nebula._scheduler.view import PlacementRequest
+from nebula._transport import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class ControlStore:
             max_available=_config.VIEW_DELTA_MAX_AVAILABLE,
             sweep=_config.VIEW_DELTA_SWEEP,
             snapshot_reuse_s=_config.VIEW_SNAPSHOT_REUSE_S,
-            full_view_patience_s=max(2 * _config.NODE_HEARTBEAT_S, 1.0),
+            # A full view lost on the way (rare: its connection dropped) is sent again
+            # after this; one merely slow to apply is not sent twice.
+            full_view_patience_s=_config.NODE_TIMEOUT_S,
         )
         self.nodes = self.membership.nodes
         self.jobs: dict[int, _Job] = {}
@@ -371,15 +373,18 @@ class ControlStore:
 
     def _choose_node(self, actor: _Actor) -> Node | None:
         spec = actor.spec
-        nodes = self._alive_nodes()
-        if not nodes:
+        owner = self.membership.node_near(spec.owner_address)
+        if owner is None:
             return None
-        owner = owner_node(nodes, spec.owner_address)
-        views = [NodeView(n.info.node_id.hex(), n.info.resources, n.available) for n in nodes]
         request = PlacementRequest(
             spec.resources, spec.strategy or "DEFAULT", owner.info.node_id.hex()
         )
-        placement = place(request, views)
+        alive = self.membership.alive
+        placement = place_near(
+            request,
+            owner.node_view(),
+            lambda: [n.node_view() for n in alive.values() if n is not owner],
+        )
         if placement.node_id is None:
             # An actor waiting for its group to be reserved is not stuck: no warning yet.
             if not actor.warned and not self.placement_groups.is_pending(spec.strategy):
@@ -662,15 +667,6 @@ class ControlStore:
     def close(self) -> None:
         if self.tables is not None:
             self.tables.close()
-
-
-def owner_node(nodes: list[Node], owner_address: str) -> Node:
-    """The node an actor's owner runs on, matched by host; else the first node.
-
-    Several nodes may share a host (a test cluster): any of them is as local as another.
-    """
-    host = host_of(owner_address)
-    return next((n for n in nodes if n.info.ip == host), nodes[0])
 
 
 def _creation_error_text(error: bytes) -> str:

@@ -25,7 +25,7 @@ from nebula._object_store.bulk import BulkServer
 from nebula._object_store.store import ObjectStore, StoreFull
 from nebula._scheduler import resources as res
 from nebula._scheduler.bundles import bundle_resources, is_group_resource
-from nebula._scheduler.placement import place
+from nebula._scheduler.placement import place_near
 from nebula._scheduler.view import NodeView, PlacementRequest
 from nebula._transport import Endpoint
 
@@ -233,9 +233,12 @@ class NodeManager:
                 res.subtract(uncommitted, queued.msg.resources)
         local = self.node_id.hex()
         request_view = PlacementRequest(msg.resources, msg.strategy or "DEFAULT", local)
-        nodes = [NodeView(local, self.total, uncommitted)]
-        nodes += self.cluster.views(exclude=self.node_id)
-        placement = place(request_view, nodes, msg.spill_count)
+        placement = place_near(
+            request_view,
+            NodeView(local, self.total, uncommitted),
+            lambda: self.cluster.views(exclude=self.node_id),
+            msg.spill_count,
+        )
         if placement.node_id is None:
             if not request.unplaceable:
                 request.since = time.monotonic()

@@ -7,13 +7,13 @@ by the name of the request's strategy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from nebula._scheduler.resources import describe, fits
 from nebula._scheduler.view import NodeView, PlacementRequest, Strategy, find_node, policy_name
 
-__all__ = ["MAX_SPILLS", "Placement", "is_pinned", "place"]
+__all__ = ["MAX_SPILLS", "Placement", "is_pinned", "place", "place_near"]
 
 # A request passed on this many times is queued where it lands (if it can ever fit there),
 # so stale views cannot bounce it between nodes forever.
@@ -31,6 +31,31 @@ def is_pinned(strategy: Strategy | None) -> bool:
     return not isinstance(strategy, (str, type(None)))
 
 
+def place_near(
+    request: PlacementRequest,
+    local: NodeView,
+    others: Callable[[], Iterable[NodeView]],
+    spill_count: int = 0,
+) -> Placement:
+    """``place`` for a request made on ``local``, listing the ``others`` only when it
+    cannot stay there: a request settled where it landed, or one for the default policy
+    that fits there now, stays without a look at the rest of a cluster of thousands.
+    """
+    if local.alive and local.node_id == request.local_node_id:
+        if _settled(request, spill_count) and fits(request.resources, local.total):
+            return Placement(local.node_id)
+        # DefaultPolicy's first rule ("DEFAULT" always names it: registries refuse a
+        # second policy under a taken name).
+        default = policy_name(request.strategy) == "DEFAULT"
+        if default and fits(request.resources, local.available):
+            return Placement(local.node_id)
+    return place(request, [local, *others()], spill_count)
+
+
+def _settled(request: PlacementRequest, spill_count: int) -> bool:
+    return spill_count >= MAX_SPILLS or (spill_count >= 1 and not is_pinned(request.strategy))
+
+
 def place(request: PlacementRequest, nodes: Sequence[NodeView], spill_count: int = 0) -> Placement:
     """The node for ``request``; ``nodes`` include the local one, ``spill_count`` says how
     many nodes already passed the request on.
@@ -42,7 +67,7 @@ def place(request: PlacementRequest, nodes: Sequence[NodeView], spill_count: int
     from nebula._plugins.manager import scheduling_policy_registry
 
     local = find_node(nodes, request.local_node_id)
-    settled = spill_count >= MAX_SPILLS or (spill_count >= 1 and not is_pinned(request.strategy))
+    settled = _settled(request, spill_count)
     if settled and local is not None and fits(request.resources, local.total):
         return Placement(local.node_id)
     name = policy_name(request.strategy)
