@@ -21,7 +21,7 @@ KERNEL = [
     "_object_store",
     "_scheduler",
     "_transport.py",
-    "_protocol.py",
+    "_protocol",
     "_serialization.py",
     "_ids.py",
     "_runtime_env.py",
