@@ -70,6 +70,10 @@ OWNER_TIMEOUT_S = _env_float("OWNER_TIMEOUT_S", 10.0)
 # Objects between nodes travel over an authenticated but unencrypted TCP path, with
 # sendfile (fast); 1: as encrypted messages instead, for clusters on untrusted networks.
 ENCRYPT_OBJECT_TRANSFERS = _env_int("ENCRYPT_OBJECT_TRANSFERS", 0) != 0
+# An object of at least OBJECT_TRANSFER_SPLIT_BYTES comes over this many connections at once,
+# each bringing one range of it (from different nodes when several hold it).
+OBJECT_TRANSFER_STREAMS = _env_int("OBJECT_TRANSFER_STREAMS", 2)
+OBJECT_TRANSFER_SPLIT_BYTES = _env_int("OBJECT_TRANSFER_SPLIT_BYTES", 32 * 1024 * 1024)
 # The largest message a process accepts; values this big travel through shared memory.
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)
 # A call whose arguments (passed by value) take more than this goes with them in the

@@ -151,6 +151,23 @@ class ObjectChunk(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class LocateObject(Message):
+    """Reader -> owner: which nodes hold this object's bytes (the origin and its copies)?"""
+
+    request_id: int
+    reply_to: str
+    object_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectHolders(Message):
+    """The nodes to pull from, least used first: (node id, node manager address)."""
+
+    request_id: int
+    holders: tuple[tuple[bytes, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AddObjectCopy(Message):
     """Reader -> owner: a copy now lives on ``node_id`` too; free it with the object."""
 

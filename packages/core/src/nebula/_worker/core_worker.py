@@ -121,6 +121,12 @@ class CoreWorker(StoreClient):
         self.on(p.AddBorrower, self._on_add_borrower)
         self.on(p.RemoveBorrower, self._on_remove_borrower)
         self.on(p.AddObjectCopy, self._on_add_object_copy)
+        self.on(
+            p.LocateObject,
+            lambda msg: self.send(
+                msg.reply_to, p.ObjectHolders(msg.request_id, self.holders_of(msg.object_id))
+            ),
+        )
         self.on(p.PlacementGroupReady, lambda msg: self.set_value(msg.value))
         self.on(p.LogLines, self._on_log_lines)
         self.on(p.Ping, lambda msg: self.send(msg.reply_to, p.Pong(msg.request_id)))
@@ -137,6 +143,7 @@ class CoreWorker(StoreClient):
             p.Pong,
             p.ObjectChunk,
             p.BulkPortReply,
+            p.ObjectHolders,
             p.PlacementGroupReply,
             p.CreateObjectReply,
             p.RestoreObjectReply,
@@ -227,9 +234,12 @@ class CoreWorker(StoreClient):
         rerun: dict[bytes, Any] = {}
         for entry in self.refs.entries.values():
             value = entry.value
-            if value is None or value.shm is None or value.shm.node_id != msg.node_id:
+            if value is None or value.shm is None:
                 continue
-            entry.copies.pop(msg.node_id, None)
+            if entry.copies:
+                entry.copies.pop(msg.node_id, None)
+            if value.shm.node_id != msg.node_id:
+                continue
             if entry.copies:
                 continue  # another node has a copy: it becomes the one to read
             task = entry.lineage
@@ -436,6 +446,32 @@ class CoreWorker(StoreClient):
             self.node_managers.setdefault(msg.node_id, msg.node_manager)
         else:  # already freed: drop the copy at once
             self.send(msg.node_manager, p.FreeObjects((msg.object_id,)))
+
+    def holders_of(self, object_id: bytes) -> tuple[tuple[bytes, str], ...]:
+        """The live nodes holding an owned object's bytes, the least used first.
+
+        The origin comes first among equals. Each answer counts as a pull from each holder
+        the reader will use (``OBJECT_TRANSFER_STREAMS`` of them), so that readers asking
+        one after the other are spread over the copies the earlier ones made.
+        """
+        with self.lock:
+            entry = self.refs.get(object_id)
+            if entry is None or not entry.owned or entry.value is None:
+                return ()
+            location = entry.value.shm
+            if location is None:
+                return ()
+            holders: list[tuple[bytes, str]] = []
+            origin = self.node_managers.get(location.node_id)
+            if origin is not None:
+                holders.append((location.node_id, origin))
+            holders += [h for h in entry.copies.items() if h[0] != location.node_id]
+            served = entry.served if entry.served is not None else {}
+            holders.sort(key=lambda holder: served.get(holder[0], 0))
+            for node_id, _ in holders[: max(1, _config.OBJECT_TRANSFER_STREAMS)]:
+                served[node_id] = served.get(node_id, 0) + 1
+            entry.served = served
+            return tuple(holders)
 
     def node_manager_for(self, node_id: bytes) -> str | None:
         """The address of a node's manager; asks the control store on first use."""

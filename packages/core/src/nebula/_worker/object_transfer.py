@@ -1,21 +1,29 @@
-"""Bringing an object from another node's store into this one, in chunks.
+"""Bringing an object from other nodes' stores into this one.
 
-Bytes go straight from the node that holds the object to the reader's node: nothing passes
-through the head. They take the node manager's bulk port (``_object_store.bulk``: sendfile
+Bytes go straight from the nodes that hold the object to the reader's node: nothing passes
+through the head. The reader asks the object's owner which nodes hold it (the node that made
+it and every node that copied it since, least used first), then pulls a large object as
+several ranges at once (``OBJECT_TRANSFER_STREAMS``), each from a different holder when
+there are several, so that a broadcast is served by the copies it makes and not by the
+origin alone. A range whose holder fails (gone, or it dropped its copy) is taken from the
+next holder. Ranges take the node managers' bulk ports (``_object_store.bulk``: sendfile
 there, received into this node's mapped file here) unless the cluster asks for encrypted
-transfers, or the bulk port cannot be reached; then they come as messages, in chunks.
+transfers, or no bulk port can be reached; then they come as messages, in chunks.
 The copy is registered with the local node manager (so it is accounted
-and cleaned up) and with the object's owner (so it is freed together with the object).
+and cleaned up) and with the object's owner (so it is freed together with the object, and
+offered to the next readers).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import mmap
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from nebula import _config
@@ -32,6 +40,12 @@ logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 8 * 1024 * 1024
 _MAX_CACHED = 1024
+_PAGE = mmap.PAGESIZE
+# Pages of the target file are allocated this far ahead of the bytes arriving.
+_POPULATE_STEP = 32 * 1024 * 1024
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+
+
+Holder = tuple[bytes, str]  # (node id, node manager address)
 
 
 def _pull_request(
@@ -40,12 +54,70 @@ def _pull_request(
     return p.PullObject(request_id, reply_to, object_id, offset, length)
 
 
+def _ranges(size: int, count: int) -> list[tuple[int, int]]:
+    """``size`` bytes cut into ``count`` page-aligned (offset, length) ranges."""
+    step = -(-size // count // _PAGE) * _PAGE
+    return [(offset, min(step, size - offset)) for offset in range(0, size, step)]
+
+
+class _Populator:
+    """Allocates a fresh mapping's pages in a thread of its own, ahead of the receivers.
+
+    Receiving into pages never touched makes the receiving thread take a page fault (and
+    zero a page) every 4 KiB; ``MADV_POPULATE_WRITE`` does that work for whole ranges at
+    once, in parallel with the bytes arriving. Where the kernel lacks it, nothing happens.
+    """
+
+    def __init__(self, mapped: mmap.mmap, ranges: list[tuple[int, int]]) -> None:
+        self._anchor: ctypes.c_char | None = ctypes.c_char.from_buffer(mapped)
+        self._base = ctypes.addressof(self._anchor)
+        self._ranges = ranges
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="nebula-populate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        madvise = _libc_madvise()
+        if madvise is None:
+            return
+        done = 0
+        while not self._stop:
+            pending = False
+            for offset, length in self._ranges:
+                if done < length and not self._stop:
+                    pending = True
+                    step = min(_POPULATE_STEP, length - done)
+                    if madvise(self._base + offset + done, step, _MADV_POPULATE_WRITE) != 0:
+                        return
+            done += _POPULATE_STEP
+            if not pending:
+                return
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join()
+        self._anchor = None  # releases the mapping's buffer, so that it can be closed
+
+
+@functools.cache
+def _libc_madvise():  # type: ignore[no-untyped-def]
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    return madvise
+
+
 class ObjectPuller:
     def __init__(self, cw: CoreWorker) -> None:
         self.cw = cw
         self._copies: OrderedDict[bytes, p.ShmLocation] = OrderedDict()
-        # One bulk connection per source node manager (None: not reachable, use messages).
-        self._bulk: dict[str, BulkClient | None] = {}
+        # Idle bulk connections per source node manager; the sources that have none.
+        self._idle: dict[str, list[BulkClient]] = {}
+        self._ports: dict[str, int] = {}
+        self._no_bulk: set[str] = set()
         self._bulk_lock = threading.Lock()
 
     def local_location(self, location: p.ShmLocation, owner: str) -> p.ShmLocation | bytes:
@@ -56,17 +128,152 @@ class ObjectPuller:
         cached = self._copies.get(location.object_id)
         if cached is not None and os.path.exists(cached.path):
             return cached
-        source = cw.node_manager_for(location.node_id)
-        if source is None:
+        holders = self.holders(location, owner)
+        if not holders:
             raise ObjectLostError(
                 f"Object {location.object_id.hex()} lived on node {location.node_id.hex()[:12]}, "
-                "which is no longer part of the cluster."
+                "which is no longer part of the cluster, and no other node holds a copy."
             )
         if not cw.node_id:
-            return self._pull_into_memory(location, source)
-        return self._pull_into_store(location, source, owner)
+            return self._pull_into_memory(location, holders)
+        return self._pull_into_store(location, holders, owner)
 
-    def _chunks(self, location: p.ShmLocation, source: str):  # type: ignore[no-untyped-def]
+    def holders(self, location: p.ShmLocation, owner: str) -> list[Holder]:
+        """The other nodes to pull from, as the owner knows them; else the origin alone."""
+        cw = self.cw
+        found: tuple[Holder, ...] = ()
+        if owner == cw.address:
+            found = cw.holders_of(location.object_id)
+        elif owner:
+            try:
+                reply = cw.call(
+                    owner,
+                    lambda rid, to: p.LocateObject(rid, to, location.object_id),
+                    timeout_s=10.0,
+                )
+                assert isinstance(reply, p.ObjectHolders)
+                found = reply.holders
+            except TimeoutError:
+                logger.warning("the owner of %s did not say where it is", location.object_id.hex())
+        holders = [h for h in found if h[0] != cw.node_id]
+        if not holders:
+            origin = cw.node_manager_for(location.node_id)
+            if origin is not None and location.node_id != cw.node_id:
+                holders = [(location.node_id, origin)]
+        return holders
+
+    # ------------------------------------------------------------- bulk connections
+
+    def _acquire(self, source: str) -> BulkClient | None:
+        with self._bulk_lock:
+            if source in self._no_bulk:
+                return None
+            idle = self._idle.get(source)
+            if idle:
+                return idle.pop()
+            port = self._ports.get(source)
+        try:
+            if port is None:
+                reply = self.cw.call(source, p.BulkPortRequest, timeout_s=20.0)
+                assert isinstance(reply, p.BulkPortReply)
+                port = reply.port
+                with self._bulk_lock:
+                    self._ports[source] = port
+            return BulkClient(host_of(source), port, self.cw.endpoint.bulk_key)
+        except (OSError, TransferError, TimeoutError) as exc:
+            logger.warning("objects from %s come as messages: no bulk port (%s)", source, exc)
+            with self._bulk_lock:
+                self._no_bulk.add(source)
+            return None
+
+    def _release(self, source: str, client: BulkClient) -> None:
+        with self._bulk_lock:
+            self._idle.setdefault(source, []).append(client)
+
+    def close(self) -> None:
+        with self._bulk_lock:
+            for clients in self._idle.values():
+                for client in clients:
+                    client.close()
+            self._idle.clear()
+
+    def _read_range(
+        self, object_id: bytes, holders: list[Holder], first: int, offset: int, target: memoryview
+    ) -> str | None:
+        """Fill ``target`` with the range from the holders, ``first`` tried first.
+
+        Returns None when done, else why no holder could serve it.
+        """
+        errors = []
+        for i in range(len(holders)):
+            node_id, source = holders[(first + i) % len(holders)]
+            client = self._acquire(source)
+            if client is None:
+                errors.append(f"node {node_id.hex()[:12]} has no bulk port")
+                continue
+            try:
+                client.read_into(object_id, offset, target)
+            except (OSError, TransferError) as exc:
+                # A half-read stream cannot be resumed: drop the connection.
+                client.close()
+                errors.append(f"node {node_id.hex()[:12]}: {exc}")
+                continue
+            self._release(source, client)
+            return None
+        return "; ".join(errors) or "no node holds it"
+
+    def _bulk_read(
+        self,
+        location: p.ShmLocation,
+        holders: list[Holder],
+        target: memoryview,
+        mapped: mmap.mmap | None = None,
+    ) -> bool:
+        """Fill ``target`` over the holders' bulk ports; False when messages must do it."""
+        if _config.ENCRYPT_OBJECT_TRANSFERS or location.size == 0:
+            return False
+        with self._bulk_lock:
+            if all(source in self._no_bulk for _, source in holders):
+                return False
+        streams = 1
+        if location.size >= _config.OBJECT_TRANSFER_SPLIT_BYTES:
+            streams = max(1, _config.OBJECT_TRANSFER_STREAMS)
+        ranges = _ranges(location.size, streams)
+        errors: list[str | None] = [None] * len(ranges)
+
+        def read(index: int) -> None:
+            offset, length = ranges[index]
+            errors[index] = self._read_range(
+                location.object_id, holders, index, offset, target[offset : offset + length]
+            )
+
+        populator = _Populator(mapped, ranges) if mapped is not None else None
+        try:
+            threads = [
+                threading.Thread(target=read, args=(i,), name="nebula-pull", daemon=True)
+                for i in range(1, len(ranges))
+            ]
+            for thread in threads:
+                thread.start()
+            read(0)
+            for thread in threads:
+                thread.join()
+        finally:
+            if populator is not None:
+                populator.close()
+        failed = [e for e in errors if e is not None]
+        if failed:
+            raise ObjectLostError(
+                f"Object {location.object_id.hex()} could not be fetched: {failed[0]}."
+            )
+        return True
+
+    # ------------------------------------------------------------------- messages
+
+    def _chunks(
+        self, location: p.ShmLocation, holders: list[Holder]
+    ) -> Iterator[tuple[int, bytes]]:
+        node_id, source = holders[0]
         for offset in range(0, location.size, CHUNK_BYTES):
             length = min(CHUNK_BYTES, location.size - offset)
             request = functools.partial(
@@ -77,67 +284,34 @@ class ObjectPuller:
             if reply.error is not None or len(reply.data) != length:
                 raise ObjectLostError(
                     f"Object {location.object_id.hex()} could not be fetched from node "
-                    f"{location.node_id.hex()[:12]}: {reply.error or 'short read'}."
+                    f"{node_id.hex()[:12]}: {reply.error or 'short read'}."
                 )
             yield offset, reply.data
 
-    def _bulk_read(self, location: p.ShmLocation, source: str, target: memoryview) -> bool:
-        """Fill ``target`` over the source's bulk port; False when messages must do it."""
-        if _config.ENCRYPT_OBJECT_TRANSFERS:
-            return False
-        with self._bulk_lock:
-            if source not in self._bulk:
-                self._bulk[source] = self._connect_bulk(source)
-            client = self._bulk[source]
-            if client is None:
-                return False
-            try:
-                client.read_into(location.object_id, 0, target)
-                return True
-            except (OSError, TransferError) as exc:
-                # A half-read stream cannot be resumed: drop the connection, and let the
-                # next pull connect again.
-                client.close()
-                del self._bulk[source]
-                raise ObjectLostError(
-                    f"Object {location.object_id.hex()} could not be fetched from node "
-                    f"{location.node_id.hex()[:12]}: {exc}."
-                ) from None
+    # --------------------------------------------------------------------- pulls
 
-    def _connect_bulk(self, source: str) -> BulkClient | None:
-        try:
-            reply = self.cw.call(source, p.BulkPortRequest, timeout_s=20.0)
-            assert isinstance(reply, p.BulkPortReply)
-            return BulkClient(host_of(source), reply.port, self.cw.endpoint.bulk_key)
-        except (OSError, TransferError, TimeoutError) as exc:
-            logger.warning("objects from %s come as messages: no bulk port (%s)", source, exc)
-            return None
-
-    def close(self) -> None:
-        with self._bulk_lock:
-            for client in self._bulk.values():
-                if client is not None:
-                    client.close()
-            self._bulk.clear()
-
-    def _pull_into_memory(self, location: p.ShmLocation, source: str) -> bytes:
+    def _pull_into_memory(self, location: p.ShmLocation, holders: list[Holder]) -> bytes:
         buffer = bytearray(location.size)
-        if self._bulk_read(location, source, memoryview(buffer)):
+        if self._bulk_read(location, holders, memoryview(buffer)):
             return bytes(buffer)
-        for offset, data in self._chunks(location, source):
+        for offset, data in self._chunks(location, holders):
             buffer[offset : offset + len(data)] = data
         return bytes(buffer)
 
-    def _pull_into_store(self, location: p.ShmLocation, source: str, owner: str) -> p.ShmLocation:
+    def _pull_into_store(
+        self, location: p.ShmLocation, holders: list[Holder], owner: str
+    ) -> p.ShmLocation:
         cw = self.cw
-        _, disk_path = cw.reserve_space(location.object_id, location.size)
+        reused, disk_path = cw.reserve_space(location.object_id, location.size)
         path = disk_path or shm.object_path(cw.session_tag, location.object_id, cw.node_id)
         # No O_TRUNC: the store may have put a freed file's pages there for reuse.
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             os.ftruncate(fd, location.size)
-            if not self._bulk_into_file(fd, location, source):
-                for offset, data in self._chunks(location, source):
+            fresh = not reused and disk_path is None
+            fresh = fresh and location.size >= _config.OBJECT_TRANSFER_SPLIT_BYTES
+            if not self._bulk_into_file(fd, location, holders, populate=fresh):
+                for offset, data in self._chunks(location, holders):
                     os.pwrite(fd, data, offset)
         except BaseException:
             os.close(fd)
@@ -146,18 +320,21 @@ class ObjectPuller:
         os.close(fd)
         copy = p.ShmLocation(location.object_id, cw.node_id, path, location.size)
         cw.send(cw.node_manager, p.ObjectSealed(copy, owner, is_copy=True))
-        cw.send(owner, p.AddObjectCopy(location.object_id, cw.node_id, cw.node_manager))
+        if owner:
+            cw.send(owner, p.AddObjectCopy(location.object_id, cw.node_id, cw.node_manager))
         self._copies[location.object_id] = copy
         if len(self._copies) > _MAX_CACHED:
             self._copies.popitem(last=False)
         return copy
 
-    def _bulk_into_file(self, fd: int, location: p.ShmLocation, source: str) -> bool:
+    def _bulk_into_file(
+        self, fd: int, location: p.ShmLocation, holders: list[Holder], *, populate: bool
+    ) -> bool:
         if _config.ENCRYPT_OBJECT_TRANSFERS or location.size == 0:
             return False
         with mmap.mmap(fd, location.size) as mapped:
             view = memoryview(mapped)
             try:
-                return self._bulk_read(location, source, view)
+                return self._bulk_read(location, holders, view, mapped if populate else None)
             finally:
                 view.release()
