@@ -70,9 +70,10 @@ def test_scale_a_later_reader_pulls_from_the_copy_an_earlier_one_made(cluster: C
     first = _node_of(cluster, "first")
     entry = cw.refs.get(ref.object_id)
     assert entry is not None and first in entry.copies
+    # The next reader is sent to the first reader's copy as well as to the origin.
+    holders = cw.locate(ref.object_id, _node_of(cluster, "second"))
+    assert {h[0] for h in holders.holders} == {first, _node_of(cluster, "maker")}
     assert nebula.get(checksum.options(**_on("second")).remote(ref), timeout=60) == _expected(8)
-    # The second reader was sent to the first reader's copy as well as to the origin.
-    assert entry.served is not None and entry.served.get(first, 0) >= 1
     assert _node_of(cluster, "second") in entry.copies
 
 
@@ -88,3 +89,31 @@ def test_scale_a_copy_serves_readers_after_the_origin_node_is_lost(cluster: Clus
     assert nebula.get(checksum.options(**_on("third")).remote(ref), timeout=60) == _expected(6)
     # The driver reads it too, from a copy.
     assert int(nebula.get(ref, timeout=60).sum(dtype=np.int64)) == _expected(6)
+
+
+def test_scale_a_broadcast_spreads_as_a_tree_over_the_copies() -> None:
+    from nebula import _protocol as p
+    from nebula._worker.holders import STALE_PULL_S, choose_holders
+    from nebula._worker.references import Entry
+
+    origin, a, b, c = b"O", b"A", b"B", b"C"
+    entry = Entry(b"x", "owner", owned=True)
+    entry.value = p.ObjectValue(b"x", shm=p.ShmLocation(b"x", origin, "/x", 1 << 30))
+    managers = {origin: "nm-O", a: "nm-A", b: "nm-B", c: "nm-C"}
+
+    def ask(reader: bytes, now: float = 0.0) -> tuple[set[bytes], bool]:
+        use, _, wait = choose_holders(entry, managers, reader, now, streams=2, per_holder=1)
+        return {h[0] for h in use}, wait
+
+    assert ask(a) == ({origin}, False)
+    assert ask(b) == (set(), True)  # the origin serves A; A's copy is on its way
+    entry.copies[a] = "nm-A"  # A's copy is registered
+    assert ask(b) == ({origin, a}, False)
+    assert ask(c) == (set(), True)
+    # A reader that never finished stops counting after a while.
+    assert ask(c, now=STALE_PULL_S + 1) == ({origin, a}, False)
+    # The origin gone: the copies serve.
+    del managers[origin]
+    entry.copies[b] = "nm-B"
+    entry.pulls = None
+    assert ask(c) == ({a, b}, False)

@@ -157,14 +157,26 @@ class LocateObject(Message):
     request_id: int
     reply_to: str
     object_id: bytes
+    # The reader's node (empty for a process without a store: it makes no copy).
+    node_id: bytes = b""
+    # The node manager of the object's origin node, as the reader knows it.
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectHolders(Message):
-    """The nodes to pull from, least used first: (node id, node manager address)."""
+    """Where to pull from: (node id, node manager address) pairs.
+
+    ``holders``: the nodes this reader is to use (its ranges spread over them);
+    ``fallback``: other holders, for a range whose holder fails. Empty ``holders`` with
+    ``wait``: every holder serves as many readers as it should, and copies are being
+    made; ask again shortly.
+    """
 
     request_id: int
     holders: tuple[tuple[bytes, str], ...]
+    fallback: tuple[tuple[bytes, str], ...] = ()
+    wait: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ behind one lock.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -87,6 +88,8 @@ class CoreWorker(StoreClient):
         from nebula._worker.submitter import Submitter
 
         self.node_managers: dict[bytes, str] = {node_id: node_manager} if node_id else {}
+        # Nodes known to have died (their object locations are no longer sources).
+        self.dead: set[bytes] = set()
         self.puller = ObjectPuller(self)
         from nebula._worker.write_cache import WriteCache
 
@@ -124,7 +127,11 @@ class CoreWorker(StoreClient):
         self.on(
             p.LocateObject,
             lambda msg: self.send(
-                msg.reply_to, p.ObjectHolders(msg.request_id, self.holders_of(msg.object_id))
+                msg.reply_to,
+                dataclasses.replace(
+                    self.locate(msg.object_id, msg.node_id, msg.origin),
+                    request_id=msg.request_id,
+                ),
             ),
         )
         self.on(p.PlacementGroupReady, lambda msg: self.set_value(msg.value))
@@ -231,6 +238,7 @@ class CoreWorker(StoreClient):
         from nebula.exceptions import ObjectLostError
 
         self.node_managers.pop(msg.node_id, None)
+        self.dead.add(msg.node_id)
         rerun: dict[bytes, Any] = {}
         for entry in self.refs.entries.values():
             value = entry.value
@@ -238,6 +246,8 @@ class CoreWorker(StoreClient):
                 continue
             if entry.copies:
                 entry.copies.pop(msg.node_id, None)
+            if entry.pulls:
+                entry.pulls.pop(msg.node_id, None)
             if value.shm.node_id != msg.node_id:
                 continue
             if entry.copies:
@@ -447,31 +457,29 @@ class CoreWorker(StoreClient):
         else:  # already freed: drop the copy at once
             self.send(msg.node_manager, p.FreeObjects((msg.object_id,)))
 
-    def holders_of(self, object_id: bytes) -> tuple[tuple[bytes, str], ...]:
-        """The live nodes holding an owned object's bytes, the least used first.
+    def locate(self, object_id: bytes, reader: bytes, origin: str = "") -> p.ObjectHolders:
+        """Where the reader on node ``reader`` pulls an owned object from (``holders``).
 
-        The origin comes first among equals. Each answer counts as a pull from each holder
-        the reader will use (``OBJECT_TRANSFER_STREAMS`` of them), so that readers asking
-        one after the other are spread over the copies the earlier ones made.
+        ``origin``: the address of the origin node's manager as the reader knows it.
         """
+        from nebula._worker.holders import choose_holders
+
         with self.lock:
             entry = self.refs.get(object_id)
-            if entry is None or not entry.owned or entry.value is None:
-                return ()
-            location = entry.value.shm
-            if location is None:
-                return ()
-            holders: list[tuple[bytes, str]] = []
-            origin = self.node_managers.get(location.node_id)
-            if origin is not None:
-                holders.append((location.node_id, origin))
-            holders += [h for h in entry.copies.items() if h[0] != location.node_id]
-            served = entry.served if entry.served is not None else {}
-            holders.sort(key=lambda holder: served.get(holder[0], 0))
-            for node_id, _ in holders[: max(1, _config.OBJECT_TRANSFER_STREAMS)]:
-                served[node_id] = served.get(node_id, 0) + 1
-            entry.served = served
-            return tuple(holders)
+            if entry is None or not entry.owned or entry.value is None or entry.value.shm is None:
+                return p.ObjectHolders(0, ())
+            origin_id = entry.value.shm.node_id
+            if origin and origin_id not in self.node_managers and origin_id not in self.dead:
+                self.node_managers[origin_id] = origin
+            holders, fallback, wait = choose_holders(
+                entry,
+                self.node_managers,
+                reader,
+                time.monotonic(),
+                streams=_config.OBJECT_TRANSFER_STREAMS,
+                per_holder=_config.OBJECT_TRANSFER_PULLS_PER_HOLDER,
+            )
+            return p.ObjectHolders(0, holders, fallback, wait)
 
     def node_manager_for(self, node_id: bytes) -> str | None:
         """The address of a node's manager; asks the control store on first use."""

@@ -22,6 +22,7 @@ import logging
 import mmap
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -44,6 +45,8 @@ _PAGE = mmap.PAGESIZE
 # Pages of the target file are allocated this far ahead of the bytes arriving.
 _POPULATE_STEP = 32 * 1024 * 1024
 _MADV_POPULATE_WRITE = 23  # Linux 5.14+
+# A reader waits at most this long for a holder with room to serve it.
+_MAX_WAIT_S = 60.0
 
 Holder = tuple[bytes, str]  # (node id, node manager address)
 
@@ -128,39 +131,57 @@ class ObjectPuller:
         cached = self._copies.get(location.object_id)
         if cached is not None and os.path.exists(cached.path):
             return cached
-        holders = self.holders(location, owner)
+        holders, use = self.holders(location, owner)
         if not holders:
             raise ObjectLostError(
                 f"Object {location.object_id.hex()} lived on node {location.node_id.hex()[:12]}, "
                 "which is no longer part of the cluster, and no other node holds a copy."
             )
         if not cw.node_id:
-            return self._pull_into_memory(location, holders)
-        return self._pull_into_store(location, holders, owner)
+            return self._pull_into_memory(location, holders, use)
+        return self._pull_into_store(location, holders, use, owner)
 
-    def holders(self, location: p.ShmLocation, owner: str) -> list[Holder]:
-        """The other nodes to pull from, as the owner knows them; else the origin alone."""
+    def holders(self, location: p.ShmLocation, owner: str) -> tuple[list[Holder], int]:
+        """The nodes to pull from, as the owner says: those to use, then the fallbacks,
+        and how many of them are to use (ranges are spread over those).
+
+        While every holder already serves as many readers as it should and copies are on
+        their way, the owner says to wait, and the reader asks again (for at most
+        ``_MAX_WAIT_S``, then it takes any holder). Without an answer: the origin alone.
+        """
         cw = self.cw
         found: tuple[Holder, ...] = ()
-        if owner == cw.address:
-            found = cw.holders_of(location.object_id)
-        elif owner:
-            try:
-                reply = cw.call(
-                    owner,
-                    lambda rid, to: p.LocateObject(rid, to, location.object_id),
-                    timeout_s=10.0,
-                )
-                assert isinstance(reply, p.ObjectHolders)
-                found = reply.holders
-            except TimeoutError:
-                logger.warning("the owner of %s did not say where it is", location.object_id.hex())
+        use = 1
+        deadline = time.monotonic() + _MAX_WAIT_S
+        pause = 0.01
+        origin = cw.node_manager_for(location.node_id) or ""
+        while owner:
+            if owner == cw.address:
+                reply = cw.locate(location.object_id, cw.node_id)
+            else:
+                try:
+                    answer = cw.call(
+                        owner,
+                        lambda rid, to: p.LocateObject(
+                            rid, to, location.object_id, cw.node_id, origin
+                        ),
+                        timeout_s=10.0,
+                    )
+                except TimeoutError:
+                    logger.warning("the owner of %s did not answer", location.object_id.hex())
+                    break
+                assert isinstance(answer, p.ObjectHolders)
+                reply = answer
+            found = reply.holders + reply.fallback
+            use = max(1, len(reply.holders))
+            if not reply.wait or time.monotonic() > deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
         holders = [h for h in found if h[0] != cw.node_id]
-        if not holders:
-            origin = cw.node_manager_for(location.node_id)
-            if origin is not None and location.node_id != cw.node_id:
-                holders = [(location.node_id, origin)]
-        return holders
+        if not holders and origin and location.node_id != cw.node_id:
+            holders = [(location.node_id, origin)]
+        return holders, min(use, max(1, len(holders)))
 
     # ------------------------------------------------------------- bulk connections
 
@@ -200,13 +221,12 @@ class ObjectPuller:
     def _read_range(
         self, object_id: bytes, holders: list[Holder], first: int, offset: int, target: memoryview
     ) -> str | None:
-        """Fill ``target`` with the range from the holders, ``first`` tried first.
+        """Fill ``target`` with the range from ``holders[first]``, else from the others.
 
         Returns None when done, else why no holder could serve it.
         """
         errors = []
-        for i in range(len(holders)):
-            node_id, source = holders[(first + i) % len(holders)]
+        for node_id, source in [holders[first], *holders[:first], *holders[first + 1 :]]:
             client = self._acquire(source)
             if client is None:
                 errors.append(f"node {node_id.hex()[:12]} has no bulk port")
@@ -226,6 +246,7 @@ class ObjectPuller:
         self,
         location: p.ShmLocation,
         holders: list[Holder],
+        use: int,
         target: memoryview,
         mapped: mmap.mmap | None = None,
     ) -> bool:
@@ -244,7 +265,7 @@ class ObjectPuller:
         def read(index: int) -> None:
             offset, length = ranges[index]
             errors[index] = self._read_range(
-                location.object_id, holders, index, offset, target[offset : offset + length]
+                location.object_id, holders, index % use, offset, target[offset : offset + length]
             )
 
         populator = _Populator(mapped, ranges) if mapped is not None else None
@@ -290,16 +311,16 @@ class ObjectPuller:
 
     # --------------------------------------------------------------------- pulls
 
-    def _pull_into_memory(self, location: p.ShmLocation, holders: list[Holder]) -> bytes:
+    def _pull_into_memory(self, location: p.ShmLocation, holders: list[Holder], use: int) -> bytes:
         buffer = bytearray(location.size)
-        if self._bulk_read(location, holders, memoryview(buffer)):
+        if self._bulk_read(location, holders, use, memoryview(buffer)):
             return bytes(buffer)
         for offset, data in self._chunks(location, holders):
             buffer[offset : offset + len(data)] = data
         return bytes(buffer)
 
     def _pull_into_store(
-        self, location: p.ShmLocation, holders: list[Holder], owner: str
+        self, location: p.ShmLocation, holders: list[Holder], use: int, owner: str
     ) -> p.ShmLocation:
         cw = self.cw
         reused, disk_path = cw.reserve_space(location.object_id, location.size)
@@ -310,7 +331,8 @@ class ObjectPuller:
             os.ftruncate(fd, location.size)
             fresh = not reused and disk_path is None
             fresh = fresh and location.size >= _config.OBJECT_TRANSFER_SPLIT_BYTES
-            if not self._bulk_into_file(fd, location, holders, populate=fresh):
+            fresh = fresh and _config.OBJECT_TRANSFER_POPULATE
+            if not self._bulk_into_file(fd, location, holders, use, populate=fresh):
                 for offset, data in self._chunks(location, holders):
                     os.pwrite(fd, data, offset)
         except BaseException:
@@ -328,13 +350,19 @@ class ObjectPuller:
         return copy
 
     def _bulk_into_file(
-        self, fd: int, location: p.ShmLocation, holders: list[Holder], *, populate: bool
+        self,
+        fd: int,
+        location: p.ShmLocation,
+        holders: list[Holder],
+        use: int,
+        *,
+        populate: bool,
     ) -> bool:
         if _config.ENCRYPT_OBJECT_TRANSFERS or location.size == 0:
             return False
         with mmap.mmap(fd, location.size) as mapped:
             view = memoryview(mapped)
             try:
-                return self._bulk_read(location, holders, view, mapped if populate else None)
+                return self._bulk_read(location, holders, use, view, mapped if populate else None)
             finally:
                 view.release()

@@ -41,8 +41,8 @@ class Entry:
     mapping: memoryview | None = None
     # Owned shared-memory values: other nodes holding a copy (node id -> node manager).
     copies: dict[bytes, str] = field(default_factory=dict)
-    # Owned shared-memory values: how many pulls each holder was named first for.
-    served: dict[bytes, int] | None = None
+    # Owned shared-memory values: pulls in progress, reader node -> (holders, started).
+    pulls: dict[bytes, tuple[tuple[bytes, ...], float]] | None = None
     # Owned task returns in shared memory: the finished task, kept to rebuild a lost value.
     lineage: Any = None
 
