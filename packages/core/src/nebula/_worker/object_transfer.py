@@ -131,7 +131,12 @@ class ObjectPuller:
         cached = self._copies.get(location.object_id)
         if cached is not None and os.path.exists(cached.path):
             return cached
-        holders, use = self.holders(location, owner)
+        origin = cw.node_manager_for(location.node_id)
+        if origin is not None and location.size < _config.OBJECT_TRANSFER_SPLIT_BYTES:
+            # Small: straight from the origin, without asking the owner (one round trip less).
+            holders, use = [(location.node_id, origin)], 1
+        else:
+            holders, use = self.holders(location, owner, origin or "")
         if not holders:
             raise ObjectLostError(
                 f"Object {location.object_id.hex()} lived on node {location.node_id.hex()[:12]}, "
@@ -141,20 +146,20 @@ class ObjectPuller:
             return self._pull_into_memory(location, holders, use)
         return self._pull_into_store(location, holders, use, owner)
 
-    def holders(self, location: p.ShmLocation, owner: str) -> tuple[list[Holder], int]:
+    def holders(self, location: p.ShmLocation, owner: str, origin: str) -> tuple[list[Holder], int]:
         """The nodes to pull from, as the owner says: those to use, then the fallbacks,
         and how many of them are to use (ranges are spread over those).
 
         While every holder already serves as many readers as it should and copies are on
         their way, the owner says to wait, and the reader asks again (for at most
         ``_MAX_WAIT_S``, then it takes any holder). Without an answer: the origin alone.
+        ``origin``: the origin node's manager, if it is alive as far as this process knows.
         """
         cw = self.cw
         found: tuple[Holder, ...] = ()
         use = 1
         deadline = time.monotonic() + _MAX_WAIT_S
         pause = 0.01
-        origin = cw.node_manager_for(location.node_id) or ""
         while owner:
             if owner == cw.address:
                 reply = cw.locate(location.object_id, cw.node_id)
