@@ -75,7 +75,6 @@ class CoreWorker(StoreClient):
         self._handlers: dict[type, Callable[[Any], None]] = {}
         self._stopping = False
         self._blocked_depth = 0
-        self._last_heartbeat = 0.0
         self.log_sink: Callable[[p.LogLines], None] | None = None
         # Returns why the cluster is gone (None while it is fine); polled from the I/O loop.
         self.health_check: Callable[[], str | None] | None = None
@@ -112,6 +111,13 @@ class CoreWorker(StoreClient):
         )
         self._io_thread = threading.Thread(target=self._io_loop, name="nebula-io", daemon=True)
         self._io_thread.start()
+        if is_driver:
+            # Not from the I/O loop: its turns take the worker's lock, which a driver
+            # submitting a million tasks in a loop can hold for longer than the control
+            # store waits before it ends a silent driver's job.
+            threading.Thread(
+                target=self._heartbeat_loop, name="nebula-heartbeat", daemon=True
+            ).start()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -183,12 +189,14 @@ class CoreWorker(StoreClient):
             reason = self.health_check()
             if reason is not None and self.dead_reason is None:
                 self.fail_everything(reason)
-        due = now - self._last_heartbeat >= _config.DRIVER_HEARTBEAT_S
-        if self.is_driver and self.job_id and due:
-            self._last_heartbeat = now
-            self.send(self.control_store, p.JobHeartbeat(self.job_id))
         self.flush_task_events()
         self._run_periodic(final=False)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping:
+            time.sleep(_config.DRIVER_HEARTBEAT_S)
+            if self.job_id and not self._stopping:
+                self.send(self.control_store, p.JobHeartbeat(self.job_id))
 
     def _run_periodic(self, *, final: bool) -> None:
         for callback in list(self.periodic):
