@@ -258,6 +258,10 @@ class ObjectPuller:
         """Fill ``target`` over the holders' bulk ports; False when messages must do it."""
         if _config.ENCRYPT_OBJECT_TRANSFERS or location.size == 0:
             return False
+        for _, source in holders[:use]:  # connect first: a node without a bulk port is
+            client = self._acquire(source)  # served by messages instead
+            if client is not None:
+                self._release(source, client)
         with self._bulk_lock:
             if all(source in self._no_bulk for _, source in holders):
                 return False
