@@ -188,7 +188,7 @@ class Endpoint:
                 tick_s = idle_tick_s if idle else busy_tick_s
             for sock, _ in events:
                 if sock is self._inbox:
-                    self._drain(handle)
+                    self._drain(handle, time.monotonic() + max(busy_tick_s, 0.05))
                 elif sock is self._wake_recv:
                     try:
                         while True:
@@ -202,9 +202,13 @@ class Endpoint:
                 if on_tick is not None:
                     on_tick()
 
-    def _drain(self, handle: Callable[[Message], None]) -> None:
-        # Read everything queued before polling again: fewer syscalls under bursts.
-        for _ in range(10000):
+    def _drain(self, handle: Callable[[Message], None], until: float) -> None:
+        # Read everything queued before polling again (fewer syscalls under bursts), but
+        # no longer than until ``until``: a burst of slow messages must not hold off the
+        # tick, which sends the heartbeats that tell the cluster this process is alive.
+        for count in range(10000):
+            if count and time.monotonic() > until:
+                return
             try:
                 payload = self._inbox.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
