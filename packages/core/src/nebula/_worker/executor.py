@@ -26,7 +26,7 @@ from typing import Any
 from nebula import _config, _runtime_env
 from nebula import _protocol as p
 from nebula._ids import generator_item_id, object_id_for_return
-from nebula._serialization import deserialize, loads_function, serialize
+from nebula._serialization import _gc_paused, deserialize, loads_function, serialize
 from nebula._transport import MessageTooLarge
 from nebula._worker import task_events as ev
 from nebula._worker.args import unpack_args
@@ -318,6 +318,14 @@ class Executor:
                     + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
                 )
             results = list(result)
+        if len(results) <= 1:
+            return self._store_returns(spec, results)
+        # Thousands of values: the cyclic collector paused for all of them at once, not
+        # toggled for each (re-enabled, it ran over the task's whole result again each time).
+        with _gc_paused():
+            return self._store_returns(spec, results)
+
+    def _store_returns(self, spec: p.TaskSpec, results: list[Any]) -> p.TaskDone:
         returns: list[p.ObjectValue] = []
         # Thousands of small values would make one reply larger than a message may be:
         # they go ahead of it in parts of at most RETURNS_INLINE_MAX_BYTES.
