@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,8 @@ def test_tables_sort_filter_and_update_live(
         live = browser.execute_script("return document.querySelector('#live').textContent")
         pytest.fail(
             f"the page did not show the 4th call: page says {live!r}, its first rows are "
-            f"{_rows(browser, 'tasks')[:6]}, the state API lists {len(listed)} calls"
+            f"{_rows(browser, 'tasks')[:6]}, the state API lists {len(listed)} calls in "
+            f"states {sorted(str(t['state']) for t in listed)} at {time.strftime('%X')}"
         )
 
     browser.get(f"{dashboard}/#/placement-groups")

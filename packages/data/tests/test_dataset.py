@@ -276,3 +276,32 @@ def test_groupby_aggregates() -> None:
     assert sums == {"a": 18, "b": 22, "c": 26}
     means = {row["k"]: row["mean(v)"] for row in ds.groupby("k").mean("v").take_all()}
     assert means == {"a": 4.5, "b": 5.5, "c": 6.5}
+
+
+def test_execution_options_cap_the_cpus_planned_for() -> None:
+    context = nd.DataContext.get_current()
+    assert context.in_flight_bound() >= 2
+    context.execution_options.resource_limits.cpu = 1
+    context.execution_options.preserve_order = True
+    seen: list[int] = []
+    original = MapOperator.dispatch
+
+    def watching(self: MapOperator) -> None:
+        original(self)
+        seen.append(self._busy())
+
+    MapOperator.dispatch = watching  # type: ignore[method-assign]
+    try:
+        ds = nd.range(200, parallelism=20).map_batches(add_one)
+        assert [row["id"] for row in ds.iter_rows()] == [i + 1 for i in range(200)]
+    finally:
+        MapOperator.dispatch = original  # type: ignore[method-assign]
+        context.execution_options = nd.ExecutionOptions()
+    assert context.in_flight_bound(1) == 2 and max(seen) <= 2
+
+
+def test_num_blocks_is_known_once_materialized() -> None:
+    ds = nd.range(100, parallelism=5)
+    with pytest.raises(NotImplementedError, match="materialize"):
+        ds.num_blocks()
+    assert ds.materialize().num_blocks() == 5

@@ -113,6 +113,7 @@ def test_median_stopping_rule_ends_weak_trials(tmp_path):
     def linear(config):
         for step in range(1, 21):
             tune.report({"acc": config["slope"] * step})
+            time.sleep(0.1)  # room for the scheduler's decision to arrive mid-run
 
     scheduler = tune.schedulers.MedianStoppingRule(
         time_attr="training_iteration", grace_period=3, min_samples_required=2
@@ -120,7 +121,11 @@ def test_median_stopping_rule_ends_weak_trials(tmp_path):
     results = tune.Tuner(
         tune.with_resources(linear, {"cpu": 0.5}),
         param_space={"slope": tune.grid_search([1.0, 2.0, 3.0, 0.1])},
-        tune_config=tune.TuneConfig(metric="acc", mode="max", scheduler=scheduler),
+        # Two at a time, in order: the weak trial starts once two others have finished,
+        # so the rule always has its two samples however slowly trials start.
+        tune_config=tune.TuneConfig(
+            metric="acc", mode="max", scheduler=scheduler, max_concurrent_trials=2
+        ),
         run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0),
     ).fit()
     by_slope = {r.config["slope"]: r.metrics["training_iteration"] for r in results}

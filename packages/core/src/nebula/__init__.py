@@ -42,7 +42,7 @@ _DOMAIN_PACKAGES = {
 }
 # Core's own submodules reachable as attributes after a bare `import nebula`, as
 # `ray.util.placement_group(...)` is after `import ray`; imported on first use.
-_SUBMODULES = frozenset({"actor", "job_submission", "plugins", "testing", "util"})
+_SUBMODULES = frozenset({"actor", "job_submission", "plugins", "runtime_env", "testing", "util"})
 
 
 def __getattr__(name: str) -> object:

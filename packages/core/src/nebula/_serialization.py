@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import pickle
 import struct
 import threading
+from collections import ChainMap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +107,51 @@ def record_serialized_ref(ref: Any) -> None:
         collector.refs.append(ref)
 
 
+# Types with a serializer of the user's (``nebula.util.register_serializer``): pickled as
+# the deserializer (by value) and what the serializer made of the instance, so a process
+# that receives one needs no registration of its own.
+_CUSTOM_REDUCERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+class _CustomPickler(cloudpickle.CloudPickler):
+    dispatch_table = ChainMap(_CUSTOM_REDUCERS, cloudpickle.CloudPickler.dispatch_table)
+
+
+def _rebuild(deserializer: Callable[[Any], Any], state: Any) -> Any:
+    return deserializer(state)
+
+
+def register_serializer(
+    cls: type, *, serializer: Callable[[Any], Any], deserializer: Callable[[Any], Any]
+) -> None:
+    """Send instances of ``cls`` as ``serializer(instance)``, rebuilt by
+    ``deserializer(...)`` on the receiving side (it must itself be picklable)."""
+    if not isinstance(cls, type):
+        raise TypeError(f"register_serializer() takes a class, got {cls!r}.")
+    if not callable(serializer) or not callable(deserializer):
+        raise TypeError("serializer and deserializer must both be callables.")
+
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        return _rebuild, (deserializer, serializer(obj))
+
+    _CUSTOM_REDUCERS[cls] = reduce
+
+
+def deregister_serializer(cls: type) -> None:
+    """Forget the serializer registered for ``cls`` (a KeyError if there is none)."""
+    if cls not in _CUSTOM_REDUCERS:
+        raise KeyError(f"no serializer is registered for {cls!r}.")
+    del _CUSTOM_REDUCERS[cls]
+
+
+def _dumps(value: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
+    if not _CUSTOM_REDUCERS:
+        return cloudpickle.dumps(value, protocol=5, buffer_callback=buffer_callback)
+    out = io.BytesIO()
+    _CustomPickler(out, protocol=5, buffer_callback=buffer_callback).dump(value)
+    return out.getvalue()
+
+
 def serialize(value: Any) -> Serialized:
     buffers: list[pickle.PickleBuffer] = []
     collector = _RefCollector()
@@ -112,7 +159,7 @@ def serialize(value: Any) -> Serialized:
     _local.collector = collector
     try:
         with _gc_paused():
-            data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+            data = _dumps(value, buffers.append)
     except Exception as exc:
         raise TypeError(
             f"Could not serialize a value of type {type(value).__name__}: {exc}. "
@@ -123,7 +170,7 @@ def serialize(value: Any) -> Serialized:
     # Small out-of-band buffers cost more to frame than to copy in-band.
     if buffers and all(memoryview(b).nbytes < 4096 for b in buffers):
         buffers = []
-        data = cloudpickle.dumps(value, protocol=5)
+        data = _dumps(value)
     total = _COUNT.size + _SIZE.size * len(buffers) + len(data)
     for buf in buffers:
         total = _aligned(total) + memoryview(buf).nbytes

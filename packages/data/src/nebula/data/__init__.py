@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nebula.data._compute import ActorPoolStrategy, TaskPoolStrategy
     from nebula.data._dataset import Dataset, MaterializedDataset
-    from nebula.data._executor import DataContext
+    from nebula.data._executor import DataContext, ExecutionOptions, ExecutionResources
     from nebula.data._grouped import GroupedData
     from nebula.data._iterator import DataIterator
     from nebula.data._registries import Rule
@@ -40,6 +40,8 @@ _EXPORTS = {
     "ActorPoolStrategy": "_compute",
     "TaskPoolStrategy": "_compute",
     "DataContext": "_executor",
+    "ExecutionOptions": "_executor",
+    "ExecutionResources": "_executor",
     "DataIterator": "_iterator",
     "Dataset": "_dataset",
     "GroupedData": "_grouped",
@@ -68,6 +70,8 @@ __all__ = [
     "TaskPoolStrategy",
     "DataContext",
     "DataIterator",
+    "ExecutionOptions",
+    "ExecutionResources",
     "Dataset",
     "GroupedData",
     "MaterializedDataset",

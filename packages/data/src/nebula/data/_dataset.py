@@ -330,6 +330,13 @@ class Dataset(BatchIteration):
             raise ValueError(f"limit must be >= 0, got {limit}.")
         return self._with(Limit(self._plan, limit))
 
+    def num_blocks(self) -> int:
+        """Only a materialized dataset has a fixed number of blocks."""
+        raise NotImplementedError(
+            "The number of blocks is known once the dataset is computed: call "
+            "ds.materialize().num_blocks()."
+        )
+
     def repartition(self, num_blocks: int, *, shuffle: bool = False) -> Dataset:
         """``num_blocks`` blocks: of nearly equal row counts with the rows in order, or with
         ``shuffle=True`` every row moved to a random block (in a random order there)."""

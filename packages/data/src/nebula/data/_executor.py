@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -67,6 +67,29 @@ import nebula
 
 
 @dataclass
+class ExecutionResources:
+    """Limits on what one execution plans for (None: the cluster's)."""
+
+    cpu: float | None = None
+    gpu: float | None = None
+    object_store_memory: int | None = None
+
+
+@dataclass
+class ExecutionOptions:
+    """``resource_limits`` caps the CPUs an execution plans its tasks for and the object
+    store bytes it holds. Outputs always keep their input order in Nebula, so
+    ``preserve_order`` holds whatever it is set to; ``verbose_progress`` and
+    ``locality_with_output`` are accepted for compatibility."""
+
+    resource_limits: ExecutionResources = field(default_factory=ExecutionResources)
+    preserve_order: bool = False
+    verbose_progress: bool = False
+    locality_with_output: bool = False
+    actor_locality_enabled: bool = True
+
+
+@dataclass
 class DataContext:
     """Execution settings for datasets created in this process.
 
@@ -84,6 +107,7 @@ class DataContext:
     object_store_memory_limit: int | None = None
     object_store_memory_fraction: float = DEFAULT_OBJECT_STORE_MEMORY_FRACTION
     enable_progress_bars: bool = True
+    execution_options: ExecutionOptions = field(default_factory=ExecutionOptions)
 
     @staticmethod
     def get_current() -> DataContext:
@@ -95,19 +119,27 @@ class DataContext:
     def in_flight_bound(self, cpus: int | None = None) -> int:
         if self.max_in_flight_per_operator is not None:
             return self.max_in_flight_per_operator
-        return max(2, 2 * (cpus or cluster_cpus()))
+        return max(2, 2 * self._cpus(cpus))
+
+    def _cpus(self, cpus: int | None) -> int:
+        """The cluster's CPUs (or ``cpus``) within ``execution_options.resource_limits``."""
+        cpus = cpus or cluster_cpus()
+        limit = self.execution_options.resource_limits.cpu
+        return cpus if limit is None else max(1, min(cpus, int(limit)))
 
     def startup_tasks(self, cpus: int | None = None) -> int:
         """How many tasks an operator runs before its first output shows how big they are:
         one per CPU (within the in-flight bound), so every worker starts at once."""
-        cpus = cpus or cluster_cpus()
+        cpus = self._cpus(cpus)
         return max(1, min(cpus, self.in_flight_bound(cpus)))
 
     def memory_limit(self) -> int:
         """The byte budget of one execution."""
-        return resolve_memory_limit(
-            self.object_store_memory_limit, self.object_store_memory_fraction
-        )
+        limit = self.object_store_memory_limit
+        capped = self.execution_options.resource_limits.object_store_memory
+        if capped is not None:
+            limit = capped if limit is None else min(limit, capped)
+        return resolve_memory_limit(limit, self.object_store_memory_fraction)
 
 
 _CONTEXT: DataContext | None = None

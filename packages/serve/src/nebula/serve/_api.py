@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
 from nebula.serve import _client
-from nebula.serve._common import CONTROLLER_NAME, HEAD_RESOURCE, SERVE_NAMESPACE
+from nebula.serve._common import (
+    CONTROLLER_NAME,
+    HEAD_RESOURCE,
+    SERVE_NAMESPACE,
+    replica_resources,
+)
 from nebula.serve._deployment import Application, build_application
 from nebula.serve.config import HTTPOptions, LoggingConfig, ProxyLocation
 from nebula.serve.exceptions import DeployFailedError, ServeError
 from nebula.serve.handle import DeploymentHandle
 
 import nebula
+
+logger = logging.getLogger("nebula.serve")
 
 __all__ = [
     "ApplicationStatusOverview",
@@ -115,7 +123,7 @@ def run(
         start()
     controller = _client.get_controller()
     nebula.get(controller.deploy_application.remote(spec))
-    _wait_for_app(controller, name, _timeout_s)
+    _wait_for_app(controller, spec, _timeout_s)
     handle = DeploymentHandle(spec.ingress, name)
     if blocking:
         try:
@@ -126,8 +134,17 @@ def run(
     return handle
 
 
-def _wait_for_app(controller: Any, name: str, timeout_s: float | None) -> None:
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+# How long serve.run waits before it says why the application is not running yet, and
+# how often it says it again.
+_SLOW_DEPLOY_WARNING_S = 10.0
+_SLOW_DEPLOY_REPEAT_S = 30.0
+
+
+def _wait_for_app(controller: Any, spec: Any, timeout_s: float | None) -> None:
+    name = spec.name
+    started = time.monotonic()
+    deadline = None if timeout_s is None else started + timeout_s
+    warn_at = started + _SLOW_DEPLOY_WARNING_S
     while True:
         status, message, error = nebula.get(controller.get_app_status.remote(name))
         if status == "RUNNING":
@@ -140,7 +157,33 @@ def _wait_for_app(controller: Any, name: str, timeout_s: float | None) -> None:
             raise DeployFailedError(f"Application {name!r} failed to deploy: {message}")
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"Application {name!r} is still {status} after {timeout_s} s.")
+        if time.monotonic() >= warn_at:
+            warn_at = time.monotonic() + _SLOW_DEPLOY_REPEAT_S
+            logger.warning("%s", _why_not_running(spec, time.monotonic() - started))
         time.sleep(0.05)
+
+
+def _why_not_running(spec: Any, waited_s: float) -> str:
+    """What a user needs when serve.run waits long: which deployments lack replicas, what
+    each replica asks for and what the cluster has free."""
+    app = status().applications.get(spec.name)
+    lines = [f"Application {spec.name!r} is not running after {waited_s:.0f} s."]
+    for deployment in spec.deployments:
+        overview = app.deployments.get(deployment.name) if app is not None else None
+        if overview is None or overview.status == "HEALTHY":
+            continue
+        asks = replica_resources(deployment.config.ray_actor_options)
+        lines.append(
+            f"Deployment {deployment.name!r}: {overview.status}, replicas "
+            f"{overview.replica_states or 'none yet'} of {overview.target_replicas}; each "
+            f"replica asks for {asks}. {overview.message}".rstrip()
+        )
+    free = {k: v for k, v in nebula.available_resources().items() if not k.startswith("node:")}
+    lines.append(
+        f"Free in the cluster: {free}. Replicas wait until a node has their resources; set "
+        "ray_actor_options={'num_cpus': ...} lower or add nodes."
+    )
+    return " ".join(lines)
 
 
 @dataclass

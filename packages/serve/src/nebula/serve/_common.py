@@ -76,6 +76,17 @@ class ApplicationSpec:
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
 
 
+def replica_resources(ray_actor_options: dict[str, Any]) -> dict[str, Any]:
+    """What one replica reserves: a CPU unless its ``ray_actor_options`` say otherwise."""
+    asks: dict[str, Any] = {"num_cpus": 1}
+    asks.update(
+        (k, v)
+        for k, v in ray_actor_options.items()
+        if k in ("num_cpus", "num_gpus", "resources", "memory")
+    )
+    return asks
+
+
 def node_ip() -> str:
     """The address of the node this process runs on, as the cluster knows it."""
     node_id = nebula.get_runtime_context().get_node_id()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 import uuid
 from typing import Any
@@ -78,9 +79,14 @@ class ProxyActor:
             http=coalescing_protocol(),
             timeout_keep_alive=int(self.options.keep_alive_timeout_s),
         )
+        try:
+            listener = _bind(host, self.options.port)
+        except OSError:
+            self._routes_task.cancel()
+            raise
         server = uvicorn.Server(config)
         self._server = server
-        self._serve_task = asyncio.get_running_loop().create_task(server.serve())
+        self._serve_task = asyncio.get_running_loop().create_task(_serve(server, listener))
         while not server.started:
             if self._serve_task.done():
                 self._server = None
@@ -327,3 +333,30 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The proxy's listening socket, bound here so that a port in use is a clear error
+    (uvicorn binding it itself would exit the process)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise OSError(
+            exc.errno,
+            f"The HTTP proxy could not listen on {host}:{port}: {exc.strerror}. Stop what "
+            "uses that port or choose another with serve.start(http_options={'port': ...}).",
+        ) from None
+    return listener
+
+
+async def _serve(server: Any, listener: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[listener])
+    except SystemExit as exc:  # uvicorn exits when it cannot start: keep the actor alive
+        raise OSError(f"the HTTP server stopped at start-up (exit status {exc.code})") from None
+    finally:
+        listener.close()
