@@ -16,21 +16,70 @@ column by any of those ways converts it first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 from nebula.data._strings import ArrowStrings
 
 
-class _Unread:
-    """A column not converted yet: its Arrow data and how to convert it."""
+class ColumnSource(Protocol):
+    """Where a batch's columns come from: their values as a function sees them, and their
+    Arrow data."""
 
-    __slots__ = ("column", "convert")
+    def read(self, name: str) -> Any: ...
+
+    def column(self, name: str) -> pa.ChunkedArray: ...
+
+
+class _TableSource:
+    """A table's columns, each converted by ``convert`` when read."""
+
+    __slots__ = ("convert", "table")
+
+    def __init__(self, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> None:
+        self.table = table
+        self.convert = convert
+
+    def read(self, name: str) -> Any:
+        return self.convert(self.table.column(name))
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table.column(name)
+
+
+class _OneColumn:
+    __slots__ = ("_column", "convert")
 
     def __init__(self, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]):
-        self.column = column
+        self._column = column
         self.convert = convert
+
+    def read(self, name: str) -> Any:
+        return self.convert(self._column)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self._column
+
+
+class _Unread:
+    """A column not converted yet: where it comes from (its Arrow data, how to convert it)."""
+
+    __slots__ = ("_column", "name", "source")
+
+    def __init__(self, source: ColumnSource, name: str) -> None:
+        self.source = source
+        self.name = name
+        self._column: pa.ChunkedArray | None = None
+
+    @property
+    def column(self) -> pa.ChunkedArray:
+        if self._column is None:
+            self._column = self.source.column(self.name)
+        return self._column
+
+    def read(self) -> Any:
+        return self.source.read(self.name)
 
 
 class NumpyBatch(dict[str, Any]):
@@ -38,42 +87,63 @@ class NumpyBatch(dict[str, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        # name -> (the array handed out, the column it views); only for read-only views.
-        self._views: dict[str, tuple[np.ndarray | ArrowStrings, pa.ChunkedArray]] = {}
-        self._sources: dict[str, pa.ChunkedArray] = {}
+        # name -> (the array handed out, its column); only for read-only views.
+        self._views: dict[str, tuple[np.ndarray | ArrowStrings, _Unread]] = {}
+        self._sources: dict[str, _Unread] = {}
 
     @classmethod
     def of(cls, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> NumpyBatch:
         """A batch of ``table``'s columns, each converted by ``convert`` when first read."""
         batch = cls()
-        for name, column in zip(table.column_names, table.columns):
-            batch.add_unread(name, column, convert)
+        source = _TableSource(table, convert)
+        for name in table.column_names:
+            batch.add_lazy(name, source)
         return batch
 
     def add_unread(
         self, name: str, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]
     ) -> None:
         """Add column ``name``, to be converted by ``convert(column)`` when first read."""
-        dict.__setitem__(self, name, _Unread(column, convert))
-        self._sources[name] = column
+        self.add_lazy(name, _OneColumn(column, convert))
+
+    def add_lazy(self, name: str, source: ColumnSource, value: Any = None) -> None:
+        """Add column ``name`` of ``source``, read when first used; or ``value`` now, the
+        read-only view ``source.read(name)`` would give."""
+        unread = _Unread(source, name)
+        self._sources[name] = unread
+        if value is None:
+            dict.__setitem__(self, name, unread)
+        else:
+            self._store(name, unread, value)
 
     def source_column(self, name: str) -> pa.ChunkedArray | None:
         """The Arrow column ``name`` this batch was made with (None if it was not)."""
-        return self._sources.get(name)
+        unread = self._sources.get(name)
+        return None if unread is None else unread.column
 
-    def _store(self, name: str, column: pa.ChunkedArray, array: Any) -> Any:
+    def untouched(self, name: str, value: Any) -> bool:
+        """Whether ``value`` is this batch's column ``name`` as it came: never read, or the
+        read-only view handed out for it."""
+        if isinstance(value, _Unread):
+            return self._sources.get(name) is value
+        view = self._views.get(name)
+        if view is None or view[0] is not value:
+            return False
+        return not (isinstance(value, ArrowStrings) and value.changed)
+
+    def _store(self, name: str, unread: _Unread, array: Any) -> Any:
         dict.__setitem__(self, name, array)
         # Read-only views and Arrow-backed strings cannot have been changed in place
         # (assigning into ArrowStrings marks it as changed).
         if isinstance(array, ArrowStrings) or (
             isinstance(array, np.ndarray) and not array.flags.writeable
         ):
-            self._views[name] = (array, column)
+            self._views[name] = (array, unread)
         return array
 
     def _read(self, name: str, value: Any) -> Any:
         if isinstance(value, _Unread):
-            return self._store(name, value.column, value.convert(value.column))
+            return self._store(name, value, value.read())
         return value
 
     def _read_all(self) -> None:
@@ -168,7 +238,7 @@ class NumpyBatch(dict[str, Any]):
         if view is not None and view[0] is value:
             if isinstance(value, ArrowStrings) and value.changed:
                 return None
-            return view[1]
+            return view[1].column
         return None
 
     def stored_items(self) -> list[tuple[str, Any]]:
