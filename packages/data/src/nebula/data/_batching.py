@@ -33,6 +33,7 @@ class _BlockColumns:
         self.block = block
         self.names = block.column_names
         self.arrays: dict[str, Any] = {}
+        self.read_only: set[str] = set()  # names of the arrays that are read-only views
         # Columns whose numpy form holds exactly their values (numbers without nulls,
         # strings): an untouched batch of them may be joined as numpy.
         self.exact: set[str] = set()
@@ -51,6 +52,10 @@ class _BlockColumns:
             else:
                 array = udf_column(column)
             self.arrays[name] = array
+            if isinstance(array, ArrowStrings) or (
+                isinstance(array, np.ndarray) and not array.flags.writeable
+            ):
+                self.read_only.add(name)
         return array
 
     def strings(self, name: str) -> pa.Array | None:
@@ -78,13 +83,8 @@ class _Rows:
 
 def _batch(columns: _BlockColumns, start: int, stop: int) -> NumpyBatch:
     """Rows ``start:stop`` as a numpy batch of views into ``columns`` (converted lazily)."""
-    batch = NumpyBatch()
-    rows = _Rows(columns, start, stop)
-    arrays = columns.arrays
-    for name in columns.names:
-        array = arrays.get(name)
-        batch.add_lazy(name, rows, None if array is None else array[start:stop])
-    return batch
+    views = {name: array[start:stop] for name, array in columns.arrays.items()}
+    return NumpyBatch.of_views(columns.names, _Rows(columns, start, stop), views, columns.read_only)
 
 
 def map_numpy_batches(block: Block, fn: Callable[[Any], Any], batch_size: int) -> Block:

@@ -87,9 +87,11 @@ class NumpyBatch(dict[str, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        # name -> (the array handed out, its column); only for read-only views.
-        self._views: dict[str, tuple[np.ndarray | ArrowStrings, _Unread]] = {}
-        self._sources: dict[str, _Unread] = {}
+        # name -> the array handed out for it, for read-only views and Arrow-backed strings:
+        # those cannot have been changed in place (assigning into ArrowStrings marks it).
+        self._views: dict[str, np.ndarray | ArrowStrings] = {}
+        # name -> where the column came from.
+        self._sources: dict[str, ColumnSource] = {}
 
     @classmethod
     def of(cls, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> NumpyBatch:
@@ -100,51 +102,57 @@ class NumpyBatch(dict[str, Any]):
             batch.add_lazy(name, source)
         return batch
 
+    @classmethod
+    def of_views(
+        cls, names: list[str], source: ColumnSource, views: dict[str, Any], read_only: set[str]
+    ) -> NumpyBatch:
+        """A batch of ``source``'s columns ``names``: ``views[name]`` where given (what
+        ``source.read(name)`` would give; read-only for the ``read_only`` names), the others
+        read when first used."""
+        batch = cls()
+        batch._sources = dict.fromkeys(names, source)
+        dict.update(
+            batch,
+            [(name, views[name] if name in views else _Unread(source, name)) for name in names],
+        )
+        batch._views = {name: views[name] for name in read_only if name in views}
+        return batch
+
     def add_unread(
         self, name: str, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]
     ) -> None:
         """Add column ``name``, to be converted by ``convert(column)`` when first read."""
         self.add_lazy(name, _OneColumn(column, convert))
 
-    def add_lazy(self, name: str, source: ColumnSource, value: Any = None) -> None:
-        """Add column ``name`` of ``source``, read when first used; or ``value`` now, the
-        read-only view ``source.read(name)`` would give."""
-        unread = _Unread(source, name)
-        self._sources[name] = unread
-        if value is None:
-            dict.__setitem__(self, name, unread)
-        else:
-            self._store(name, unread, value)
+    def add_lazy(self, name: str, source: ColumnSource) -> None:
+        """Add column ``name`` of ``source``, read when first used."""
+        self._sources[name] = source
+        dict.__setitem__(self, name, _Unread(source, name))
 
     def source_column(self, name: str) -> pa.ChunkedArray | None:
         """The Arrow column ``name`` this batch was made with (None if it was not)."""
-        unread = self._sources.get(name)
-        return None if unread is None else unread.column
+        source = self._sources.get(name)
+        return None if source is None else source.column(name)
 
     def untouched(self, name: str, value: Any) -> bool:
         """Whether ``value`` is this batch's column ``name`` as it came: never read, or the
         read-only view handed out for it."""
-        if isinstance(value, _Unread):
-            return self._sources.get(name) is value
-        view = self._views.get(name)
-        if view is None or view[0] is not value:
+        if type(value) is _Unread:
+            return value.name == name and self._sources.get(name) is value.source
+        if self._views.get(name) is not value:
             return False
-        return not (isinstance(value, ArrowStrings) and value.changed)
+        return not (type(value) is ArrowStrings and value.changed)
 
-    def _store(self, name: str, unread: _Unread, array: Any) -> Any:
+    def _read(self, name: str, value: Any) -> Any:
+        if type(value) is not _Unread:
+            return value
+        array = value.read()
         dict.__setitem__(self, name, array)
-        # Read-only views and Arrow-backed strings cannot have been changed in place
-        # (assigning into ArrowStrings marks it as changed).
         if isinstance(array, ArrowStrings) or (
             isinstance(array, np.ndarray) and not array.flags.writeable
         ):
-            self._views[name] = (array, unread)
+            self._views[name] = array
         return array
-
-    def _read(self, name: str, value: Any) -> Any:
-        if isinstance(value, _Unread):
-            return self._store(name, value, value.read())
-        return value
 
     def _read_all(self) -> None:
         for name, value in list(dict.items(self)):
@@ -234,11 +242,8 @@ class NumpyBatch(dict[str, Any]):
         never read, or the read-only view handed out for it. None otherwise."""
         if isinstance(value, _Unread):
             return value.column
-        view = self._views.get(name)
-        if view is not None and view[0] is value:
-            if isinstance(value, ArrowStrings) and value.changed:
-                return None
-            return view[1].column
+        if self.untouched(name, value):
+            return self._sources[name].column(name)
         return None
 
     def stored_items(self) -> list[tuple[str, Any]]:
