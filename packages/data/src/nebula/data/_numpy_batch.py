@@ -141,7 +141,7 @@ class NumpyBatch(dict[str, Any]):
             return value.name == name and self._sources.get(name) is value.source
         if self._views.get(name) is not value:
             return False
-        return not (type(value) is ArrowStrings and value.changed)
+        return not (isinstance(value, ArrowStrings) and value.changed)
 
     def _read(self, name: str, value: Any) -> Any:
         if type(value) is not _Unread:
