@@ -106,19 +106,21 @@ def map_numpy_batches(block: Block, fn: Callable[[Any], Any], batch_size: int) -
 def _pieces(output: Any, batch: NumpyBatch) -> dict[str, Any] | None:
     """An output's columns, ``_UNTOUCHED`` for those ``batch`` handed out and got back."""
     if isinstance(output, NumpyBatch):
-        items = output.stored_items()
+        items = output.untouched_items(batch, _UNTOUCHED)
     elif isinstance(output, Mapping) and not isinstance(output, pa.Table):
-        items = list(output.items())
+        items = [
+            (name, _UNTOUCHED if batch.untouched(name, value) else value)
+            for name, value in output.items()
+        ]
     else:
         return None
     pieces = {}
     for name, value in items:
-        name = str(name)
-        if batch.untouched(name, value):
-            pieces[name] = _UNTOUCHED
-        else:
+        if value is not _UNTOUCHED:
             unread = unread_column(value)
-            pieces[name] = unread if unread is not None else value
+            if unread is not None:
+                value = unread
+        pieces[str(name)] = value
     return pieces
 
 

@@ -155,7 +155,8 @@ class NumpyBatch(dict[str, Any]):
         return array
 
     def _read_all(self) -> None:
-        for name, value in list(dict.items(self)):
+        unread = [(name, value) for name, value in dict.items(self) if type(value) is _Unread]
+        for name, value in unread:
             self._read(name, value)
 
     # ---- reading converts ---------------------------------------------------------------
@@ -245,6 +246,22 @@ class NumpyBatch(dict[str, Any]):
         if self.untouched(name, value):
             return self._sources[name].column(name)
         return None
+
+    def untouched_items(self, batch: NumpyBatch, same: Any) -> list[tuple[str, Any]]:
+        """Names and values as stored, ``same`` for those ``batch`` (this batch, or the
+        input of the function that returned this one) handed out and got back untouched."""
+        views, sources = batch._views, batch._sources
+        items = []
+        for name, value in dict.items(self):
+            if type(value) is _Unread:
+                if value.name == name and sources.get(name) is value.source:
+                    value = same
+            elif views.get(name) is value and not (
+                isinstance(value, ArrowStrings) and value.changed
+            ):
+                value = same
+            items.append((name, value))
+        return items
 
     def stored_items(self) -> list[tuple[str, Any]]:
         """Names and values as stored, placeholders of unread columns included."""
