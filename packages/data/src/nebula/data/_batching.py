@@ -6,7 +6,9 @@ its parent's whole buffers (pickled into the object store, every slice carries t
 Here each column is converted once per block, on first read, and every batch gets a view
 of its rows; the outputs are then gathered column by column into one contiguous block: a
 column every batch handed back untouched is the input column itself, numbers are joined
-with one ``numpy.concatenate``, and other values are converted to Arrow once per block.
+with one ``numpy.concatenate``, string columns a function only selected rows of (a mask,
+positions, slices) are selected from the block's column with one Arrow ``filter`` or
+``take``, and other values are converted to Arrow once per block.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import pyarrow as pa
 from nebula.data._blocks import Block, array_from_numpy, compact, concat, udf_column
 from nebula.data._blocks import from_batch as block_from_batch
 from nebula.data._numpy_batch import NumpyBatch, unread_column
+from nebula.data._strings import ArrowStrings, Selection, gather_selections, is_string_column
+
+_UNTOUCHED = object()  # stands for a batch's input column handed back as it came
 
 
 class _BlockColumns:
@@ -26,26 +31,60 @@ class _BlockColumns:
 
     def __init__(self, block: Block) -> None:
         self.block = block
-        self._arrays: dict[str, Any] = {}
+        self.names = block.column_names
+        self.arrays: dict[str, Any] = {}
+        self.read_only: set[str] = set()  # names of the arrays that are read-only views
+        # Columns whose numpy form holds exactly their values (numbers without nulls,
+        # strings): an untouched batch of them may be joined as numpy.
+        self.exact: set[str] = set()
+        for name, column in zip(self.names, block.columns):
+            kind = column.type
+            numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            if (numeric and not column.null_count) or is_string_column(column):
+                self.exact.add(name)
 
     def array(self, name: str) -> Any:
-        array = self._arrays.get(name)
+        array = self.arrays.get(name)
         if array is None:
-            array = self._arrays[name] = udf_column(self.block.column(name))
+            column = self.block.column(name)
+            if is_string_column(column):
+                array = ArrowStrings.of_column(column)
+            else:
+                array = udf_column(column)
+            self.arrays[name] = array
+            if isinstance(array, ArrowStrings) or (
+                isinstance(array, np.ndarray) and not array.flags.writeable
+            ):
+                self.read_only.add(name)
         return array
+
+    def strings(self, name: str) -> pa.Array | None:
+        """The block's column ``name`` behind the batches' ``ArrowStrings``, if it is one."""
+        array = self.arrays.get(name)
+        return array._base if isinstance(array, ArrowStrings) else None
+
+
+class _Rows:
+    """Rows ``start:stop`` of a block's columns, as a batch reads them."""
+
+    __slots__ = ("columns", "start", "stop")
+
+    def __init__(self, columns: _BlockColumns, start: int, stop: int) -> None:
+        self.columns = columns
+        self.start = start
+        self.stop = stop
+
+    def read(self, name: str) -> Any:
+        return self.columns.array(name)[self.start : self.stop]
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.columns.block.column(name).slice(self.start, self.stop - self.start)
 
 
 def _batch(columns: _BlockColumns, start: int, stop: int) -> NumpyBatch:
-    """Rows ``start:stop`` as a lazily converted numpy batch of views into ``columns``."""
-    piece = columns.block.slice(start, stop - start)
-
-    def convert_column(name: str) -> Callable[[pa.ChunkedArray], Any]:
-        return lambda _: columns.array(name)[start:stop]
-
-    batch = NumpyBatch()
-    for name in piece.column_names:
-        batch.add_unread(name, piece.column(name), convert_column(name))
-    return batch
+    """Rows ``start:stop`` as a numpy batch of views into ``columns`` (converted lazily)."""
+    views = {name: array[start:stop] for name, array in columns.arrays.items()}
+    return NumpyBatch.of_views(columns.names, _Rows(columns, start, stop), views, columns.read_only)
 
 
 def map_numpy_batches(block: Block, fn: Callable[[Any], Any], batch_size: int) -> Block:
@@ -61,41 +100,48 @@ def map_numpy_batches(block: Block, fn: Callable[[Any], Any], batch_size: int) -
         batch = _batch(columns, start, stop)
         inputs.append(batch)
         outputs.append(fn(batch))
-    return gather(outputs, inputs, block)
+    return gather(outputs, inputs, columns, bounds)
 
 
-def _pieces(output: Any) -> dict[str, Any] | None:
-    """An output's columns as stored: Arrow columns for what came back untouched."""
+def _pieces(output: Any, batch: NumpyBatch) -> dict[str, Any] | None:
+    """An output's columns, ``_UNTOUCHED`` for those ``batch`` handed out and got back."""
     if isinstance(output, NumpyBatch):
-        pieces = {}
-        for name, value in output.stored_items():
-            column = output.arrow_column(name, value)
-            pieces[str(name)] = column if column is not None else value
-        return pieces
-    if isinstance(output, Mapping) and not isinstance(output, pa.Table):
-        return {str(name): _unwrap(value) for name, value in output.items()}
-    return None
+        items = output.untouched_items(batch, _UNTOUCHED)
+    elif isinstance(output, Mapping) and not isinstance(output, pa.Table):
+        items = [
+            (name, _UNTOUCHED if batch.untouched(name, value) else value)
+            for name, value in output.items()
+        ]
+    else:
+        return None
+    pieces = {}
+    for name, value in items:
+        if value is not _UNTOUCHED:
+            unread = unread_column(value)
+            if unread is not None:
+                value = unread
+        pieces[str(name)] = value
+    return pieces
 
 
-def _unwrap(value: Any) -> Any:
-    unread = unread_column(value)
-    return unread if unread is not None else value
-
-
-def gather(outputs: Sequence[Any], inputs: Sequence[NumpyBatch], source: Block) -> Block:
-    """One contiguous block of a function's ``outputs`` on ``inputs`` (batches of ``source``)."""
-    pieces = [_pieces(output) for output in outputs]
-    if not pieces or any(piece is None for piece in pieces):
+def gather(
+    outputs: Sequence[Any],
+    inputs: Sequence[NumpyBatch],
+    columns: _BlockColumns,
+    bounds: Sequence[tuple[int, int]],
+) -> Block:
+    """One contiguous block of a function's ``outputs`` on ``inputs``, the batches of rows
+    ``bounds`` of ``columns``' block."""
+    pieces = [_pieces(output, batch) for output, batch in zip(outputs, inputs)]
+    names = list(pieces[0]) if pieces and pieces[0] is not None else None
+    if names is None or any(piece is None or list(piece) != names for piece in pieces):
         return compact(concat([block_from_batch(output) for output in outputs]))
-    names = list(pieces[0])  # type: ignore[arg-type]
-    if any(list(piece) != names for piece in pieces):  # type: ignore[arg-type]
-        return compact(concat([block_from_batch(output) for output in outputs]))
-    columns: dict[str, Any] = {}
+    gathered: dict[str, Any] = {}
     for name in names:
         values = [piece[name] for piece in pieces]  # type: ignore[index]
-        columns[name] = _gather_column(name, values, inputs, source)
+        gathered[name] = _gather_column(name, values, columns, bounds)
     try:
-        return pa.table(columns)
+        return pa.table(gathered)
     except (pa.ArrowInvalid, ValueError) as exc:
         raise ValueError(
             f"a map_batches function returned columns of different lengths: {exc}"
@@ -103,23 +149,35 @@ def gather(outputs: Sequence[Any], inputs: Sequence[NumpyBatch], source: Block) 
 
 
 def _gather_column(
-    name: str, values: list[Any], inputs: Sequence[NumpyBatch], source: Block
+    name: str,
+    values: list[Any],
+    columns: _BlockColumns,
+    bounds: Sequence[tuple[int, int]],
 ) -> pa.Array | pa.ChunkedArray:
+    block = columns.block
+    if all(value is _UNTOUCHED for value in values):
+        return block.column(name)  # every batch handed its rows back as they came
+    strings = columns.strings(name)
+    if strings is not None:
+        selections = _string_selections(values, strings, bounds)
+        if selections is not None:
+            return gather_selections(strings, selections)
+    exact = name in columns.exact
+    arrays = [
+        columns.array(name)[start:stop] if value is _UNTOUCHED and exact else value
+        for value, (start, stop) in zip(values, bounds)
+    ]
     if (
-        name in source.column_names
-        and len(values) == len(inputs)
-        and all(
-            isinstance(value, pa.ChunkedArray) and batch.source_column(name) is value
-            for value, batch in zip(values, inputs)
-        )
+        all(isinstance(a, np.ndarray) and a.ndim == 1 for a in arrays)
+        and len({a.dtype for a in arrays}) == 1
     ):
-        return source.column(name)  # every batch handed its rows back untouched
-    arrays = [value for value in values if isinstance(value, np.ndarray)]
-    if len(arrays) == len(values) and all(a.ndim == 1 for a in arrays):
-        dtypes = {a.dtype for a in arrays}
-        if len(dtypes) == 1:
-            return array_from_numpy(np.concatenate(arrays))
-    converted = [array_from_numpy(value) for value in values]
+        return array_from_numpy(np.concatenate(arrays))
+    converted = [
+        block.column(name).slice(start, stop - start)
+        if value is _UNTOUCHED
+        else array_from_numpy(value)
+        for value, (start, stop) in zip(arrays, bounds)
+    ]
     chunked = [c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in converted]
     kinds = {c.type for c in chunked}
     if len(kinds) == 1:
@@ -127,3 +185,22 @@ def _gather_column(
             [chunk for c in chunked for chunk in c.chunks], type=chunked[0].type
         ).combine_chunks()
     return concat([pa.table({name: c}) for c in chunked]).column(name).combine_chunks()
+
+
+def _string_selections(
+    values: list[Any], strings: pa.Array, bounds: Sequence[tuple[int, int]]
+) -> list[Selection] | None:
+    """Where each batch's output rows of a string column sit in the block's ``strings``;
+    None unless every batch only selected rows of it."""
+    selections: list[Selection] = []
+    for value, (start, stop) in zip(values, bounds):
+        if value is _UNTOUCHED:
+            selections.append((start, None, stop - start))
+            continue
+        if not isinstance(value, ArrowStrings):
+            return None
+        rows = value.block_rows(strings)
+        if rows is None:
+            return None
+        selections.append(rows)
+    return selections

@@ -16,21 +16,70 @@ column by any of those ways converts it first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 from nebula.data._strings import ArrowStrings
 
 
-class _Unread:
-    """A column not converted yet: its Arrow data and how to convert it."""
+class ColumnSource(Protocol):
+    """Where a batch's columns come from: their values as a function sees them, and their
+    Arrow data."""
 
-    __slots__ = ("column", "convert")
+    def read(self, name: str) -> Any: ...
+
+    def column(self, name: str) -> pa.ChunkedArray: ...
+
+
+class _TableSource:
+    """A table's columns, each converted by ``convert`` when read."""
+
+    __slots__ = ("convert", "table")
+
+    def __init__(self, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> None:
+        self.table = table
+        self.convert = convert
+
+    def read(self, name: str) -> Any:
+        return self.convert(self.table.column(name))
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table.column(name)
+
+
+class _OneColumn:
+    __slots__ = ("_column", "convert")
 
     def __init__(self, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]):
-        self.column = column
+        self._column = column
         self.convert = convert
+
+    def read(self, name: str) -> Any:
+        return self.convert(self._column)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self._column
+
+
+class _Unread:
+    """A column not converted yet: where it comes from (its Arrow data, how to convert it)."""
+
+    __slots__ = ("_column", "name", "source")
+
+    def __init__(self, source: ColumnSource, name: str) -> None:
+        self.source = source
+        self.name = name
+        self._column: pa.ChunkedArray | None = None
+
+    @property
+    def column(self) -> pa.ChunkedArray:
+        if self._column is None:
+            self._column = self.source.column(self.name)
+        return self._column
+
+    def read(self) -> Any:
+        return self.source.read(self.name)
 
 
 class NumpyBatch(dict[str, Any]):
@@ -38,46 +87,76 @@ class NumpyBatch(dict[str, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        # name -> (the array handed out, the column it views); only for read-only views.
-        self._views: dict[str, tuple[np.ndarray | ArrowStrings, pa.ChunkedArray]] = {}
-        self._sources: dict[str, pa.ChunkedArray] = {}
+        # name -> the array handed out for it, for read-only views and Arrow-backed strings:
+        # those cannot have been changed in place (assigning into ArrowStrings marks it).
+        self._views: dict[str, np.ndarray | ArrowStrings] = {}
+        # name -> where the column came from.
+        self._sources: dict[str, ColumnSource] = {}
 
     @classmethod
     def of(cls, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> NumpyBatch:
         """A batch of ``table``'s columns, each converted by ``convert`` when first read."""
         batch = cls()
-        for name, column in zip(table.column_names, table.columns):
-            batch.add_unread(name, column, convert)
+        source = _TableSource(table, convert)
+        for name in table.column_names:
+            batch.add_lazy(name, source)
+        return batch
+
+    @classmethod
+    def of_views(
+        cls, names: list[str], source: ColumnSource, views: dict[str, Any], read_only: set[str]
+    ) -> NumpyBatch:
+        """A batch of ``source``'s columns ``names``: ``views[name]`` where given (what
+        ``source.read(name)`` would give; read-only for the ``read_only`` names), the others
+        read when first used."""
+        batch = cls()
+        batch._sources = dict.fromkeys(names, source)
+        dict.update(
+            batch,
+            [(name, views[name] if name in views else _Unread(source, name)) for name in names],
+        )
+        batch._views = {name: views[name] for name in read_only if name in views}
         return batch
 
     def add_unread(
         self, name: str, column: pa.ChunkedArray, convert: Callable[[pa.ChunkedArray], Any]
     ) -> None:
         """Add column ``name``, to be converted by ``convert(column)`` when first read."""
-        dict.__setitem__(self, name, _Unread(column, convert))
-        self._sources[name] = column
+        self.add_lazy(name, _OneColumn(column, convert))
+
+    def add_lazy(self, name: str, source: ColumnSource) -> None:
+        """Add column ``name`` of ``source``, read when first used."""
+        self._sources[name] = source
+        dict.__setitem__(self, name, _Unread(source, name))
 
     def source_column(self, name: str) -> pa.ChunkedArray | None:
         """The Arrow column ``name`` this batch was made with (None if it was not)."""
-        return self._sources.get(name)
+        source = self._sources.get(name)
+        return None if source is None else source.column(name)
 
-    def _store(self, name: str, column: pa.ChunkedArray, array: Any) -> Any:
+    def untouched(self, name: str, value: Any) -> bool:
+        """Whether ``value`` is this batch's column ``name`` as it came: never read, or the
+        read-only view handed out for it."""
+        if type(value) is _Unread:
+            return value.name == name and self._sources.get(name) is value.source
+        if self._views.get(name) is not value:
+            return False
+        return not (isinstance(value, ArrowStrings) and value.changed)
+
+    def _read(self, name: str, value: Any) -> Any:
+        if type(value) is not _Unread:
+            return value
+        array = value.read()
         dict.__setitem__(self, name, array)
-        # Read-only views and Arrow-backed strings cannot have been changed in place
-        # (assigning into ArrowStrings marks it as changed).
         if isinstance(array, ArrowStrings) or (
             isinstance(array, np.ndarray) and not array.flags.writeable
         ):
-            self._views[name] = (array, column)
+            self._views[name] = array
         return array
 
-    def _read(self, name: str, value: Any) -> Any:
-        if isinstance(value, _Unread):
-            return self._store(name, value.column, value.convert(value.column))
-        return value
-
     def _read_all(self) -> None:
-        for name, value in list(dict.items(self)):
+        unread = [(name, value) for name, value in dict.items(self) if type(value) is _Unread]
+        for name, value in unread:
             self._read(name, value)
 
     # ---- reading converts ---------------------------------------------------------------
@@ -164,12 +243,25 @@ class NumpyBatch(dict[str, Any]):
         never read, or the read-only view handed out for it. None otherwise."""
         if isinstance(value, _Unread):
             return value.column
-        view = self._views.get(name)
-        if view is not None and view[0] is value:
-            if isinstance(value, ArrowStrings) and value.changed:
-                return None
-            return view[1]
+        if self.untouched(name, value):
+            return self._sources[name].column(name)
         return None
+
+    def untouched_items(self, batch: NumpyBatch, same: Any) -> list[tuple[str, Any]]:
+        """Names and values as stored, ``same`` for those ``batch`` (this batch, or the
+        input of the function that returned this one) handed out and got back untouched."""
+        views, sources = batch._views, batch._sources
+        items = []
+        for name, value in dict.items(self):
+            if type(value) is _Unread:
+                if value.name == name and sources.get(name) is value.source:
+                    value = same
+            elif views.get(name) is value and not (
+                isinstance(value, ArrowStrings) and value.changed
+            ):
+                value = same
+            items.append((name, value))
+        return items
 
     def stored_items(self) -> list[tuple[str, Any]]:
         """Names and values as stored, placeholders of unread columns included."""
