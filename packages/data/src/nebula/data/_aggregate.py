@@ -71,7 +71,8 @@ def check_distinct_names(aggs: Sequence[AggregateFn]) -> None:
 def _keyed(block: Block, keys: list[str]) -> tuple[Block, list[str]]:
     if keys:
         return block, keys
-    return block.append_column(_ALL, pa.array(np.zeros(block.num_rows, dtype=np.int8))), [_ALL]
+    zeros = indices(np.zeros(block.num_rows, dtype=np.int64))
+    return block.append_column(_ALL, zeros), [_ALL]
 
 
 def _key_values(table: pa.Table, keys: list[str]) -> list[Any]:

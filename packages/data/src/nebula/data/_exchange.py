@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
-from nebula.data._zero_copy import numpy_view
+from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
 
@@ -110,6 +110,6 @@ def partition_ids(column: Any, boundaries: np.ndarray, null_part: int) -> np.nda
         return ids
     valid = np.asarray(column.is_valid())
     if len(boundaries) and valid.any():
-        values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)
+        values = column.filter(arrow_from_numpy(valid)).to_numpy(zero_copy_only=False)
         ids[valid] = np.searchsorted(boundaries, values, side="right")
     return ids
