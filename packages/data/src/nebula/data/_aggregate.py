@@ -21,6 +21,7 @@ from nebula.data import _blocks
 from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Groups
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
+from nebula.data._group_numpy import grouped_counts_and_sums
 from nebula.data._shuffle import indices
 from nebula.data._transforms import BlockTransform
 
@@ -97,6 +98,9 @@ def _grouped(table: pa.Table, keys: list[str], specs: list[tuple[Any, ...]]) -> 
     Its output comes in many chunks that are slices of one buffer per column: stored as
     they are, every chunk would carry the whole buffer (23 times the data at 750k groups).
     """
+    fast = grouped_counts_and_sums(table, keys, specs)
+    if fast is not None:
+        return fast
     return table.group_by(keys, use_threads=False).aggregate(specs).combine_chunks()
 
 
