@@ -90,6 +90,38 @@ class PartialAggregationRule(Rule):
         return rebuild(ops)
 
 
+class ShuffleMapRule(Rule):
+    """Run a random shuffle's map side in the task that reads or maps each block.
+
+    Each block comes out of that task already ordered by a random key per row, so the
+    exchange stores only the shuffled blocks, never the input ones, and runs one task per
+    output block instead of one per input block as well.
+    """
+
+    def apply(self, plan: LogicalOperator) -> LogicalOperator:
+        from nebula.data._shuffle import KEY_SPACE, ShuffleMapTransform
+
+        ops = chain(plan)
+        for index in range(len(ops) - 1, 0, -1):
+            op, below = ops[index], ops[index - 1]
+            if not (isinstance(op, AllToAll) and op.kind == "RandomShuffle"):
+                continue
+            if op.params.get("keyed") or not isinstance(below, (Read, MapOp)):
+                continue
+            if (op.params.get("num_blocks") or 0) > KEY_SPACE:
+                continue
+            remote_args = getattr(below, "remote_args", {}) if isinstance(below, MapOp) else {}
+            shuffle_map = MapOp(
+                None,
+                kind="ShuffleMap",
+                transform=ShuffleMapTransform(op.params.get("seed")),
+                remote_args=dict(remote_args),
+            )
+            params = {**op.params, "keyed": True}
+            ops[index : index + 1] = [shuffle_map, dataclasses.replace(op, params=params)]
+        return rebuild(ops)
+
+
 def _fusable(op: LogicalOperator) -> bool:
     return isinstance(op, MapOp) and op.actor_pool is None and op.max_tasks is None
 

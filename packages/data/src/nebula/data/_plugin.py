@@ -29,6 +29,7 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
         LimitPushdownRule,
         OperatorFusionRule,
         PartialAggregationRule,
+        ShuffleMapRule,
     )
 
     registry.add(
@@ -40,6 +41,11 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
         "PartialAggregationRule",
         PartialAggregationRule(),
         description="aggregate each block where it is made, before a group-by's exchange",
+    )
+    registry.add(
+        "ShuffleMapRule",
+        ShuffleMapRule(),
+        description="order each block by random keys where it is made, before a shuffle",
     )
     registry.add(
         "OperatorFusionRule",

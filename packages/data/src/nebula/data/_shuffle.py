@@ -13,6 +13,7 @@ order, so a writer downstream starts on the first range while later ones are mer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._transforms import BlockTransform, TaskContext
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
+
+SHUFFLE_KEY = "__nebula_shuffle_key"  # a row's random place, added where blocks are made
+KEY_SPACE = 2**16  # shuffle keys are uint16: any number of partitions up to this
 
 # Keys that numpy sorts exactly as Arrow does (no nulls: Arrow puts them last).
 _NUMPY_SORTABLE = "iuf"
@@ -216,12 +221,83 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     ]
 
 
+@dataclass
+class ShuffleMapTransform(BlockTransform):
+    """The map side of a random shuffle, run in the task that reads or maps each block.
+
+    Every row draws a random key, and the block comes out ordered by it, with the key as
+    an extra column. However many partitions the exchange picks later, each is a range of
+    keys, contiguous in every block: a reduce finds its rows with two binary searches. The
+    input blocks are then never stored, only their shuffled form.
+    """
+
+    seed: int | None
+
+    def apply(self, block: Block, context: TaskContext) -> Block:
+        seed = None if self.seed is None else self.seed + context.task_index
+        keys = np.random.default_rng(seed).integers(
+            0, KEY_SPACE, size=block.num_rows, dtype=np.uint16
+        )
+        if block.num_rows > 1:
+            order = np.argsort(keys, kind="stable")  # a radix sort for 16-bit keys
+            block, keys = block.take(indices(order)), keys[order]
+        shuffle_keys = arrow_from_numpy(keys)
+        assert shuffle_keys is not None
+        return block.append_column(SHUFFLE_KEY, shuffle_keys)
+
+    def __call__(self, block: Block) -> Block:
+        return self.apply(block, TaskContext())
+
+
+@nebula.remote(num_returns=2)
+def _keyed_shuffle_reduce(
+    low: int, high: int, seed: int | None, *blocks: Block
+) -> tuple[Block, BlockMetadata]:
+    """The rows whose shuffle keys are in ``[low, high)``, in a random order."""
+    pieces = []
+    for block in blocks:
+        keys = numpy_view(block.column(SHUFFLE_KEY))
+        assert keys is not None
+        start, stop = (int(cut) for cut in np.searchsorted(keys, [low, high], side="left"))
+        if stop > start:
+            pieces.append(block.slice(start, stop - start).drop_columns([SHUFFLE_KEY]))
+    if not pieces:
+        empty = _empty(blocks[0].drop_columns([SHUFFLE_KEY]))
+        return empty, BlockMetadata.of(empty)
+    block = _blocks.concat(pieces)
+    if block.num_rows > 1:
+        block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
+def _reduce_seed(seed: int | None, part: int) -> int | None:
+    return None if seed is None else seed * 7919 + part
+
+
+def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
+    seed: int | None = params.get("seed")
+    parts = min(output_partitions(bundles, params.get("num_blocks")), KEY_SPACE)
+    cuts = np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
+    blocks = [bundle.ref for bundle in bundles]
+    return [
+        PendingBundle(
+            *_keyed_shuffle_reduce.remote(
+                int(cuts[part]), int(cuts[part + 1]), _reduce_seed(seed, part), *blocks
+            )
+        )
+        for part in range(parts)
+    ]
+
+
 def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     """Every row to a random output block, in a random order within it."""
     seed: int | None = params.get("seed")
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
+    if params.get("keyed"):  # blocks come shuffled by ShuffleMapTransform
+        return _keyed_shuffle(bundles, params)
     parts = output_partitions(bundles, params.get("num_blocks"))
     maps = [
         _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
@@ -231,9 +307,7 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     blocks = [block_ref for block_ref, _ in maps]
     return [
         PendingBundle(
-            *_shuffle_reduce.remote(
-                part, len(maps), None if seed is None else seed * 7919 + part, *offsets, *blocks
-            )
+            *_shuffle_reduce.remote(part, len(maps), _reduce_seed(seed, part), *offsets, *blocks)
         )
         for part in range(parts)
     ]
