@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
-from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBundle, RefBundle
 from nebula.data._transforms import BlockTransform, TaskContext
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
@@ -216,7 +217,9 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     offsets = [offset_ref for _, offset_ref in maps]
     blocks = [block_ref for block_ref, _ in maps]
     return [
-        PendingBundle(*_sort_reduce.remote(part, len(maps), keys, descending, *offsets, *blocks))
+        DeferredBundle(
+            partial(_submit, _sort_reduce, part, len(maps), keys, descending, *offsets, *blocks)
+        )
         for part in range(parts)
     ]
 
@@ -281,13 +284,22 @@ def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     cuts = np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
     blocks = [bundle.ref for bundle in bundles]
     return [
-        PendingBundle(
-            *_keyed_shuffle_reduce.remote(
-                int(cuts[part]), int(cuts[part + 1]), _reduce_seed(seed, part), *blocks
+        DeferredBundle(
+            partial(
+                _submit,
+                _keyed_shuffle_reduce,
+                int(cuts[part]),
+                int(cuts[part + 1]),
+                _reduce_seed(seed, part),
+                *blocks,
             )
         )
         for part in range(parts)
     ]
+
+
+def _submit(task: Any, *args: Any) -> PendingBundle:
+    return PendingBundle(*task.remote(*args))
 
 
 def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
