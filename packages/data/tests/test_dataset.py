@@ -11,10 +11,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from nebula.data._optimizer import (
+    ExchangeMapRule,
     LimitPushdownRule,
     OperatorFusionRule,
     PartialAggregationRule,
-    ShuffleMapRule,
 )
 from nebula.data._physical import MapOperator
 from nebula.data._registries import rule_registry
@@ -68,7 +68,7 @@ def test_rules_are_registered_through_the_plugin_hook() -> None:
     assert kinds == [
         LimitPushdownRule,
         PartialAggregationRule,
-        ShuffleMapRule,
+        ExchangeMapRule,
         OperatorFusionRule,
     ]
 
@@ -98,7 +98,7 @@ def test_a_third_party_rule_runs_after_the_builtin_ones() -> None:
         assert rule_registry().names() == [
             "LimitPushdownRule",
             "PartialAggregationRule",
-            "ShuffleMapRule",
+            "ExchangeMapRule",
             "OperatorFusionRule",
             "Recording",
         ]

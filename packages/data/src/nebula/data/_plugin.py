@@ -26,10 +26,10 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
     """The built-in rules, applied in this order."""
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
     from nebula.data._optimizer import (
+        ExchangeMapRule,
         LimitPushdownRule,
         OperatorFusionRule,
         PartialAggregationRule,
-        ShuffleMapRule,
     )
 
     registry.add(
@@ -43,9 +43,9 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
         description="aggregate each block where it is made, before a group-by's exchange",
     )
     registry.add(
-        "ShuffleMapRule",
-        ShuffleMapRule(),
-        description="order each block by random keys where it is made, before a shuffle",
+        "ExchangeMapRule",
+        ExchangeMapRule(),
+        description="order each block where it is made, before a shuffle or a sort",
     )
     registry.add(
         "OperatorFusionRule",

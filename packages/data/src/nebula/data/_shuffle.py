@@ -70,12 +70,33 @@ def indices(values: np.ndarray) -> pa.Array:
 
 def _ordered_prefix(column: pa.ChunkedArray) -> Any:
     """The values of a sorted key column before its nulls and NaNs (which sort last)."""
-    invalid = column.null_count
-    if pa.types.is_floating(column.type):
-        invalid += pc.sum(pc.is_nan(column)).as_py() or 0
-    prefix = column.slice(0, len(column) - invalid)
+    prefix = column.slice(0, len(column) - column.null_count)
     view = numpy_view(prefix)
-    return view if view is not None else prefix.to_numpy(zero_copy_only=False)
+    values = view if view is not None else prefix.to_numpy(zero_copy_only=False)
+    # NaNs sort last: the last value tells whether there are any.
+    if len(values) and values.dtype.kind == "f" and np.isnan(values[-1]):
+        values = values[: len(values) - int(np.count_nonzero(np.isnan(values)))]
+    return values
+
+
+def _range_cuts(
+    block: Block, keys: Sequence[str], descending: bool, boundaries: np.ndarray
+) -> np.ndarray:
+    """Where each range partition starts in ``block``, sorted by ``keys`` (plus the end).
+
+    ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
+    sort last, so they fall in the last partition.
+    """
+    if not block.num_rows:
+        return np.zeros(len(boundaries) + 2, dtype=np.int64)
+    if not len(boundaries):
+        return np.array([0, block.num_rows], dtype=np.int64)
+    values = _ordered_prefix(block.column(keys[0]))
+    if descending:  # values >= boundary come first
+        cuts = len(values) - np.searchsorted(values[::-1], boundaries, side="left")
+    else:  # values <= boundary come first
+        cuts = np.searchsorted(values, boundaries, side="right")
+    return np.concatenate([[0], cuts, [block.num_rows]]).astype(np.int64)
 
 
 @nebula.remote(num_returns=2)
@@ -87,18 +108,9 @@ def _sort_map(
     ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
     sort last, so they fall in the last partition.
     """
-    parts = len(boundaries) + 1
-    if not block.num_rows:
-        return block, np.zeros(parts + 1, dtype=np.int64)
-    block = block.take(indices(_sort_order(block, keys, descending)))
-    if parts == 1:
-        return block, np.array([0, block.num_rows], dtype=np.int64)
-    values = _ordered_prefix(block.column(keys[0]))
-    if descending:  # values >= boundary come first
-        cuts = len(values) - np.searchsorted(values[::-1], boundaries, side="left")
-    else:  # values <= boundary come first
-        cuts = np.searchsorted(values, boundaries, side="right")
-    return block, np.concatenate([[0], cuts, [block.num_rows]]).astype(np.int64)
+    if block.num_rows:
+        block = block.take(indices(_sort_order(block, keys, descending)))
+    return block, _range_cuts(block, keys, descending, boundaries)
 
 
 @nebula.remote(num_returns=2)
@@ -142,14 +154,7 @@ def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
 def _sort_reduce(
     part: int, count: int, keys: list[str], descending: bool, *args: Any
 ) -> tuple[Block, BlockMetadata]:
-    pieces = _pieces(part, count, args)
-    if not pieces:
-        return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
-    block = _blocks.concat(pieces)
-    if len(pieces) > 1:
-        block = block.take(indices(_sort_order(block, keys, descending)))
-    block = _blocks.compact(block)
-    return block, BlockMetadata.of(block)
+    return _merge_sorted(_pieces(part, count, args), args[count], keys, descending)
 
 
 @nebula.remote(num_returns=2)
@@ -213,6 +218,14 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
         if descending:
             boundaries = boundaries[::-1]
     parts = len(boundaries) + 1
+    if params.get("sorted_blocks"):  # blocks come sorted by SortMapTransform
+        blocks = [bundle.ref for bundle in bundles]
+        return [
+            DeferredBundle(
+                partial(_submit, _sorted_blocks_reduce, part, keys, descending, boundaries, *blocks)
+            )
+            for part in range(parts)
+        ]
     maps = [_sort_map.remote(b.ref, keys, descending, boundaries) for b in bundles]
     offsets = [offset_ref for _, offset_ref in maps]
     blocks = [block_ref for block_ref, _ in maps]
@@ -250,6 +263,43 @@ class ShuffleMapTransform(BlockTransform):
 
     def __call__(self, block: Block) -> Block:
         return self.apply(block, TaskContext())
+
+
+@dataclass
+class SortMapTransform(BlockTransform):
+    """The map side of a sort, run in the task that reads or maps each block: the block
+    sorted by the keys. The exchange samples the sorted blocks for range boundaries, and
+    each reduce finds its range in every block with a binary search, so the input blocks
+    are never stored, only their sorted form."""
+
+    keys: list[str]
+    descending: bool
+
+    def __call__(self, block: Block) -> Block:
+        if block.num_rows > 1:
+            block = block.take(indices(_sort_order(block, self.keys, self.descending)))
+        return block
+
+
+@nebula.remote(num_returns=2)
+def _sorted_blocks_reduce(
+    part: int, keys: list[str], descending: bool, boundaries: np.ndarray, *blocks: Block
+) -> tuple[Block, BlockMetadata]:
+    """Range ``part`` of blocks each sorted by ``keys``, merged."""
+    offsets = [_range_cuts(block, keys, descending, boundaries) for block in blocks]
+    return _merge_sorted(slice_part(offsets, blocks, part), blocks[0], keys, descending)
+
+
+def _merge_sorted(
+    pieces: list[Block], like: Block, keys: list[str], descending: bool
+) -> tuple[Block, BlockMetadata]:
+    if not pieces:
+        return _empty(like), BlockMetadata(0, 0, like.schema)
+    block = _blocks.concat(pieces)
+    if len(pieces) > 1:
+        block = block.take(indices(_sort_order(block, keys, descending)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
 
 
 @nebula.remote(num_returns=2)

@@ -1,5 +1,5 @@
-"""random_shuffle after a read or a map: the map side runs where blocks are made, and the
-result is still a permutation of every row, reproducible with a seed."""
+"""random_shuffle and sort after a read or a map: the map side runs where blocks are made,
+and the result is still every row once, reproducible with a seed, in pandas' order for a sort."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nebula.data as nd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -78,3 +79,36 @@ def test_repartition_with_shuffle_after_a_read(tmp_path: Path) -> None:
 def test_an_empty_dataset_shuffles_to_nothing() -> None:
     ds = nd.range(100).filter(expr=col("id") < 0).random_shuffle()
     assert ds.take_all() == []
+
+
+def sort_input(tmp_path: Path) -> tuple[str, pd.DataFrame]:
+    rng = np.random.default_rng(4)
+    rows = 3000
+    x = rng.standard_normal(rows).round(1)  # many ties
+    x[rng.random(rows) < 0.03] = np.nan
+    df = pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "x": x,
+            "s": [f"s{v:03d}" for v in rng.integers(0, 300, rows)],
+            "j": rng.integers(0, 4, rows),
+        }
+    )
+    for index in range(4):
+        part = df.iloc[index * 750 : (index + 1) * 750]
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), tmp_path / f"{index}.pq")
+    return str(tmp_path), df
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("keys", [["x"], ["s"], ["j", "x"]])
+def test_sort_after_a_read_matches_pandas(
+    tmp_path: Path, keys: list[str], descending: bool
+) -> None:
+    directory, df = sort_input(tmp_path)
+    ds = nd.read_parquet(directory).sort(keys, descending=descending)
+    assert "SortMap" in ds.explain().split("Physical Plan")[1]
+    got = ds.to_pandas()
+    want = df.sort_values(keys, ascending=not descending, kind="stable", na_position="last")
+    assert len(ds.to_arrow_refs()) > 1 or len(df) < 1000
+    assert got["id"].tolist() == want["id"].tolist()  # stable: ties keep the input order
