@@ -265,7 +265,7 @@ def _combine_sorted_range(
     part: int, keys: list[str], aggs: list[AggregateFn], boundaries: np.ndarray, *tables: Block
 ) -> tuple[Block, BlockMetadata]:
     """Combine key range ``part`` of partial aggregates that are each sorted by the keys."""
-    pieces = []
+    pieces: list[tuple[Block, dict[int, list[Any]]]] = []
     for table in tables:
         start, stop = _key_range(table, keys[0], boundaries, part)
         if stop > start:

@@ -59,7 +59,8 @@ def _group_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     low, high = int(keys.min()), int(keys.max())
     span = high - low + 1
     if span <= 2 * len(keys) + 65_536:
-        ids = keys.astype(np.int64, copy=False) - low if low else keys.astype(np.int64)
+        ids = keys.astype(np.int64, copy=False)
+        ids = ids - low if low else ids
         return ids, np.arange(low, high + 1, dtype=np.int64), span
     unique, inverse = np.unique(keys, return_inverse=True)
     return inverse.astype(np.int64, copy=False), unique.astype(np.int64), len(unique)
@@ -86,8 +87,11 @@ def grouped_counts_and_sums(
         values = _values(column)
         if values is None:
             return None
-        view = values[0]
-        if view.dtype.kind == "i" and int(np.abs(view).max(initial=0)) * len(view) >= _EXACT:
+        numbers = values[0]
+        if (
+            numbers.dtype.kind == "i"
+            and int(np.abs(numbers).max(initial=0)) * len(numbers) >= _EXACT
+        ):
             return None
         columns.append(values)
 
