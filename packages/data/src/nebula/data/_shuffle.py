@@ -12,6 +12,7 @@ order, so a writer downstream starts on the first range while later ones are mer
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -206,7 +207,8 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    parts = output_partitions(bundles)
+    split = params.get("sorted_blocks") and larger_than_store(bundles)
+    parts = _partitions_by_size(bundles) if split else output_partitions(bundles)
     samples = nebula.get([_sample.remote(b.ref, keys[0], 4 * parts) for b in bundles])
     present = [sample for sample in samples if len(sample)]
     present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
@@ -218,6 +220,15 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
         if descending:
             boundaries = boundaries[::-1]
     parts = len(boundaries) + 1
+    if split and parts > 1:
+        splitter = _split_sorted.options(num_returns=parts)
+        pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
+        return [
+            DeferredBundle(
+                partial(_submit, _merge_pieces, keys, descending, *[p[part] for p in pieces])
+            )
+            for part in range(parts)
+        ]
     if params.get("sorted_blocks"):  # blocks come sorted by SortMapTransform
         blocks = [bundle.ref for bundle in bundles]
         return [
@@ -324,14 +335,88 @@ def _keyed_shuffle_reduce(
     return block, BlockMetadata.of(block)
 
 
+# ---- larger than the store: blocks split into a piece per partition -------------------
+#
+# A reduce that takes whole blocks maps every one of them; once they are spilled, each
+# reduce would bring every block back from disk, and the exchange would copy the data once
+# per reduce. So when the blocks are larger than half the store, each is split once into
+# a piece per partition, stored on its own, and a reduce reads only its own pieces.
+
+
+def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
+    """Whether an exchange over ``bundles`` would not fit in the object store."""
+    from nebula.data._budget import object_store_capacity
+
+    return sum(bundle.meta.size_bytes for bundle in bundles) > object_store_capacity() // 2
+
+
+def _partitions_by_size(bundles: Sequence[RefBundle]) -> int:
+    """As many partitions as output blocks of ``target_max_block_size`` need: fewer than
+    the blocks, so that pieces are not too small to be worth storing one by one."""
+    from nebula.data._executor import DataContext
+
+    target = max(1, DataContext.get_current().target_max_block_size)
+    return max(1, -(-sum(bundle.meta.size_bytes for bundle in bundles) // target))
+
+
+def _pieces_of(block: Block, cuts: Sequence[int]) -> tuple[Block, ...]:
+    return tuple(
+        _blocks.compact(block.slice(int(start), int(stop - start)))
+        for start, stop in itertools.pairwise(cuts)
+    )
+
+
+@nebula.remote
+def _split_sorted(
+    block: Block, keys: list[str], descending: bool, boundaries: np.ndarray
+) -> tuple[Block, ...]:
+    return _pieces_of(block, list(_range_cuts(block, keys, descending, boundaries)))
+
+
+@nebula.remote
+def _split_keyed(block: Block, key_cuts: np.ndarray) -> tuple[Block, ...]:
+    keys = numpy_view(block.column(SHUFFLE_KEY))
+    assert keys is not None
+    cuts = np.searchsorted(keys, key_cuts, side="left")
+    return _pieces_of(block.drop_columns([SHUFFLE_KEY]), list(cuts))
+
+
+@nebula.remote(num_returns=2)
+def _merge_pieces(keys: list[str], descending: bool, *pieces: Block) -> tuple[Block, Any]:
+    return _merge_sorted([p for p in pieces if p.num_rows], pieces[0], keys, descending)
+
+
+@nebula.remote(num_returns=2)
+def _permute_pieces(seed: int | None, *pieces: Block) -> tuple[Block, Any]:
+    block = _blocks.concat([p for p in pieces if p.num_rows] or [pieces[0]])
+    if block.num_rows > 1:
+        block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
 def _reduce_seed(seed: int | None, part: int) -> int | None:
     return None if seed is None else seed * 7919 + part
 
 
 def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     seed: int | None = params.get("seed")
-    parts = min(output_partitions(bundles, params.get("num_blocks")), KEY_SPACE)
+    split = larger_than_store(bundles)
+    requested = params.get("num_blocks")
+    parts = requested or (_partitions_by_size(bundles) if split else output_partitions(bundles))
+    parts = min(parts, KEY_SPACE)
     cuts = np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
+    if split and parts > 1:
+        splitter = _split_keyed.options(num_returns=parts)
+        pieces = [splitter.remote(bundle.ref, cuts) for bundle in bundles]
+        return [
+            DeferredBundle(
+                partial(
+                    _submit, _permute_pieces, _reduce_seed(seed, part), *[p[part] for p in pieces]
+                )
+            )
+            for part in range(parts)
+        ]
     blocks = [bundle.ref for bundle in bundles]
     return [
         DeferredBundle(
