@@ -331,27 +331,11 @@ def table(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> s
 
 
 def update_readme(text: str) -> None:
-    """Put this run's rows into the README's table, keeping the rows of workloads that did
-    not run (with the same columns); the note under the table is this run's."""
     readme = README.read_text()
     if BEGIN not in readme:
         raise SystemExit(f"{README} has no {BEGIN} marker")
-    pattern = re.compile(re.escape(BEGIN) + "\n(.*?)\n?" + re.escape(END), re.DOTALL)
-    match = pattern.search(readme)
-    assert match is not None
-    old_rows = [line for line in match.group(1).splitlines() if line.startswith("| ")]
-    new_lines = text.splitlines()
-    new_rows = [line for line in new_lines if line.startswith("| ")]
-    if old_rows[:1] == new_rows[:1]:  # same columns: merge by workload
-        ran = {_workload_of(row): row for row in new_rows[2:]}
-        kept = [ran.pop(_workload_of(row), row) for row in old_rows[2:]]
-        rows = new_rows[:2] + kept + list(ran.values())
-        text = "\n".join(rows + [line for line in new_lines if not line.startswith("| ")])
-    README.write_text(readme[: match.start()] + f"{BEGIN}\n{text}\n{END}" + readme[match.end() :])
-
-
-def _workload_of(row: str) -> str:
-    return row.split(" | ")[0]
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    README.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", readme))
 
 
 def parse_args() -> argparse.Namespace:
