@@ -330,11 +330,38 @@ def table(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> s
     return "\n".join(lines)
 
 
-def update_readme(text: str) -> None:
+def update_readme(text: str, workloads: list[str]) -> None:
+    """Put the new table between the markers. Lines of workloads this run left out stay
+    (when the columns are the same), and the note under the table says which are new."""
     readme = README.read_text()
     if BEGIN not in readme:
         raise SystemExit(f"{README} has no {BEGIN} marker")
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(BEGIN) + "\n?(.*?)" + re.escape(END), re.DOTALL)
+    match = pattern.search(readme)
+    old = match.group(1).splitlines() if match else []
+    new = text.splitlines()
+    left_out = [w for w in WORKLOADS if w not in workloads]
+    if old[:2] == new[:2] and left_out:
+        kept = {
+            w: line
+            for line in old[2:]
+            for w in left_out
+            if line.startswith(f"| {DESCRIPTIONS[w]} |")
+        }
+        rows = {
+            w: line
+            for line in new[2:]
+            for w in workloads
+            if line.startswith(f"| {DESCRIPTIONS[w]} |")
+        }
+        body = [rows.get(w) or kept.get(w) for w in WORKLOADS]
+        note = new[len(new) - 1]
+        if kept:
+            note += (
+                f" Lines from this run: {', '.join(w for w in WORKLOADS if w in rows)}; "
+                "the others are from an earlier run."
+            )
+        text = "\n".join(new[:2] + [line for line in body if line] + ["", note])
     README.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", readme))
 
 
@@ -416,7 +443,7 @@ def main() -> None:
         text = table(results, args)
         print(text)
         if args.update_readme:
-            update_readme(text)
+            update_readme(text, args.workloads)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
