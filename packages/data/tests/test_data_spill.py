@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from nebula.data import _shuffle
+from nebula.data._shuffle import larger_than_store
 
 import nebula
 
@@ -56,3 +58,53 @@ def test_random_shuffle_through_a_small_store(source: Path) -> None:
     got = np.concatenate([b["id"] for b in ids.iter_batches(batch_format="numpy")])
     assert np.array_equal(np.sort(got), np.arange(FILES * ROWS))
     assert not np.array_equal(got, np.arange(FILES * ROWS))
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Output blocks of 2 MB, and what the exchanges decided about splitting."""
+    context = nd.DataContext.get_current()
+    saved = context.target_max_block_size
+    context.target_max_block_size = 2 * 1024 * 1024
+    decisions: list[bool] = []
+
+    def recorded(bundles: list[object]) -> bool:
+        decisions.append(larger_than_store(bundles))  # type: ignore[arg-type]
+        return decisions[-1]
+
+    monkeypatch.setattr(_shuffle, "larger_than_store", recorded)
+    yield decisions
+    context.target_max_block_size = saved
+
+
+def test_sort_in_pieces_per_partition(source: Path, small_blocks: list[bool]) -> None:
+    # Blocks larger than the store are split once, a piece per output range.
+    refs = nd.read_parquet(str(source)).sort("x", descending=True).to_arrow_refs()
+    assert len(refs) > FILES
+    previous, ids = np.inf, []
+    for ref in refs:
+        block = nebula.get(ref)
+        x = block.column("x").to_numpy()
+        assert x[0] <= previous and bool(np.all(x[1:] <= x[:-1]))
+        previous = x[-1]
+        ids.append(block.column("id").to_numpy())
+    assert np.array_equal(np.sort(np.concatenate(ids)), np.arange(FILES * ROWS))
+    assert small_blocks == [True]
+
+
+def test_random_shuffle_in_pieces_per_partition(source: Path, small_blocks: list[bool]) -> None:
+    ds = nd.read_parquet(str(source)).random_shuffle(seed=3)
+    refs = ds.to_arrow_refs()
+    assert len(refs) > FILES
+    first = np.concatenate([nebula.get(ref).column("id").to_numpy() for ref in refs])
+    again = np.concatenate(
+        [
+            b["id"]
+            for b in nd.read_parquet(str(source))
+            .random_shuffle(seed=3)
+            .iter_batches(batch_format="numpy")
+        ]
+    )
+    assert np.array_equal(np.sort(first), np.arange(FILES * ROWS))
+    assert np.array_equal(first, again)
+    assert small_blocks == [True, True]

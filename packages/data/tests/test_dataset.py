@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from nebula.data._optimizer import LimitPushdownRule, OperatorFusionRule, PartialAggregationRule
+from nebula.data._optimizer import (
+    ExchangeMapRule,
+    LimitPushdownRule,
+    OperatorFusionRule,
+    PartialAggregationRule,
+)
 from nebula.data._physical import MapOperator
 from nebula.data._registries import rule_registry
 from nebula.data.hookspecs import OperatorRegistry, Rule, RuleRegistry
@@ -60,7 +65,12 @@ def test_fusion_gives_one_operator_in_the_optimized_plan() -> None:
 
 def test_rules_are_registered_through_the_plugin_hook() -> None:
     kinds = [type(rule) for rule in rule_registry().rules()]
-    assert kinds == [LimitPushdownRule, PartialAggregationRule, OperatorFusionRule]
+    assert kinds == [
+        LimitPushdownRule,
+        PartialAggregationRule,
+        ExchangeMapRule,
+        OperatorFusionRule,
+    ]
 
 
 class RecordingRule(Rule):
@@ -88,6 +98,7 @@ def test_a_third_party_rule_runs_after_the_builtin_ones() -> None:
         assert rule_registry().names() == [
             "LimitPushdownRule",
             "PartialAggregationRule",
+            "ExchangeMapRule",
             "OperatorFusionRule",
             "Recording",
         ]

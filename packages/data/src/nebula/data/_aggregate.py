@@ -21,8 +21,10 @@ from nebula.data import _blocks
 from nebula.data._aggregations import AggregateFn, BuiltinAggregation, Count, Groups
 from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
+from nebula.data._group_numpy import grouped_counts_and_sums
 from nebula.data._shuffle import indices
 from nebula.data._transforms import BlockTransform
+from nebula.data._zero_copy import numpy_view
 
 import nebula
 
@@ -71,7 +73,8 @@ def check_distinct_names(aggs: Sequence[AggregateFn]) -> None:
 def _keyed(block: Block, keys: list[str]) -> tuple[Block, list[str]]:
     if keys:
         return block, keys
-    return block.append_column(_ALL, pa.array(np.zeros(block.num_rows, dtype=np.int8))), [_ALL]
+    zeros = indices(np.zeros(block.num_rows, dtype=np.int64))
+    return block.append_column(_ALL, zeros), [_ALL]
 
 
 def _key_values(table: pa.Table, keys: list[str]) -> list[Any]:
@@ -96,6 +99,9 @@ def _grouped(table: pa.Table, keys: list[str], specs: list[tuple[Any, ...]]) -> 
     Its output comes in many chunks that are slices of one buffer per column: stored as
     they are, every chunk would carry the whole buffer (23 times the data at 750k groups).
     """
+    fast = grouped_counts_and_sums(table, keys, specs)
+    if fast is not None:
+        return fast
     return table.group_by(keys, use_threads=False).aggregate(specs).combine_chunks()
 
 
@@ -225,7 +231,46 @@ class PartialAggregateTransform(BlockTransform):
     def __call__(self, block: Block) -> Block:
         aggs = resolve_aggregations(self.aggs, self.keys, block.schema)
         table, _ = _partial(block, self.keys, aggs)
+        return _sorted_by_keys(table, self.keys)
+
+
+def _sorted_by_keys(table: pa.Table, keys: list[str]) -> pa.Table:
+    """``table`` ordered by ``keys`` (nulls last), so that a combine task finds its key
+    range in it with a binary search; the numpy group-by already gives key order."""
+    view = numpy_view(table.column(keys[0])) if len(keys) == 1 else None
+    if view is not None and (len(view) < 2 or bool(np.all(view[:-1] <= view[1:]))):
         return table
+    return table.sort_by([(key, "ascending") for key in keys])
+
+
+def _key_range(table: pa.Table, key: str, boundaries: np.ndarray, part: int) -> tuple[int, int]:
+    """Where the rows of range ``part`` are in ``table``, sorted by ``key`` with nulls last:
+    range ``p`` holds keys from ``boundaries[p - 1]`` up to but not including
+    ``boundaries[p]``; the last range also holds the nulls."""
+    column = table.column(key)
+    start, stop = 0, table.num_rows
+    if len(boundaries):
+        prefix = column.slice(0, len(column) - column.null_count)
+        view = numpy_view(prefix)
+        values = view if view is not None else prefix.to_numpy(zero_copy_only=False)
+        if part > 0:
+            start = int(np.searchsorted(values, boundaries[part - 1], side="left"))
+        if part < len(boundaries):
+            stop = int(np.searchsorted(values, boundaries[part], side="left"))
+    return start, stop
+
+
+@nebula.remote(num_returns=2)
+def _combine_sorted_range(
+    part: int, keys: list[str], aggs: list[AggregateFn], boundaries: np.ndarray, *tables: Block
+) -> tuple[Block, BlockMetadata]:
+    """Combine key range ``part`` of partial aggregates that are each sorted by the keys."""
+    pieces: list[tuple[Block, dict[int, list[Any]]]] = []
+    for table in tables:
+        start, stop = _key_range(table, keys[0], boundaries, part)
+        if stop > start:
+            pieces.append((table.slice(start, stop - start), {}))
+    return _combine(keys, aggs, *pieces)
 
 
 @nebula.remote(num_returns=2)
@@ -271,7 +316,9 @@ def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     (nulls last, as the sort puts them), so the output blocks, in order, are sorted by the
     keys. Without keys, or with few groups, one combine task does it all. Each block's
     partials are stored once, ordered by range; a combine task slices its range out of
-    each through shared memory.
+    each through shared memory. Partials made where the blocks were read or mapped
+    (``PartialAggregationRule``) come sorted by the keys, so the combine tasks find their
+    ranges in them directly, with no task in between.
     """
     keys: list[str] = params["keys"]
     is_partial = bool(params.get("partial"))
@@ -288,6 +335,13 @@ def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     if keys and parts > 1:
         key_columns = [keys[0]] * len(non_empty)
         boundaries = key_boundaries(non_empty, key_columns, parts, "groupby")
+    if is_partial:  # sorted by the keys already: each combine task slices its range
+        tables = [bundle.ref for bundle in non_empty]
+        outputs = [
+            PendingBundle(*_combine_sorted_range.remote(part, keys, aggs, boundaries, *tables))
+            for part in range(len(boundaries) + 1)
+        ]
+        return _outputs(outputs)
     maps = [
         _partial_map.remote(bundle.ref, keys, aggs, boundaries, is_partial) for bundle in non_empty
     ]
@@ -298,7 +352,11 @@ def aggregate(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
         PendingBundle(*_combine_range.remote(part, len(maps), keys, aggs, *offsets, *partials))
         for part in range(parts)
     ]
+    return _outputs(outputs)
+
+
+def _outputs(outputs: list[PendingBundle]) -> list[Any]:
     if len(outputs) == 1:  # one group per aggregation even without rows: keep the block
         block_ref, meta_ref = outputs[0].ref, outputs[0].meta_ref
         return [RefBundle(block_ref, nebula.get(meta_ref))]
-    return outputs
+    return list(outputs)

@@ -132,7 +132,10 @@ class BuiltinAggregation(AggregateFn):
     def prepare(self, column: pa.ChunkedArray) -> pa.ChunkedArray:
         """The input column as the partials see it: NaN becomes null."""
         if pa.types.is_floating(column.type):
-            return pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+            nan = pc.is_nan(column)
+            if pc.any(nan).as_py():
+                # ``pa.nulls(1)[0]``, not ``pa.scalar(None)``: that one imports pandas.
+                return pc.if_else(nan, pa.nulls(1, column.type)[0], column)
         return column
 
     def finalize_columns(

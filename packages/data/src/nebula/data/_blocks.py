@@ -6,7 +6,7 @@ in any format this module can turn back into a table.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -227,6 +227,18 @@ class PendingBundle:
 
     ref: Any  # nebula.ObjectRef of a Block
     meta_ref: Any  # nebula.ObjectRef of its BlockMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredBundle:
+    """An exchange's output whose task is not submitted yet: ``submit()`` submits it.
+
+    Its operator submits these in order as the operators downstream take the outputs, so
+    that an exchange's outputs do not pile up in the object store faster than a writer
+    drains them.
+    """
+
+    submit: Callable[[], PendingBundle]
 
 
 @dataclass(frozen=True, slots=True)

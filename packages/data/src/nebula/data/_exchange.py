@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
 from nebula.data._blocks import Block, BlockMetadata, RefBundle
-from nebula.data._zero_copy import numpy_view
+from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
 
@@ -77,8 +77,13 @@ def _sample_column(block: Block, key: str, count: int) -> np.ndarray:
         return np.array([])
     view = numpy_view(column)
     values = view if view is not None else column.to_numpy(zero_copy_only=False)
-    picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
-    return np.sort(values)[picks]  # type: ignore[no-any-return]
+    if view is not None and bool(np.all(view[:-1] <= view[1:])):  # sorted already: quantiles
+        picks = np.linspace(0, len(values) - 1, num=min(count, len(values))).astype(int)
+        return values[picks]  # type: ignore[no-any-return]
+    # Rows at random positions: sorting the whole column for a few values costs more than
+    # the boundaries gain from exact quantiles.
+    picks = np.random.default_rng(len(values)).choice(len(values), size=min(count, len(values)))
+    return np.sort(values[picks])  # type: ignore[no-any-return]
 
 
 def key_boundaries(
@@ -110,6 +115,6 @@ def partition_ids(column: Any, boundaries: np.ndarray, null_part: int) -> np.nda
         return ids
     valid = np.asarray(column.is_valid())
     if len(boundaries) and valid.any():
-        values = column.filter(pa.array(valid)).to_numpy(zero_copy_only=False)
+        values = column.filter(arrow_from_numpy(valid)).to_numpy(zero_copy_only=False)
         ids[valid] = np.searchsorted(boundaries, values, side="right")
     return ids

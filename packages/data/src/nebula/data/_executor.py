@@ -230,7 +230,7 @@ def _plan_chain(
             add(LimitOperator(op.limit))
         elif isinstance(op, AllToAll):
             kind = registry.get(op.kind)
-            add(AllToAllOperator(op.name, kind.exchange, op.params))
+            add(AllToAllOperator(op.name, kind.exchange, op.params, limits.startup_tasks))
         else:
             raise TypeError(f"no physical operator for logical operator {op.name}")
     assert previous is not None

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from nebula.data import _blocks
-from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBundle, RefBundle
 from nebula.data._exchange import key_boundaries, partition_ids
 from nebula.data._logical import NAryOperator
 from nebula.data._physical import AllToAllOperator, Input
@@ -157,15 +158,19 @@ def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> l
     right_maps = [_partition.remote(b.ref, spec.right_on[0], boundaries) for b in right]
     offsets = [offset for _, offset in left_maps + right_maps]
     blocks = [block for block, _ in left_maps + right_maps]
-    outputs = [
-        PendingBundle(
-            *_join_partition.remote(spec, part, len(left_maps), len(right_maps), *offsets, *blocks)
-        )
+    counts = (len(left_maps), len(right_maps))
+    if parts == 1:  # keep the one block even when it is empty (its schema)
+        block_ref, meta_ref = _join_partition.remote(spec, 0, *counts, *offsets, *blocks)
+        return [RefBundle(block_ref, nebula.get(meta_ref))]
+    # Submitted as the writer downstream takes the joined blocks, so they do not pile up.
+    return [
+        DeferredBundle(partial(_submit_join, spec, part, *counts, *offsets, *blocks))
         for part in range(parts)
     ]
-    if len(outputs) == 1:  # keep the one block even when it is empty (its schema)
-        return [RefBundle(outputs[0].ref, nebula.get(outputs[0].meta_ref))]
-    return outputs
+
+
+def _submit_join(*args: Any) -> PendingBundle:
+    return PendingBundle(*_join_partition.remote(*args))
 
 
 class JoinOperator(AllToAllOperator):

@@ -10,9 +10,13 @@ inputs first.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from nebula.data._logical import AllToAll, FusedMap, Limit, LogicalOperator, MapOp, Read, chain
 from nebula.data._registries import Rule, rule_registry
+
+if TYPE_CHECKING:
+    from nebula.data._transforms import BlockTransform
 
 
 def rebuild(ops: list[LogicalOperator]) -> LogicalOperator:
@@ -87,6 +91,40 @@ class PartialAggregationRule(Rule):
             )
             params = {**op.params, "partial": True}
             ops[index : index + 1] = [partial, dataclasses.replace(op, params=params)]
+        return rebuild(ops)
+
+
+class ExchangeMapRule(Rule):
+    """Run a random shuffle's or a sort's map side in the task that reads or maps each block.
+
+    Each block comes out of that task already ordered (by a random key per row, or by the
+    sort keys), so the exchange stores only the ordered blocks, never the input ones, and
+    runs one task per output block instead of one per input block as well.
+    """
+
+    def apply(self, plan: LogicalOperator) -> LogicalOperator:
+        from nebula.data._shuffle import KEY_SPACE, ShuffleMapTransform, SortMapTransform
+
+        ops = chain(plan)
+        for index in range(len(ops) - 1, 0, -1):
+            op, below = ops[index], ops[index - 1]
+            if not isinstance(op, AllToAll) or not isinstance(below, (Read, MapOp)):
+                continue
+            transform: BlockTransform
+            if op.kind == "RandomShuffle" and not op.params.get("keyed"):
+                if (op.params.get("num_blocks") or 0) > KEY_SPACE:
+                    continue
+                kind, flag = "ShuffleMap", "keyed"
+                transform = ShuffleMapTransform(op.params.get("seed"))
+            elif op.kind == "Sort" and not op.params.get("sorted_blocks"):
+                kind, flag = "SortMap", "sorted_blocks"
+                transform = SortMapTransform(list(op.params["keys"]), op.params["descending"])
+            else:
+                continue
+            remote_args = getattr(below, "remote_args", {}) if isinstance(below, MapOp) else {}
+            map_side = MapOp(None, kind=kind, transform=transform, remote_args=dict(remote_args))
+            params = {**op.params, flag: True}
+            ops[index : index + 1] = [map_side, dataclasses.replace(op, params=params)]
         return rebuild(ops)
 
 

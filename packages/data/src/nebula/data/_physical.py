@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBundle, RefBundle
 from nebula.data._logical import ReadTask
 from nebula.data._transforms import BlockTransform, SliceTransform, TaskContext, add_note
 
@@ -370,12 +370,17 @@ Exchange = Callable[[list[RefBundle], dict[str, Any]], list[RefBundle]]
 class AllToAllOperator(PhysicalOperator):
     """Collects every input block, then runs an exchange (shuffle, sort, aggregate) at once."""
 
-    def __init__(self, name: str, exchange: Exchange, params: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, exchange: Exchange, params: dict[str, Any], max_in_flight: int = 2
+    ) -> None:
         super().__init__(name)
         self._exchange = exchange
         self._params = params
         self._collected: list[RefBundle] = []
         self._ran = False
+        # Outputs submitted only as downstream takes them: (position, how to submit it).
+        self._deferred: deque[tuple[int, DeferredBundle]] = deque()
+        self._max_in_flight = max(1, max_in_flight)
         # meta ref -> (position among the exchange's outputs, block ref)
         self._in_flight: dict[Any, tuple[int, Any]] = {}
         self._ready: dict[int, RefBundle | None] = {}
@@ -404,12 +409,27 @@ class AllToAllOperator(PhysicalOperator):
         self._collected = []
         self.stats.tasks = len(outputs)
         for seq, output in enumerate(outputs):
-            if isinstance(output, PendingBundle):
+            if isinstance(output, DeferredBundle):
+                self._deferred.append((seq, output))
+            elif isinstance(output, PendingBundle):
                 self._in_flight[output.meta_ref] = (seq, output.ref)
             else:
                 self._ready[seq] = output
                 self.stats.record(output.meta)
+        self.dispatch()
         self._emit_ready()
+
+    def dispatch(self) -> None:
+        busy = len(self._in_flight) + len(self._ready) + len(self._outputs)
+        while self._deferred and busy < self._max_in_flight:
+            seq, deferred = self._deferred.popleft()
+            try:
+                pending = deferred.submit()
+            except Exception as exc:
+                add_note(exc, f"(while executing nebula.data operator {self.name})")
+                raise
+            self._in_flight[pending.meta_ref] = (seq, pending.ref)
+            busy += 1
 
     def _emit_ready(self) -> None:
         while self._next_emit in self._ready:
@@ -417,7 +437,8 @@ class AllToAllOperator(PhysicalOperator):
             if bundle is not None:
                 self._outputs.append(bundle)
             self._next_emit += 1
-        if not self._in_flight and not self._ready and self.stats.finished is None:
+        idle = not (self._in_flight or self._ready or self._deferred)
+        if idle and self.stats.finished is None:
             self.stats.finished = time.perf_counter()
 
     def pending(self) -> list[Any]:
@@ -439,6 +460,7 @@ class AllToAllOperator(PhysicalOperator):
         super().stop()
         self._in_flight.clear()
         self._ready.clear()
+        self._deferred.clear()
 
     def done(self) -> bool:
-        return self._ran and not (self._outputs or self._in_flight or self._ready)
+        return self._ran and not (self._outputs or self._in_flight or self._ready or self._deferred)

@@ -26,6 +26,7 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
     """The built-in rules, applied in this order."""
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
     from nebula.data._optimizer import (
+        ExchangeMapRule,
         LimitPushdownRule,
         OperatorFusionRule,
         PartialAggregationRule,
@@ -40,6 +41,11 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
         "PartialAggregationRule",
         PartialAggregationRule(),
         description="aggregate each block where it is made, before a group-by's exchange",
+    )
+    registry.add(
+        "ExchangeMapRule",
+        ExchangeMapRule(),
+        description="order each block where it is made, before a shuffle or a sort",
     )
     registry.add(
         "OperatorFusionRule",

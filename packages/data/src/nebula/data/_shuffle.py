@@ -12,17 +12,24 @@ order, so a writer downstream starts on the first range while later ones are mer
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nebula.data import _blocks
-from nebula.data._blocks import Block, BlockMetadata, PendingBundle, RefBundle
+from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBundle, RefBundle
+from nebula.data._transforms import BlockTransform, TaskContext
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
+
+SHUFFLE_KEY = "__nebula_shuffle_key"  # a row's random place, added where blocks are made
+KEY_SPACE = 2**16  # shuffle keys are uint16: any number of partitions up to this
 
 # Keys that numpy sorts exactly as Arrow does (no nulls: Arrow puts them last).
 _NUMPY_SORTABLE = "iuf"
@@ -64,12 +71,33 @@ def indices(values: np.ndarray) -> pa.Array:
 
 def _ordered_prefix(column: pa.ChunkedArray) -> Any:
     """The values of a sorted key column before its nulls and NaNs (which sort last)."""
-    invalid = column.null_count
-    if pa.types.is_floating(column.type):
-        invalid += pc.sum(pc.is_nan(column)).as_py() or 0
-    prefix = column.slice(0, len(column) - invalid)
+    prefix = column.slice(0, len(column) - column.null_count)
     view = numpy_view(prefix)
-    return view if view is not None else prefix.to_numpy(zero_copy_only=False)
+    values = view if view is not None else prefix.to_numpy(zero_copy_only=False)
+    # NaNs sort last: the last value tells whether there are any.
+    if len(values) and values.dtype.kind == "f" and np.isnan(values[-1]):
+        values = values[: len(values) - int(np.count_nonzero(np.isnan(values)))]
+    return values
+
+
+def _range_cuts(
+    block: Block, keys: Sequence[str], descending: bool, boundaries: np.ndarray
+) -> np.ndarray:
+    """Where each range partition starts in ``block``, sorted by ``keys`` (plus the end).
+
+    ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
+    sort last, so they fall in the last partition.
+    """
+    if not block.num_rows:
+        return np.zeros(len(boundaries) + 2, dtype=np.int64)
+    if not len(boundaries):
+        return np.array([0, block.num_rows], dtype=np.int64)
+    values = _ordered_prefix(block.column(keys[0]))
+    if descending:  # values >= boundary come first
+        cuts = len(values) - np.searchsorted(values[::-1], boundaries, side="left")
+    else:  # values <= boundary come first
+        cuts = np.searchsorted(values, boundaries, side="right")
+    return np.concatenate([[0], cuts, [block.num_rows]]).astype(np.int64)
 
 
 @nebula.remote(num_returns=2)
@@ -81,18 +109,9 @@ def _sort_map(
     ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
     sort last, so they fall in the last partition.
     """
-    parts = len(boundaries) + 1
-    if not block.num_rows:
-        return block, np.zeros(parts + 1, dtype=np.int64)
-    block = block.take(indices(_sort_order(block, keys, descending)))
-    if parts == 1:
-        return block, np.array([0, block.num_rows], dtype=np.int64)
-    values = _ordered_prefix(block.column(keys[0]))
-    if descending:  # values >= boundary come first
-        cuts = len(values) - np.searchsorted(values[::-1], boundaries, side="left")
-    else:  # values <= boundary come first
-        cuts = np.searchsorted(values, boundaries, side="right")
-    return block, np.concatenate([[0], cuts, [block.num_rows]]).astype(np.int64)
+    if block.num_rows:
+        block = block.take(indices(_sort_order(block, keys, descending)))
+    return block, _range_cuts(block, keys, descending, boundaries)
 
 
 @nebula.remote(num_returns=2)
@@ -136,14 +155,7 @@ def _pieces(part: int, count: int, args: Sequence[Any]) -> list[Block]:
 def _sort_reduce(
     part: int, count: int, keys: list[str], descending: bool, *args: Any
 ) -> tuple[Block, BlockMetadata]:
-    pieces = _pieces(part, count, args)
-    if not pieces:
-        return _empty(args[count]), BlockMetadata(0, 0, args[count].schema)
-    block = _blocks.concat(pieces)
-    if len(pieces) > 1:
-        block = block.take(indices(_sort_order(block, keys, descending)))
-    block = _blocks.compact(block)
-    return block, BlockMetadata.of(block)
+    return _merge_sorted(_pieces(part, count, args), args[count], keys, descending)
 
 
 @nebula.remote(num_returns=2)
@@ -195,7 +207,8 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    parts = output_partitions(bundles)
+    split = params.get("sorted_blocks") and larger_than_store(bundles)
+    parts = _partitions_by_size(bundles) if split else output_partitions(bundles)
     samples = nebula.get([_sample.remote(b.ref, keys[0], 4 * parts) for b in bundles])
     present = [sample for sample in samples if len(sample)]
     present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
@@ -207,13 +220,221 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
         if descending:
             boundaries = boundaries[::-1]
     parts = len(boundaries) + 1
+    if split and parts > 1:
+        splitter = _split_sorted.options(num_returns=parts)
+        pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
+        return [
+            DeferredBundle(
+                partial(_submit, _merge_pieces, keys, descending, *[p[part] for p in pieces])
+            )
+            for part in range(parts)
+        ]
+    if params.get("sorted_blocks"):  # blocks come sorted by SortMapTransform
+        blocks = [bundle.ref for bundle in bundles]
+        return [
+            DeferredBundle(
+                partial(_submit, _sorted_blocks_reduce, part, keys, descending, boundaries, *blocks)
+            )
+            for part in range(parts)
+        ]
     maps = [_sort_map.remote(b.ref, keys, descending, boundaries) for b in bundles]
     offsets = [offset_ref for _, offset_ref in maps]
     blocks = [block_ref for block_ref, _ in maps]
     return [
-        PendingBundle(*_sort_reduce.remote(part, len(maps), keys, descending, *offsets, *blocks))
+        DeferredBundle(
+            partial(_submit, _sort_reduce, part, len(maps), keys, descending, *offsets, *blocks)
+        )
         for part in range(parts)
     ]
+
+
+@dataclass
+class ShuffleMapTransform(BlockTransform):
+    """The map side of a random shuffle, run in the task that reads or maps each block.
+
+    Every row draws a random key, and the block comes out ordered by it, with the key as
+    an extra column. However many partitions the exchange picks later, each is a range of
+    keys, contiguous in every block: a reduce finds its rows with two binary searches. The
+    input blocks are then never stored, only their shuffled form.
+    """
+
+    seed: int | None
+
+    def apply(self, block: Block, context: TaskContext) -> Block:
+        seed = None if self.seed is None else self.seed + context.task_index
+        keys = np.random.default_rng(seed).integers(
+            0, KEY_SPACE, size=block.num_rows, dtype=np.uint16
+        )
+        if block.num_rows > 1:
+            order = np.argsort(keys, kind="stable")  # a radix sort for 16-bit keys
+            block, keys = block.take(indices(order)), keys[order]
+        shuffle_keys = arrow_from_numpy(keys)
+        assert shuffle_keys is not None
+        return block.append_column(SHUFFLE_KEY, shuffle_keys)
+
+    def __call__(self, block: Block) -> Block:
+        return self.apply(block, TaskContext())
+
+
+@dataclass
+class SortMapTransform(BlockTransform):
+    """The map side of a sort, run in the task that reads or maps each block: the block
+    sorted by the keys. The exchange samples the sorted blocks for range boundaries, and
+    each reduce finds its range in every block with a binary search, so the input blocks
+    are never stored, only their sorted form."""
+
+    keys: list[str]
+    descending: bool
+
+    def __call__(self, block: Block) -> Block:
+        if block.num_rows > 1:
+            block = block.take(indices(_sort_order(block, self.keys, self.descending)))
+        return block
+
+
+@nebula.remote(num_returns=2)
+def _sorted_blocks_reduce(
+    part: int, keys: list[str], descending: bool, boundaries: np.ndarray, *blocks: Block
+) -> tuple[Block, BlockMetadata]:
+    """Range ``part`` of blocks each sorted by ``keys``, merged."""
+    offsets = [_range_cuts(block, keys, descending, boundaries) for block in blocks]
+    return _merge_sorted(slice_part(offsets, blocks, part), blocks[0], keys, descending)
+
+
+def _merge_sorted(
+    pieces: list[Block], like: Block, keys: list[str], descending: bool
+) -> tuple[Block, BlockMetadata]:
+    if not pieces:
+        return _empty(like), BlockMetadata(0, 0, like.schema)
+    block = _blocks.concat(pieces)
+    if len(pieces) > 1:
+        block = block.take(indices(_sort_order(block, keys, descending)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
+@nebula.remote(num_returns=2)
+def _keyed_shuffle_reduce(
+    low: int, high: int, seed: int | None, *blocks: Block
+) -> tuple[Block, BlockMetadata]:
+    """The rows whose shuffle keys are in ``[low, high)``, in a random order."""
+    pieces = []
+    for block in blocks:
+        keys = numpy_view(block.column(SHUFFLE_KEY))
+        assert keys is not None
+        start, stop = (int(cut) for cut in np.searchsorted(keys, [low, high], side="left"))
+        if stop > start:
+            pieces.append(block.slice(start, stop - start).drop_columns([SHUFFLE_KEY]))
+    if not pieces:
+        empty = _empty(blocks[0].drop_columns([SHUFFLE_KEY]))
+        return empty, BlockMetadata.of(empty)
+    block = _blocks.concat(pieces)
+    if block.num_rows > 1:
+        block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
+# ---- larger than the store: blocks split into a piece per partition -------------------
+#
+# A reduce that takes whole blocks maps every one of them; once they are spilled, each
+# reduce would bring every block back from disk, and the exchange would copy the data once
+# per reduce. So when the blocks are larger than half the store, each is split once into
+# a piece per partition, stored on its own, and a reduce reads only its own pieces.
+
+
+def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
+    """Whether an exchange over ``bundles`` would not fit in the object store."""
+    from nebula.data._budget import object_store_capacity
+
+    return sum(bundle.meta.size_bytes for bundle in bundles) > object_store_capacity() // 2
+
+
+def _partitions_by_size(bundles: Sequence[RefBundle]) -> int:
+    """As many partitions as output blocks of ``target_max_block_size`` need: fewer than
+    the blocks, so that pieces are not too small to be worth storing one by one."""
+    from nebula.data._executor import DataContext
+
+    target = max(1, DataContext.get_current().target_max_block_size)
+    return max(1, -(-sum(bundle.meta.size_bytes for bundle in bundles) // target))
+
+
+def _pieces_of(block: Block, cuts: Sequence[int]) -> tuple[Block, ...]:
+    return tuple(
+        _blocks.compact(block.slice(int(start), int(stop - start)))
+        for start, stop in itertools.pairwise(cuts)
+    )
+
+
+@nebula.remote
+def _split_sorted(
+    block: Block, keys: list[str], descending: bool, boundaries: np.ndarray
+) -> tuple[Block, ...]:
+    return _pieces_of(block, list(_range_cuts(block, keys, descending, boundaries)))
+
+
+@nebula.remote
+def _split_keyed(block: Block, key_cuts: np.ndarray) -> tuple[Block, ...]:
+    keys = numpy_view(block.column(SHUFFLE_KEY))
+    assert keys is not None
+    cuts = np.searchsorted(keys, key_cuts, side="left")
+    return _pieces_of(block.drop_columns([SHUFFLE_KEY]), list(cuts))
+
+
+@nebula.remote(num_returns=2)
+def _merge_pieces(keys: list[str], descending: bool, *pieces: Block) -> tuple[Block, Any]:
+    return _merge_sorted([p for p in pieces if p.num_rows], pieces[0], keys, descending)
+
+
+@nebula.remote(num_returns=2)
+def _permute_pieces(seed: int | None, *pieces: Block) -> tuple[Block, Any]:
+    block = _blocks.concat([p for p in pieces if p.num_rows] or [pieces[0]])
+    if block.num_rows > 1:
+        block = block.take(indices(np.random.default_rng(seed).permutation(block.num_rows)))
+    block = _blocks.compact(block)
+    return block, BlockMetadata.of(block)
+
+
+def _reduce_seed(seed: int | None, part: int) -> int | None:
+    return None if seed is None else seed * 7919 + part
+
+
+def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
+    seed: int | None = params.get("seed")
+    split = larger_than_store(bundles)
+    requested = params.get("num_blocks")
+    parts = requested or (_partitions_by_size(bundles) if split else output_partitions(bundles))
+    parts = min(parts, KEY_SPACE)
+    cuts = np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
+    if split and parts > 1:
+        splitter = _split_keyed.options(num_returns=parts)
+        pieces = [splitter.remote(bundle.ref, cuts) for bundle in bundles]
+        return [
+            DeferredBundle(
+                partial(
+                    _submit, _permute_pieces, _reduce_seed(seed, part), *[p[part] for p in pieces]
+                )
+            )
+            for part in range(parts)
+        ]
+    blocks = [bundle.ref for bundle in bundles]
+    return [
+        DeferredBundle(
+            partial(
+                _submit,
+                _keyed_shuffle_reduce,
+                int(cuts[part]),
+                int(cuts[part + 1]),
+                _reduce_seed(seed, part),
+                *blocks,
+            )
+        )
+        for part in range(parts)
+    ]
+
+
+def _submit(task: Any, *args: Any) -> PendingBundle:
+    return PendingBundle(*task.remote(*args))
 
 
 def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
@@ -222,6 +443,8 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
+    if params.get("keyed"):  # blocks come shuffled by ShuffleMapTransform
+        return _keyed_shuffle(bundles, params)
     parts = output_partitions(bundles, params.get("num_blocks"))
     maps = [
         _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
@@ -231,9 +454,7 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     blocks = [block_ref for block_ref, _ in maps]
     return [
         PendingBundle(
-            *_shuffle_reduce.remote(
-                part, len(maps), None if seed is None else seed * 7919 + part, *offsets, *blocks
-            )
+            *_shuffle_reduce.remote(part, len(maps), _reduce_seed(seed, part), *offsets, *blocks)
         )
         for part in range(parts)
     ]
