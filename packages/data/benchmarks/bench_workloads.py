@@ -51,9 +51,9 @@ BEGIN, END = "<!-- bench_workloads: begin -->", "<!-- bench_workloads: end -->"
 FLOATS = ("x", "y", "z", "w")
 DESCRIPTIONS = {
     "map_filter": "read -> `map_batches(add z)` -> `map_batches(numpy mask z > 1 on every "
-    "column)` -> write, default batch size",
+    "column)` -> write, default batch size (whole blocks, as Ray Data 2.60)",
     "map": "read -> `map_batches(add z)` -> write, default batch size",
-    "map_filter_whole": "map_filter with `batch_size=None` on both steps",
+    "map_filter_1024": "map_filter with `batch_size=1024` on both steps",
     "map_filter_expr": "read -> `map_batches(add z, batch_size=None)` -> "
     "`filter(expr=col('z') > 1)` -> write",
     "groupby": "`map_batches(add k = id % 1000)` -> `groupby('k').mean('x')`",
@@ -133,7 +133,7 @@ def generate(directory: Path, right: Path, args: argparse.Namespace) -> dict[str
         pq.write_table(table, directory / f"input-{index:05d}.parquet")
         data_bytes += table.nbytes
         expected["all"] += Summary.of(table)
-        if wanted & {"map", "map_filter", "map_filter_whole", "map_filter_expr"}:
+        if wanted & {"map", "map_filter", "map_filter_1024", "map_filter_expr"}:
             mapped = table.append_column("z", pa.array(x * 2.0 + y))
             expected["map"] += Summary.of(mapped)
             expected["map_filter"] += Summary.of(mapped.filter(pc.field("z") > 1.0))
@@ -178,7 +178,7 @@ def check(workload: str, engine: str, output: Path, expected: dict[str, Any]) ->
     target = {
         "map": "map",
         "map_filter": "map_filter",
-        "map_filter_whole": "map_filter",
+        "map_filter_1024": "map_filter",
         "map_filter_expr": "map_filter",
         "join": "join",
     }.get(workload, "all")

@@ -28,7 +28,7 @@ import numpy as np
 WORKLOADS = (
     "map_filter",  # map_batches(add z) -> map_batches(numpy mask over every column) -> write
     "map",  # map_batches(add z) -> write
-    "map_filter_whole",  # map_filter with batch_size=None on both steps
+    "map_filter_1024",  # map_filter with batch_size=1024 on both steps
     "map_filter_expr",  # map_batches(add z, batch_size=None) -> filter(expr=z > 1) -> write
     "groupby",  # groupby(id % 1000).mean("x")
     "groupby_1m",  # groupby(id % 1_000_000).mean("x")
@@ -36,7 +36,7 @@ WORKLOADS = (
     "random_shuffle",  # random_shuffle() -> write
     "join",  # inner join with 1 M rows on id -> write
 )
-NEBULA_ONLY = ("map_filter_whole", "map_filter_expr")
+NEBULA_ONLY = ("map_filter_1024", "map_filter_expr")
 GROUP_KEYS = {"groupby": 1000, "groupby_1m": 1_000_000}
 
 
@@ -79,9 +79,9 @@ def run_dataset_api(data: Any, col: Any, args: argparse.Namespace) -> None:
         if w == "map_filter":
             ds = ds.map_batches(keep_z_above_1, batch_format="numpy")
         ds.write_parquet(args.output)
-    elif w == "map_filter_whole":
-        ds = ds.map_batches(add_z, batch_format="numpy", batch_size=None)
-        ds.map_batches(keep_z_above_1, batch_format="numpy", batch_size=None).write_parquet(
+    elif w == "map_filter_1024":
+        ds = ds.map_batches(add_z, batch_format="numpy", batch_size=1024)
+        ds.map_batches(keep_z_above_1, batch_format="numpy", batch_size=1024).write_parquet(
             args.output
         )
     elif w == "map_filter_expr":

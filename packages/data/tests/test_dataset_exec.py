@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import re
@@ -35,7 +36,7 @@ def cluster() -> Iterator[None]:
 def context() -> Iterator[nd.DataContext]:
     """The current DataContext, restored after the test."""
     current = nd.DataContext.get_current()
-    saved = dataclasses.asdict(current)
+    saved = {f.name: copy.deepcopy(getattr(current, f.name)) for f in dataclasses.fields(current)}
     yield current
     for name, value in saved.items():
         setattr(current, name, value)

@@ -57,7 +57,8 @@ from nebula.data._write import (
 
 import nebula
 
-_DEFAULT_BATCH_SIZE = 1024
+# The rows of a batch with batch_size="auto".
+_AUTO_BATCH_SIZE = 1024
 
 
 class Dataset(BatchIteration):
@@ -155,7 +156,7 @@ class Dataset(BatchIteration):
         self,
         fn: Any,
         *,
-        batch_size: int | str | None = "default",
+        batch_size: int | str | None = None,
         batch_format: str = "default",
         compute: Any = None,
         zero_copy_batch: bool = False,
@@ -166,7 +167,8 @@ class Dataset(BatchIteration):
         concurrency: int | tuple[int, int] | None = None,
         **remote_args: Any,
     ) -> Dataset:
-        """Apply ``fn`` to batches of at most ``batch_size`` rows (``"default"``: 1024).
+        """Apply ``fn`` to batches of at most ``batch_size`` rows; ``None`` (the default, as
+        in Ray Data 2.60) hands it whole blocks, ``"auto"`` batches of 1024 rows.
 
         ``fn`` takes a batch in ``batch_format`` ("default"/"numpy": a dict of numpy arrays,
         "pandas", "pyarrow") and returns a dict of columns, a DataFrame or a Table. A class
@@ -178,11 +180,15 @@ class Dataset(BatchIteration):
         """
         _blocks.check_batch_format(batch_format)
         if batch_size == "default":
-            batch_size = _DEFAULT_BATCH_SIZE
+            batch_size = None
+        elif batch_size == "auto":
+            batch_size = _AUTO_BATCH_SIZE
         if batch_size is not None and (
             isinstance(batch_size, (bool, str)) or not isinstance(batch_size, int) or batch_size < 1
         ):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
+            raise ValueError(
+                f"batch_size must be a positive integer, None or 'auto', got {batch_size!r}."
+            )
         udf = UDF.of(fn, fn_args, fn_kwargs, fn_constructor_args, fn_constructor_kwargs)
         transform = MapBatchesTransform(udf, batch_size, batch_format)
         run = RunOptions(concurrency, compute, remote_args)
