@@ -15,6 +15,7 @@ from nebula.serve import _api
 import nebula
 from nebula import serve
 from nebula.testing import Cluster, wait_for_condition
+from nebula.util import state
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,18 @@ def test_replicas_that_cannot_be_placed_are_explained_while_run_waits(
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "Deployment 'big'" in said and "'num_cpus': 8" in said
     assert "Free in the cluster" in said and "'CPU': 2.0" in said
+
+    def waiting_big_replicas() -> list[str]:
+        return [
+            str(a["state"])
+            for a in state.list_actors()
+            if "#big#" in str(a.get("name") or "") and a["state"] != "DEAD"
+        ]
+
+    assert waiting_big_replicas()  # the replica waits for a node with 8 CPUs
     serve.delete("big")
     # Deleting it withdraws the replica that waited: nothing stays reserved.
     wait_for_condition(lambda: "big" not in serve.status().applications, timeout=30)
     assert nebula.available_resources().get("CPU") == 2.0
+
+    wait_for_condition(lambda: not waiting_big_replicas(), timeout=30)

@@ -13,7 +13,7 @@ from nebula.serve._common import (
     CONTROLLER_NAME,
     HEAD_RESOURCE,
     SERVE_NAMESPACE,
-    replica_resources,
+    replica_actor_options,
 )
 from nebula.serve._deployment import Application, build_application
 from nebula.serve.config import HTTPOptions, LoggingConfig, ProxyLocation
@@ -138,6 +138,7 @@ def run(
 # how often it says it again.
 _SLOW_DEPLOY_WARNING_S = 10.0
 _SLOW_DEPLOY_REPEAT_S = 30.0
+_RESOURCE_OPTIONS = ("num_cpus", "num_gpus", "resources", "memory")
 
 
 def _wait_for_app(controller: Any, spec: Any, timeout_s: float | None) -> None:
@@ -172,7 +173,8 @@ def _why_not_running(spec: Any, waited_s: float) -> str:
         overview = app.deployments.get(deployment.name) if app is not None else None
         if overview is None or overview.status == "HEALTHY":
             continue
-        asks = replica_resources(deployment.config.ray_actor_options)
+        options = replica_actor_options(deployment.config.ray_actor_options)
+        asks = {k: v for k, v in options.items() if k in _RESOURCE_OPTIONS}
         lines.append(
             f"Deployment {deployment.name!r}: {overview.status}, replicas "
             f"{overview.replica_states or 'none yet'} of {overview.target_replicas}; each "

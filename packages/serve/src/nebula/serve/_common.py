@@ -76,15 +76,10 @@ class ApplicationSpec:
     deployments: tuple[DeploymentSpec, ...] = field(default_factory=tuple)
 
 
-def replica_resources(ray_actor_options: dict[str, Any]) -> dict[str, Any]:
-    """What one replica reserves: a CPU unless its ``ray_actor_options`` say otherwise."""
-    asks: dict[str, Any] = {"num_cpus": 1}
-    asks.update(
-        (k, v)
-        for k, v in ray_actor_options.items()
-        if k in ("num_cpus", "num_gpus", "resources", "memory")
-    )
-    return asks
+def replica_actor_options(ray_actor_options: dict[str, Any]) -> dict[str, Any]:
+    """The actor options a replica starts with: a CPU unless ``ray_actor_options`` say
+    otherwise (as in Ray Serve)."""
+    return {"num_cpus": 1, **ray_actor_options}
 
 
 def node_ip() -> str:

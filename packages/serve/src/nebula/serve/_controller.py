@@ -27,6 +27,7 @@ from nebula.serve._common import (
     ReplicaSetUpdate,
     Route,
     RouteTableUpdate,
+    replica_actor_options,
 )
 from nebula.serve._deployment_state import DeploymentState, ReplicaRecord, ReplicaState
 from nebula.serve._replica import Replica
@@ -482,8 +483,7 @@ class ServeController:
         if self._replica_class is None:
             self._replica_class = nebula.remote(Replica)
         replica_id = f"{state.key.app}#{state.key.name}#{uuid.uuid4().hex[:6]}"
-        options: dict[str, Any] = {"num_cpus": 1}
-        options.update(state.spec.config.ray_actor_options)
+        options = replica_actor_options(state.spec.config.ray_actor_options)
         actor = self._replica_class.options(
             name=f"{REPLICA_NAME_PREFIX}:{replica_id}",
             namespace=SERVE_NAMESPACE,

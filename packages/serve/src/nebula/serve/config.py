@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AutoscalingConfig",
@@ -66,18 +66,7 @@ class AutoscalingConfig:
 
     @classmethod
     def from_value(cls, value: AutoscalingConfig | dict[str, Any]) -> AutoscalingConfig:
-        if isinstance(value, AutoscalingConfig):
-            return value
-        if not isinstance(value, dict):
-            raise TypeError("autoscaling_config must be a dict or an AutoscalingConfig.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(value) - known
-        if unknown:
-            raise TypeError(
-                f"autoscaling_config does not take {', '.join(sorted(unknown))}; "
-                f"it takes {', '.join(sorted(known))}."
-            )
-        return cls(**value)
+        return _from_value(cls, value, "autoscaling_config")
 
     @property
     def start_replicas(self) -> int:
@@ -112,18 +101,7 @@ class LoggingConfig:
 
     @classmethod
     def from_value(cls, value: LoggingConfig | dict[str, Any]) -> LoggingConfig:
-        if isinstance(value, LoggingConfig):
-            return value
-        if not isinstance(value, dict):
-            raise TypeError("logging_config must be a dict or a LoggingConfig.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(value) - known
-        if unknown:
-            raise TypeError(
-                f"logging_config does not take {', '.join(sorted(unknown))}; "
-                f"it takes {', '.join(sorted(known))}."
-            )
-        return cls(**value)
+        return _from_value(cls, value, "logging_config")
 
 
 @dataclass(frozen=True)
@@ -217,3 +195,23 @@ class HTTPOptions:
                 f"it takes {', '.join(sorted(known))}."
             )
         return cls(**{k: v for k, v in value.items() if k in known})
+
+
+_Config = TypeVar("_Config")
+
+
+def _from_value(cls: type[_Config], value: Any, option: str) -> _Config:
+    """``value`` as a ``cls``: itself, or built from a dict of its fields (an unknown key is
+    an error that lists the ones it takes)."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise TypeError(f"{option} must be a dict or a {cls.__name__}.")
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(value) - known
+    if unknown:
+        raise TypeError(
+            f"{option} does not take {', '.join(sorted(unknown))}; "
+            f"it takes {', '.join(sorted(known))}."
+        )
+    return cls(**value)
