@@ -36,8 +36,8 @@ class RuntimeEnv(dict):  # type: ignore[type-arg]
             "env_vars": env_vars,
             **other,
         }
+        # ``config`` (how the environment is set up) has nothing to set in Nebula.
         super().__init__({k: v for k, v in fields.items() if v is not None})
-        self._config = config
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self)

@@ -7,8 +7,6 @@ from typing import Any, NamedTuple
 
 from nebula.serve._routing import ReplicaInfo
 
-import nebula
-
 SERVE_NAMESPACE = "serve"
 CONTROLLER_NAME = "SERVE_CONTROLLER"
 PROXY_NAME_PREFIX = "SERVE_PROXY"
@@ -80,12 +78,3 @@ def replica_actor_options(ray_actor_options: dict[str, Any]) -> dict[str, Any]:
     """The actor options a replica starts with: a CPU unless ``ray_actor_options`` say
     otherwise (as in Ray Serve)."""
     return {"num_cpus": 1, **ray_actor_options}
-
-
-def node_ip() -> str:
-    """The address of the node this process runs on, as the cluster knows it."""
-    node_id = nebula.get_runtime_context().get_node_id()
-    for node in nebula.nodes():
-        if node["NodeID"] == node_id:
-            return str(node["NodeManagerAddress"])
-    return "127.0.0.1"

@@ -23,12 +23,13 @@ from nebula.serve._common import (
     REQUEST_ID_HEADER,
     Route,
     RouteTableUpdate,
-    node_ip,
 )
 from nebula.serve._http_server import coalescing_protocol
 from nebula.serve._metrics import ProxyMetrics
 from nebula.serve.config import HTTPOptions
 from nebula.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+from nebula.util import get_node_ip_address
 
 logger = logging.getLogger("nebula.serve")
 
@@ -64,7 +65,7 @@ class ProxyActor:
 
         if self._server is not None:
             return self._address
-        host = listen_host(self.options.host, node_ip())
+        host = listen_host(self.options.host, get_node_ip_address())
         self._address = f"{host}:{self.options.port}"
         self._routes_ready = asyncio.Event()
         self._routes_task = asyncio.get_running_loop().create_task(self._follow_routes())

@@ -21,13 +21,14 @@ from typing import Any
 import cloudpickle
 from nebula.serve import _context, _http, _logs, _wire
 from nebula.serve._checkpoint import ReplicaDescription
-from nebula.serve._common import HTTP_METHOD, DeploymentSpec, node_ip
+from nebula.serve._common import HTTP_METHOD, DeploymentSpec
 from nebula.serve._deployment_state import replica_version
 from nebula.serve._routing import ReplicaInfo
 from nebula.serve.exceptions import RequestCancelledError
 
 import nebula
 from nebula.exceptions import TaskError, ensure_picklable_cause
+from nebula.util import get_node_ip_address
 
 logger = logging.getLogger("nebula.serve")
 
@@ -74,7 +75,7 @@ class Replica:
             if spec.config.user_config is not None:
                 await self.reconfigure(spec.config.user_config)
         loop = asyncio.get_running_loop()
-        host = node_ip()
+        host = get_node_ip_address()
         self._server = await loop.create_server(
             lambda: _Connection(self, token), host=host, port=0, reuse_address=True
         )
