@@ -7,11 +7,10 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
+from _serve_http import get_status as get
 from starlette.requests import Request
 
 from nebula import serve
@@ -20,14 +19,6 @@ from nebula.testing import wait_for_condition
 pytestmark = pytest.mark.timeout(180)
 
 SERVE_HTTP_OPTIONS = {"request_timeout_s": 2.0}
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 @serve.deployment

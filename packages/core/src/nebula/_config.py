@@ -77,9 +77,6 @@ OBJECT_TRANSFER_SPLIT_BYTES = _env_int("OBJECT_TRANSFER_SPLIT_BYTES", 32 * 1024 
 # A node serves one object to at most this many readers at once; more wait for the copies
 # those make and pull from them (a broadcast spreads as a tree).
 OBJECT_TRANSFER_PULLS_PER_HOLDER = _env_int("OBJECT_TRANSFER_PULLS_PER_HOLDER", 2)
-# 1: a thread allocates a pulled object's fresh pages ahead of its bytes arriving (off:
-# on two cores it competes with the receiving threads and measured no faster).
-OBJECT_TRANSFER_POPULATE = _env_int("OBJECT_TRANSFER_POPULATE", 0) != 0
 # The largest message a process accepts; values this big travel through shared memory.
 MAX_MESSAGE_BYTES = _env_int("MAX_MESSAGE_BYTES", 256 * 1024 * 1024)
 # A call whose arguments (passed by value) take more than this goes with them in the

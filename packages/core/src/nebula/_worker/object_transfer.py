@@ -16,7 +16,6 @@ offered to the next readers).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import logging
 import mmap
@@ -32,6 +31,7 @@ from nebula import _protocol as p
 from nebula._object_store import shm
 from nebula._object_store.bulk import BulkClient, TransferError
 from nebula._transport import host_of
+from nebula._worker.holders import Holder
 from nebula.exceptions import ObjectLostError
 
 if TYPE_CHECKING:
@@ -42,13 +42,8 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 8 * 1024 * 1024
 _MAX_CACHED = 1024
 _PAGE = mmap.PAGESIZE
-# Pages of the target file are allocated this far ahead of the bytes arriving.
-_POPULATE_STEP = 32 * 1024 * 1024
-_MADV_POPULATE_WRITE = 23  # Linux 5.14+
 # A reader waits at most this long for a holder with room to serve it.
 _MAX_WAIT_S = 60.0
-
-Holder = tuple[bytes, str]  # (node id, node manager address)
 
 
 def _pull_request(
@@ -61,56 +56,6 @@ def _ranges(size: int, count: int) -> list[tuple[int, int]]:
     """``size`` bytes cut into ``count`` page-aligned (offset, length) ranges."""
     step = -(-size // count // _PAGE) * _PAGE
     return [(offset, min(step, size - offset)) for offset in range(0, size, step)]
-
-
-class _Populator:
-    """Allocates a fresh mapping's pages in a thread of its own, ahead of the receivers.
-
-    Receiving into pages never touched makes the receiving thread take a page fault (and
-    zero a page) every 4 KiB; ``MADV_POPULATE_WRITE`` does that work for whole ranges at
-    once, in parallel with the bytes arriving. Where the kernel lacks it, nothing happens.
-    """
-
-    def __init__(self, mapped: mmap.mmap, ranges: list[tuple[int, int]]) -> None:
-        self._anchor: ctypes.c_char | None = ctypes.c_char.from_buffer(mapped)
-        self._base = ctypes.addressof(self._anchor)
-        self._ranges = ranges
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="nebula-populate", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        madvise = _libc_madvise()
-        if madvise is None:
-            return
-        done = 0
-        while not self._stop:
-            pending = False
-            for offset, length in self._ranges:
-                if done < length and not self._stop:
-                    pending = True
-                    step = min(_POPULATE_STEP, length - done)
-                    if madvise(self._base + offset + done, step, _MADV_POPULATE_WRITE) != 0:
-                        return
-            done += _POPULATE_STEP
-            if not pending:
-                return
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join()
-        self._anchor = None  # releases the mapping's buffer, so that it can be closed
-
-
-@functools.cache
-def _libc_madvise():  # type: ignore[no-untyped-def]
-    try:
-        madvise = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    madvise.restype = ctypes.c_int
-    return madvise
 
 
 class ObjectPuller:
@@ -253,7 +198,6 @@ class ObjectPuller:
         holders: list[Holder],
         use: int,
         target: memoryview,
-        mapped: mmap.mmap | None = None,
     ) -> bool:
         """Fill ``target`` over the holders' bulk ports; False when messages must do it."""
         if _config.ENCRYPT_OBJECT_TRANSFERS or location.size == 0:
@@ -277,20 +221,15 @@ class ObjectPuller:
                 location.object_id, holders, index % use, offset, target[offset : offset + length]
             )
 
-        populator = _Populator(mapped, ranges) if mapped is not None else None
-        try:
-            threads = [
-                threading.Thread(target=read, args=(i,), name="nebula-pull", daemon=True)
-                for i in range(1, len(ranges))
-            ]
-            for thread in threads:
-                thread.start()
-            read(0)
-            for thread in threads:
-                thread.join()
-        finally:
-            if populator is not None:
-                populator.close()
+        threads = [
+            threading.Thread(target=read, args=(i,), name="nebula-pull", daemon=True)
+            for i in range(1, len(ranges))
+        ]
+        for thread in threads:
+            thread.start()
+        read(0)
+        for thread in threads:
+            thread.join()
         failed = [e for e in errors if e is not None]
         if failed:
             raise ObjectLostError(
@@ -332,16 +271,13 @@ class ObjectPuller:
         self, location: p.ShmLocation, holders: list[Holder], use: int, owner: str
     ) -> p.ShmLocation:
         cw = self.cw
-        reused, disk_path = cw.reserve_space(location.object_id, location.size)
+        _reused, disk_path = cw.reserve_space(location.object_id, location.size)
         path = disk_path or shm.object_path(cw.session_tag, location.object_id, cw.node_id)
         # No O_TRUNC: the store may have put a freed file's pages there for reuse.
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             os.ftruncate(fd, location.size)
-            fresh = not reused and disk_path is None
-            fresh = fresh and location.size >= _config.OBJECT_TRANSFER_SPLIT_BYTES
-            fresh = fresh and _config.OBJECT_TRANSFER_POPULATE
-            if not self._bulk_into_file(fd, location, holders, use, populate=fresh):
+            if not self._bulk_into_file(fd, location, holders, use):
                 for offset, data in self._chunks(location, holders):
                     os.pwrite(fd, data, offset)
         except BaseException:
@@ -364,14 +300,12 @@ class ObjectPuller:
         location: p.ShmLocation,
         holders: list[Holder],
         use: int,
-        *,
-        populate: bool,
     ) -> bool:
         if _config.ENCRYPT_OBJECT_TRANSFERS or location.size == 0:
             return False
         with mmap.mmap(fd, location.size) as mapped:
             view = memoryview(mapped)
             try:
-                return self._bulk_read(location, holders, use, view, mapped if populate else None)
+                return self._bulk_read(location, holders, use, view)
             finally:
                 view.release()
