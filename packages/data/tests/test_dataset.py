@@ -319,3 +319,17 @@ def test_num_blocks_is_known_once_materialized() -> None:
     with pytest.raises(NotImplementedError, match="materialize"):
         ds.num_blocks()
     assert ds.materialize().num_blocks() == 5
+
+
+def test_execution_options_cap_the_store_bytes() -> None:
+    context = nd.DataContext.get_current()
+    unlimited = context.memory_limit()
+    context.execution_options.resource_limits.object_store_memory = 2**20
+    try:
+        assert context.memory_limit() == 2**20 < unlimited
+        context.object_store_memory_limit = 2**19  # the smaller of the two holds
+        assert context.memory_limit() == 2**19
+    finally:
+        context.execution_options = nd.ExecutionOptions()
+        context.object_store_memory_limit = None
+    assert context.memory_limit() == unlimited
