@@ -109,8 +109,7 @@ def _sort_map(
     ``boundaries`` are in output order (descending for a descending sort); nulls and NaNs
     sort last, so they fall in the last partition.
     """
-    if block.num_rows:
-        block = block.take(indices(_sort_order(block, keys, descending)))
+    block = SortMapTransform(keys, descending)(block)
     return block, _range_cuts(block, keys, descending, boundaries)
 
 
