@@ -40,6 +40,14 @@ def _terminated(state: dict) -> set[str]:
     return {t.trial_id for t in state.get("trials", []) if t.status == "TERMINATED"}
 
 
+def _ready_to_kill(state: dict) -> bool:
+    trials = state.get("trials", [])
+    unfinished_with_checkpoint = [
+        t for t in trials if t.status != "TERMINATED" and t.checkpoint is not None
+    ]
+    return len(_terminated(state)) >= 3 and bool(unfinished_with_checkpoint)
+
+
 def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_path):
     storage, log_dir = tmp_path / "results", tmp_path / "runs"
     log_dir.mkdir()
@@ -51,8 +59,10 @@ def test_a_sigkilled_sweep_is_restored_without_rerunning_finished_trials(tmp_pat
     )
     path = str(storage / _tune_sweep_driver.NAME)
     try:
+        # Killed once 3 trials finished and an unfinished one has a checkpoint saved in the
+        # experiment's state, so that restoring has something to resume from.
         wait_for_condition(
-            lambda: len(_terminated(_state(path))) >= 3 or driver.poll() is not None, timeout=90
+            lambda: _ready_to_kill(_state(path)) or driver.poll() is not None, timeout=90
         )
     finally:
         driver.send_signal(signal.SIGKILL)
