@@ -100,14 +100,16 @@ def grouped_counts_and_sums(
         return None
     ids, key_values, bins = _group_ids(key_view)
     rows = np.bincount(ids, minlength=bins)
-    present = np.flatnonzero(rows)
+    nonzero = np.flatnonzero(rows)
+    # Where every bin has rows (dense keys), there is nothing to pick out.
+    present: np.ndarray | slice = slice(None) if len(nonzero) == bins else nonzero
     out: dict[str, Any] = {keys[0]: _key_array(key_values[present], key_column.type)}
     for (name, function, options), (view, valid) in zip(specs, columns):
         valid_ids = ids if valid is None else ids[valid]
         counts = rows if valid is None else np.bincount(valid_ids, minlength=bins)
         if function == "count":
             result = rows if options == _COUNT_ALL else counts
-            out[f"{name}_count"] = arrow_from_numpy(result[present].astype(np.int64))
+            out[f"{name}_count"] = arrow_from_numpy(result[present].astype(np.int64, copy=False))
             continue
         assert view is not None
         weights = view if valid is None else view[valid]
