@@ -115,36 +115,40 @@ def grouped_counts_and_sums(
         assert key_views is not None
     # Rows per group; values per group of the columns with nulls (the others have as many
     # values as rows); sums per group.
-    totals = _Totals()
+    totals: dict[tuple[str, str], np.ndarray] = {}
     nullable = {name for name, _, _ in specs if table.column(name).null_count}
     for batch, key_view in zip(batches, key_views):
         ids = groups.ids(key_view)
         batch_rows = np.bincount(ids, minlength=groups.bins)
-        totals.add(("rows", ""), batch_rows)
+        _add(totals, ("rows", ""), batch_rows)
         for name in nullable | set(names):
             column = batch.column(table.schema.get_field_index(name))
             values = _values(column) if name in names else None
             valid = values[1] if values is not None else _validity(column)
             valid_ids = ids if valid is None else ids[valid]
             if name in nullable:
-                valid_rows = batch_rows if valid is None else None
-                totals.add(("count", name), valid_rows, groups.bins, valid_ids)
+                counts = (
+                    batch_rows.copy()
+                    if valid is None
+                    else np.bincount(valid_ids, minlength=groups.bins)
+                )
+                _add(totals, ("count", name), counts)
             if values is not None:
                 weights = values[0] if valid is None else values[0][valid]
                 sums = np.bincount(valid_ids, weights=weights, minlength=groups.bins)
-                totals.add(("sum", name), sums)
-    rows = totals.get(("rows", ""))
+                _add(totals, ("sum", name), sums)
+    rows = totals["rows", ""]
     nonzero = np.flatnonzero(rows)
     # Where every bin has rows (dense keys), there is nothing to pick out.
     present: np.ndarray | slice = slice(None) if len(nonzero) == groups.bins else nonzero
     out: dict[str, Any] = {keys[0]: _key_array(groups.key_values[present], key_column.type)}
     for name, function, options in specs:
-        valid_counts = totals.get(("count", name)) if name in nullable else rows
+        valid_counts = totals["count", name] if name in nullable else rows
         if function == "count":
             result = rows if options == _COUNT_ALL else valid_counts
             out[f"{name}_count"] = arrow_from_numpy(result[present])
             continue
-        total = totals.get(("sum", name))[present]
+        total = totals["sum", name][present]
         if table.column(name).type == pa.int64():
             total = np.rint(total).astype(np.int64)
         array = arrow_from_numpy(total)
@@ -155,30 +159,15 @@ def grouped_counts_and_sums(
     return pa.table(out)
 
 
-class _Totals:
-    """Per-group arrays added up over the batches."""
-
-    def __init__(self) -> None:
-        self._arrays: dict[tuple[str, str], np.ndarray] = {}
-
-    def add(
-        self,
-        key: tuple[str, str],
-        value: np.ndarray | None,
-        bins: int = 0,
-        ids: np.ndarray | None = None,
-    ) -> None:
-        """Add ``value`` (None: the rows of each of ``bins`` groups among ``ids``)."""
-        if value is None:
-            value = np.bincount(ids, minlength=bins)  # type: ignore[arg-type]
-        current = self._arrays.get(key)
-        if current is None:
-            self._arrays[key] = value.copy() if key[0] == "count" else value
-        else:
-            current += value
-
-    def get(self, key: tuple[str, str]) -> np.ndarray:
-        return self._arrays[key]
+def _add(
+    totals: dict[tuple[str, str], np.ndarray], key: tuple[str, str], value: np.ndarray
+) -> None:
+    """Add ``value`` into ``totals[key]``; the first value is kept, so it must be no other
+    total's."""
+    if key in totals:
+        totals[key] += value
+    else:
+        totals[key] = value
 
 
 def _key_views(batches: list[pa.RecordBatch], index: int) -> list[np.ndarray] | None:
