@@ -97,6 +97,8 @@ class NodeManager:
         # Workers that exited, newest last, for list_workers() and their logs.
         self.dead_workers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
 
+    _renewed = False  # whether the workers started before the zygote's preload were replaced
+
     def prestart(self) -> None:
         """Start the workers kept ready before any lease asks for one."""
         for _ in range(self.prestart_workers):
@@ -114,6 +116,10 @@ class NodeManager:
     def tick(self) -> None:
         for worker in self.pool.reap():
             self._on_worker_exit(worker)
+        zygote = self.pool.zygote
+        if zygote is not None and zygote.preloaded and not self._renewed:
+            self._renewed = True
+            self.pool.renew()
         self._warn_unplaceable()
         now = time.monotonic()
         if self.waiting_for_room and self.waiting_for_room[0][1] <= now:
@@ -151,7 +157,8 @@ class NodeManager:
         record = introspect.worker_record(self, worker, alive=False)
         record["exit_detail"] = reason
         record["exit_type"] = "INTENDED_SYSTEM_EXIT" if worker.dying else "SYSTEM_ERROR"
-        self.dead_workers.append(record)
+        if not worker.retired:
+            self.dead_workers.append(record)
         if worker.lease_id is not None:
             lease = self.leases.pop(worker.lease_id, None)
             if lease is not None:
@@ -364,6 +371,7 @@ class NodeManager:
     def _grant(self, msg: p.RequestLease, worker: WorkerProcess) -> None:
         res.subtract(self.available, msg.resources)
         worker.lease_id = msg.lease_id
+        worker.used = True
         worker.job_id = msg.job_id
         worker.actor_id = msg.actor_id if msg.for_actor else None
         gpu_ids = self._take_gpus(msg.resources.get("GPU", 0.0))
