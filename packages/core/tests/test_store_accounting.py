@@ -25,6 +25,15 @@ def files(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def stores() -> Iterator[list[ObjectStore]]:
+    """Stores a test makes, closed after it (their copy threads stop)."""
+    made: list[ObjectStore] = []
+    yield made
+    for store in made:
+        store.close()
+
+
 def settle(store: ObjectStore) -> list[Restored]:
     """Wait for the copies under way, as the node manager's loop does, and apply them."""
     restored: list[Restored] = []
@@ -55,8 +64,11 @@ def put(store: ObjectStore, folder: Path, name: str, size: int, *, copy: bool = 
     return object_id
 
 
-def test_reservations_and_objects_count_against_capacity(files: Path, tmp_path: Path) -> None:
+def test_reservations_and_objects_count_against_capacity(
+    files: Path, tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     a = put(store, files, "a", 4 * MB)
     store.reserve(b"b" * 20, 5 * MB)
     assert store.used == 4 * MB and store.available_bytes() == 1 * MB
@@ -66,14 +78,20 @@ def test_reservations_and_objects_count_against_capacity(files: Path, tmp_path: 
     assert not (files / "a").exists()
 
 
-def test_what_can_never_fit_is_refused_with_the_sizes(tmp_path: Path) -> None:
+def test_what_can_never_fit_is_refused_with_the_sizes(
+    tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     with pytest.raises(StoreFull, match="10,485,760 bytes"):
         store.reserve(b"x" * 20, 11 * MB)
 
 
-def test_copies_are_evicted_before_primaries_are_spilled(files: Path, tmp_path: Path) -> None:
+def test_copies_are_evicted_before_primaries_are_spilled(
+    files: Path, tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     primary = put(store, files, "p", 4 * MB)
     copy = put(store, files, "c", 4 * MB, copy=True)
     put(store, files, "n", 4 * MB)
@@ -82,8 +100,11 @@ def test_copies_are_evicted_before_primaries_are_spilled(files: Path, tmp_path: 
     assert store.used == 8 * MB
 
 
-def test_primaries_spill_least_recently_used_first_and_restore(files: Path, tmp_path: Path) -> None:
+def test_primaries_spill_least_recently_used_first_and_restore(
+    files: Path, tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     old = put(store, files, "old", 4 * MB)
     recent = put(store, files, "recent", 4 * MB)
     store.read_chunk(old, 0, 1)  # old becomes the most recently used
@@ -104,8 +125,11 @@ def test_primaries_spill_least_recently_used_first_and_restore(files: Path, tmp_
     assert sum(1 for s in store.objects.values() if not s.in_memory) == 1
 
 
-def test_a_store_full_of_reservations_refuses_more(tmp_path: Path) -> None:
+def test_a_store_full_of_reservations_refuses_more(
+    tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     store.reserve(b"a" * 20, 6 * MB)
     with pytest.raises(StoreFull, match="being written"):
         store.reserve(b"b" * 20, 6 * MB)

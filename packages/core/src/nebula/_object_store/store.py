@@ -258,7 +258,7 @@ class ObjectStore:
             "restore",
             object_id,
             stored.spilled_path,
-            f"{stored.location.path}-restoring{next(self._copy_numbers):x}",
+            self._restore_path(stored.location.path),
             size,
             final=stored.location.path,
         )
@@ -267,6 +267,12 @@ class ObjectStore:
         self.restoring_bytes += size
         self.io.submit(job)
         return None
+
+    def _restore_path(self, final: str) -> str:
+        """Where a restore writes before its object appears under its own name: beside it,
+        named as the node's files are (so the node's cleanup finds it)."""
+        name = f"nebula-{self._session_tag}-restore{next(self._copy_numbers):x}-"
+        return os.path.join(os.path.dirname(final), name + self._node_id.hex()[:8])
 
     def spilled_size(self, object_id: bytes) -> int | None:
         """The size of a spilled object a restore has to make room for (None: nothing to do)."""
