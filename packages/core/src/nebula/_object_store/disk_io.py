@@ -8,10 +8,13 @@ wait behind a queue of spills. The loop hands over a job and goes on; each finis
 queued for it, and a byte on a pipe (``ready_fd``) wakes it to collect them.
 
 Spills are written in large chunks with ``sendfile`` (no copy through user space) and
-pushed to the disk as they go (``sync_file_range``), the chunk before dropped from the page
-cache: dirty pages never pile up behind one spill, and a spilled object's bytes do not stay
-in the memory its spill was meant to free. A job is only ever cancelled, never cut short in
-a way the loop cannot see: the loop decides what a finished job means for the store.
+pushed to the disk as they go (``sync_file_range``: each chunk's writeback starts as soon as
+it is copied, and the next chunk waits for the one before to be on disk), so at most two
+chunks of a spill are ever dirty: spilling never piles up gigabytes of dirty pages for
+every writer on the machine to be throttled behind. The clean pages stay cached (the
+kernel reclaims them when it needs to), so a restore soon after its spill reads memory.
+A job is cancelled, never cut short in a way the loop cannot see: the loop decides what a
+finished job means for the store.
 """
 
 from __future__ import annotations
@@ -56,16 +59,14 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
 
 
 def _finish_writeback(fd: int, offset: int, length: int) -> None:
-    """Wait until the range is on disk, then drop it from the page cache."""
-    if _sync_file_range is not None:
-        flags = _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
-        if _sync_file_range(fd, offset, length, flags) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, os.strerror(error))
-    else:
+    """Wait until the range is on disk (its write errors, such as EIO, surface here)."""
+    if _sync_file_range is None:
         os.fdatasync(fd)
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        return
+    flags = _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
+    if _sync_file_range(fd, offset, length, flags) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
 
 
 @dataclass(eq=False)
@@ -216,8 +217,6 @@ class DiskIO:
                     _send_all(target, source, offset, length)
             finally:
                 os.close(target)
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(source, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(source)
         if job.cancelled:
