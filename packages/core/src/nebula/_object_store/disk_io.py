@@ -153,6 +153,8 @@ class DiskIO:
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            return  # stuck on the disk: its pipe stays open for it (the process is ending)
         os.close(self._ready_read)
         os.close(self._ready_write)
 
@@ -227,7 +229,7 @@ class DiskIO:
     def _chunks(self, job: IOJob) -> Iterator[tuple[int, int]]:
         """The object's chunks in order; stops the copy once its job is cancelled."""
         for offset in range(0, job.size, CHUNK_BYTES):
-            if job.cancelled:
+            if job.cancelled or self._closed:
                 raise _Cancelled
             if self._chunk_delay_s:
                 time.sleep(self._chunk_delay_s)
