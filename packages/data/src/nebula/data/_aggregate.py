@@ -228,6 +228,10 @@ class PartialAggregateTransform(BlockTransform):
     keys: list[str]
     aggs: list[AggregateFn]
 
+    def input_columns(self, wanted: frozenset[str] | None) -> frozenset[str] | None:
+        on = [agg.on for agg in self.aggs if isinstance(agg, BuiltinAggregation) and agg.on]
+        return frozenset([*self.keys, *on])
+
     def __call__(self, block: Block) -> Block:
         aggs = resolve_aggregations(self.aggs, self.keys, block.schema)
         table, _ = _partial(block, self.keys, aggs)

@@ -114,19 +114,24 @@ def to_udf_batch(block: Block, batch_format: str) -> Any:
     return to_batch(block, batch_format)
 
 
-def from_batch(batch: Any) -> Block:
-    """Turn what a UDF returned (table, DataFrame, dict of columns) back into a block."""
+def from_batch(batch: Any, wanted: frozenset[str] | None = None) -> Block:
+    """Turn what a UDF returned (table, DataFrame, dict of columns) back into a block.
+
+    ``wanted``: the columns the steps after it read; of a dict, the others are left out
+    unconverted (all are kept when it has none of them, which keeps its row count).
+    """
     if isinstance(batch, pa.Table):
         return batch
     if isinstance(batch, NumpyBatch):
         # Columns the UDF did not change go back as they came, without a conversion.
         columns = {}
-        for name, value in batch.stored_items():
+        for name, value in _wanted(batch.stored_items(), wanted):
             column = batch.arrow_column(name, value)
             columns[str(name)] = column if column is not None else array_from_numpy(value)
         return pa.table(columns)
     if isinstance(batch, Mapping):
-        columns = {str(name): array_from_numpy(values) for name, values in batch.items()}
+        items = _wanted(list(batch.items()), wanted)
+        columns = {str(name): array_from_numpy(values) for name, values in items}
         return pa.table(columns)
     if _is_dataframe(batch):
         try:
@@ -143,6 +148,13 @@ def from_batch(batch: Any) -> Block:
         "a map_batches function must return a dict of columns, a pandas.DataFrame or a "
         f"pyarrow.Table, got {type(batch).__name__}."
     )
+
+
+def _wanted(items: list[tuple[Any, Any]], wanted: frozenset[str] | None) -> list[tuple[Any, Any]]:
+    if wanted is None:
+        return items
+    kept = [(name, value) for name, value in items if str(name) in wanted]
+    return kept if kept else items
 
 
 def _is_dataframe(value: object) -> bool:

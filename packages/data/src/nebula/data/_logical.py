@@ -20,18 +20,27 @@ from typing import Any
 
 import pyarrow as pa
 from nebula.data._blocks import Block, RefBundle, schema_string
+from nebula.data._deferred import DeferredBlock
 from nebula.data._transforms import BlockTransform
 
 
 @dataclass(frozen=True)
 class ReadTask:
-    """One unit of reading, run inside a task: ``fn(*args)`` returns a block."""
+    """One unit of reading, run inside a task: ``fn(*args)`` returns a block.
+
+    ``deferred(*args)``, where given, returns the same block as a :class:`DeferredBlock`
+    whose columns are decoded on use (or None where it cannot).
+    """
 
     fn: Callable[..., Block]
     args: tuple[Any, ...] = ()
+    deferred: Callable[..., DeferredBlock | None] | None = None
 
     def __call__(self) -> Block:
         return self.fn(*self.args)
+
+    def open_deferred(self) -> DeferredBlock | None:
+        return None if self.deferred is None else self.deferred(*self.args)
 
 
 @dataclass(frozen=True, eq=False)

@@ -103,6 +103,14 @@ class NumpyBatch(dict[str, Any]):
         return batch
 
     @classmethod
+    def of_source(cls, names: list[str], source: ColumnSource) -> NumpyBatch:
+        """A batch of ``source``'s columns ``names``, each read from it when first used."""
+        batch = cls()
+        for name in names:
+            batch.add_lazy(name, source)
+        return batch
+
+    @classmethod
     def of_views(
         cls, names: list[str], source: ColumnSource, views: dict[str, Any], read_only: set[str]
     ) -> NumpyBatch:

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBundle, RefBundle
+from nebula.data._deferred import DeferredBlock
 from nebula.data._logical import ReadTask
-from nebula.data._transforms import BlockTransform, SliceTransform, TaskContext, add_note
+from nebula.data._transforms import (
+    BlockTransform,
+    ChainTransform,
+    SliceTransform,
+    TaskContext,
+    add_note,
+)
 
 import nebula
 
@@ -24,9 +31,18 @@ def run_transform(
     item: Block | ReadTask, transform: BlockTransform, task_index: int = 0
 ) -> tuple[Block, BlockMetadata]:
     start = time.perf_counter()
-    block = item() if isinstance(item, ReadTask) else item
     transform.setup()
-    out = transform.apply(block, TaskContext(task_index))
+    block: Block | DeferredBlock | None = None
+    if isinstance(item, ReadTask) and isinstance(transform, ChainTransform) and transform.stages:
+        # The stages may read only some of the columns: decode each on its first use.
+        block = item.open_deferred()
+    if block is None:
+        block = item() if isinstance(item, ReadTask) else item
+    try:
+        out = transform.apply(block, TaskContext(task_index))
+    finally:
+        if isinstance(block, DeferredBlock):
+            block.close()
     return out, BlockMetadata.of(out, time.perf_counter() - start)
 
 

@@ -26,6 +26,7 @@ import pyarrow.fs as pafs
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from nebula.data._blocks import Block, from_batch
+from nebula.data._deferred import DeferredBlock, deferrable
 from nebula.data._expressions import filter_block
 from nebula.data._logical import Read, ReadTask
 from nebula.data._partitioning import partition_schema, path_values, with_partition_columns
@@ -280,15 +281,25 @@ class ParquetFormat(FileFormat):
         # already, and decoding them all at once would hold all their buffers at once.
         # Together: a 750k-row file of 50 MB peaks at 75 MB of Arrow memory instead of 115.
         columns = self.columns if self.row_filter is None else None
-        local = isinstance(fs, pafs.LocalFileSystem)
-        options: dict[str, Any] = {"buffer_size": 1 << 20} if local else {"pre_buffer": True}
-        with fs.open_input_file(path) as stream:
-            parquet = pq.ParquetFile(stream, **options)
+        with _open_parquet(fs, path) as parquet:
             block = parquet.read(columns=columns, use_threads=False)
         if self.row_filter is None:
             return block
         block = filter_block(block, self.row_filter)
         return block if self.columns is None else block.select(self.columns)
+
+    def open_deferred(
+        self, fs: pafs.FileSystem, path: str, explain: Callable[[Exception], BaseException]
+    ) -> DeferredBlock | None:
+        """The file with its columns decoded on use, or None where the read must decode the
+        whole file (a row filter)."""
+        if self.row_filter is not None:
+            return None
+        parquet = _open_parquet(fs, path)
+        if not deferrable(parquet, self.columns):
+            parquet.close()
+            return None
+        return DeferredBlock(parquet, lambda: _open_parquet(fs, path), explain, self.columns)
 
     @property
     def counts_rows(self) -> bool:  # type: ignore[override]
@@ -297,6 +308,17 @@ class ParquetFormat(FileFormat):
     def num_rows(self, fs: pafs.FileSystem, path: str) -> int:
         with fs.open_input_file(path) as stream:
             return int(pq.ParquetFile(stream).metadata.num_rows)  # the footer only
+
+
+def _open_parquet(fs: pafs.FileSystem, path: str) -> pq.ParquetFile:
+    local = isinstance(fs, pafs.LocalFileSystem)
+    options: dict[str, Any] = {"buffer_size": 1 << 20} if local else {"pre_buffer": True}
+    stream = fs.open_input_file(path)
+    try:
+        return pq.ParquetFile(stream, **options)
+    except BaseException:
+        stream.close()
+        raise
 
 
 @dataclass(frozen=True)
@@ -421,6 +443,28 @@ def read_file(
     return block
 
 
+def open_file_deferred(
+    file_format: FileFormat,
+    fs: pafs.FileSystem,
+    path: str,
+    include_paths: bool,
+    reader: str,
+    partitions: tuple[tuple[str, str | None], ...] = (),
+) -> DeferredBlock | None:
+    """What :func:`read_file` reads, as a block whose columns are decoded on use; None
+    where the file must be read whole (see :mod:`nebula.data._deferred`)."""
+    if include_paths or partitions or not isinstance(file_format, ParquetFormat):
+        return None
+
+    def explain(exc: Exception) -> BaseException:
+        return error_naming(exc, f"{reader}: could not read the file {path!r}: {exc}")
+
+    try:
+        return file_format.open_deferred(fs, path, explain)
+    except Exception as exc:
+        raise explain(exc) from exc
+
+
 def file_row_count(read: Read) -> int | None:
     """``read``'s rows counted from file metadata (a task per file), if its formats can."""
     tasks = list(read.read_tasks)
@@ -450,7 +494,8 @@ def _read_task(
 ) -> ReadTask:
     fs, path, base = file
     partitions = tuple(path_values(path, base))
-    return ReadTask(read_file, (file_format, fs, path, include_paths, reader, partitions))
+    args = (file_format, fs, path, include_paths, reader, partitions)
+    return ReadTask(read_file, args, deferred=open_file_deferred)
 
 
 def _with_path(schema: pa.Schema, include_paths: bool) -> pa.Schema:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 from nebula.data import _blocks
 from nebula.data._batching import map_numpy_batches
 from nebula.data._blocks import Block
+from nebula.data._deferred import DeferredBlock
 from nebula.data._expressions import Expr, evaluate_column, filter_block
+from nebula.data._numpy_batch import NumpyBatch
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,18 @@ class TaskContext:
     task_index: int = 0
 
 
+# Column names a step of a task uses; None: every column.
+Columns: TypeAlias = "frozenset[str] | None"
+
+
 class BlockTransform:
-    """Base class: ``setup`` once where it runs, then ``apply`` (or ``__call__``) per block."""
+    """Base class: ``setup`` once where it runs, then ``apply`` (or ``__call__``) per block.
+
+    In a task running several transforms one after the other (:class:`ChainTransform`), a
+    transform may say which of its input columns it reads (``input_columns``) and may leave
+    out of its output the columns no later transform reads (``apply_for``); a read before
+    them then decodes only the columns used (see :mod:`nebula.data._deferred`).
+    """
 
     def setup(self) -> None:
         """Prepare state that must live where the transform runs (e.g. a model)."""
@@ -43,6 +55,22 @@ class BlockTransform:
     def apply(self, block: Block, context: TaskContext) -> Block:
         """Transform one block inside a task; override to use the task's context."""
         return self(block)
+
+    def input_columns(self, wanted: Columns) -> Columns:
+        """The input columns read to make the output columns ``wanted`` (None: all of
+        them, which is always right)."""
+        return None
+
+    def takes_deferred(self, block: DeferredBlock) -> bool:
+        """Whether ``apply_for`` takes ``block`` as it is, reading its columns on use."""
+        return False
+
+    def apply_for(
+        self, block: Block | DeferredBlock, context: TaskContext, wanted: Columns
+    ) -> Block:
+        """``apply``, free to leave out output columns not in ``wanted`` (None: keep all)."""
+        assert not isinstance(block, DeferredBlock)
+        return self.apply(block, context)
 
 
 def fn_label(fn: object) -> str:
@@ -158,13 +186,25 @@ class MapBatchesTransform(BlockTransform):
         self.udf.setup()
 
     def __call__(self, block: Block) -> Block:
+        return self.apply_for(block, TaskContext(), None)
+
+    def takes_deferred(self, block: DeferredBlock) -> bool:
+        size = self.batch_size
+        return self.batch_format in ("default", "numpy") and (not size or block.num_rows <= size)
+
+    def apply_for(
+        self, block: Block | DeferredBlock, context: TaskContext, wanted: Columns
+    ) -> Block:
+        if isinstance(block, DeferredBlock):  # one batch of the whole block
+            batch = NumpyBatch.of_source(block.column_names, block)
+            return _blocks.compact(_blocks.from_batch(self.udf(batch), wanted))
         size = self.batch_size
         if self.batch_format in ("default", "numpy") and size and block.num_rows > size:
             return map_numpy_batches(block, self.udf, size)
         outputs = []
         for piece in _blocks.iter_slices(block, size):
             batch = _blocks.to_udf_batch(piece, self.batch_format)
-            outputs.append(_blocks.from_batch(self.udf(batch)))
+            outputs.append(_blocks.from_batch(self.udf(batch), wanted))
         return _blocks.compact(_blocks.concat(outputs))
 
 
@@ -202,6 +242,11 @@ class ProjectTransform(BlockTransform):
 
     select: list[str] | None = None
     drop: list[str] | None = None
+
+    def input_columns(self, wanted: Columns) -> Columns:
+        if self.select is not None:
+            return frozenset(self.select)
+        return None if wanted is None else wanted | frozenset(self.drop or ())
 
     def __call__(self, block: Block) -> Block:
         wanted = self.select if self.select is not None else []
@@ -273,14 +318,27 @@ class ChainTransform(BlockTransform):
     def __call__(self, block: Block) -> Block:
         return self.apply(block, TaskContext())
 
-    def apply(self, block: Block, context: TaskContext) -> Block:
-        for name, transform in self.stages:
+    def apply(self, block: Block | DeferredBlock, context: TaskContext) -> Block:
+        """Run the stages on ``block``; a :class:`DeferredBlock` (a read in this task)
+        gives each stage that cannot read it as it is the columns that stage reads."""
+        for (name, transform), wanted in zip(self.stages, self.wanted_columns()):
             try:
-                block = transform.apply(block, context)
+                if isinstance(block, DeferredBlock) and not transform.takes_deferred(block):
+                    block = block.table(transform.input_columns(wanted))
+                block = transform.apply_for(block, context, wanted)
             except Exception as exc:
                 add_note(exc, f"(raised in nebula.data operator {name})")
                 raise
-        return block
+        return block.table() if isinstance(block, DeferredBlock) else block
+
+    def wanted_columns(self) -> list[Columns]:
+        """For each stage, the columns of its output the later stages read."""
+        wanted: list[Columns] = []
+        need: Columns = None
+        for _, transform in reversed(self.stages):
+            wanted.append(need)
+            need = transform.input_columns(need)
+        return wanted[::-1]
 
 
 def add_note(exc: BaseException, note: str) -> None:
