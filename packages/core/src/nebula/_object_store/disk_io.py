@@ -7,14 +7,15 @@ spills (and removes spilled files), one reads them back, so a reader's restore d
 wait behind a queue of spills. The loop hands over a job and goes on; each finished job is
 queued for it, and a byte on a pipe (``ready_fd``) wakes it to collect them.
 
-Spills are written in large chunks with ``sendfile`` (no copy through user space) and
-pushed to the disk as they go (``sync_file_range``: each chunk's writeback starts as soon as
-it is copied, and the next chunk waits for the one before to be on disk), so at most two
-chunks of a spill are ever dirty: spilling never piles up gigabytes of dirty pages for
-every writer on the machine to be throttled behind. The clean pages stay cached (the
-kernel reclaims them when it needs to), so a restore soon after its spill reads memory.
-A job is cancelled, never cut short in a way the loop cannot see: the loop decides what a
-finished job means for the store.
+Spills are written in large chunks with ``sendfile`` (no copy through user space), each
+chunk's writeback started as soon as it is copied (``sync_file_range``), so the disk works
+while the copy goes on instead of when the kernel's dirty limits are reached; a long spill
+waits for its chunks to be on disk once it is ``DIRTY_WINDOW_BYTES`` ahead of them. A spill
+is complete (and its object's memory freed) once all its bytes are in its file: the pages
+then belong to the kernel, which writes them out and reclaims them, and a restore soon
+after its spill reads them from memory. If the disk falls behind, the kernel throttles the
+spill thread, never the loop. A job is cancelled, never cut short in a way the loop cannot
+see: the loop decides what a finished job means for the store.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ import queue
 import select
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 16 << 20
+# A spill copies at most this far ahead of what is on disk.
+DIRTY_WINDOW_BYTES = 256 << 20
 
 _SYNC_FILE_RANGE_WAIT_BEFORE = 1
 _SYNC_FILE_RANGE_WRITE = 2
@@ -194,15 +198,17 @@ class DiskIO:
         try:
             target = os.open(job.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                previous: tuple[int, int] | None = None
+                unwritten: deque[tuple[int, int]] = deque()
+                unwritten_bytes = 0
                 for offset, length in self._chunks(job):
                     _send_all(target, source, offset, length)
                     _start_writeback(target, offset, length)
-                    if previous is not None:
-                        _finish_writeback(target, *previous)
-                    previous = (offset, length)
-                if previous is not None:
-                    _finish_writeback(target, *previous)
+                    unwritten.append((offset, length))
+                    unwritten_bytes += length
+                    while unwritten_bytes > DIRTY_WINDOW_BYTES:
+                        done_offset, done_length = unwritten.popleft()
+                        _finish_writeback(target, done_offset, done_length)
+                        unwritten_bytes -= done_length
             finally:
                 os.close(target)
         finally:
