@@ -72,8 +72,12 @@ def test_the_api_serves_the_records_the_state_api_returns(url: str) -> None:
     status = _get(f"{url}/api/cluster_status")
     assert status["nodes"][0]["store"]["capacity"] > 0
     assert _get(f"{url}/api/v0/workers?detail=1")["total"] >= 2
-    trace = _get(f"{url}/api/v0/timeline")
-    assert any(e["ph"] == "X" and e["name"] == "record" for e in trace)
+    # A worker reports when an attempt started on its own, after the owner has seen it end.
+    wait_for_condition(
+        lambda: any(
+            e["ph"] == "X" and e["name"] == "record" for e in _get(f"{url}/api/v0/timeline")
+        )
+    )
     with pytest.raises(urllib.error.HTTPError) as bad:
         _get(f"{url}/api/v0/tasks?filter=colour=red")
     assert bad.value.code == 400

@@ -81,8 +81,11 @@ def test_a_write_that_never_finds_room_fails_after_the_wait(cluster: None) -> No
 
 def test_the_store_says_when_a_write_must_wait(tmp_path: Path) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
-    assert not store.must_wait(10 * MB)  # nothing being written: spill or refuse at once
-    store.reserve(b"a" * 20, 6 * MB)
-    assert store.must_wait(5 * MB)
-    assert not store.must_wait(4 * MB)
-    assert not store.must_wait(6 * MB, b"a" * 20)  # its own reservation does not count
+    try:
+        assert not store.must_wait(10 * MB)  # nothing being written: spill or refuse at once
+        store.reserve(b"a" * 20, 6 * MB)
+        assert store.must_wait(5 * MB)
+        assert not store.must_wait(4 * MB)
+        assert not store.must_wait(6 * MB, b"a" * 20)  # its own reservation does not count
+    finally:
+        store.close()

@@ -5,13 +5,14 @@ never fit, and freed files kept for reuse."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nebula._object_store import shm
-from nebula._object_store.store import ObjectStore, StoreFull
+from nebula._object_store.store import ObjectStore, Restored, RoomPending, StoreFull
 from nebula._protocol import ShmLocation
 
 MB = 1 << 20
@@ -24,18 +25,50 @@ def files(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def stores() -> Iterator[list[ObjectStore]]:
+    """Stores a test makes, closed after it (their copy threads stop)."""
+    made: list[ObjectStore] = []
+    yield made
+    for store in made:
+        store.close()
+
+
+def settle(store: ObjectStore) -> list[Restored]:
+    """Wait for the copies under way, as the node manager's loop does, and apply them."""
+    restored: list[Restored] = []
+    deadline = time.monotonic() + 10
+    while store.spilling_bytes or store.restoring_bytes:
+        assert time.monotonic() < deadline, "a copy did not finish"
+        store.io.wait(0.5)
+        restored += store.collect_io()
+    return restored
+
+
+def reserve(store: ObjectStore, object_id: bytes, size: int) -> bool:
+    """Reserve as the node manager does: a reservation that waits for spills is retried."""
+    while True:
+        try:
+            return store.reserve(object_id, size)
+        except RoomPending:
+            settle(store)
+
+
 def put(store: ObjectStore, folder: Path, name: str, size: int, *, copy: bool = False) -> bytes:
     """Reserve, write and seal an object of ``size`` bytes, as a writer does."""
     object_id = name.encode().ljust(20, b"_")
-    store.reserve(object_id, size)
+    reserve(store, object_id, size)
     path = folder / name
     path.write_bytes(name.encode()[:1] * size)
     store.seal(ShmLocation(object_id, b"n", str(path), size), is_copy=copy)
     return object_id
 
 
-def test_reservations_and_objects_count_against_capacity(files: Path, tmp_path: Path) -> None:
+def test_reservations_and_objects_count_against_capacity(
+    files: Path, tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     a = put(store, files, "a", 4 * MB)
     store.reserve(b"b" * 20, 5 * MB)
     assert store.used == 4 * MB and store.available_bytes() == 1 * MB
@@ -45,14 +78,20 @@ def test_reservations_and_objects_count_against_capacity(files: Path, tmp_path: 
     assert not (files / "a").exists()
 
 
-def test_what_can_never_fit_is_refused_with_the_sizes(tmp_path: Path) -> None:
+def test_what_can_never_fit_is_refused_with_the_sizes(
+    tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     with pytest.raises(StoreFull, match="10,485,760 bytes"):
         store.reserve(b"x" * 20, 11 * MB)
 
 
-def test_copies_are_evicted_before_primaries_are_spilled(files: Path, tmp_path: Path) -> None:
+def test_copies_are_evicted_before_primaries_are_spilled(
+    files: Path, tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     primary = put(store, files, "p", 4 * MB)
     copy = put(store, files, "c", 4 * MB, copy=True)
     put(store, files, "n", 4 * MB)
@@ -61,8 +100,11 @@ def test_copies_are_evicted_before_primaries_are_spilled(files: Path, tmp_path: 
     assert store.used == 8 * MB
 
 
-def test_primaries_spill_least_recently_used_first_and_restore(files: Path, tmp_path: Path) -> None:
+def test_primaries_spill_least_recently_used_first_and_restore(
+    files: Path, tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     old = put(store, files, "old", 4 * MB)
     recent = put(store, files, "recent", 4 * MB)
     store.read_chunk(old, 0, 1)  # old becomes the most recently used
@@ -72,14 +114,22 @@ def test_primaries_spill_least_recently_used_first_and_restore(files: Path, tmp_
     assert not spilled.in_memory and spilled.spilled_path is not None
     assert os.path.getsize(spilled.spilled_path) == 4 * MB
     assert store.read_chunk(recent, 0, 6) == b"rrrrrr"  # readable while on disk
-    location = store.restore(recent)
-    assert Path(location.path).read_bytes()[:3] == b"rrr"
+    with pytest.raises(RoomPending):  # room for it comes once "old" or "new" is spilled
+        store.start_restore(recent)
+    settle(store)
+    assert store.start_restore(recent) is None  # under way
+    [restored] = settle(store)
+    assert restored.location is not None
+    assert Path(restored.location.path).read_bytes()[:3] == b"rrr"
     assert store.used <= store.capacity
     assert sum(1 for s in store.objects.values() if not s.in_memory) == 1
 
 
-def test_a_store_full_of_reservations_refuses_more(tmp_path: Path) -> None:
+def test_a_store_full_of_reservations_refuses_more(
+    tmp_path: Path, stores: list[ObjectStore]
+) -> None:
     store = ObjectStore(10 * MB, str(tmp_path / "spill"))
+    stores.append(store)
     store.reserve(b"a" * 20, 6 * MB)
     with pytest.raises(StoreFull, match="being written"):
         store.reserve(b"b" * 20, 6 * MB)

@@ -15,6 +15,7 @@ from nebula.data import _shuffle
 from nebula.data._shuffle import larger_than_store
 
 import nebula
+from nebula.testing import wait_for_condition
 
 FILES = 16
 ROWS = 125_000  # 16 files x 125k rows x (3 x 8 bytes + ~12 bytes of text) ~ 75 MB in memory
@@ -108,3 +109,58 @@ def test_random_shuffle_in_pieces_per_partition(source: Path, small_blocks: list
     assert np.array_equal(np.sort(first), np.arange(FILES * ROWS))
     assert np.array_equal(first, again)
     assert small_blocks == [True, True]
+
+
+@pytest.fixture
+def fan_in_4(small_blocks: list[bool]) -> Iterator[list[bool]]:
+    """More blocks (16) than the merge fan-in: pieces are merged in two stages."""
+    context = nd.DataContext.get_current()
+    saved = context.shuffle_merge_fan_in
+    context.shuffle_merge_fan_in = 4
+    yield small_blocks
+    context.shuffle_merge_fan_in = saved
+
+
+def _tasks_named(name: str) -> int:
+    from nebula.util.state import list_tasks
+
+    return len(list_tasks(filters=[("name", "=", name)], limit=100_000))
+
+
+def test_sort_merges_many_blocks_in_two_stages(source: Path, fan_in_4: list[bool]) -> None:
+    merges_before = _tasks_named("_merge_sorted_pieces")
+    refs = nd.read_parquet(str(source)).sort("x").to_arrow_refs()
+    previous, ids = -np.inf, []
+    for ref in refs:
+        block = nebula.get(ref)
+        x = block.column("x").to_numpy()
+        assert x[0] >= previous and bool(np.all(x[1:] >= x[:-1]))
+        previous = x[-1]
+        ids.append(block.column("id").to_numpy())
+    assert np.array_equal(np.sort(np.concatenate(ids)), np.arange(FILES * ROWS))
+    assert fan_in_4 == [True]
+    # 4 groups of 4 blocks, each merging every output range's pieces once.
+    wait_for_condition(
+        lambda: _tasks_named("_merge_sorted_pieces") - merges_before == 4 * len(refs)
+    )
+
+
+def test_shuffle_merged_in_two_stages_keeps_its_seeded_order(
+    source: Path, small_blocks: list[bool]
+) -> None:
+    def shuffled() -> np.ndarray:
+        ds = nd.read_parquet(str(source)).random_shuffle(seed=9).select_columns(["id"])
+        return np.concatenate([b["id"] for b in ds.iter_batches(batch_format="numpy")])
+
+    direct = shuffled()
+    context = nd.DataContext.get_current()
+    saved, context.shuffle_merge_fan_in = context.shuffle_merge_fan_in, 4
+    concats_before = _tasks_named("_concat_pieces")
+    try:
+        merged = shuffled()
+    finally:
+        context.shuffle_merge_fan_in = saved
+    assert np.array_equal(np.sort(merged), np.arange(FILES * ROWS))
+    assert np.array_equal(merged, direct)
+    assert small_blocks == [True, True]
+    wait_for_condition(lambda: _tasks_named("_concat_pieces") > concats_before)

@@ -266,6 +266,16 @@ for run in range(2):  # the second run sees what the first one imported
     ds = nd.read_parquet(sys.argv[1] + "/in.parquet").map_batches(add_z, batch_format="numpy")
     ds.filter(expr=(col("z") > 0) & (col("s") != "b")).write_parquet(sys.argv[1] + f"/out{run}")
 assert pq.read_table(sys.argv[1] + "/out1").column("pandas").to_pylist() == [False, False]
+
+def add_k(batch):
+    batch["k"] = batch["id"] % 3
+    batch["pandas"] = np.array(["pandas" in sys.modules] * len(batch["id"]))
+    return batch
+
+counts = nd.range(1000, override_num_blocks=4).map_batches(add_k).groupby("k").count()
+assert sorted(row["count()"] for row in counts.take_all()) == [333, 333, 334]
+marks = nd.range(1000, override_num_blocks=4).map_batches(add_k).take_all()
+assert not any(row["pandas"] for row in marks)
 nebula.shutdown()
 """
 

@@ -48,6 +48,9 @@ OBJECT_STORE_MEMORY_FRACTION = _env_float("OBJECT_STORE_MEMORY_FRACTION", 0.3)
 # How long a write (or a restore) waits for room held by objects still being written before
 # it fails with ObjectStoreFullError; sealed objects are spilled to make room at once.
 OBJECT_STORE_FULL_WAIT_S = _env_float("OBJECT_STORE_FULL_WAIT_S", 120.0)
+# For tests only: each chunk a spill or restore copies waits this long first, as on a disk
+# with gigabytes of dirty pages queued (the node must keep serving meanwhile).
+SPILL_CHUNK_DELAY_S = _env_float("SPILL_CHUNK_DELAY_S", 0.0)
 MAX_STARTING_WORKERS = _env_int("MAX_STARTING_WORKERS", 4)
 # Fork workers from a process that has already imported Nebula (0: start each worker as a
 # new interpreter, as on platforms without fork).

@@ -176,6 +176,25 @@ def nebula_worker_started(worker: WorkerInfo) -> None:
 
 
 @hookspec
+def nebula_worker_imports() -> list[str]:
+    """Name modules that a plugin's workers import anyway, so that each node imports them once.
+
+    A node manager forks its workers from a *zygote*, a process that has already imported
+    Nebula. It also imports the modules named here, one at a time while it has no worker
+    to start, so that the workers it starts afterwards find them loaded, their memory
+    shared with the zygote's, instead of spending a fraction of a second on them in their
+    first task; workers it started before and never used are then replaced. A module that
+    fails to import is logged and skipped.
+
+    Called once per node, in the zygote; an implementation may set environment variables
+    that those modules read when imported. Name only modules whose import starts no
+    process and keeps no file or socket open: they are imported in a process that forks.
+    Not first-result: the lists are joined. Added in Nebula 0.2.
+    """
+    return []
+
+
+@hookspec
 def nebula_job_finished(job: JobInfo) -> None:
     """Clean up after a job, for example to flush metrics it produced.
 

@@ -96,6 +96,8 @@ def main() -> None:
     def on_fd(fd: int) -> None:
         if fd == signalled:
             drain(fd)
+        elif fd == manager.store.io.ready_fd:
+            manager.on_store_io()
         else:
             manager.on_output(fd)
 
@@ -108,7 +110,7 @@ def main() -> None:
             should_stop=lambda: stop[0] or manager.stopped or not parent_alive(args.parent_pid),
             on_tick=manager.tick,
             tick_s=0.05,
-            extra_fds=lambda: [signalled, *manager.pool.output_fds()],
+            extra_fds=lambda: [signalled, manager.store.io.ready_fd, *manager.pool.output_fds()],
             on_fd=on_fd,
         )
     finally:

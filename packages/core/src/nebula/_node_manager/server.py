@@ -22,7 +22,7 @@ from nebula._node_manager.worker_pool import WorkerPool, WorkerProcess
 from nebula._node_manager.zygote import Zygote
 from nebula._object_store import shm
 from nebula._object_store.bulk import BulkServer
-from nebula._object_store.store import ObjectStore, StoreFull
+from nebula._object_store.store import ObjectStore, RoomPending, StoreFull
 from nebula._scheduler import resources as res
 from nebula._scheduler.bundles import bundle_resources, is_group_resource
 from nebula._scheduler.placement import place_near
@@ -80,7 +80,11 @@ class NodeManager:
         self.drivers: dict[int, str] = {}
         self.finished_jobs: set[int] = set()
         self.store = ObjectStore(
-            object_store_memory, spill_dir, session_tag=session_tag, node_id=node_id
+            object_store_memory,
+            spill_dir,
+            session_tag=session_tag,
+            node_id=node_id,
+            spill_chunk_delay_s=_config.SPILL_CHUNK_DELAY_S,
         )
         self.bulk = BulkServer(endpoint.host, endpoint.bulk_key, self.store.file_of)
         self.cluster = ClusterViewCopy()
@@ -91,11 +95,16 @@ class NodeManager:
         self._last_heartbeat = 0.0
         self.prestart_workers = prestart_workers
         self.log_dir = log_dir
-        # Writes and restores waiting for room other writers hold, oldest first, each with
-        # the time it gives up (see ObjectStore.must_wait).
+        # Writes and restores waiting for room (held by other writers, or coming from spills
+        # under way), oldest first, each with the time it gives up waiting for writers
+        # (see ObjectStore.must_wait); waiting for spills never times out.
         self.waiting_for_room: collections.deque[tuple[p.Message, float]] = collections.deque()
+        # Readers waiting for a restore under way, by object.
+        self.waiting_for_restore: dict[bytes, list[p.RestoreObject]] = {}
         # Workers that exited, newest last, for list_workers() and their logs.
         self.dead_workers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+
+    _renewed = False  # whether the workers started before the zygote's preload were replaced
 
     def prestart(self) -> None:
         """Start the workers kept ready before any lease asks for one."""
@@ -114,6 +123,10 @@ class NodeManager:
     def tick(self) -> None:
         for worker in self.pool.reap():
             self._on_worker_exit(worker)
+        zygote = self.pool.zygote
+        if zygote is not None and zygote.preloaded and not self._renewed:
+            self._renewed = True
+            self.pool.renew()
         self._warn_unplaceable()
         now = time.monotonic()
         if self.waiting_for_room and self.waiting_for_room[0][1] <= now:
@@ -151,7 +164,8 @@ class NodeManager:
         record = introspect.worker_record(self, worker, alive=False)
         record["exit_detail"] = reason
         record["exit_type"] = "INTENDED_SYSTEM_EXIT" if worker.dying else "SYSTEM_ERROR"
-        self.dead_workers.append(record)
+        if not worker.retired:
+            self.dead_workers.append(record)
         if worker.lease_id is not None:
             lease = self.leases.pop(worker.lease_id, None)
             if lease is not None:
@@ -364,6 +378,7 @@ class NodeManager:
     def _grant(self, msg: p.RequestLease, worker: WorkerProcess) -> None:
         res.subtract(self.available, msg.resources)
         worker.lease_id = msg.lease_id
+        worker.used = True
         worker.job_id = msg.job_id
         worker.actor_id = msg.actor_id if msg.for_actor else None
         gpu_ids = self._take_gpus(msg.resources.get("GPU", 0.0))
@@ -446,34 +461,70 @@ class NodeManager:
         self._wait_or_serve(msg)
 
     def _wait_or_serve(self, msg: p.CreateObject | p.RestoreObject) -> None:
-        """Serve a write or restore now, or queue it while other writers hold the room."""
-        if self.waiting_for_room or self._must_wait(msg):
-            deadline = time.monotonic() + _config.OBJECT_STORE_FULL_WAIT_S
-            self.waiting_for_room.append((msg, deadline))
-            self._serve_waiting()
-        else:
-            self._serve_room(msg)
+        """Serve a write or restore now, or queue it until room is made for it."""
+        if not self.waiting_for_room and self._try_serve(msg) is None:
+            return
+        deadline = time.monotonic() + _config.OBJECT_STORE_FULL_WAIT_S
+        self.waiting_for_room.append((msg, deadline))
+        self._serve_waiting()
 
-    def _must_wait(self, msg: p.Message) -> bool:
+    def _try_serve(self, msg: p.Message) -> str | None:
+        """Answer ``msg`` (room made, or an error); or say what it waits for: "writers"
+        (room other writers hold) or "copies" (room spills under way will free)."""
         if isinstance(msg, p.CreateObject):
-            return self.store.must_wait(msg.size, msg.object_id)
+            if self.store.must_wait(msg.size, msg.object_id):
+                return "writers"
+            try:
+                reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
+            except RoomPending:
+                return "copies"
+            except StoreFull as exc:
+                self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, str(exc)))
+            except OSError as exc:
+                error = f"the object store could not make room: {exc}"
+                self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
+            else:
+                reply = p.CreateObjectReply(msg.request_id, reused=reused)
+                self.endpoint.send(msg.reply_to, reply)
+            return None
         assert isinstance(msg, p.RestoreObject)
         size = self.store.spilled_size(msg.object_id)
-        return size is not None and self.store.must_wait(size)
+        if size is not None and self.store.must_wait(size):
+            return "writers"
+        try:
+            location = self.store.start_restore(msg.object_id)
+        except RoomPending:
+            return "copies"
+        except KeyError:
+            self._answer_restore(msg, None, "the object is not in this store")
+        except (StoreFull, OSError) as exc:
+            self._answer_restore(msg, None, str(exc))
+        else:
+            if location is None:
+                self.waiting_for_restore.setdefault(msg.object_id, []).append(msg)
+            else:
+                self._answer_restore(msg, location, None)
+        return None
 
     def _serve_waiting(self, *, expire: bool = False) -> None:
-        """Serve queued requests in order while they fit; fail those waiting too long."""
+        """Serve queued requests in order while they fit; fail those waiting too long for
+        room other writers hold."""
         now = time.monotonic()
         while self.waiting_for_room:
             msg, deadline = self.waiting_for_room[0]
-            if self._must_wait(msg):
-                if not expire or deadline > now:
-                    return
+            blocked = self._try_serve(msg)
+            if blocked is None:
+                self.waiting_for_room.popleft()
+            elif blocked == "copies":
+                # Spills take as long as the disk needs; the wait for writers starts after.
+                new_deadline = now + _config.OBJECT_STORE_FULL_WAIT_S
+                self.waiting_for_room[0] = (msg, new_deadline)
+                return
+            elif expire and deadline <= now:
                 self.waiting_for_room.popleft()
                 self._fail_room(msg)
-                continue
-            self.waiting_for_room.popleft()
-            self._serve_room(msg)
+            else:
+                return
 
     def _fail_room(self, msg: p.Message) -> None:
         error = (
@@ -485,26 +536,27 @@ class NodeManager:
             self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
         else:
             assert isinstance(msg, p.RestoreObject)
-            self.endpoint.send(msg.reply_to, p.RestoreObjectReply(msg.request_id, None, error))
+            self._answer_restore(msg, None, error)
 
-    def _serve_room(self, msg: p.Message) -> None:
-        if isinstance(msg, p.RestoreObject):
-            self._restore(msg)
-            return
-        assert isinstance(msg, p.CreateObject)
-        try:
-            reused = self.store.reserve(msg.object_id, msg.size, msg.retained_path)
-        except StoreFull as exc:
-            self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, str(exc)))
-            return
-        except OSError as exc:
-            error = f"the object store could not make room: {exc}"
-            self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, error))
-            return
-        self.endpoint.send(msg.reply_to, p.CreateObjectReply(msg.request_id, reused=reused))
+    def _answer_restore(
+        self, msg: p.RestoreObject, location: p.ShmLocation | None, error: str | None
+    ) -> None:
+        self.endpoint.send(msg.reply_to, p.RestoreObjectReply(msg.request_id, location, error))
+
+    def _restores_done(self, object_id: bytes, location: p.ShmLocation | None, error: str) -> None:
+        for msg in self.waiting_for_restore.pop(object_id, ()):
+            self._answer_restore(msg, location, None if location is not None else error)
+
+    def on_store_io(self) -> None:
+        """Spills or restores finished on the store's threads: apply them, answer readers,
+        and serve what waited for the room."""
+        for restored in self.store.collect_io():
+            self._restores_done(restored.object_id, restored.location, restored.error or "")
+        self._serve_waiting()
 
     def _on_KeepFreed(self, msg: p.KeepFreed) -> None:
         self.store.keep_for_owner(msg.object_id, msg.path, msg.size)
+        self._restores_done(msg.object_id, None, "the object was freed")
         self._serve_waiting()
 
     def _on_ObjectSealed(self, msg: p.ObjectSealed) -> None:
@@ -514,21 +566,12 @@ class NodeManager:
     def _on_FreeObjects(self, msg: p.FreeObjects) -> None:
         for object_id in msg.object_ids:
             self.store.free(object_id)
+            if self.waiting_for_restore:
+                self._restores_done(object_id, None, "the object was freed")
         self._serve_waiting()
 
     def _on_RestoreObject(self, msg: p.RestoreObject) -> None:
         self._wait_or_serve(msg)
-
-    def _restore(self, msg: p.RestoreObject) -> None:
-        try:
-            location = self.store.restore(msg.object_id)
-        except KeyError:
-            reply = p.RestoreObjectReply(msg.request_id, None, "the object is not in this store")
-        except (StoreFull, OSError) as exc:
-            reply = p.RestoreObjectReply(msg.request_id, None, str(exc))
-        else:
-            reply = p.RestoreObjectReply(msg.request_id, location)
-        self.endpoint.send(msg.reply_to, reply)
 
     def _on_ReserveBundle(self, msg: p.ReserveBundle) -> None:
         key = (msg.pg_id, msg.index)

@@ -48,6 +48,10 @@ class WorkerProcess:
     blocked: bool = False
     # Set when the worker is sent SIGKILL: it must never be leased again.
     dying: bool = False
+    # Whether it was ever leased; an unused one may be replaced (see WorkerPool.renew).
+    used: bool = False
+    # Stopped unused, to be replaced: its exit is no event worth recording.
+    retired: bool = False
     idle_since: float = field(default_factory=time.monotonic)
     launched_at: float = field(default_factory=time.time)
     partial: dict[int, bytes] = field(default_factory=dict)
@@ -216,6 +220,26 @@ class WorkerPool:
                 log_file.close()  # type: ignore[attr-defined]
         if worker.address is not None:
             remove_ipc_path(worker.address)  # a killed worker cannot remove its own
+        if worker.retired:  # it never ran anything: its empty logs tell nothing
+            for suffix in ("out", "err"):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(self.log_dir, f"worker-{worker.pid}.{suffix}"))
+
+    def renew(self) -> int:
+        """Replace the workers never leased by new ones from the zygote; returns how many.
+
+        Called once the zygote has imported the modules plugins name for workers: workers
+        forked before that would import them again, each on its own, in their first task.
+        """
+        unused = [
+            w for w in self.workers.values() if not (w.used or w.dying or w.lease_id or w.actor_id)
+        ]
+        for worker in unused:
+            worker.retired = True
+            self.kill(worker)
+        for _ in unused:
+            self.start_worker()
+        return len(unused)
 
     def kill(self, worker: WorkerProcess) -> None:
         worker.dying = True

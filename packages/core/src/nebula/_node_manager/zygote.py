@@ -12,8 +12,14 @@ The two talk over a private socket pair (message per datagram, plain ASCII):
   ``K <pid> <signal>`` (signal a worker: only the zygote, the parent, knows that the pid is
   still its child's and not a reused one);
 - zygote -> node manager: ``P <pid>`` with the read ends of the worker's stdout and stderr
-  attached, or ``F <reason>`` if it could not fork, and ``X <pid> <returncode>`` when a
-  worker exits (only the parent can collect a child's exit status).
+  attached, or ``F <reason>`` if it could not fork, ``X <pid> <returncode>`` when a
+  worker exits (only the parent can collect a child's exit status), and ``R`` once it has
+  imported the modules plugins name for workers.
+
+Those modules (``nebula_worker_imports``: Arrow and nebula-data's task side, say) are
+imported only while no request waits, one at a time, so that the first workers start at
+once whatever is installed. Workers forked after ``R`` find them loaded; the node manager
+then replaces the workers it started before and never used (see ``WorkerPool.renew``).
 
 The zygote follows the node manager when it dies, and its workers follow the zygote.
 """
@@ -88,6 +94,8 @@ class Zygote:
         self._spawned: list[tuple[int, int, int]] = []
         self._fork_errors: list[str] = []
         self.alive = True
+        # Whether the zygote has imported the modules plugins name for workers (``R``).
+        self.preloaded = False
 
     @classmethod
     def start(
@@ -193,6 +201,8 @@ class Zygote:
                 worker.returncode = code
         elif kind == "F":
             self._fork_errors.append(rest)
+        elif kind == "R":
+            self.preloaded = True
 
     def _gone(self) -> None:
         """The zygote died or hangs: make sure it is gone; its workers follow it (SIGTERM)."""
@@ -257,6 +267,7 @@ class _Server:
         os.dup2(devnull, 1)
         os.close(devnull)
         _import_worker_modules()
+        preload = _plugin_worker_modules()
 
         for fd in (self.wake_read, self.wake_write):
             os.set_blocking(fd, False)
@@ -266,7 +277,13 @@ class _Server:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         while True:
             sock_fd = self.sock.fileno()
-            readable, _, _ = select.select([sock_fd, self.wake_read], [], [])
+            idle_wait = 0.0 if preload else None
+            readable, _, _ = select.select([sock_fd, self.wake_read], [], [], idle_wait)
+            if not readable and preload:
+                _import_optional(preload.pop(0))
+                if not preload:
+                    self._notify("R")
+                continue
             if self.wake_read in readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.wake_read, 4096)
@@ -350,6 +367,25 @@ def _import_worker_modules() -> None:
 
     for module in pkgutil.iter_modules(nebula._worker.__path__, "nebula._worker."):
         importlib.import_module(module.name)
+
+
+def _plugin_worker_modules() -> list[str]:
+    """What plugins name through ``nebula_worker_imports``, each once, in their order."""
+    from nebula._plugins.manager import get_plugin_manager
+
+    try:
+        lists = get_plugin_manager().hook.nebula_worker_imports()
+    except Exception:
+        logger.exception("a plugin's nebula_worker_imports hook failed")
+        return []
+    return [name for name in dict.fromkeys(n for names in lists for n in names)]
+
+
+def _import_optional(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:  # a broken optional module must not stop the node
+        logger.warning("workers will import %s themselves: %s", name, exc)
 
 
 def _ignore_signal(signum: int, frame: object) -> None:

@@ -100,10 +100,15 @@ class DataContext:
     ``enable_progress_bars``: draw a progress bar per operator when stderr is a terminal.
     ``target_max_block_size``: the bytes a sort, shuffle or join aims to put in each output
     block (they make more, smaller blocks than their inputs to stay under it).
+    ``shuffle_merge_fan_in``: a sort or shuffle larger than the object store splits each
+    block into a piece per output block; with more input blocks than this, the pieces are
+    merged in two stages (groups of at most this many blocks first, as their pieces are
+    ready), so that no output block reads more than this many pieces.
     """
 
     max_in_flight_per_operator: int | None = None
     target_max_block_size: int = 128 * 2**20
+    shuffle_merge_fan_in: int = 256
     object_store_memory_limit: int | None = None
     object_store_memory_fraction: float = DEFAULT_OBJECT_STORE_MEMORY_FRACTION
     enable_progress_bars: bool = True

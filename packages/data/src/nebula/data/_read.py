@@ -30,6 +30,7 @@ from nebula.data._deferred import DeferredBlock, deferrable
 from nebula.data._expressions import filter_block
 from nebula.data._logical import Read, ReadTask
 from nebula.data._partitioning import partition_schema, path_values, with_partition_columns
+from nebula.data._zero_copy import arrow_from_numpy
 
 import nebula
 
@@ -569,7 +570,8 @@ def image_format(size: tuple[int, int] | None, mode: str | None) -> ImageFormat:
 
 
 def _range_block(start: int, stop: int) -> Block:
-    return pa.table({"id": pa.array(range(start, stop), type=pa.int64())})
+    ids = arrow_from_numpy(np.arange(start, stop, dtype=np.int64))
+    return pa.table({"id": ids})
 
 
 def read_range(n: int, parallelism: int) -> Read:

@@ -222,6 +222,7 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     if split and parts > 1:
         splitter = _split_sorted.options(num_returns=parts)
         pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
+        pieces = _merge_in_groups(pieces, parts, partial(_submit_merge, keys, descending))
         return [
             DeferredBundle(
                 partial(_submit, _merge_pieces, keys, descending, *[p[part] for p in pieces])
@@ -394,6 +395,41 @@ def _permute_pieces(seed: int | None, *pieces: Block) -> tuple[Block, Any]:
     return block, BlockMetadata.of(block)
 
 
+# ---- many blocks: their pieces merged in two stages ------------------------------------
+#
+# With very many input blocks, each reduce would take a piece from every one of them: as
+# many small reads (from disk, once spilled) and task arguments. Past
+# ``DataContext.shuffle_merge_fan_in`` blocks, each partition's pieces are first merged
+# group by group, each group's merge running as soon as its blocks are split, and a
+# reduce then takes one piece per group.
+
+
+def _merge_in_groups(pieces: list[Any], parts: int, merge: Any) -> list[Any]:
+    """``pieces[block][part]`` as ``merged[group][part]`` when there are more blocks than the
+    fan-in (else unchanged); ``merge(*pieces)`` merges one partition's pieces of a group."""
+    from nebula.data._executor import DataContext
+
+    fan_in = max(2, DataContext.get_current().shuffle_merge_fan_in)
+    if len(pieces) <= fan_in:
+        return pieces
+    groups = np.array_split(np.arange(len(pieces)), -(-len(pieces) // fan_in))
+    return [[merge(*[pieces[i][part] for i in group]) for part in range(parts)] for group in groups]
+
+
+@nebula.remote
+def _merge_sorted_pieces(keys: list[str], descending: bool, *pieces: Block) -> Block:
+    return _merge_sorted([p for p in pieces if p.num_rows], pieces[0], keys, descending)[0]
+
+
+def _submit_merge(keys: list[str], descending: bool, *pieces: Any) -> Any:
+    return _merge_sorted_pieces.remote(keys, descending, *pieces)
+
+
+@nebula.remote
+def _concat_pieces(*pieces: Block) -> Block:
+    return _blocks.compact(_blocks.concat([p for p in pieces if p.num_rows] or [pieces[0]]))
+
+
 def _reduce_seed(seed: int | None, part: int) -> int | None:
     return None if seed is None else seed * 7919 + part
 
@@ -408,6 +444,7 @@ def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     if split and parts > 1:
         splitter = _split_keyed.options(num_returns=parts)
         pieces = [splitter.remote(bundle.ref, cuts) for bundle in bundles]
+        pieces = _merge_in_groups(pieces, parts, _concat_pieces.remote)
         return [
             DeferredBundle(
                 partial(
