@@ -32,7 +32,9 @@ nebula.init()
 
 @nebula.remote(scheduling_strategy="SPREAD")
 def where(i):
+    import time
     import helper
+    time.sleep(0.3)  # all in flight at once: a finished lease is not reused for the rest
     return helper.double(i), nebula.get_runtime_context().get_node_id(), os.environ["GREETING"]
 
 results = nebula.get([where.remote(i) for i in range(6)])
