@@ -343,7 +343,9 @@ def _keyed_shuffle_reduce(
 # A reduce that takes whole blocks maps every one of them; once they are spilled, each
 # reduce would bring every block back from disk, and the exchange would copy the data once
 # per reduce. So when the blocks are larger than half the store, each is split once into
-# a piece per partition, stored on its own, and a reduce reads only its own pieces.
+# a piece per partition, stored on its own, and a reduce reads only its own pieces. A sort
+# whose blocks come sorted splits each as it arrives instead (``_sort_stream``), before it
+# is spilled whole.
 
 
 def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
