@@ -166,18 +166,20 @@ def test_shuffle_merged_in_two_stages_keeps_its_seeded_order(
     wait_for_condition(lambda: _tasks_named("_concat_pieces") > concats_before)
 
 
+@pytest.mark.parametrize("descending", [False, True])
 def test_sort_of_rows_already_in_key_order_keeps_its_blocks_small(
-    source: Path, small_blocks: list[bool]
+    source: Path, small_blocks: list[bool], descending: bool
 ) -> None:
     # Range boundaries are sampled from the first blocks, which hold only the smallest ids:
-    # every later row falls in the last range, which is then sorted again on its own.
+    # every later row falls in one range, which is then sorted again on its own.
     target = nd.DataContext.get_current().target_max_block_size
-    refs = nd.read_parquet(str(source)).sort("id").to_arrow_refs()
+    refs = nd.read_parquet(str(source)).sort("id", descending=descending).to_arrow_refs()
     blocks = [nebula.get(ref) for ref in refs]
     ids = np.concatenate([block.column("id").to_numpy() for block in blocks])
-    assert np.array_equal(ids, np.arange(FILES * ROWS))
+    expected = np.arange(FILES * ROWS)
+    assert np.array_equal(ids, expected[::-1] if descending else expected)
     texts = pa.concat_arrays([block.column("text").combine_chunks() for block in blocks])
-    assert texts[-1].as_py() == f"row-{FILES * ROWS - 1:09d}"
+    assert all(t == f"row-{i:09d}" for t, i in zip(texts.to_pylist(), ids.tolist()))
     assert max(block.nbytes for block in blocks) <= 3 * target
     assert small_blocks == [True]
 
