@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,9 +31,16 @@ def _table(rows: int, key_range: int, seed: int) -> pa.Table:
     )
 
 
+@pytest.mark.parametrize("chunks", [1, 4])
 @pytest.mark.parametrize("key_range", [3, 1000, 10**15])
-def test_counts_and_sums_match_arrow(key_range: int) -> None:
+def test_counts_and_sums_match_arrow(key_range: int, chunks: int) -> None:
     table = _table(5000, key_range, seed=key_range % 97)
+    if chunks > 1:  # as a combine sees them: slices of several blocks, one without nulls
+        cuts = [0, 100, 2600, 4000, 5000]
+        pieces = [table.slice(a, b - a) for a, b in itertools.pairwise(cuts)]
+        pieces[1] = pieces[1].set_column(1, "x", pc.fill_null(pieces[1]["x"], 0.5))
+        table = pa.concat_tables(pieces)
+        assert table["x"].num_chunks == chunks
     got = grouped_counts_and_sums(table, ["k"], SPECS)
     expected = table.group_by(["k"], use_threads=False).aggregate(SPECS).sort_by("k")
     assert got is not None

@@ -200,7 +200,7 @@ def _combine(
             )
     result = pa.table(columns)
     if keys:
-        result = result.sort_by([(key, "ascending") for key in keys])
+        result = _sorted_by_keys(result, keys)
     return result, BlockMetadata.of(result)
 
 

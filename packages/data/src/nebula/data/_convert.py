@@ -3,6 +3,9 @@ and from Hugging Face datasets: each conversion runs in one task per block."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,3 +69,26 @@ def huggingface_table(dataset: Any) -> pa.Table:
     if indices is not None:  # a shuffled or selected view: its rows, in its order
         table = table.take(indices.column(0))
     return table
+
+
+def import_soon(module: str) -> None:
+    """Start importing ``module`` on a thread of its own, unless it is imported already.
+
+    ``to_pandas`` needs pandas only once the dataset's last block is in, and importing it
+    takes a fifth of a second: imported while the driver waits on the dataset's tasks, it
+    is ready by then. The import is the same one the caller would make (Python's import
+    lock makes the caller wait for it, if it comes first); an error is the caller's to
+    see when it imports the module itself.
+    """
+    if module in sys.modules:
+        return
+    thread = threading.Thread(target=_import_quietly, args=(module,), daemon=True)
+    thread.name = f"nebula-data-import-{module}"
+    thread.start()
+
+
+def _import_quietly(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception:  # the caller's own import says what is wrong
+        pass

@@ -11,7 +11,7 @@ from nebula.data import _blocks, _split, _streaming_split
 from nebula.data._aggregations import AggregateFn, Max, Mean, Min, Std, Sum
 from nebula.data._blocks import Block, RefBundle
 from nebula.data._compute import RunOptions, check_remote_args, resolve_compute
-from nebula.data._convert import refs_of
+from nebula.data._convert import import_soon, refs_of
 from nebula.data._executor import DataContext, StreamingExecutor, prefetch_blocks
 from nebula.data._expressions import as_expression
 from nebula.data._grouped import GroupedData, aggregate_dataset, column_stat
@@ -600,6 +600,7 @@ class Dataset(BatchIteration):
         return list(schema.names) if schema is not None else []
 
     def to_pandas(self) -> Any:
+        import_soon("pandas")
         return _blocks.to_batch(_blocks.concat(list(self._iter_blocks())), "pandas")
 
     def to_arrow(self) -> pa.Table:

@@ -104,6 +104,8 @@ class DeferredBlock:
             table = self._file().read(columns=columns, use_threads=False)
         except Exception as exc:
             raise self._explain(exc) from exc
+        if columns is None or len(self._columns) + len(columns) >= len(self.schema):
+            self.close()  # every column is decoded: the reader's buffers can go
         if columns is None or table.column_names == columns:
             return table
         # Parquet names nested fields by dotted paths, so asking for "a.b" may also bring

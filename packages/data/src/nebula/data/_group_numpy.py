@@ -8,6 +8,10 @@ dense, else their ranks), which is also several times faster than hashing. Anyth
 (other aggregates, other key types, nulls in keys, integer sums that a float could round)
 returns None, and the caller uses Arrow. The output has Arrow's shape: the key column,
 then ``<column>_<function>`` per aggregate, one row per group; groups come in key order.
+
+The table is taken a slice at a time, adding up each slice's bins: a slice's columns stay
+in the CPU's cache between the passes over it, and a combine's input (slices of many
+blocks' partials) is never copied into one array first.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ _SUM_DEFAULT = pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
 _COUNT_VALID = pc.CountOptions(mode="only_valid")
 _COUNT_ALL = pc.CountOptions(mode="all")
 _EXACT = 2**53  # integer sums below this are exact in a float64
+# Rows taken at a time: twice as fast as whole 750k-row blocks with a thousand groups.
+_BATCH_ROWS = 1 << 16
 
 
-def _values(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None] | None:
+def _values(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A numeric column as numpy, and which rows hold a value (None: all of them)."""
     kind = column.type
     if kind not in (pa.int64(), pa.float64()):
@@ -39,7 +45,7 @@ def _values(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None] | N
     return None if filled is None else (filled, valid)
 
 
-def _validity(column: pa.ChunkedArray) -> np.ndarray | None:
+def _validity(column: pa.Array) -> np.ndarray | None:
     if not column.null_count:
         return None
     return np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -53,17 +59,30 @@ def _supported(function: str, options: Any) -> bool:
     return False
 
 
-def _group_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Each row's group number, the groups' key values in order, and a bin count to use
-    (bins without rows are dropped afterwards through ``present``)."""
-    low, high = int(keys.min()), int(keys.max())
-    span = high - low + 1
-    if span <= 2 * len(keys) + 65_536:
+class _Groups:
+    """Each row's bin, batch by batch: the key minus the smallest key when the keys are
+    dense, else the key's rank among the distinct keys (bins without rows are dropped
+    afterwards through ``present``)."""
+
+    def __init__(self, key_views: list[np.ndarray]) -> None:
+        rows = sum(len(view) for view in key_views)
+        present = [view for view in key_views if len(view)]
+        low = min(int(view.min()) for view in present)
+        high = max(int(view.max()) for view in present)
+        self._low = low
+        self._unique: np.ndarray | None = None
+        if high - low + 1 <= 2 * rows + 65_536:
+            self.key_values = np.arange(low, high + 1, dtype=np.int64)
+        else:
+            self._unique = np.unique(np.concatenate(present))
+            self.key_values = self._unique.astype(np.int64, copy=False)
+        self.bins = len(self.key_values)
+
+    def ids(self, keys: np.ndarray) -> np.ndarray:
+        if self._unique is not None:
+            return np.searchsorted(self._unique, keys)
         ids = keys.astype(np.int64, copy=False)
-        ids = ids - low if low else ids
-        return ids, np.arange(low, high + 1, dtype=np.int64), span
-    unique, inverse = np.unique(keys, return_inverse=True)
-    return inverse.astype(np.int64, copy=False), unique.astype(np.int64), len(unique)
+        return ids - self._low if self._low else ids
 
 
 def grouped_counts_and_sums(
@@ -78,48 +97,99 @@ def grouped_counts_and_sums(
         return None
     if not all(len(spec) == 3 and _supported(spec[1], spec[2]) for spec in specs):
         return None
-    columns: list[tuple[np.ndarray | None, np.ndarray | None]] = []
-    for name, function, _ in specs:
-        column = table.column(name)
-        if function == "count":
-            columns.append((None, _validity(column)))
-            continue
-        values = _values(column)
-        if values is None:
-            return None
-        numbers = values[0]
-        if (
-            numbers.dtype.kind == "i"
-            and int(np.abs(numbers).max(initial=0)) * len(numbers) >= _EXACT
-        ):
-            return None
-        columns.append(values)
-
-    key_view = numpy_view(key_column)
-    if key_view is None:
+    names = [name for name, function, _ in specs if function == "sum"]
+    if not all(table.column(name).type in (pa.int64(), pa.float64()) for name in names):
         return None
-    ids, key_values, bins = _group_ids(key_view)
-    rows = np.bincount(ids, minlength=bins)
-    present = np.flatnonzero(rows)
-    out: dict[str, Any] = {keys[0]: _key_array(key_values[present], key_column.type)}
-    for (name, function, options), (view, valid) in zip(specs, columns):
-        valid_ids = ids if valid is None else ids[valid]
-        counts = rows if valid is None else np.bincount(valid_ids, minlength=bins)
+    if _may_round(table, names):
+        return None
+    key_index = table.schema.get_field_index(keys[0])
+    batches = [batch for batch in table.to_batches(max_chunksize=_BATCH_ROWS) if batch.num_rows]
+    key_views = _key_views(batches, key_index)
+    if key_views is None:
+        return None
+    groups = _Groups(key_views)
+    if groups.bins * (len(batches) - 1) > 4 * table.num_rows:
+        # Many bins for few rows a batch: adding up the bins would cost more than a copy.
+        batches = table.combine_chunks().to_batches()
+        key_views = _key_views(batches, key_index)
+        assert key_views is not None
+    # Rows per group; values per group of the columns with nulls (the others have as many
+    # values as rows); sums per group.
+    totals: dict[tuple[str, str], np.ndarray] = {}
+    nullable = {name for name, _, _ in specs if table.column(name).null_count}
+    for batch, key_view in zip(batches, key_views):
+        ids = groups.ids(key_view)
+        batch_rows = np.bincount(ids, minlength=groups.bins)
+        _add(totals, ("rows", ""), batch_rows)
+        for name in nullable | set(names):
+            column = batch.column(table.schema.get_field_index(name))
+            values = _values(column) if name in names else None
+            valid = values[1] if values is not None else _validity(column)
+            valid_ids = ids if valid is None else ids[valid]
+            if name in nullable:
+                counts = (
+                    batch_rows.copy()
+                    if valid is None
+                    else np.bincount(valid_ids, minlength=groups.bins)
+                )
+                _add(totals, ("count", name), counts)
+            if values is not None:
+                weights = values[0] if valid is None else values[0][valid]
+                sums = np.bincount(valid_ids, weights=weights, minlength=groups.bins)
+                _add(totals, ("sum", name), sums)
+    rows = totals["rows", ""]
+    nonzero = np.flatnonzero(rows)
+    # Where every bin has rows (dense keys), there is nothing to pick out.
+    present: np.ndarray | slice = slice(None) if len(nonzero) == groups.bins else nonzero
+    out: dict[str, Any] = {keys[0]: _key_array(groups.key_values[present], key_column.type)}
+    for name, function, options in specs:
+        valid_counts = totals["count", name] if name in nullable else rows
         if function == "count":
-            result = rows if options == _COUNT_ALL else counts
-            out[f"{name}_count"] = arrow_from_numpy(result[present].astype(np.int64))
+            result = rows if options == _COUNT_ALL else valid_counts
+            out[f"{name}_count"] = arrow_from_numpy(result[present])
             continue
-        assert view is not None
-        weights = view if valid is None else view[valid]
-        sums = np.bincount(valid_ids, weights=weights, minlength=bins)[present]
-        if view.dtype.kind == "i":
-            sums = np.rint(sums).astype(np.int64)
-        array = arrow_from_numpy(sums)
-        empty = counts[present] == 0
+        total = totals["sum", name][present]
+        if table.column(name).type == pa.int64():
+            total = np.rint(total).astype(np.int64)
+        array = arrow_from_numpy(total)
+        empty = valid_counts[present] == 0
         if empty.any():  # min_count=1: a group without values sums to null
             array = pc.if_else(arrow_from_numpy(empty), pa.nulls(1, array.type)[0], array)
         out[f"{name}_sum"] = array
     return pa.table(out)
+
+
+def _add(
+    totals: dict[tuple[str, str], np.ndarray], key: tuple[str, str], value: np.ndarray
+) -> None:
+    """Add ``value`` into ``totals[key]``; the first value is kept, so it must be no other
+    total's."""
+    if key in totals:
+        totals[key] += value
+    else:
+        totals[key] = value
+
+
+def _key_views(batches: list[pa.RecordBatch], index: int) -> list[np.ndarray] | None:
+    views = []
+    for batch in batches:
+        view = numpy_view(batch.column(index))
+        if view is None:
+            return None
+        views.append(view)
+    return views
+
+
+def _may_round(table: pa.Table, names: list[str]) -> bool:
+    """Whether an integer sum could go past what a float64 holds exactly."""
+    for name in names:
+        column = table.column(name)
+        if column.type == pa.int64() and len(column) > column.null_count:
+            bounds = pc.min_max(column)
+            largest = max(abs(bounds["min"].as_py()), abs(bounds["max"].as_py()))
+            if largest * len(column) >= _EXACT:
+                return True
+    return False
 
 
 def _key_array(values: np.ndarray, kind: pa.DataType) -> pa.Array:

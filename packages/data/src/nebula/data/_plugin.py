@@ -77,6 +77,7 @@ _WORKER_MODULES = ["numpy", "pyarrow", "pyarrow.compute", "pyarrow.parquet"] + [
         "_aggregate",
         "_batching",
         "_blocks",
+        "_deferred",
         "_exchange",
         "_expressions",
         "_group_numpy",
