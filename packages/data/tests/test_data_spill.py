@@ -164,3 +164,47 @@ def test_shuffle_merged_in_two_stages_keeps_its_seeded_order(
     assert np.array_equal(merged, direct)
     assert small_blocks == [True, True]
     wait_for_condition(lambda: _tasks_named("_concat_pieces") > concats_before)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_of_rows_already_in_key_order_keeps_its_blocks_small(
+    source: Path, small_blocks: list[bool], descending: bool
+) -> None:
+    # Range boundaries are sampled from the first blocks, which hold only the smallest ids:
+    # every later row falls in one range, which is then sorted again on its own.
+    target = nd.DataContext.get_current().target_max_block_size
+    refs = nd.read_parquet(str(source)).sort("id", descending=descending).to_arrow_refs()
+    blocks = [nebula.get(ref) for ref in refs]
+    ids = np.concatenate([block.column("id").to_numpy() for block in blocks])
+    expected = np.arange(FILES * ROWS)
+    assert np.array_equal(ids, expected[::-1] if descending else expected)
+    texts = pa.concat_arrays([block.column("text").combine_chunks() for block in blocks])
+    assert all(t == f"row-{i:09d}" for t, i in zip(texts.to_pylist(), ids.tolist()))
+    assert max(block.nbytes for block in blocks) <= 3 * target
+    assert small_blocks == [True]
+
+
+def test_sort_with_nulls_and_nans_through_a_small_store(
+    source: Path, small_blocks: list[bool]
+) -> None:
+    rng = np.random.default_rng(4)
+    keys = rng.standard_normal(400_000)
+    keys[::97] = np.nan
+    mask = np.zeros(len(keys), dtype=bool)
+    mask[::101] = True
+    table = pa.table(
+        {"k": pa.array(keys, mask=mask), "i": np.arange(len(keys)), "pad": np.zeros(len(keys))}
+    )
+    ds = nd.from_arrow([table.slice(i, 25_000) for i in range(0, len(keys), 25_000)])
+    ds = ds.map_batches(lambda batch: batch, batch_format="pyarrow")  # sorted where mapped
+    got = pa.concat_tables(
+        [nebula.get(ref) for ref in ds.sort("k", descending=True).to_arrow_refs()]
+    )
+    expected = table.sort_by([("k", "descending")])
+    for column in (got.column("k"), expected.column("k")):
+        assert column.null_count == len(mask[mask])
+    assert got.column("k").is_null().equals(expected.column("k").is_null())
+    values = got.column("k").fill_null(0.0).to_numpy()
+    assert np.array_equal(values, expected.column("k").fill_null(0.0).to_numpy(), equal_nan=True)
+    assert np.array_equal(np.sort(got.column("i").to_numpy()), np.arange(len(keys)))
+    assert small_blocks == [True]

@@ -235,7 +235,12 @@ def _plan_chain(
             add(LimitOperator(op.limit))
         elif isinstance(op, AllToAll):
             kind = registry.get(op.kind)
-            add(AllToAllOperator(op.name, kind.exchange, op.params, limits.startup_tasks))
+            stream = kind.stream(op.params) if kind.stream is not None else None
+            add(
+                AllToAllOperator(
+                    op.name, kind.exchange, op.params, limits.startup_tasks, stream=stream
+                )
+            )
         else:
             raise TypeError(f"no physical operator for logical operator {op.name}")
     assert previous is not None

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBundle, RefBundle
 from nebula.data._deferred import DeferredBlock
 from nebula.data._logical import ReadTask
+from nebula.data._registries import ExchangeStream
 from nebula.data._transforms import (
     BlockTransform,
     ChainTransform,
@@ -171,6 +172,10 @@ class PhysicalOperator:
     def take_output(self) -> Any:
         return self._outputs.popleft()
 
+    def outputs_to_come(self) -> int | None:
+        """How many more outputs this operator expects to hand on, None when unknown."""
+        return None
+
     def done(self) -> bool:
         """No output will come any more (and none is waiting to be taken)."""
         raise NotImplementedError
@@ -218,6 +223,9 @@ class InputBuffer(PhysicalOperator):
 
     def bytes_held(self) -> int:
         return 0  # read tasks, or blocks that existed before the execution
+
+    def outputs_to_come(self) -> int | None:
+        return len(self._outputs)
 
     def done(self) -> bool:
         return not self._outputs
@@ -315,6 +323,14 @@ class MapOperator(PhysicalOperator):
             if self.stats.started is None:
                 self.stats.started = time.perf_counter()
 
+    def outputs_to_come(self) -> int | None:
+        # One output per input (a read task or a block).
+        counts = [op.outputs_to_come() for op in self.input_ops]
+        if not counts or None in counts:
+            return None
+        mine = len(self._queue) + len(self._in_flight) + len(self._results) + len(self._outputs)
+        return mine + sum(c for c in counts if c is not None)
+
     def pending(self) -> list[Any]:
         return list(self._in_flight)
 
@@ -387,12 +403,19 @@ class AllToAllOperator(PhysicalOperator):
     """Collects every input block, then runs an exchange (shuffle, sort, aggregate) at once."""
 
     def __init__(
-        self, name: str, exchange: Exchange, params: dict[str, Any], max_in_flight: int = 2
+        self,
+        name: str,
+        exchange: Exchange,
+        params: dict[str, Any],
+        max_in_flight: int = 2,
+        stream: ExchangeStream | None = None,
     ) -> None:
         super().__init__(name)
         self._exchange = exchange
         self._params = params
         self._collected: list[RefBundle] = []
+        # Takes the inputs as they arrive instead of ``_collected`` (see ExchangeStream).
+        self._stream = stream
         self._ran = False
         # Outputs submitted only as downstream takes them: (position, how to submit it).
         self._deferred: deque[tuple[int, DeferredBundle]] = deque()
@@ -404,7 +427,18 @@ class AllToAllOperator(PhysicalOperator):
 
     def add_input(self, item: Input) -> None:
         assert isinstance(item, RefBundle)
-        self._collected.append(item)
+        if self._stream is None:
+            self._collected.append(item)
+            return
+        try:
+            self._stream.add(item, self._inputs_to_come())
+        except Exception as exc:
+            add_note(exc, f"(while executing nebula.data operator {self.name})")
+            raise
+
+    def _inputs_to_come(self) -> int | None:
+        counts = [op.outputs_to_come() for op in self.input_ops]
+        return None if not counts or None in counts else sum(c for c in counts if c is not None)
 
     def bytes_held(self) -> int:
         # Every block passes through here at once: the budget cannot shrink that, and
@@ -418,7 +452,10 @@ class AllToAllOperator(PhysicalOperator):
         self._ran = True
         self.stats.started = time.perf_counter()
         try:
-            outputs = self._exchange(self._collected, self._params)
+            if self._stream is not None:
+                outputs = self._stream.finish()
+            else:
+                outputs = self._exchange(self._collected, self._params)
         except Exception as exc:
             add_note(exc, f"(while executing nebula.data operator {self.name})")
             raise

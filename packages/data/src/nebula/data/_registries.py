@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nebula.plugins import Registry
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AllToAllKind",
     "Exchange",
+    "ExchangeStream",
     "OperatorRegistry",
     "Rule",
     "RuleRegistry",
@@ -30,6 +31,24 @@ __all__ = [
 Exchange = Callable[["list[RefBundle]", "dict[str, Any]"], "list[RefBundle]"]
 """Runs an all-to-all operator: every input bundle and the operator's parameters in, the
 output bundles out."""
+
+
+class ExchangeStream(Protocol):
+    """An exchange that starts work on its input bundles as they arrive.
+
+    ``add`` takes each bundle (and how many more the operators upstream expect to send, or
+    None when unknown); ``finish`` runs once the last has come and returns the outputs, as
+    an ``Exchange`` would. The stream holds the bundles it needs: the operator keeps none.
+    """
+
+    def add(self, bundle: RefBundle, to_come: int | None) -> None: ...
+
+    def finish(self) -> list[Any]: ...
+
+
+StreamFactory = Callable[["dict[str, Any]"], "ExchangeStream | None"]
+"""An operator's parameters in, a stream for its inputs out (None: run the exchange on
+every input at once)."""
 
 
 class Rule(ABC):
@@ -66,6 +85,7 @@ class AllToAllKind:
     """A registered all-to-all operator kind: how its exchange runs."""
 
     exchange: Exchange
+    stream: StreamFactory | None = None
 
 
 class OperatorRegistry(Registry[AllToAllKind]):
@@ -74,14 +94,19 @@ class OperatorRegistry(Registry[AllToAllKind]):
     kind = "operator"
 
     def add(  # type: ignore[override]
-        self, name: str, exchange: Exchange, *, description: str = ""
+        self,
+        name: str,
+        exchange: Exchange,
+        *,
+        description: str = "",
+        stream: StreamFactory | None = None,
     ) -> None:
         if not callable(exchange):
             raise TypeError(
                 f"operator {name!r} needs a callable exchange(bundles, params), "
                 f"got {type(exchange).__name__}."
             )
-        super().add(name, AllToAllKind(exchange), description=description)
+        super().add(name, AllToAllKind(exchange, stream), description=description)
 
 
 def operator_registry() -> OperatorRegistry:

@@ -182,6 +182,26 @@ def _sample(block: Block, key: str, count: int) -> np.ndarray:
     return values[picks]  # type: ignore[no-any-return]
 
 
+def sample_boundaries(
+    bundles: Sequence[RefBundle], key: str, descending: bool, parts: int, per_block: int
+) -> np.ndarray:
+    """Values of ``key`` that cut the rows of ``bundles`` into about ``parts`` ranges of
+    equal size, from ``per_block`` values sampled in each block, in output order."""
+    if parts <= 1:
+        return np.array([])
+    samples = nebula.get([_sample.remote(b.ref, key, per_block) for b in bundles])
+    present = [sample for sample in samples if len(sample)]
+    present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
+    boundaries = np.array([])
+    if present:
+        pooled = np.sort(np.concatenate(present))
+        cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
+        boundaries = np.unique(pooled[cuts])
+        if descending:
+            boundaries = boundaries[::-1]
+    return boundaries
+
+
 def output_partitions(bundles: Sequence[RefBundle], requested: int | None = None) -> int:
     """How many blocks an exchange makes: ``requested``, else as many as it was given, or
     more when that keeps them under the context's ``target_max_block_size``."""
@@ -208,27 +228,10 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
         return []
     split = params.get("sorted_blocks") and larger_than_store(bundles)
     parts = _partitions_by_size(bundles) if split else output_partitions(bundles)
-    samples = nebula.get([_sample.remote(b.ref, keys[0], 4 * parts) for b in bundles])
-    present = [sample for sample in samples if len(sample)]
-    present = [s[~np.isnan(s)] if s.dtype.kind == "f" else s for s in present]
-    boundaries = np.array([])
-    if present and parts > 1:
-        pooled = np.sort(np.concatenate(present))
-        cuts = np.linspace(0, len(pooled), num=parts + 1)[1:-1].astype(int)
-        boundaries = np.unique(pooled[cuts])
-        if descending:
-            boundaries = boundaries[::-1]
+    boundaries = sample_boundaries(bundles, keys[0], descending, parts, 4 * parts)
     parts = len(boundaries) + 1
     if split and parts > 1:
-        splitter = _split_sorted.options(num_returns=parts)
-        pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
-        pieces = _merge_in_groups(pieces, parts, partial(_submit_merge, keys, descending))
-        return [
-            DeferredBundle(
-                partial(_submit, _merge_pieces, keys, descending, *[p[part] for p in pieces])
-            )
-            for part in range(parts)
-        ]
+        return split_and_merge(bundles, keys, descending, boundaries)
     if params.get("sorted_blocks"):  # blocks come sorted by SortMapTransform
         blocks = [bundle.ref for bundle in bundles]
         return [
@@ -340,7 +343,9 @@ def _keyed_shuffle_reduce(
 # A reduce that takes whole blocks maps every one of them; once they are spilled, each
 # reduce would bring every block back from disk, and the exchange would copy the data once
 # per reduce. So when the blocks are larger than half the store, each is split once into
-# a piece per partition, stored on its own, and a reduce reads only its own pieces.
+# a piece per partition, stored on its own, and a reduce reads only its own pieces. A sort
+# whose blocks come sorted splits each as it arrives instead (``_sort_stream``), before it
+# is spilled whole.
 
 
 def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
@@ -371,6 +376,23 @@ def _split_sorted(
     block: Block, keys: list[str], descending: bool, boundaries: np.ndarray
 ) -> tuple[Block, ...]:
     return _pieces_of(block, list(_range_cuts(block, keys, descending, boundaries)))
+
+
+def split_and_merge(
+    bundles: Sequence[RefBundle], keys: list[str], descending: bool, boundaries: np.ndarray
+) -> list[Any]:
+    """Each of ``bundles`` (sorted blocks) split once into a piece per range of
+    ``boundaries``; each range's pieces merged when its output is taken."""
+    parts = len(boundaries) + 1
+    splitter = _split_sorted.options(num_returns=parts)
+    pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
+    pieces = _merge_in_groups(pieces, parts, partial(_submit_merge, keys, descending))
+    return [
+        DeferredBundle(
+            partial(_submit, _merge_pieces, keys, descending, *[p[part] for p in pieces])
+        )
+        for part in range(parts)
+    ]
 
 
 @nebula.remote

@@ -23,6 +23,7 @@ from __future__ import annotations
 from nebula.data._registries import (
     AllToAllKind,
     Exchange,
+    ExchangeStream,
     OperatorRegistry,
     Rule,
     RuleRegistry,
@@ -33,6 +34,7 @@ from nebula.plugins import hookspec
 __all__ = [
     "AllToAllKind",
     "Exchange",
+    "ExchangeStream",
     "OperatorRegistry",
     "Rule",
     "RuleRegistry",
@@ -47,7 +49,10 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
 
     :param registry: call ``registry.add(name, exchange, description=...)`` where
         ``exchange(bundles, params)`` takes every input block bundle and the operator's
-        parameters and returns the output bundles.
+        parameters and returns the output bundles. ``stream=`` (optional) is called with
+        the parameters and may return an ``ExchangeStream``, which is handed each bundle as
+        it arrives and returns the outputs once the last has come (``Sort`` splits blocks
+        larger than the store that way); None runs ``exchange`` instead.
 
     Called the first time a process plans a dataset's execution; nebula-data's own plugin
     adds ``Repartition``, ``RandomShuffle``, ``RandomizeBlockOrder``, ``Sort`` and
