@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _store_io import settle
 
 import nebula
 from nebula._object_store import disk_io
@@ -120,12 +121,7 @@ def slow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Obje
 
 
 def _settle(store: ObjectStore) -> list[Restored]:
-    restored: list[Restored] = []
-    deadline = time.monotonic() + 10
-    while store.spilling_bytes or store.restoring_bytes:
-        assert time.monotonic() < deadline, "a copy did not finish"
-        store.io.wait(0.5)
-        restored += store.collect_io()
+    restored = settle(store)
     store.io.wait(0.2)  # removals queued behind the copies
     return restored + store.collect_io()
 

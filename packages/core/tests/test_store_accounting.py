@@ -5,14 +5,14 @@ never fit, and freed files kept for reuse."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _store_io import settle
 
 from nebula._object_store import shm
-from nebula._object_store.store import ObjectStore, Restored, RoomPending, StoreFull
+from nebula._object_store.store import ObjectStore, RoomPending, StoreFull
 from nebula._protocol import ShmLocation
 
 MB = 1 << 20
@@ -32,17 +32,6 @@ def stores() -> Iterator[list[ObjectStore]]:
     yield made
     for store in made:
         store.close()
-
-
-def settle(store: ObjectStore) -> list[Restored]:
-    """Wait for the copies under way, as the node manager's loop does, and apply them."""
-    restored: list[Restored] = []
-    deadline = time.monotonic() + 10
-    while store.spilling_bytes or store.restoring_bytes:
-        assert time.monotonic() < deadline, "a copy did not finish"
-        store.io.wait(0.5)
-        restored += store.collect_io()
-    return restored
 
 
 def reserve(store: ObjectStore, object_id: bytes, size: int) -> bool:

@@ -103,8 +103,8 @@ class NodeManager:
         self.waiting_for_restore: dict[bytes, list[p.RestoreObject]] = {}
         # Workers that exited, newest last, for list_workers() and their logs.
         self.dead_workers: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
-
-    _renewed = False  # whether the workers started before the zygote's preload were replaced
+        # Whether the workers started before the zygote's preload were replaced.
+        self._renewed = False
 
     def prestart(self) -> None:
         """Start the workers kept ready before any lease asks for one."""

@@ -378,7 +378,7 @@ def _plugin_worker_modules() -> list[str]:
     except Exception:
         logger.exception("a plugin's nebula_worker_imports hook failed")
         return []
-    return [name for name in dict.fromkeys(n for names in lists for n in names)]
+    return list(dict.fromkeys(name for names in lists for name in names))
 
 
 def _import_optional(name: str) -> None:

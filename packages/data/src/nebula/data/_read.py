@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -435,7 +436,7 @@ def read_file(
     try:
         block = file_format.read(fs, path)
     except Exception as exc:
-        raise error_naming(exc, f"{reader}: could not read the file {path!r}: {exc}") from exc
+        raise _read_error(reader, path, exc) from exc
     block = with_partition_columns(block, partitions)
     if include_paths:
         column = pa.array([path] * block.num_rows, type=pa.string())
@@ -456,13 +457,16 @@ def open_file_deferred(
     if include_paths or partitions or not isinstance(file_format, ParquetFormat):
         return None
 
-    def explain(exc: Exception) -> BaseException:
-        return error_naming(exc, f"{reader}: could not read the file {path!r}: {exc}")
-
+    explain = partial(_read_error, reader, path)
     try:
         return file_format.open_deferred(fs, path, explain)
     except Exception as exc:
         raise explain(exc) from exc
+
+
+def _read_error(reader: str, path: str, exc: Exception) -> BaseException:
+    """``exc`` as the error a read raises: of its type, naming the reader and the file."""
+    return error_naming(exc, f"{reader}: could not read the file {path!r}: {exc}")
 
 
 def file_row_count(read: Read) -> int | None:

@@ -386,7 +386,7 @@ def split_and_merge(
     parts = len(boundaries) + 1
     splitter = _split_sorted.options(num_returns=parts)
     pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
-    pieces = _merge_in_groups(pieces, parts, partial(_submit_merge, keys, descending))
+    pieces = _merge_in_groups(pieces, parts, partial(_merge_sorted_pieces.remote, keys, descending))
     return [
         DeferredBundle(
             partial(_submit, _merge_pieces, keys, descending, *[p[part] for p in pieces])
@@ -441,10 +441,6 @@ def _merge_in_groups(pieces: list[Any], parts: int, merge: Any) -> list[Any]:
 @nebula.remote
 def _merge_sorted_pieces(keys: list[str], descending: bool, *pieces: Block) -> Block:
     return _merge_sorted([p for p in pieces if p.num_rows], pieces[0], keys, descending)[0]
-
-
-def _submit_merge(keys: list[str], descending: bool, *pieces: Any) -> Any:
-    return _merge_sorted_pieces.remote(keys, descending, *pieces)
 
 
 @nebula.remote

@@ -25,10 +25,10 @@ from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, RefBundle
 from nebula.data._budget import object_store_capacity
 from nebula.data._shuffle import (
     _merge_pieces,
+    _merge_sorted_pieces,
     _pieces_of,
     _range_cuts,
     _submit,
-    _submit_merge,
     sample_boundaries,
     sort,
     split_and_merge,
@@ -148,7 +148,10 @@ class SortStream:
         refs = [piece.ref for piece in pieces]
         while len(refs) > self._fan_in:  # merged in groups first, as the full sort does
             groups = [refs[i : i + self._fan_in] for i in range(0, len(refs), self._fan_in)]
-            refs = [_submit_merge(self._keys, self._descending, *group) for group in groups]
+            refs = [
+                _merge_sorted_pieces.remote(self._keys, self._descending, *group)
+                for group in groups
+            ]
         return [
             DeferredBundle(partial(_submit, _merge_pieces, self._keys, self._descending, *refs))
         ]
