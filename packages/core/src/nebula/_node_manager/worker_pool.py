@@ -231,9 +231,7 @@ class WorkerPool:
         Called once the zygote has imported the modules plugins name for workers: workers
         forked before that would import them again, each on its own, in their first task.
         """
-        unused = [
-            w for w in self.workers.values() if not (w.used or w.dying or w.lease_id or w.actor_id)
-        ]
+        unused = [w for w in self.workers.values() if not (w.used or w.dying)]
         for worker in unused:
             worker.retired = True
             self.kill(worker)
