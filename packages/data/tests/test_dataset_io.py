@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nebula.data as nd
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
@@ -84,6 +85,44 @@ def test_min_rows_per_file_combines_blocks(tmp_path: Path) -> None:
 
     ds.write_json(tmp_path / "one", min_rows_per_file=1000)
     assert len(list((tmp_path / "one").iterdir())) == 1
+
+
+def _dictionary_encoded(path: Path) -> dict[str, bool]:
+    """Column name -> whether the file's first row group has a dictionary page for it."""
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        group.column(i).path_in_schema: group.column(i).has_dictionary_page
+        for i in range(group.num_columns)
+    }
+
+
+def test_parquet_dictionary_only_where_values_repeat(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = 200_000
+    table = pa.table(
+        {
+            "unique_float": rng.standard_normal(rows),
+            "unique_text": pa.array([f"row-{i}-{rng.integers(1 << 30)}" for i in range(rows)]),
+            "few_ints": rng.integers(0, 1000, rows),
+            "sorted_runs": np.sort(rng.integers(0, 50_000, rows)),
+            "flag": rng.integers(0, 2, rows).astype(bool),
+        }
+    )
+    nd.from_arrow(table).write_parquet(tmp_path / "default")
+    nd.from_arrow(table).write_parquet(tmp_path / "chosen", use_dictionary=True)
+    (default_file,) = (tmp_path / "default").iterdir()
+    (chosen_file,) = (tmp_path / "chosen").iterdir()
+    assert _dictionary_encoded(default_file) == {
+        "unique_float": False,
+        "unique_text": False,
+        "few_ints": True,
+        "sorted_runs": True,
+        "flag": False,
+    }
+    # The user's own choice is passed through as given.
+    assert all(_dictionary_encoded(chosen_file)[name] for name in ("unique_float", "few_ints"))
+    for path in (default_file, chosen_file):
+        assert pq.read_table(path).equals(table)
 
 
 def test_two_writes_into_one_directory_keep_both(tmp_path: Path) -> None:
