@@ -171,7 +171,8 @@ def _gather_column(
         all(isinstance(a, np.ndarray) and a.ndim == 1 for a in arrays)
         and len({a.dtype for a in arrays}) == 1
     ):
-        return array_from_numpy(np.concatenate(arrays))
+        # One batch (the whole block, the default) needs no copy: Arrow shares its memory.
+        return array_from_numpy(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))
     converted = [
         block.column(name).slice(start, stop - start)
         if value is _UNTOUCHED
