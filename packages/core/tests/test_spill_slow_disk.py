@@ -198,3 +198,28 @@ def test_a_failed_spill_keeps_the_object_and_says_why(tmp_path: Path) -> None:
         assert store.used == 6 * MB
     finally:
         store.close()
+
+
+def test_a_spill_that_finds_the_file_taken_back_by_its_owner_waits_for_the_free(
+    tmp_path: Path,
+) -> None:
+    """An owner that frees an object may rename its file to write its next value there
+    (``KeepFreed``); a spill that starts in between finds no file. The reservation that
+    needed the room waits for the owner's word instead of failing."""
+    store = ObjectStore(8 * MB, str(tmp_path / "spill"))
+    try:
+        a = _put(store, tmp_path, "a", 6 * MB)
+        kept = tmp_path / "kept-by-owner"
+        os.rename(tmp_path / "a", kept)
+        with pytest.raises(RoomPending):
+            store.reserve(b"b" * 20, 6 * MB)
+        _settle(store)
+        assert store.spill_error is None
+        with pytest.raises(RoomPending):  # still waiting for the owner, not full
+            store.reserve(b"b" * 20, 6 * MB)
+        store.keep_for_owner(a, str(kept), 6 * MB)
+        store.reserve(b"b" * 20, 6 * MB)  # the kept file makes way for it
+        assert not kept.exists()
+        _no_files_left(tmp_path / "spill")
+    finally:
+        store.close()

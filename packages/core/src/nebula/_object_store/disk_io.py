@@ -90,6 +90,9 @@ class IOJob:
     final: str = ""
     cancelled: bool = False
     error: str | None = None
+    # The spill found no file: the object's owner took it back to reuse (see write_cache),
+    # and the node manager has yet to hear of it.
+    source_gone: bool = False
     started: float = field(default_factory=time.monotonic)
 
 
@@ -194,7 +197,11 @@ class DiskIO:
 
     def _spill(self, job: IOJob) -> None:
         os.makedirs(os.path.dirname(job.target), mode=0o700, exist_ok=True)
-        source = os.open(job.source, os.O_RDONLY)
+        try:
+            source = os.open(job.source, os.O_RDONLY)
+        except FileNotFoundError:
+            job.source_gone = True
+            raise _Cancelled from None
         try:
             target = os.open(job.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
@@ -243,7 +250,7 @@ class DiskIO:
 
 
 class _Cancelled(Exception):
-    """The object was freed while its bytes were being copied."""
+    """The object was freed while its bytes were being copied (or before a spill began)."""
 
 
 def _send_all(target: int, source: int, offset: int, length: int) -> None:

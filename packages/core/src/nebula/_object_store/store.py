@@ -56,6 +56,8 @@ class StoredObject:
     spilling: IOJob | None = None
     restoring: IOJob | None = None
     spill_failed_at: float | None = None
+    # When a spill found its file gone (``IOJob.source_gone``): the owner is freeing it.
+    leaving_since: float | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -67,7 +69,12 @@ class StoredObject:
             and not self.on_disk
             and self.spilling is None
             and (self.spill_failed_at is None or now - self.spill_failed_at >= _SPILL_RETRY_S)
+            and not self.leaving(now)
         )
+
+    def leaving(self, now: float) -> bool:
+        """Whether the owner's word that it freed the object is expected any moment."""
+        return self.leaving_since is not None and now - self.leaving_since < _SPILL_RETRY_S
 
 
 class StoreFull(Exception):
@@ -330,6 +337,11 @@ class ObjectStore:
             return
         stored.spilling = None
         self.spilling_bytes -= job.size
+        if job.source_gone:
+            # Its owner renamed the file to write its next value there; the KeepFreed on its
+            # way frees the room, which reservations wait for (_make_room counts it).
+            stored.leaving_since = time.monotonic()
+            return
         if job.error is not None:
             stored.spill_failed_at = time.monotonic()
             self.spill_error = f"spilling to {self.spill_dir} failed: {job.error}"
@@ -468,7 +480,8 @@ class ObjectStore:
         if excess <= 0:
             return
         # Restores under way take room now but their objects can be spilled again later.
-        if excess - self.spilling_bytes - self.restoring_bytes <= 0:
+        leaving = sum(s.location.size for s in self.objects.values() if s.leaving(now))
+        if excess - self.spilling_bytes - self.restoring_bytes - leaving <= 0:
             raise RoomPending
         detail = f"; {self.spill_error}" if self.spill_error else ""
         raise StoreFull(
