@@ -208,3 +208,61 @@ def test_sort_with_nulls_and_nans_through_a_small_store(
     assert np.array_equal(values, expected.column("k").fill_null(0.0).to_numpy(), equal_nan=True)
     assert np.array_equal(np.sort(got.column("i").to_numpy()), np.arange(len(keys)))
     assert small_blocks == [True]
+
+
+def _shuffled_table(source: Path, seed: int) -> pa.Table:
+    ds = nd.read_parquet(str(source)).random_shuffle(seed=seed)
+    return pa.concat_tables([nebula.get(ref) for ref in ds.to_arrow_refs()])
+
+
+def test_random_shuffle_through_a_small_store_keeps_every_row_once(
+    source: Path, fan_in_4: list[bool]
+) -> None:
+    got = _shuffled_table(source, 21)
+    again = _shuffled_table(source, 21)
+    assert got.column_names == ["id", "x", "y", "text"]
+    ids = got.column("id").to_numpy()
+    assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
+    assert not np.array_equal(ids, np.arange(FILES * ROWS))
+    source_table = pq.read_table(source).sort_by("id")
+    moved = got.sort_by("id")
+    for name in ("x", "y"):
+        assert np.array_equal(moved.column(name).to_numpy(), source_table.column(name).to_numpy())
+    assert moved.column("text").equals(source_table.column("text"))
+    assert got.equals(again)
+    assert fan_in_4 == [True, True]
+
+
+def test_random_shuffle_splits_each_block_as_it_arrives(
+    source: Path, small_blocks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nebula.data._shuffle_stream import ShuffleStream
+
+    splits_before: list[int] = []  # blocks split when each block arrived
+    add = ShuffleStream.add
+
+    def recorded(self: ShuffleStream, bundle: object, to_come: int | None) -> None:
+        splits_before.append(len(self._pieces))
+        add(self, bundle, to_come)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ShuffleStream, "add", recorded)
+    splits = _tasks_named("_split_keyed")
+    refs = nd.read_parquet(str(source)).random_shuffle(seed=2).to_arrow_refs()
+    ids = np.concatenate([nebula.get(ref).column("id").to_numpy() for ref in refs])
+    assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
+    # Every block but the last was split before the last one came, each split once.
+    assert len(splits_before) == FILES
+    assert splits_before[-1] == FILES - 1
+    assert small_blocks == [True]
+    wait_for_condition(lambda: _tasks_named("_split_keyed") - splits == FILES)
+
+
+def test_repartition_with_shuffle_through_a_small_store_makes_the_blocks_asked(
+    source: Path, small_blocks: list[bool]
+) -> None:
+    refs = nd.read_parquet(str(source)).repartition(20, shuffle=True).to_arrow_refs()
+    blocks = [nebula.get(ref) for ref in refs]
+    assert len(blocks) == 20
+    ids = np.concatenate([block.column("id").to_numpy() for block in blocks])
+    assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
+    assert small_blocks == [True]

@@ -60,10 +60,11 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
     from nebula.data._aggregate import aggregate
     from nebula.data._exchange import randomize_blocks, repartition
     from nebula.data._shuffle import random_shuffle, sort
+    from nebula.data._shuffle_stream import shuffle_stream
     from nebula.data._sort_stream import sort_stream
 
     registry.add("Repartition", repartition, description="split rows evenly")
-    registry.add("RandomShuffle", random_shuffle, description="shuffle rows")
+    registry.add("RandomShuffle", random_shuffle, description="shuffle rows", stream=shuffle_stream)
     registry.add("RandomizeBlockOrder", randomize_blocks, description="shuffle blocks")
     registry.add("Sort", sort, description="range-partitioned sort", stream=sort_stream)
     registry.add("Aggregate", aggregate, description="two-phase group-by")

@@ -344,8 +344,8 @@ def _keyed_shuffle_reduce(
 # reduce would bring every block back from disk, and the exchange would copy the data once
 # per reduce. So when the blocks are larger than half the store, each is split once into
 # a piece per partition, stored on its own, and a reduce reads only its own pieces. A sort
-# whose blocks come sorted splits each as it arrives instead (``_sort_stream``), before it
-# is spilled whole.
+# whose blocks come sorted, and a shuffle whose blocks come keyed, split each as it arrives
+# instead (``_sort_stream``, ``_shuffle_stream``), before it is spilled whole.
 
 
 def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
@@ -452,25 +452,37 @@ def _reduce_seed(seed: int | None, part: int) -> int | None:
     return None if seed is None else seed * 7919 + part
 
 
+def key_cuts(parts: int) -> np.ndarray:
+    """The shuffle keys where each of ``parts`` partitions starts, plus the end."""
+    return np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
+
+
+def split_keyed(block_ref: Any, cuts: np.ndarray) -> list[Any]:
+    """A keyed block split into a piece per partition of ``cuts`` (more than one)."""
+    return list(_split_keyed.options(num_returns=len(cuts) - 1).remote(block_ref, cuts))
+
+
+def permute_split(pieces: list[list[Any]], parts: int, seed: int | None) -> list[Any]:
+    """Outputs from ``pieces[block][part]``: each partition's pieces, merged in groups
+    first when the blocks are many, concatenated in the blocks' order and permuted."""
+    pieces = _merge_in_groups(pieces, parts, _concat_pieces.remote)
+    return [
+        DeferredBundle(
+            partial(_submit, _permute_pieces, _reduce_seed(seed, part), *[p[part] for p in pieces])
+        )
+        for part in range(parts)
+    ]
+
+
 def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     seed: int | None = params.get("seed")
     split = larger_than_store(bundles)
     requested = params.get("num_blocks")
     parts = requested or (_partitions_by_size(bundles) if split else output_partitions(bundles))
     parts = min(parts, KEY_SPACE)
-    cuts = np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
+    cuts = key_cuts(parts)
     if split and parts > 1:
-        splitter = _split_keyed.options(num_returns=parts)
-        pieces = [splitter.remote(bundle.ref, cuts) for bundle in bundles]
-        pieces = _merge_in_groups(pieces, parts, _concat_pieces.remote)
-        return [
-            DeferredBundle(
-                partial(
-                    _submit, _permute_pieces, _reduce_seed(seed, part), *[p[part] for p in pieces]
-                )
-            )
-            for part in range(parts)
-        ]
+        return permute_split([split_keyed(bundle.ref, cuts) for bundle in bundles], parts, seed)
     blocks = [bundle.ref for bundle in bundles]
     return [
         DeferredBundle(

@@ -51,8 +51,9 @@ def nebula_register_operators(registry: OperatorRegistry) -> None:
         ``exchange(bundles, params)`` takes every input block bundle and the operator's
         parameters and returns the output bundles. ``stream=`` (optional) is called with
         the parameters and may return an ``ExchangeStream``, which is handed each bundle as
-        it arrives and returns the outputs once the last has come (``Sort`` splits blocks
-        larger than the store that way); None runs ``exchange`` instead.
+        it arrives and returns the outputs once the last has come (``Sort`` and
+        ``RandomShuffle`` split blocks larger than the store that way); None runs
+        ``exchange`` instead.
 
     Called the first time a process plans a dataset's execution; nebula-data's own plugin
     adds ``Repartition``, ``RandomShuffle``, ``RandomizeBlockOrder``, ``Sort`` and

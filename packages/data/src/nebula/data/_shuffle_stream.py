@@ -1,0 +1,91 @@
+"""A random shuffle larger than the object store, each block split into parts as it arrives.
+
+A shuffle whose blocks exceed the store splits each keyed block into a piece per output
+partition (``_shuffle._keyed_shuffle``). Waiting for the last block before splitting the
+first means every block is spilled to disk once whole and read back to be split, and its
+pieces spilled again: the data crosses the disk twice each way. Here the number of
+partitions is fixed as soon as the blocks held fill half the store, from the bytes seen and
+the blocks still to come, and every block is split as it comes (still in memory); only its
+pieces are stored, and the block is freed.
+
+The partitions are fixed ranges of the shuffle key, so, unlike a sort's, they need no
+sample: fixing them early only guesses their number, which sets the output block size.
+Each partition's pieces are combined in the order the blocks arrived, which is the order
+their map tasks were submitted (a map operator hands on its outputs in that order), so a
+seeded shuffle gives the same rows in the same order on every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from nebula.data import _shuffle
+from nebula.data._blocks import RefBundle
+from nebula.data._budget import object_store_capacity
+from nebula.data._shuffle import KEY_SPACE, key_cuts, permute_split, random_shuffle, split_keyed
+
+
+class ShuffleStream:
+    """The ``ExchangeStream`` of a random shuffle whose blocks come keyed (``keyed``)."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        from nebula.data._executor import DataContext
+
+        self._params = params
+        self._seed: int | None = params.get("seed")
+        self._requested: int | None = params.get("num_blocks")
+        self._target = max(1, DataContext.get_current().target_max_block_size)
+        self._held: list[RefBundle] = []  # blocks that came before the parts were fixed
+        self._held_bytes = 0
+        self._capacity: int | None = None  # the store's bytes, asked at the first block
+        self._cuts: np.ndarray | None = None  # the parts' key ranges, once fixed
+        self._decided = False  # whether the blocks are split as they come (``_cuts``) or held
+        self._pieces: list[list[Any]] = []  # per block split, its piece per part
+
+    def add(self, bundle: RefBundle, to_come: int | None) -> None:
+        if not bundle.meta.num_rows:
+            return
+        if self._cuts is not None:
+            self._pieces.append(split_keyed(bundle.ref, self._cuts))
+            return
+        self._held.append(bundle)
+        self._held_bytes += bundle.meta.size_bytes
+        if self._decided:
+            return
+        if self._capacity is None:
+            self._capacity = object_store_capacity()
+        if self._held_bytes <= self._capacity // 2 or not _shuffle.larger_than_store(self._held):
+            return
+        self._decided = True
+        parts = self._parts(to_come)
+        if parts <= 1:  # one output block: nothing to split, the shuffle as usual
+            return
+        self._cuts = key_cuts(parts)
+        held, self._held = self._held, []
+        self._pieces = [split_keyed(block.ref, self._cuts) for block in held]
+
+    def _parts(self, to_come: int | None) -> int:
+        """The partitions: as many as asked, else as many blocks of the target size as the
+        bytes seen and expected make (``_shuffle._partitions_by_size`` on every block)."""
+        if self._requested:
+            return min(self._requested, KEY_SPACE)
+        seen, count = self._held_bytes, len(self._held)
+        # Expect as many bytes per block to come as came; unknown, as many blocks again.
+        expected = seen + seen * (count if to_come is None else to_come) // count
+        return min(max(1, -(-expected // self._target)), KEY_SPACE)
+
+    def finish(self) -> list[Any]:
+        if self._cuts is None:  # everything fits in the store, or one part: as usual
+            held, self._held = self._held, []
+            return random_shuffle(held, self._params)
+        pieces, self._pieces = self._pieces, []
+        return permute_split(pieces, len(self._cuts) - 1, self._seed)
+
+
+def shuffle_stream(params: dict[str, Any]) -> ShuffleStream | None:
+    """A stream for a shuffle whose blocks come keyed; None for one that keys them itself."""
+    return ShuffleStream(params) if params.get("keyed") else None
+
+
+__all__ = ["ShuffleStream", "shuffle_stream"]
