@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from nebula.data._optimizer import (
     ExchangeMapRule,
+    JoinSortMapRule,
     LimitPushdownRule,
     OperatorFusionRule,
     PartialAggregationRule,
@@ -70,6 +71,7 @@ def test_rules_are_registered_through_the_plugin_hook() -> None:
         LimitPushdownRule,
         PartialAggregationRule,
         ExchangeMapRule,
+        JoinSortMapRule,
         OperatorFusionRule,
     ]
 
@@ -100,6 +102,7 @@ def test_a_third_party_rule_runs_after_the_builtin_ones() -> None:
             "LimitPushdownRule",
             "PartialAggregationRule",
             "ExchangeMapRule",
+            "JoinSortMapRule",
             "OperatorFusionRule",
             "Recording",
         ]

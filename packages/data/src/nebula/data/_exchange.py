@@ -7,7 +7,7 @@ blocks move between tasks through the object store, never through the driver.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -105,16 +105,19 @@ def key_boundaries(
     return np.unique(pooled[cuts])
 
 
-def partition_ids(column: Any, boundaries: np.ndarray, null_part: int) -> np.ndarray:
+def partition_ids(
+    column: Any, boundaries: np.ndarray, null_part: int, side: Literal["left", "right"] = "right"
+) -> np.ndarray:
     """Each row's range partition: ``searchsorted`` on the boundaries; nulls to
-    ``null_part`` (with no boundaries, one partition: every row in 0)."""
+    ``null_part`` (with no boundaries, one partition: every row in 0). A value equal to a
+    boundary goes to the range after it (``side="right"``), or before it (``"left"``)."""
     ids = np.full(len(column), null_part if len(boundaries) else 0, dtype=np.int64)
     view = numpy_view(column) if len(boundaries) else None
     if view is not None:  # no nulls
-        ids[:] = np.searchsorted(boundaries, view, side="right")
+        ids[:] = np.searchsorted(boundaries, view, side=side)
         return ids
     valid = np.asarray(column.is_valid())
     if len(boundaries) and valid.any():
         values = column.filter(arrow_from_numpy(valid)).to_numpy(zero_copy_only=False)
-        ids[valid] = np.searchsorted(boundaries, values, side="right")
+        ids[valid] = np.searchsorted(boundaries, values, side=side)
     return ids

@@ -2,8 +2,14 @@
 
 Both inputs are range-partitioned on the first key column with the same boundaries (taken
 from a sample of both sides' keys), so rows with equal keys meet in the same partition;
-each partition pair is then joined in one task with ``pyarrow.Table.join``. Rows whose first
-key is null go to partition 0: they match nothing, but outer joins keep them.
+each partition pair is then joined in one task with ``pyarrow.Table.join``.
+
+An input that ends in a read or a map comes with each block already sorted by its key
+(``JoinSortMapRule`` runs the sort in the task that makes the block), and each join task
+finds its range in every such block with a binary search: the exchange stores only those
+sorted blocks. Other inputs get a ``_partition`` task per block that groups its rows by
+range in a copy. Rows whose first key is null go to the last range (where a sorted block
+has them): they match nothing, but outer joins keep them.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, PendingBun
 from nebula.data._exchange import key_boundaries, partition_ids
 from nebula.data._logical import NAryOperator
 from nebula.data._physical import AllToAllOperator, Input
-from nebula.data._shuffle import group_rows, slice_part
+from nebula.data._shuffle import _range_cuts, group_rows, slice_part
 
 import nebula
 
@@ -45,6 +51,8 @@ class JoinSpec:
     left_suffix: str | None
     right_suffix: str | None
     num_partitions: int | None
+    # Whether each input's (left, right) blocks come sorted by its first key.
+    sorted_inputs: tuple[bool, bool] = (False, False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,23 +123,52 @@ def check_keys(spec: JoinSpec, left: pa.Schema | None, right: pa.Schema | None) 
 @nebula.remote(num_returns=2)
 def _partition(block: Block, key: str, boundaries: np.ndarray) -> tuple[Block, np.ndarray]:
     """``block`` with each key range's rows contiguous, and where each range starts."""
-    parts = len(boundaries) + 1
+    _check_key(block, key)
+    # A key equal to a boundary goes to the range before it, as in a sorted block.
+    ids = partition_ids(block.column(key), boundaries, null_part=len(boundaries), side="left")
+    return group_rows(block, ids, len(boundaries) + 1)
+
+
+def _check_key(block: Block, key: str) -> None:
     if key not in block.column_names:
         raise KeyError(f"join: no key column {key!r}; the dataset has {block.column_names}.")
-    ids = partition_ids(block.column(key), boundaries, null_part=0)
-    return group_rows(block, ids, parts)
+
+
+def _side(
+    offsets: Sequence[np.ndarray | None],
+    blocks: Sequence[Block],
+    key: str,
+    boundaries: np.ndarray,
+    part: int,
+) -> Block:
+    """Range ``part`` of one input's blocks: a partitioned block's from its offsets, a
+    sorted block's (offsets None) found by binary search on ``key``."""
+    cuts = []
+    for offset, block in zip(offsets, blocks):
+        if offset is None:
+            if block.num_rows:
+                _check_key(block, key)
+            offset = _range_cuts(block, [key], False, boundaries)
+        cuts.append(offset)
+    return _blocks.concat(slice_part(cuts, blocks, part, True))
 
 
 @nebula.remote(num_returns=2)
 def _join_partition(
-    spec: JoinSpec, part: int, left_count: int, right_count: int, *args: Any
+    spec: JoinSpec,
+    part: int,
+    boundaries: np.ndarray,
+    left_count: int,
+    right_count: int,
+    *args: Any,
 ) -> tuple[Block, BlockMetadata]:
-    """Join range ``part``: ``args`` are the left maps' offsets, the right maps' offsets,
-    then the left maps' blocks and the right maps' blocks."""
+    """Join range ``part``: ``args`` are the left inputs' offsets, the right inputs' offsets
+    (None for a sorted block), then the left blocks and the right blocks."""
     counts = left_count + right_count
     offsets, blocks = args[:counts], args[counts:]
-    left = _blocks.concat(slice_part(offsets[:left_count], blocks[:left_count], part, True))
-    right = _blocks.concat(slice_part(offsets[left_count:], blocks[left_count:], part, True))
+    left_key, right_key = spec.on[0], spec.right_on[0]
+    left = _side(offsets[:left_count], blocks[:left_count], left_key, boundaries, part)
+    right = _side(offsets[left_count:], blocks[left_count:], right_key, boundaries, part)
     check_keys(spec, left.schema, right.schema)
     joined = left.join(
         right,
@@ -154,19 +191,23 @@ def run_join(spec: JoinSpec, left: list[RefBundle], right: list[RefBundle]) -> l
     keys = [spec.on[0]] * len(left) + [spec.right_on[0]] * len(right)
     boundaries = key_boundaries([*left, *right], keys, parts, "join")
     parts = len(boundaries) + 1
-    left_maps = [_partition.remote(b.ref, spec.on[0], boundaries) for b in left]
-    right_maps = [_partition.remote(b.ref, spec.right_on[0], boundaries) for b in right]
-    offsets = [offset for _, offset in left_maps + right_maps]
-    blocks = [block for block, _ in left_maps + right_maps]
-    counts = (len(left_maps), len(right_maps))
+    offsets: list[Any] = []
+    blocks: list[Any] = []
+    sides = zip((left, right), (spec.on[0], spec.right_on[0]), spec.sorted_inputs)
+    for bundles, key, is_sorted in sides:
+        if is_sorted:  # each reduce finds its range in the block itself
+            offsets += [None] * len(bundles)
+            blocks += [bundle.ref for bundle in bundles]
+        else:
+            maps = [_partition.remote(bundle.ref, key, boundaries) for bundle in bundles]
+            offsets += [offset for _, offset in maps]
+            blocks += [block for block, _ in maps]
+    args = (boundaries, len(left), len(right), *offsets, *blocks)
     if parts == 1:  # keep the one block even when it is empty (its schema)
-        block_ref, meta_ref = _join_partition.remote(spec, 0, *counts, *offsets, *blocks)
+        block_ref, meta_ref = _join_partition.remote(spec, 0, *args)
         return [RefBundle(block_ref, nebula.get(meta_ref))]
     # Submitted as the writer downstream takes the joined blocks, so they do not pile up.
-    return [
-        DeferredBundle(partial(_submit_join, spec, part, *counts, *offsets, *blocks))
-        for part in range(parts)
-    ]
+    return [DeferredBundle(partial(_submit_join, spec, part, *args)) for part in range(parts)]
 
 
 def _submit_join(*args: Any) -> PendingBundle:

@@ -3,8 +3,9 @@
 Rules are registered through ``nebula_register_optimizer_rules`` (see ``_plugin.py`` and
 ``hookspecs.py``) as instances of :class:`Rule`; the optimizer applies every registered rule
 in registration order, so a plugin can add its own. A rule sees one chain at a time
-(``chain(plan)``): the optimizer runs the rules on the inputs of an operator with several
-inputs first.
+(``chain(plan)``): the optimizer runs the rules on a chain first, then on the inputs of the
+operator with several inputs it starts with, so a rule may append operators to those inputs
+(``JoinSortMapRule``) and the inputs' own rules (fusion) still see them.
 """
 
 from __future__ import annotations
@@ -128,6 +129,41 @@ class ExchangeMapRule(Rule):
         return rebuild(ops)
 
 
+class JoinSortMapRule(Rule):
+    """Sort each block of a join's input by its key in the task that reads or maps it.
+
+    A sorted block holds every key range contiguously: each join reduce finds its range in
+    the block with a binary search, so the exchange stores only the sorted blocks, never the
+    input ones and a partitioned copy of them. Each input (left, right) that ends in a read
+    or a map gets the sort on its own join key; the join records which inputs come sorted.
+    """
+
+    def apply(self, plan: LogicalOperator) -> LogicalOperator:
+        from nebula.data._join import Join
+        from nebula.data._shuffle import SortMapTransform
+
+        ops = chain(plan)
+        join = ops[0]
+        if not isinstance(join, Join) or join.spec is None or any(join.spec.sorted_inputs):
+            return plan
+        keys = (join.spec.on[0], join.spec.right_on[0])
+        branches, sorted_inputs = list(join.inputs), [False, False]
+        for side, (branch, key) in enumerate(zip(branches, keys)):
+            if not isinstance(branch, (Read, MapOp)):
+                continue
+            remote_args = branch.remote_args if isinstance(branch, MapOp) else {}
+            transform = SortMapTransform([key], False)
+            branches[side] = MapOp(
+                branch, kind="SortMap", transform=transform, remote_args=dict(remote_args)
+            )
+            sorted_inputs[side] = True
+        if not any(sorted_inputs):
+            return plan
+        spec = dataclasses.replace(join.spec, sorted_inputs=(sorted_inputs[0], sorted_inputs[1]))
+        ops[0] = dataclasses.replace(join, branches=tuple(branches), spec=spec)
+        return rebuild(ops)
+
+
 def _fusable(op: LogicalOperator) -> bool:
     return isinstance(op, MapOp) and op.actor_pool is None and op.max_tasks is None
 
@@ -163,10 +199,10 @@ class OperatorFusionRule(Rule):
 
 
 def optimize(plan: LogicalOperator) -> LogicalOperator:
-    ops = chain(plan)
-    if len(ops[0].inputs) > 0:  # several inputs: optimize each of them first
-        ops[0] = ops[0].with_inputs([optimize(branch) for branch in ops[0].inputs])
-        plan = rebuild(ops)
     for rule in rule_registry().rules():
         plan = rule.apply(plan)
+    ops = chain(plan)
+    if len(ops[0].inputs) > 0:  # several inputs: each is a plan of its own
+        ops[0] = ops[0].with_inputs([optimize(branch) for branch in ops[0].inputs])
+        plan = rebuild(ops)
     return plan

@@ -27,6 +27,7 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
     # Imported here: loading plugins must not import pyarrow in processes that never use data.
     from nebula.data._optimizer import (
         ExchangeMapRule,
+        JoinSortMapRule,
         LimitPushdownRule,
         OperatorFusionRule,
         PartialAggregationRule,
@@ -46,6 +47,11 @@ def nebula_register_optimizer_rules(registry: RuleRegistry) -> None:
         "ExchangeMapRule",
         ExchangeMapRule(),
         description="order each block where it is made, before a shuffle or a sort",
+    )
+    registry.add(
+        "JoinSortMapRule",
+        JoinSortMapRule(),
+        description="sort each block of a join's input by its key where it is made",
     )
     registry.add(
         "OperatorFusionRule",
