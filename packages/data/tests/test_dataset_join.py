@@ -1,16 +1,23 @@
-"""``Dataset.join``: every join type against pandas' merge on the same rows, keys with
-other names and nulls, and clear errors for bad keys and clashing columns."""
+"""``Dataset.join``: every join type against pandas' merge and Arrow's join on the same rows,
+keys with other names, nulls, strings and several columns, inputs sorted where they are read
+(no partitioning task for them), and clear errors for bad keys and clashing columns."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import nebula.data as nd
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from nebula.data.expressions import col
 
 import nebula
+from nebula.testing import wait_for_condition
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -106,3 +113,151 @@ def test_bad_joins_fail_with_clear_errors() -> None:
         left.join(right, on=["id", "v"], right_on=["id"])
     with pytest.raises(TypeError, match="join takes a dataset"):
         left.join([{"id": 1}])  # type: ignore[arg-type]
+
+
+# ---- inputs read or mapped: each block sorted by its key where it is made ------------
+
+JOIN_TYPES = [
+    "inner",
+    "left_outer",
+    "right_outer",
+    "full_outer",
+    "left_semi",
+    "right_semi",
+    "left_anti",
+    "right_anti",
+]
+
+
+def _table(rows: int, seed: int, key: str, string_key: str) -> pa.Table:
+    """Keys with repeats (so some equal a range boundary) and nulls."""
+    rng = np.random.default_rng(seed)
+    ints = [None if rng.random() < 0.1 else int(v) for v in rng.integers(0, 15, rows)]
+    strings = [None if rng.random() < 0.1 else f"s{v}" for v in rng.integers(0, 4, rows)]
+    values = rng.integers(0, 1000, rows)
+    return pa.table({key: pa.array(ints, pa.int64()), string_key: strings, "v": values})
+
+
+@pytest.fixture(scope="module")
+def parquet_sides(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    root = tmp_path_factory.mktemp("join")
+    for name, files, key, string_key in (("left", 4, "k", "s"), ("right", 3, "rk", "rs")):
+        (root / name).mkdir()
+        for index in range(files):
+            table = _table(60, 10 * files + index, key, string_key)
+            pq.write_table(table, root / name / f"{index}.parquet")
+    return str(root / "left"), str(root / "right")
+
+
+def _sorted_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    columns = sorted(table.column_names)
+    return sorted(zip(*(table.column(c).to_pylist() for c in columns)), key=repr)
+
+
+def _check_against_arrow(
+    joined: nd.Dataset, left: pa.Table, right: pa.Table, join_type: str, **keys: Any
+) -> None:
+    expected = left.join(
+        right,
+        keys=keys["on"],
+        right_keys=keys["right_on"],
+        join_type=join_type.replace("_", " "),
+        left_suffix="_l",
+        right_suffix="_r",
+        coalesce_keys=True,
+    )
+    blocks = [nebula.get(ref) for ref in joined.to_arrow_refs()]
+    if not blocks:  # empty blocks are dropped: nothing joined
+        assert expected.num_rows == 0
+        return
+    result = pa.concat_tables(blocks)
+    assert sorted(result.column_names) == sorted(expected.column_names)
+    assert _sorted_rows(result) == _sorted_rows(expected)
+
+
+@pytest.mark.parametrize("join_type", JOIN_TYPES)
+@pytest.mark.parametrize(
+    ("on", "right_on"), [(["k"], ["rk"]), (["s"], ["rs"]), (["k", "s"], ["rk", "rs"])]
+)
+def test_sorted_inputs_join_as_arrow_does(
+    parquet_sides: tuple[str, str], join_type: str, on: list[str], right_on: list[str]
+) -> None:
+    left_path, right_path = parquet_sides
+    left = nd.read_parquet(left_path)
+    right = nd.read_parquet(right_path).map_batches(lambda b: b)
+    joined = left.join(
+        right,
+        join_type,
+        num_partitions=4,
+        on=on,
+        right_on=right_on,
+        left_suffix="_l",
+        right_suffix="_r",
+    )
+    left_table, right_table = pq.read_table(left_path), pq.read_table(right_path)
+    _check_against_arrow(joined, left_table, right_table, join_type, on=on, right_on=right_on)
+
+
+@pytest.mark.parametrize("join_type", JOIN_TYPES)
+def test_a_sorted_input_joins_an_unsorted_one(
+    parquet_sides: tuple[str, str], join_type: str
+) -> None:
+    left_path, right_path = parquet_sides
+    right_table = pq.read_table(right_path)
+    left = nd.read_parquet(left_path)  # sorted where it is read
+    right = nd.from_arrow(right_table).repartition(3)  # partitioned by the join
+    joined = left.join(
+        right,
+        join_type,
+        num_partitions=5,
+        on="k",
+        right_on="rk",
+        left_suffix="_l",
+        right_suffix="_r",
+    )
+    left_table = pq.read_table(left_path)
+    _check_against_arrow(joined, left_table, right_table, join_type, on=["k"], right_on=["rk"])
+
+
+@pytest.mark.parametrize("join_type", ["inner", "left_outer", "right_outer", "full_outer"])
+def test_an_empty_sorted_input(parquet_sides: tuple[str, str], join_type: str) -> None:
+    left_path, right_path = parquet_sides
+    left = nd.read_parquet(left_path)
+    right = nd.read_parquet(right_path).filter(expr=col("v") < 0)
+    joined = left.join(right, join_type, on="k", right_on="rk", left_suffix="_l", right_suffix="_r")
+    left_table, right_table = pq.read_table(left_path), pq.read_table(right_path)
+    _check_against_arrow(
+        joined, left_table, right_table.slice(0, 0), join_type, on=["k"], right_on=["rk"]
+    )
+
+
+def test_the_sort_runs_in_the_read_and_map_tasks(parquet_sides: tuple[str, str]) -> None:
+    left_path, right_path = parquet_sides
+    left = nd.read_parquet(left_path)
+    right = nd.read_parquet(right_path).map_batches(lambda b: b)
+    joined = left.join(right, on="k", right_on="rk", left_suffix="_l", right_suffix="_r")
+    physical = joined.explain().split("Physical Plan")[1]
+    assert "ReadParquet->SortMap" in physical
+    assert "ReadParquet->MapBatches(<lambda>)->SortMap" in physical
+    joined.materialize()
+    assert "ReadParquet->SortMap" in joined.stats()
+
+
+def _tasks_named(name: str) -> int:
+    from nebula.util.state import list_tasks
+
+    return len(list_tasks(filters=[("name", "=", name)], limit=100_000))
+
+
+def test_only_unsorted_inputs_are_partitioned(parquet_sides: tuple[str, str]) -> None:
+    left_path, right_path = parquet_sides
+    before = _tasks_named("_partition")
+    left = nd.read_parquet(left_path)  # 4 files, sorted where they are read
+    right = nd.from_arrow(pq.read_table(right_path)).repartition(3)
+    joined = left.join(
+        right, num_partitions=4, on="k", right_on="rk", left_suffix="_l", right_suffix="_r"
+    )
+    assert joined.count() > 0
+    wait_for_condition(lambda: _tasks_named("_partition") - before >= 3)
+    time.sleep(0.5)  # any task of the sorted input would be reported by now
+    assert _tasks_named("_partition") - before == 3
