@@ -266,3 +266,33 @@ def test_repartition_with_shuffle_through_a_small_store_makes_the_blocks_asked(
     ids = np.concatenate([block.column("id").to_numpy() for block in blocks])
     assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
     assert small_blocks == [True]
+
+
+def test_a_materialized_dataset_sorts_and_shuffles_in_pieces(
+    source: Path, small_blocks: list[bool]
+) -> None:
+    # No read or map before the exchange to run its map side: each stored block is sorted
+    # (or keyed) and split into its pieces in one task, read back from disk once.
+    ds = nd.read_parquet(str(source)).materialize()
+    splits, sort_maps = _tasks_named("_split_sorted"), _tasks_named("_sort_map")
+    x = np.concatenate([b["x"] for b in ds.sort("x").iter_batches(batch_format="numpy")])
+    assert len(x) == FILES * ROWS and bool(np.all(x[1:] >= x[:-1]))
+    wait_for_condition(lambda: _tasks_named("_split_sorted") - splits == FILES)
+    assert _tasks_named("_sort_map") == sort_maps
+
+    keyed = _tasks_named("_key_and_split")
+
+    def shuffled() -> pa.Table:
+        return pa.concat_tables(
+            nebula.get(ref) for ref in ds.random_shuffle(seed=2).to_arrow_refs()
+        )
+
+    first, again = shuffled(), shuffled()
+    ids = first.column("id").to_numpy()
+    assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
+    assert not np.array_equal(ids, np.arange(FILES * ROWS))
+    texts = first.column("text").to_pylist()
+    assert all(t == f"row-{i:09d}" for t, i in zip(texts, ids.tolist()))
+    assert first.equals(again)
+    wait_for_condition(lambda: _tasks_named("_key_and_split") - keyed == 2 * FILES)
+    assert small_blocks == [True, True, True]

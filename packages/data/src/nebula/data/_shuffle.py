@@ -226,12 +226,13 @@ def sort(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     bundles = [bundle for bundle in bundles if bundle.meta.num_rows]
     if not bundles:
         return []
-    split = params.get("sorted_blocks") and larger_than_store(bundles)
+    split = larger_than_store(bundles)
     parts = _partitions_by_size(bundles) if split else output_partitions(bundles)
     boundaries = sample_boundaries(bundles, keys[0], descending, parts, 4 * parts)
     parts = len(boundaries) + 1
     if split and parts > 1:
-        return split_and_merge(bundles, keys, descending, boundaries)
+        presorted = bool(params.get("sorted_blocks"))
+        return split_and_merge(bundles, keys, descending, boundaries, presorted=presorted)
     if params.get("sorted_blocks"):  # blocks come sorted by SortMapTransform
         blocks = [bundle.ref for bundle in bundles]
         return [
@@ -373,19 +374,27 @@ def _pieces_of(block: Block, cuts: Sequence[int]) -> tuple[Block, ...]:
 
 @nebula.remote
 def _split_sorted(
-    block: Block, keys: list[str], descending: bool, boundaries: np.ndarray
+    block: Block, keys: list[str], descending: bool, boundaries: np.ndarray, presorted: bool
 ) -> tuple[Block, ...]:
+    if not presorted:
+        block = SortMapTransform(keys, descending)(block)
     return _pieces_of(block, list(_range_cuts(block, keys, descending, boundaries)))
 
 
 def split_and_merge(
-    bundles: Sequence[RefBundle], keys: list[str], descending: bool, boundaries: np.ndarray
+    bundles: Sequence[RefBundle],
+    keys: list[str],
+    descending: bool,
+    boundaries: np.ndarray,
+    *,
+    presorted: bool = True,
 ) -> list[Any]:
-    """Each of ``bundles`` (sorted blocks) split once into a piece per range of
-    ``boundaries``; each range's pieces merged when its output is taken."""
+    """Each of ``bundles`` (sorted blocks, else sorted first in the same task) split once
+    into a piece per range of ``boundaries``; each range's pieces merged when its output
+    is taken."""
     parts = len(boundaries) + 1
     splitter = _split_sorted.options(num_returns=parts)
-    pieces = [splitter.remote(b.ref, keys, descending, boundaries) for b in bundles]
+    pieces = [splitter.remote(b.ref, keys, descending, boundaries, presorted) for b in bundles]
     pieces = _merge_in_groups(pieces, parts, partial(_merge_sorted_pieces.remote, keys, descending))
     return [
         DeferredBundle(
@@ -395,12 +404,22 @@ def split_and_merge(
     ]
 
 
-@nebula.remote
-def _split_keyed(block: Block, key_cuts: np.ndarray) -> tuple[Block, ...]:
+def _keyed_pieces(block: Block, key_cuts: np.ndarray) -> tuple[Block, ...]:
     keys = numpy_view(block.column(SHUFFLE_KEY))
     assert keys is not None
     cuts = np.searchsorted(keys, key_cuts, side="left")
     return _pieces_of(block.drop_columns([SHUFFLE_KEY]), list(cuts))
+
+
+@nebula.remote
+def _split_keyed(block: Block, key_cuts: np.ndarray) -> tuple[Block, ...]:
+    return _keyed_pieces(block, key_cuts)
+
+
+@nebula.remote
+def _key_and_split(block: Block, key_cuts: np.ndarray, seed: int | None) -> tuple[Block, ...]:
+    """A block not keyed yet (a materialized dataset's): keyed, then split."""
+    return _keyed_pieces(ShuffleMapTransform(seed)(block), key_cuts)
 
 
 @nebula.remote(num_returns=2)
@@ -511,6 +530,16 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
         return []
     if params.get("keyed"):  # blocks come shuffled by ShuffleMapTransform
         return _keyed_shuffle(bundles, params)
+    if larger_than_store(bundles):  # keyed and split in one task per block
+        parts = min(params.get("num_blocks") or _partitions_by_size(bundles), KEY_SPACE)
+        if parts > 1:
+            cuts = key_cuts(parts)
+            splitter = _key_and_split.options(num_returns=parts)
+            pieces = [
+                list(splitter.remote(b.ref, cuts, None if seed is None else seed + index))
+                for index, b in enumerate(bundles)
+            ]
+            return permute_split(pieces, parts, seed)
     parts = output_partitions(bundles, params.get("num_blocks"))
     maps = [
         _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
