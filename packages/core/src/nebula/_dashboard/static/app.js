@@ -110,7 +110,10 @@ main.addEventListener("input", event => {
 });
 
 function redrawKeepingFocus(tableId) {
-  draw().then(() => {
+  // Only the draw that replaced the input takes focus back: one a newer draw superseded
+  // (a click on a header, say) must not steal it later, which would pause the refresh.
+  draw().then(rendered => {
+    if (!rendered) return;
     const input = main.querySelector(`input.text-filter[data-table="${tableId}"]`);
     if (input) { input.focus(); input.setSelectionRange(input.value.length, input.value.length); }
   });
@@ -364,17 +367,19 @@ async function draw() {
   inflight += 1;
   try {
     const html = await view();
-    if (ticket !== drawing) return;  // a newer draw started meanwhile
+    if (ticket !== drawing) return false;  // a newer draw started meanwhile
     const scroll = window.scrollY;
     main.innerHTML = html;
     window.scrollTo(0, scroll);
     live.classList.remove("stale");
     live.textContent = `live, ${new Date().toLocaleTimeString()}`;
+    return true;
   } catch (error) {
-    if (ticket !== drawing) return;
+    if (ticket !== drawing) return false;
     live.classList.add("stale");
     live.textContent = "disconnected";
     main.innerHTML = `<p class="error" data-testid="error">Could not load this page: ${esc(error.message)}</p>`;
+    return false;
   } finally {
     inflight -= 1;
   }
