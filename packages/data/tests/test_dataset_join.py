@@ -111,6 +111,12 @@ def test_bad_joins_fail_with_clear_errors() -> None:
         left.join(unknown).take_all()
     with pytest.raises(ValueError, match="as many right_on keys"):
         left.join(right, on=["id", "v"], right_on=["id"])
+    # A key missing from a mapped input (sorted where it is mapped) is named at run time.
+    mapped = left.map(lambda row: {"key": row["id"], "w": row["v"]})
+    with pytest.raises(KeyError, match=r"join: no key column 'id'; the dataset has \['key', 'w'\]"):
+        mapped.join(right, on="id", left_suffix="_l").take_all()
+    with pytest.raises(KeyError, match=r"sort: no key column 'id'; the dataset has \['key', 'w'\]"):
+        mapped.sort("id").take_all()
     with pytest.raises(TypeError, match="join takes a dataset"):
         left.join([{"id": 1}])  # type: ignore[arg-type]
 

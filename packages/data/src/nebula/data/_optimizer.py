@@ -152,7 +152,7 @@ class JoinSortMapRule(Rule):
             if not isinstance(branch, (Read, MapOp)):
                 continue
             remote_args = branch.remote_args if isinstance(branch, MapOp) else {}
-            transform = SortMapTransform([key], False)
+            transform = SortMapTransform([key], False, what="join")
             branches[side] = MapOp(
                 branch, kind="SortMap", transform=transform, remote_args=dict(remote_args)
             )

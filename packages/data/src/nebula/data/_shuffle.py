@@ -289,8 +289,15 @@ class SortMapTransform(BlockTransform):
 
     keys: list[str]
     descending: bool
+    what: str = "sort"  # the operation named in errors ("join" when a join sorts its input)
 
     def __call__(self, block: Block) -> Block:
+        missing = [key for key in self.keys if key not in block.column_names]
+        if missing:
+            raise KeyError(
+                f"{self.what}: no key column {missing[0]!r}; the dataset has "
+                f"{block.column_names}."
+            )
         if block.num_rows > 1:
             block = block.take(indices(_sort_order(block, self.keys, self.descending)))
         return block
