@@ -295,8 +295,7 @@ class SortMapTransform(BlockTransform):
         missing = [key for key in self.keys if key not in block.column_names]
         if missing:
             raise KeyError(
-                f"{self.what}: no key column {missing[0]!r}; the dataset has "
-                f"{block.column_names}."
+                f"{self.what}: no key column {missing[0]!r}; the dataset has {block.column_names}."
             )
         if block.num_rows > 1:
             block = block.take(indices(_sort_order(block, self.keys, self.descending)))
