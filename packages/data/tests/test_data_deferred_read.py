@@ -16,7 +16,7 @@ import pytest
 from nebula.data._aggregate import PartialAggregateTransform
 from nebula.data._deferred import DeferredBlock
 from nebula.data._physical import run_transform
-from nebula.data._read import ParquetFormat, _read_task
+from nebula.data._read import ParquetFormat, _open_parquet, _read_task
 from nebula.data._transforms import UDF, ChainTransform, MapBatchesTransform, ProjectTransform
 from nebula.data.aggregate import Count, Mean, Sum
 
@@ -159,6 +159,26 @@ def test_a_closed_block_reopens_its_file(files: tuple[Path, pd.DataFrame]) -> No
     assert isinstance(block, DeferredBlock)
     block.close()
     assert block.table().equals(pq.read_table(path))
+
+
+def _open_files(path: Path) -> int:
+    """How many descriptors this process holds open on ``path``."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if fd.exists() and fd.resolve() == path.resolve())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_closing_a_parquet_read_closes_its_file(files: tuple[Path, pd.DataFrame]) -> None:
+    # Not left to the garbage collector: the reader may still be referenced (a batch that
+    # outlives its task, a traceback), and its descriptor must go with close().
+    path = files[0] / "2.pq"
+    parquet = _open_parquet(*_local(path))
+    assert _open_files(path) == 1
+    parquet.close()
+    assert _open_files(path) == 0
+    with _open_parquet(*_local(path)) as again:
+        again.read(columns=["y"])
+    assert _open_files(path) == 0
 
 
 def test_a_damaged_file_names_itself(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _data_tasks import tasks_named
 from nebula.data import _shuffle
 from nebula.data._shuffle import larger_than_store
 
@@ -121,14 +122,8 @@ def fan_in_4(small_blocks: list[bool]) -> Iterator[list[bool]]:
     context.shuffle_merge_fan_in = saved
 
 
-def _tasks_named(name: str) -> int:
-    from nebula.util.state import list_tasks
-
-    return len(list_tasks(filters=[("name", "=", name)], limit=100_000))
-
-
 def test_sort_merges_many_blocks_in_two_stages(source: Path, fan_in_4: list[bool]) -> None:
-    merges_before = _tasks_named("_merge_sorted_pieces")
+    merges_before = tasks_named("_merge_sorted_pieces")
     refs = nd.read_parquet(str(source)).sort("x").to_arrow_refs()
     previous, ids = -np.inf, []
     for ref in refs:
@@ -140,9 +135,7 @@ def test_sort_merges_many_blocks_in_two_stages(source: Path, fan_in_4: list[bool
     assert np.array_equal(np.sort(np.concatenate(ids)), np.arange(FILES * ROWS))
     assert fan_in_4 == [True]
     # 4 groups of 4 blocks, each merging every output range's pieces once.
-    wait_for_condition(
-        lambda: _tasks_named("_merge_sorted_pieces") - merges_before == 4 * len(refs)
-    )
+    wait_for_condition(lambda: tasks_named("_merge_sorted_pieces") - merges_before == 4 * len(refs))
 
 
 def test_shuffle_merged_in_two_stages_keeps_its_seeded_order(
@@ -155,7 +148,7 @@ def test_shuffle_merged_in_two_stages_keeps_its_seeded_order(
     direct = shuffled()
     context = nd.DataContext.get_current()
     saved, context.shuffle_merge_fan_in = context.shuffle_merge_fan_in, 4
-    concats_before = _tasks_named("_concat_pieces")
+    concats_before = tasks_named("_concat_pieces")
     try:
         merged = shuffled()
     finally:
@@ -163,7 +156,7 @@ def test_shuffle_merged_in_two_stages_keeps_its_seeded_order(
     assert np.array_equal(np.sort(merged), np.arange(FILES * ROWS))
     assert np.array_equal(merged, direct)
     assert small_blocks == [True, True]
-    wait_for_condition(lambda: _tasks_named("_concat_pieces") > concats_before)
+    wait_for_condition(lambda: tasks_named("_concat_pieces") > concats_before)
 
 
 @pytest.mark.parametrize("descending", [False, True])
@@ -246,7 +239,7 @@ def test_random_shuffle_splits_each_block_as_it_arrives(
         add(self, bundle, to_come)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ShuffleStream, "add", recorded)
-    splits = _tasks_named("_split_keyed")
+    splits = tasks_named("_split_keyed")
     refs = nd.read_parquet(str(source)).random_shuffle(seed=2).to_arrow_refs()
     ids = np.concatenate([nebula.get(ref).column("id").to_numpy() for ref in refs])
     assert np.array_equal(np.sort(ids), np.arange(FILES * ROWS))
@@ -254,7 +247,7 @@ def test_random_shuffle_splits_each_block_as_it_arrives(
     assert len(splits_before) == FILES
     assert splits_before[-1] == FILES - 1
     assert small_blocks == [True]
-    wait_for_condition(lambda: _tasks_named("_split_keyed") - splits == FILES)
+    wait_for_condition(lambda: tasks_named("_split_keyed") - splits == FILES)
 
 
 def test_repartition_with_shuffle_through_a_small_store_makes_the_blocks_asked(
@@ -274,13 +267,13 @@ def test_a_materialized_dataset_sorts_and_shuffles_in_pieces(
     # No read or map before the exchange to run its map side: each stored block is sorted
     # (or keyed) and split into its pieces in one task, read back from disk once.
     ds = nd.read_parquet(str(source)).materialize()
-    splits, sort_maps = _tasks_named("_split_sorted"), _tasks_named("_sort_map")
+    splits, sort_maps = tasks_named("_split_sorted"), tasks_named("_sort_map")
     x = np.concatenate([b["x"] for b in ds.sort("x").iter_batches(batch_format="numpy")])
     assert len(x) == FILES * ROWS and bool(np.all(x[1:] >= x[:-1]))
-    wait_for_condition(lambda: _tasks_named("_split_sorted") - splits == FILES)
-    assert _tasks_named("_sort_map") == sort_maps
+    wait_for_condition(lambda: tasks_named("_split_sorted") - splits == FILES)
+    assert tasks_named("_sort_map", settled=True) == sort_maps
 
-    keyed = _tasks_named("_key_and_split")
+    keyed = tasks_named("_key_and_split")
 
     def shuffled() -> pa.Table:
         return pa.concat_tables(
@@ -294,5 +287,5 @@ def test_a_materialized_dataset_sorts_and_shuffles_in_pieces(
     texts = first.column("text").to_pylist()
     assert all(t == f"row-{i:09d}" for t, i in zip(texts, ids.tolist()))
     assert first.equals(again)
-    wait_for_condition(lambda: _tasks_named("_key_and_split") - keyed == 2 * FILES)
+    wait_for_condition(lambda: tasks_named("_key_and_split") - keyed == 2 * FILES)
     assert small_blocks == [True, True, True]

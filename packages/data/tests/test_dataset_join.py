@@ -4,7 +4,6 @@ keys with other names, nulls, strings and several columns, inputs sorted where t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _data_tasks import tasks_named
 from nebula.data.expressions import col
 
 import nebula
@@ -249,29 +249,14 @@ def test_the_sort_runs_in_the_read_and_map_tasks(parquet_sides: tuple[str, str])
     assert "ReadParquet->SortMap" in joined.stats()
 
 
-def _tasks_named(name: str) -> int:
-    """How many tasks of that name ran, once the count has stopped growing (tasks are
-    reported a little after they finish)."""
-    from nebula.util.state import list_tasks
-
-    def count() -> int:
-        return len(list_tasks(filters=[("name", "=", name)], limit=100_000))
-
-    previous = -1
-    while (current := count()) != previous:
-        previous = current
-        time.sleep(0.5)
-    return current
-
-
 def test_only_unsorted_inputs_are_partitioned(parquet_sides: tuple[str, str]) -> None:
     left_path, right_path = parquet_sides
-    before = _tasks_named("_partition")
+    before = tasks_named("_partition", settled=True)
     left = nd.read_parquet(left_path)  # 4 files, sorted where they are read
     right = nd.from_arrow(pq.read_table(right_path)).repartition(3)
     joined = left.join(
         right, num_partitions=4, on="k", right_on="rk", left_suffix="_l", right_suffix="_r"
     )
     assert joined.count() > 0
-    wait_for_condition(lambda: _tasks_named("_partition") - before >= 3)
-    assert _tasks_named("_partition") - before == 3  # the right input's 3 blocks only
+    wait_for_condition(lambda: tasks_named("_partition") - before >= 3)
+    assert tasks_named("_partition", settled=True) - before == 3  # the right input's 3 blocks only

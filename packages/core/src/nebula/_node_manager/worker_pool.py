@@ -225,8 +225,8 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(self.log_dir, f"worker-{worker.pid}.{suffix}"))
 
-    def renew(self) -> int:
-        """Replace the workers never leased by new ones from the zygote; returns how many.
+    def renew(self) -> None:
+        """Replace the workers never leased by new ones from the zygote.
 
         Called once the zygote has imported the modules plugins name for workers: workers
         forked before that would import them again, each on its own, in their first task.
@@ -237,7 +237,6 @@ class WorkerPool:
             self.kill(worker)
         for _ in unused:
             self.start_worker()
-        return len(unused)
 
     def kill(self, worker: WorkerProcess) -> None:
         worker.dying = True

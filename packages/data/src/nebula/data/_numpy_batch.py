@@ -96,11 +96,7 @@ class NumpyBatch(dict[str, Any]):
     @classmethod
     def of(cls, table: pa.Table, convert: Callable[[pa.ChunkedArray], Any]) -> NumpyBatch:
         """A batch of ``table``'s columns, each converted by ``convert`` when first read."""
-        batch = cls()
-        source = _TableSource(table, convert)
-        for name in table.column_names:
-            batch.add_lazy(name, source)
-        return batch
+        return cls.of_source(table.column_names, _TableSource(table, convert))
 
     @classmethod
     def of_source(cls, names: list[str], source: ColumnSource) -> NumpyBatch:

@@ -176,6 +176,11 @@ class PhysicalOperator:
         """How many more outputs this operator expects to hand on, None when unknown."""
         return None
 
+    def _inputs_to_come(self) -> int | None:
+        """How many more inputs the operators upstream expect to hand this one."""
+        counts = [op.outputs_to_come() for op in self.input_ops]
+        return None if not counts or None in counts else sum(c for c in counts if c is not None)
+
     def done(self) -> bool:
         """No output will come any more (and none is waiting to be taken)."""
         raise NotImplementedError
@@ -325,11 +330,11 @@ class MapOperator(PhysicalOperator):
 
     def outputs_to_come(self) -> int | None:
         # One output per input (a read task or a block).
-        counts = [op.outputs_to_come() for op in self.input_ops]
-        if not counts or None in counts:
+        upstream = self._inputs_to_come()
+        if upstream is None:
             return None
         mine = len(self._queue) + len(self._in_flight) + len(self._results) + len(self._outputs)
-        return mine + sum(c for c in counts if c is not None)
+        return mine + upstream
 
     def pending(self) -> list[Any]:
         return list(self._in_flight)
@@ -435,10 +440,6 @@ class AllToAllOperator(PhysicalOperator):
         except Exception as exc:
             add_note(exc, f"(while executing nebula.data operator {self.name})")
             raise
-
-    def _inputs_to_come(self) -> int | None:
-        counts = [op.outputs_to_come() for op in self.input_ops]
-        return None if not counts or None in counts else sum(c for c in counts if c is not None)
 
     def bytes_held(self) -> int:
         # Every block passes through here at once: the budget cannot shrink that, and

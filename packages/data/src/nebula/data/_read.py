@@ -312,14 +312,11 @@ class ParquetFormat(FileFormat):
 
 
 def _open_parquet(fs: pafs.FileSystem, path: str) -> pq.ParquetFile:
+    """The file, opened by ``ParquetFile`` itself: closing it then closes the file (a
+    ``ParquetFile`` leaves a stream it was handed open)."""
     local = isinstance(fs, pafs.LocalFileSystem)
     options: dict[str, Any] = {"buffer_size": 1 << 20} if local else {"pre_buffer": True}
-    stream = fs.open_input_file(path)
-    try:
-        return pq.ParquetFile(stream, **options)
-    except BaseException:
-        stream.close()
-        raise
+    return pq.ParquetFile(path, filesystem=fs, **options)
 
 
 @dataclass(frozen=True)

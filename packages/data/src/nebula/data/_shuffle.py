@@ -362,6 +362,38 @@ def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
     return sum(bundle.meta.size_bytes for bundle in bundles) > object_store_capacity() // 2
 
 
+class HeldBlocks:
+    """The blocks an exchange stream holds until they outgrow the store, from when on it
+    splits each block as it comes (``_sort_stream``, ``_shuffle_stream``)."""
+
+    def __init__(self) -> None:
+        self.bundles: list[RefBundle] = []
+        self.bytes = 0
+        self._capacity: int | None = None  # the store's bytes, asked at the first block
+
+    def hold(self, bundle: RefBundle) -> None:
+        self.bundles.append(bundle)
+        self.bytes += bundle.meta.size_bytes
+
+    def add(self, bundle: RefBundle, to_come: int | None) -> int | None:
+        """Hold ``bundle``. Once the blocks held fill half the store and the exchange would
+        not fit in it, the bytes expected in all: those seen, and as many a block for the
+        ``to_come`` blocks still to come (unknown: as many blocks again); else None."""
+        from nebula.data._budget import object_store_capacity
+
+        self.hold(bundle)
+        if self._capacity is None:
+            self._capacity = object_store_capacity()
+        if self.bytes <= self._capacity // 2 or not larger_than_store(self.bundles):
+            return None
+        count = len(self.bundles)
+        return self.bytes + self.bytes * (count if to_come is None else to_come) // count
+
+    def take(self) -> list[RefBundle]:
+        bundles, self.bundles = self.bundles, []
+        return bundles
+
+
 def _partitions_by_size(bundles: Sequence[RefBundle]) -> int:
     """As many partitions as output blocks of ``target_max_block_size`` need: fewer than
     the blocks, so that pieces are not too small to be worth storing one by one."""
@@ -499,12 +531,18 @@ def permute_split(pieces: list[list[Any]], parts: int, seed: int | None) -> list
     ]
 
 
+def _shuffle_parts(bundles: list[RefBundle], params: dict[str, Any], split: bool) -> int:
+    """A shuffle's output blocks: as many as asked, else by size when the blocks are split
+    (``_partitions_by_size``), else ``output_partitions``; at most one per key."""
+    requested = params.get("num_blocks")
+    parts = requested or (_partitions_by_size(bundles) if split else output_partitions(bundles))
+    return min(parts, KEY_SPACE)
+
+
 def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any]:
     seed: int | None = params.get("seed")
     split = larger_than_store(bundles)
-    requested = params.get("num_blocks")
-    parts = requested or (_partitions_by_size(bundles) if split else output_partitions(bundles))
-    parts = min(parts, KEY_SPACE)
+    parts = _shuffle_parts(bundles, params, split)
     cuts = key_cuts(parts)
     if split and parts > 1:
         return permute_split([split_keyed(bundle.ref, cuts) for bundle in bundles], parts, seed)
@@ -537,7 +575,7 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     if params.get("keyed"):  # blocks come shuffled by ShuffleMapTransform
         return _keyed_shuffle(bundles, params)
     if larger_than_store(bundles):  # keyed and split in one task per block
-        parts = min(params.get("num_blocks") or _partitions_by_size(bundles), KEY_SPACE)
+        parts = _shuffle_parts(bundles, params, split=True)
         if parts > 1:
             cuts = key_cuts(parts)
             splitter = _key_and_split.options(num_returns=parts)

@@ -20,10 +20,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from nebula.data import _shuffle
 from nebula.data._blocks import RefBundle
-from nebula.data._budget import object_store_capacity
-from nebula.data._shuffle import KEY_SPACE, key_cuts, permute_split, random_shuffle, split_keyed
+from nebula.data._shuffle import (
+    KEY_SPACE,
+    HeldBlocks,
+    key_cuts,
+    permute_split,
+    random_shuffle,
+    split_keyed,
+)
 
 
 class ShuffleStream:
@@ -36,9 +41,7 @@ class ShuffleStream:
         self._seed: int | None = params.get("seed")
         self._requested: int | None = params.get("num_blocks")
         self._target = max(1, DataContext.get_current().target_max_block_size)
-        self._held: list[RefBundle] = []  # blocks that came before the parts were fixed
-        self._held_bytes = 0
-        self._capacity: int | None = None  # the store's bytes, asked at the first block
+        self._held = HeldBlocks()  # blocks that came before the parts were fixed
         self._cuts: np.ndarray | None = None  # the parts' key ranges, once fixed
         self._decided = False  # whether the blocks are split as they come (``_cuts``) or held
         self._pieces: list[list[Any]] = []  # per block split, its piece per part
@@ -49,36 +52,29 @@ class ShuffleStream:
         if self._cuts is not None:
             self._pieces.append(split_keyed(bundle.ref, self._cuts))
             return
-        self._held.append(bundle)
-        self._held_bytes += bundle.meta.size_bytes
         if self._decided:
+            self._held.hold(bundle)
             return
-        if self._capacity is None:
-            self._capacity = object_store_capacity()
-        if self._held_bytes <= self._capacity // 2 or not _shuffle.larger_than_store(self._held):
+        expected = self._held.add(bundle, to_come)
+        if expected is None:
             return
         self._decided = True
-        parts = self._parts(to_come)
+        parts = self._parts(expected)
         if parts <= 1:  # one output block: nothing to split, the shuffle as usual
             return
         self._cuts = key_cuts(parts)
-        held, self._held = self._held, []
-        self._pieces = [split_keyed(block.ref, self._cuts) for block in held]
+        self._pieces = [split_keyed(block.ref, self._cuts) for block in self._held.take()]
 
-    def _parts(self, to_come: int | None) -> int:
+    def _parts(self, expected: int) -> int:
         """The partitions: as many as asked, else as many blocks of the target size as the
-        bytes seen and expected make (``_shuffle._partitions_by_size`` on every block)."""
+        ``expected`` bytes make (``_shuffle._partitions_by_size`` on every block)."""
         if self._requested:
             return min(self._requested, KEY_SPACE)
-        seen, count = self._held_bytes, len(self._held)
-        # Expect as many bytes per block to come as came; unknown, as many blocks again.
-        expected = seen + seen * (count if to_come is None else to_come) // count
         return min(max(1, -(-expected // self._target)), KEY_SPACE)
 
     def finish(self) -> list[Any]:
         if self._cuts is None:  # everything fits in the store, or one part: as usual
-            held, self._held = self._held, []
-            return random_shuffle(held, self._params)
+            return random_shuffle(self._held.take(), self._params)
         pieces, self._pieces = self._pieces, []
         return permute_split(pieces, len(self._cuts) - 1, self._seed)
 

@@ -20,10 +20,9 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from nebula.data import _shuffle
 from nebula.data._blocks import Block, BlockMetadata, DeferredBundle, RefBundle
-from nebula.data._budget import object_store_capacity
 from nebula.data._shuffle import (
+    HeldBlocks,
     _merge_pieces,
     _merge_sorted_pieces,
     _pieces_of,
@@ -75,9 +74,7 @@ class SortStream:
         context = DataContext.get_current()
         self._target = max(1, context.target_max_block_size)
         self._fan_in = max(2, context.shuffle_merge_fan_in)
-        self._held: list[RefBundle] = []  # blocks come before the boundaries are chosen
-        self._held_bytes = 0
-        self._capacity: int | None = None  # the store's bytes, asked at the first block
+        self._held = HeldBlocks()  # blocks that came before the boundaries were chosen
         self._boundaries: np.ndarray | None = None
         self._split: list[_SplitBlock] = []
 
@@ -87,16 +84,10 @@ class SortStream:
         if self._boundaries is not None:
             self._split_one(bundle)
             return
-        self._held.append(bundle)
-        self._held_bytes += bundle.meta.size_bytes
-        if self._capacity is None:
-            self._capacity = object_store_capacity()
-        if self._held_bytes <= self._capacity // 2 or not _shuffle.larger_than_store(self._held):
+        expected = self._held.add(bundle, to_come)
+        if expected is None:
             return
-        held, self._held = self._held, []
-        seen = self._held_bytes
-        # Expect as many bytes per block to come as came; unknown, as many blocks again.
-        expected = seen + seen * (len(held) if to_come is None else to_come) // len(held)
+        held = self._held.take()
         parts = max(1, -(-expected // self._target))
         per_block = max(4 * parts, _SAMPLES // len(held))
         self._boundaries = sample_boundaries(
@@ -113,8 +104,7 @@ class SortStream:
 
     def finish(self) -> list[Any]:
         if self._boundaries is None:  # everything fits in the store: the sort as usual
-            held, self._held = self._held, []
-            return sort(held, self._params)
+            return sort(self._held.take(), self._params)
         counts = nebula.get([block.counts for block in self._split])
         outputs: list[Any] = []
         for part in range(len(self._boundaries) + 1):
