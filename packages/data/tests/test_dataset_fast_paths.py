@@ -3,6 +3,7 @@ tasks that compute the blocks, every worker busy from the start."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -292,3 +293,42 @@ def test_workers_allocate_arrow_memory_from_mimalloc() -> None:
         return {"pool": [pa.default_memory_pool().backend_name]}
 
     assert nd.range(1).map_batches(pool).take_all() == [{"pool": "mimalloc"}]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool is chosen on Linux")
+def test_workers_return_what_arrow_freed_within_half_a_second() -> None:
+    # mimalloc's own delay is a second: a worker held the memory of several tasks at once.
+    def resident_mib() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def held_then_left(batch: dict[str, np.ndarray]) -> dict[str, list[float]]:
+        one_mib = pa.array(np.ones(1 << 17))
+        before = resident_mib()
+        arrays = [pc.add(one_mib, i) for i in range(300)]  # 300 MiB from Arrow's pool
+        held = resident_mib() - before
+        del arrays
+        freed_at = time.monotonic()
+        while time.monotonic() - freed_at < 0.5:
+            pc.add(one_mib, 1)  # mimalloc hands memory back when it is next called
+            time.sleep(0.05)
+        return {"held": [held], "left": [resident_mib() - before]}
+
+    [row] = nd.range(1).map_batches(held_then_left).take_all()
+    assert row["held"] > 200
+    assert row["left"] < row["held"] / 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is tuned")
+def test_workers_reuse_the_memory_numpy_freed() -> None:
+    # Without it, each task faults in every page of its few-MiB numpy arrays again.
+    def faults(batch: dict[str, np.ndarray]) -> dict[str, list[int]]:
+        import resource
+
+        np.ones(2 << 20).sum()  # 16 MiB, allocated and freed
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        np.ones(2 << 20).sum()
+        return {"faults": [resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before]}
+
+    [row] = nd.range(1).map_batches(faults).take_all()
+    assert row["faults"] < 200  # mapped afresh, it takes 500 (huge pages) to 4,096
