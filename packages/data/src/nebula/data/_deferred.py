@@ -81,6 +81,10 @@ class DeferredBlock:
                 self._columns[name] = decoded.column(name)
         return pa.table([self._columns[name] for name in wanted], schema=self._schema_of(wanted))
 
+    def forget(self) -> None:
+        """Drop the decoded columns; asking for one again decodes it again."""
+        self._columns = {}
+
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()

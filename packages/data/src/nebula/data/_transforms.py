@@ -322,13 +322,18 @@ class ChainTransform(BlockTransform):
         """Run the stages on ``block``; a :class:`DeferredBlock` (a read in this task)
         gives each stage that cannot read it as it is the columns that stage reads."""
         for (name, transform), wanted in zip(self.stages, self.wanted_columns()):
+            deferred = block if isinstance(block, DeferredBlock) else None
             try:
-                if isinstance(block, DeferredBlock) and not transform.takes_deferred(block):
-                    block = block.table(transform.input_columns(wanted))
+                if deferred is not None and not transform.takes_deferred(deferred):
+                    block = deferred.table(transform.input_columns(wanted))
                 block = transform.apply_for(block, context, wanted)
             except Exception as exc:
                 add_note(exc, f"(raised in nebula.data operator {name})")
                 raise
+            if deferred is not None and not isinstance(block, DeferredBlock):
+                # The later stages read this stage's output: what they do not hold of the
+                # decoded columns (the rows a filter dropped, say) can be freed now.
+                deferred.forget()
         return block.table() if isinstance(block, DeferredBlock) else block
 
     def wanted_columns(self) -> list[Columns]:
