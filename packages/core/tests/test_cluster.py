@@ -142,6 +142,62 @@ def test_soft_node_affinity_to_a_removed_node_runs_elsewhere(cluster: Cluster) -
     assert nebula.get(ref, timeout=12) == cluster.head_node.node_id
 
 
+def test_soft_node_affinity_waits_for_a_busy_node_unless_told_to_spill(cluster: Cluster) -> None:
+    # As Ray's: soft only runs elsewhere when the node is gone or could never fit the work.
+    busy = cluster.add_node(num_cpus=1)
+    assert cluster.head_node is not None
+    _until_the_head_knows(busy)
+    holding = node_of.options(scheduling_strategy=_pinned(busy.node_id)).remote(4.0)
+    time.sleep(1.5)  # the node's one CPU is taken, and the head has heard so
+    waits = node_of.options(scheduling_strategy=_pinned(busy.node_id, soft=True)).remote()
+    spills = node_of.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(
+            busy.node_id, soft=True, _spill_on_unavailable=True
+        )
+    ).remote()
+
+    assert nebula.get(spills, timeout=GET_TIMEOUT_S) == cluster.head_node.node_id
+    assert nebula.get([holding, waits], timeout=GET_TIMEOUT_S) == [busy.node_id] * 2
+
+
+@nebula.remote
+def numbered_arrays(index: int, rows: int) -> dict[str, np.ndarray]:
+    """Two arrays whose lengths differ from one index to the next."""
+    ids = np.arange(index * rows, (index + 1) * rows)
+    return {"id": ids, "digits": np.frombuffer("".join(map(str, ids)).encode(), np.uint8)}
+
+
+@nebula.remote
+def array_sums(*values: dict[str, np.ndarray]) -> list[tuple[int, int]]:
+    return [(int(v["id"].sum()), int(v["digits"].sum())) for v in values]
+
+
+def test_objects_pulled_at_once_by_two_workers_arrive_intact(cluster: Cluster) -> None:
+    # Both workers of the reading node pull the same objects together. Once freed files
+    # were kept for reuse (after the first round), the second puller's reservation moved
+    # one over the first's file: a value then mixed two objects' bytes.
+    reader = cluster.add_node(num_cpus=2)
+    assert cluster.head_node is not None
+    _until_the_head_knows(reader)
+    rows = 100_000  # 1.5 MB objects: freed files of 1 MB and more are kept for reuse
+    expected = nebula.get([array_sums.remote(numbered_arrays.remote(i, rows)) for i in range(8)])
+    expected = [sums[0] for sums in expected]
+    for _ in range(8):
+        made = [
+            numbered_arrays.options(scheduling_strategy=_pinned(cluster.head_node.node_id)).remote(
+                index, rows
+            )
+            for index in range(8)
+        ]
+        nebula.wait(made, num_returns=len(made), timeout=GET_TIMEOUT_S)
+        sums = [
+            array_sums.options(scheduling_strategy=_pinned(reader.node_id)).remote(*made)
+            for _ in range(4)
+        ]
+        assert nebula.get(sums, timeout=GET_TIMEOUT_S) == [expected] * 4
+        del made, sums
+
+
 def test_work_for_a_node_that_just_joined_is_placed_without_a_warning(
     cluster: Cluster, capfd: pytest.CaptureFixture[str]
 ) -> None:

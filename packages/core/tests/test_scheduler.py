@@ -140,17 +140,22 @@ def test_spread_falls_back_to_feasible_then_none() -> None:
 # --- NODE_AFFINITY -------------------------------------------------------------------------
 
 
-def affinity(node_id: str, soft: bool, resources: dict[str, float]) -> PlacementRequest:
-    return PlacementRequest(resources, NodeAffinitySchedulingStrategy(node_id, soft=soft), LOCAL)
+def affinity(
+    node_id: str, soft: bool, resources: dict[str, float], *, spill: bool = False
+) -> PlacementRequest:
+    strategy = NodeAffinitySchedulingStrategy(node_id, soft=soft, _spill_on_unavailable=spill)
+    return PlacementRequest(resources, strategy, LOCAL)
 
 
 def test_node_affinity_receives_the_strategy_object() -> None:
     nodes = [node(LOCAL, {"CPU": 4}), node(A, {"CPU": 1}, {"CPU": 0})]
     policy = scheduling_policy_registry().get("NODE_AFFINITY")
-    # Hard: the busy node is still the answer (the request waits there).
+    # Hard or soft, the busy node is still the answer (the request waits there), as Ray's.
     assert policy.select_node(affinity(A, False, {"CPU": 1}), nodes) == A
-    # Soft: a busy target gives way to the default placement.
-    assert policy.select_node(affinity(A, True, {"CPU": 1}), nodes) == LOCAL
+    assert policy.select_node(affinity(A, True, {"CPU": 1}), nodes) == A
+    # Soft with _spill_on_unavailable: a busy target gives way to the default placement.
+    assert policy.select_node(affinity(A, True, {"CPU": 1}, spill=True), nodes) == LOCAL
+    assert policy.select_node(affinity(A, False, {"CPU": 1}, spill=True), nodes) == A
 
 
 def test_hard_node_affinity_to_a_dead_or_too_small_node_waits() -> None:

@@ -132,6 +132,40 @@ def session_store(tmp_path: Path) -> Iterator[ObjectStore]:
     shm.delete_session_objects("acct0001")
 
 
+def _stored(store: ObjectStore, name: bytes, size: int, fill: bytes) -> bytes:
+    """An object of ``size`` bytes of ``fill``, written and sealed, as a worker does."""
+    object_id = name.ljust(20, b"_")
+    store.reserve(object_id, size)
+    path = shm.object_path("acct0001", object_id, b"n")
+    with open(path, "wb") as f:
+        f.write(fill * size)
+    store.seal(ShmLocation(object_id, b"n", path, size), is_copy=False)
+    return object_id
+
+
+def test_a_second_reader_pulling_the_same_object_gets_no_freed_file(
+    session_store: ObjectStore,
+) -> None:
+    # Two workers that pull the same object reserve it twice and write the same path. A
+    # freed file moved there for the second would replace the first's, so readers of the
+    # sealed copy saw another object's old bytes (buffers of two objects mixed).
+    store = session_store
+    for object_id in [_stored(store, name, 8 * MB, b"o") for name in (b"old1", b"old2")]:
+        store.free(object_id)
+    assert store.freed_bytes == 16 * MB
+    pulled = b"pulled".ljust(20, b"_")
+    assert store.reserve(pulled, 8 * MB) is True  # the first writer reuses a freed file
+    path = shm.object_path("acct0001", pulled, b"n")
+    with open(path, "r+b") as f:
+        f.write(b"n" * 8 * MB)
+    assert store.reserve(pulled, 8 * MB) is False  # the second writes the same file
+    with open(path, "rb") as f:
+        assert f.read(MB) == b"n" * MB
+    store.seal(ShmLocation(pulled, b"n", path, 8 * MB), is_copy=True)
+    assert store.reserve(pulled, 8 * MB) is False  # nor once it is stored
+    assert store.freed_bytes == 8 * MB
+
+
 def test_freed_files_are_kept_for_reuse_and_given_up_for_room(
     session_store: ObjectStore,
 ) -> None:

@@ -167,7 +167,11 @@ class ObjectStore:
                 f"{self.capacity:,} bytes (object_store_memory); store it in smaller pieces "
                 "or start the node with more object_store_memory"
             )
-        freed = self._take_freed(size) if retained_path is None else None
+        # A freed file is moved to the object's path, replacing whatever is there: never
+        # while another writer fills that path (two readers pulling the same object) or the
+        # object is stored, or its readers would see the freed file's old bytes.
+        busy = object_id in self.reserved or object_id in self.objects
+        freed = self._take_freed(size) if retained_path is None and not busy else None
         try:
             self._make_room(size, keep=object_id)
         except (StoreFull, RoomPending):

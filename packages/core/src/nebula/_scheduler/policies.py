@@ -58,8 +58,10 @@ class SpreadPolicy:
 
 
 class NodeAffinityPolicy:
-    """Pin work to one node (``NodeAffinitySchedulingStrategy``); a soft pin falls back to
-    the default placement.
+    """Pin work to one node (``NodeAffinitySchedulingStrategy``). A busy node keeps the
+    work, which waits there for its resources; a soft pin to a node that is gone or can
+    never fit the request falls back to the default placement (with
+    ``_spill_on_unavailable``, a busy node's too).
 
     A hard pin to a node that is gone or can never fit the request returns None: the
     request waits (and is reported) rather than running somewhere it was told not to.
@@ -71,9 +73,10 @@ class NodeAffinityPolicy:
     def select_node(self, request: PlacementRequest, nodes: Sequence[NodeView]) -> str | None:
         target = getattr(request.strategy, "node_id", None)
         soft = bool(getattr(request.strategy, "soft", False))
+        spill = soft and bool(getattr(request.strategy, "_spill_on_unavailable", False))
         node = find_node([n for n in nodes if n.alive], target)
         usable = node is not None and fits(request.resources, node.total)
-        if node is not None and usable and (not soft or fits(request.resources, node.available)):
+        if node is not None and usable and (not spill or fits(request.resources, node.available)):
             return node.node_id
         if soft:
             return self._fallback.select_node(request, nodes)

@@ -13,10 +13,17 @@ from typing import Any
 
 @dataclass(frozen=True)
 class NodeAffinitySchedulingStrategy:
-    """Run on the node ``node_id``; if it is gone or full and ``soft``, anywhere else."""
+    """Run on the node ``node_id``.
+
+    While the node is alive and has the resources at all, the work runs there, waiting
+    for them when the node is busy. ``soft``: when the node is gone or could never fit the
+    work, it runs anywhere else (else it waits, and is reported). ``_spill_on_unavailable``
+    (with ``soft``): also run elsewhere when the node is busy now.
+    """
 
     node_id: str
     soft: bool = False
+    _spill_on_unavailable: bool = False
     policy_name = "NODE_AFFINITY"
 
     def __post_init__(self) -> None:
