@@ -21,6 +21,9 @@ def _env_int(name: str, default: int) -> int:
 INLINE_OBJECT_MAX_BYTES = _env_int("INLINE_OBJECT_MAX_BYTES", 100 * 1024)
 # An idle lease is kept this long so that a burst of tasks does not re-lease per task.
 LEASE_IDLE_TIMEOUT_S = _env_float("LEASE_IDLE_TIMEOUT_S", 0.2)
+# How long tasks wait for a lease before the process gives back its idle leases of other
+# scheduling classes, rather than keeping them LEASE_IDLE_TIMEOUT_S.
+LEASE_RECLAIM_S = _env_float("LEASE_RECLAIM_S", 0.03)
 # How many lease requests one scheduling class may have outstanding at once.
 MAX_PENDING_LEASES_PER_CLASS = _env_int("MAX_PENDING_LEASES_PER_CLASS", 16)
 # Drivers tell the control store they are alive this often; a silent driver's job ends

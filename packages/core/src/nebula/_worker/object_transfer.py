@@ -91,6 +91,10 @@ class ObjectPuller:
             return self._pull_into_memory(location, holders, use)
         return self._pull_into_store(location, holders, use, owner)
 
+    def forget(self, object_id: bytes) -> None:
+        """Stop offering this process's copy of ``object_id`` (its node's store dropped it)."""
+        self._copies.pop(object_id, None)
+
     def holders(self, location: p.ShmLocation, owner: str, origin: str) -> tuple[list[Holder], int]:
         """The nodes to pull from, as the owner says: those to use, then the fallbacks,
         and how many of them are to use (ranges are spread over those).

@@ -3,7 +3,6 @@ when small), reserving space and mapping what other processes wrote."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
 
 # How often a reader restores an object spilled again before it could map it.
 _RESTORE_ATTEMPTS = 20
+_PULL_ATTEMPTS = 5  # pulls of a copy its store keeps dropping before it is mapped
 
 
 class StoreClient:
@@ -170,21 +170,41 @@ class StoreClient:
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def _map_copy(self, origin: p.ShmLocation) -> memoryview | bytes:
+        """Map a copy here of an object stored on another node (pulled first if there is
+        none), or its bytes when this process has no node.
+
+        A copy is the first thing its node's store drops for room: under pressure it may go
+        between its pull and its mapping. The original is still where it was, so the copy
+        is pulled again, a bounded number of times.
+        """
+        for attempt in range(_PULL_ATTEMPTS):
+            local = self.puller.local_location(origin, origin.owner_address)
+            if isinstance(local, bytes):
+                return local
+            try:
+                return self._map(local)
+            except ObjectLostError:
+                if local is origin or attempt == _PULL_ATTEMPTS - 1:
+                    raise
+                self.puller.forget(origin.object_id)
+        raise AssertionError("unreachable")
+
     def load(self, value: p.ObjectValue) -> Any:
         """Deserialize a value this process references; one mapping per shared object."""
         if value.shm is None:
             return load_value(value)
-        if value.shm.node_id != self.node_id or not self.node_id:
-            local = self.puller.local_location(value.shm, value.shm.owner_address)
-            if isinstance(local, bytes):
-                return deserialize(local)
-            value = dataclasses.replace(value, shm=local)
         with self.lock:
             entry = self.refs.get(value.object_id)
             mapping = entry.mapping if entry is not None else None
         if mapping is None:
-            assert value.shm is not None
-            mapping = self._map(value.shm)
+            if value.shm.node_id != self.node_id or not self.node_id:
+                local = self._map_copy(value.shm)
+                if isinstance(local, bytes):
+                    return deserialize(local)
+                mapping = local
+            else:
+                mapping = self._map(value.shm)
             with self.lock:
                 entry = self.refs.get(value.object_id)
                 if entry is not None:

@@ -86,6 +86,8 @@ class _Class:
     leases: dict[bytes, _Lease] = field(default_factory=dict)
     requests: set[bytes] = field(default_factory=set)
     warned: bool = False
+    # Since when its queued tasks have waited for a lease (None: not waiting).
+    waiting_since: float | None = None
 
 
 @dataclass(eq=False)
@@ -221,6 +223,10 @@ class Submitter:
                 break
             if lease.busy is None:
                 self._dispatch(cls.queue.popleft(), lease)
+        if not cls.queue:
+            cls.waiting_since = None
+        elif cls.waiting_since is None:
+            cls.waiting_since = time.monotonic()
         wanted = len(cls.queue) - len(cls.requests)
         while wanted > 0 and len(cls.requests) < _config.MAX_PENDING_LEASES_PER_CLASS:
             lease_id = new_lease_id()
@@ -307,6 +313,7 @@ class Submitter:
         )
         cls.leases[msg.lease_id] = lease
         self.leases[msg.lease_id] = lease
+        cls.waiting_since = None
         if cls.queue:
             self._dispatch(cls.queue.popleft(), lease)
 
@@ -367,11 +374,21 @@ class Submitter:
 
     def tick(self) -> None:
         now = time.monotonic()
+        # Tasks of one class waiting for a lease while this process holds idle leases of
+        # others: those workers may be the ones the waiting class needs (a pipeline's
+        # next step, with another resource shape or strategy), so they go back now.
+        reclaim = any(
+            cls.requests
+            and cls.waiting_since is not None
+            and now - cls.waiting_since > _config.LEASE_RECLAIM_S
+            for cls in self.classes.values()
+        )
         for key, cls in self.classes.items():
             if cls.queue:
                 continue
+            idle_timeout = 0.0 if reclaim else _config.LEASE_IDLE_TIMEOUT_S
             for lease in list(cls.leases.values()):
-                if lease.busy is None and now - lease.idle_since > _config.LEASE_IDLE_TIMEOUT_S:
+                if lease.busy is None and now - lease.idle_since > idle_timeout:
                     self._return_lease(cls, lease)
             for lease_id in list(cls.requests):
                 cls.requests.discard(lease_id)
