@@ -23,6 +23,8 @@ from nebula.data._objects import (
 from nebula.data._strings import ArrowStrings, is_string_column
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
+import nebula
+
 Block: TypeAlias = pa.Table
 BatchFormat: TypeAlias = Literal["default", "numpy", "pyarrow", "pandas"]
 BATCH_FORMATS: tuple[str, ...] = ("default", "numpy", "pyarrow", "pandas")
@@ -36,10 +38,18 @@ class BlockMetadata:
     size_bytes: int
     schema: pa.Schema
     exec_seconds: float = 0.0
+    node_id: str | None = None  # the node that made the block (whose store holds it)
 
     @classmethod
     def of(cls, block: Block, exec_seconds: float = 0.0) -> BlockMetadata:
-        return cls(block.num_rows, block.nbytes, block.schema, exec_seconds)
+        return cls(block.num_rows, block.nbytes, block.schema, exec_seconds, _this_node())
+
+
+def _this_node() -> str | None:
+    try:
+        return nebula.get_runtime_context().get_node_id()
+    except RuntimeError:  # not connected: a transform run on its own
+        return None
 
 
 def check_batch_format(batch_format: str) -> None:

@@ -27,6 +27,7 @@ from nebula.data._transforms import BlockTransform, TaskContext
 from nebula.data._zero_copy import arrow_from_numpy, numpy_view
 
 import nebula
+from nebula.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 SHUFFLE_KEY = "__nebula_shuffle_key"  # a row's random place, added where blocks are made
 KEY_SPACE = 2**16  # shuffle keys are uint16: any number of partitions up to this
@@ -355,6 +356,23 @@ def _keyed_shuffle_reduce(
 # instead (``_sort_stream``, ``_shuffle_stream``), before it is spilled whole.
 
 
+def several_nodes() -> bool:
+    """Whether the tasks of an exchange may run on more than one node."""
+    from nebula.data._budget import compute_nodes
+
+    return compute_nodes() > 1
+
+
+def near(task: Any, bundle: RefBundle, spread: bool) -> Any:
+    """``task`` placed on the node that holds ``bundle``'s block when the exchange is
+    ``spread`` over several nodes, so that the block is not moved whole only to be split
+    (elsewhere when that node is gone)."""
+    node = bundle.meta.node_id
+    if not spread or node is None:
+        return task
+    return task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True))
+
+
 def larger_than_store(bundles: Sequence[RefBundle]) -> bool:
     """Whether an exchange over ``bundles`` would not fit in the object store."""
     from nebula.data._budget import object_store_capacity
@@ -395,12 +413,20 @@ class HeldBlocks:
 
 
 def _partitions_by_size(bundles: Sequence[RefBundle]) -> int:
-    """As many partitions as output blocks of ``target_max_block_size`` need: fewer than
-    the blocks, so that pieces are not too small to be worth storing one by one."""
+    return partitions_for(sum(bundle.meta.size_bytes for bundle in bundles), len(bundles))
+
+
+def partitions_for(size: int, blocks: int | None = None) -> int:
+    """The partitions of a split exchange of ``size`` bytes: as many as output blocks of
+    ``target_max_block_size`` need (fewer than the blocks, so that pieces are not too small
+    to be worth storing one by one), and at least one per CPU of the cluster (up to the
+    ``blocks``, when known), so that the reduces run side by side."""
     from nebula.data._executor import DataContext
 
     target = max(1, DataContext.get_current().target_max_block_size)
-    return max(1, -(-sum(bundle.meta.size_bytes for bundle in bundles) // target))
+    cpus = int(nebula.cluster_resources().get("CPU", 1)) if nebula.is_initialized() else 1
+    floor = max(1, cpus if blocks is None else min(cpus, blocks))
+    return max(floor, -(-size // target))
 
 
 def _pieces_of(block: Block, cuts: Sequence[int]) -> tuple[Block, ...]:
@@ -432,7 +458,11 @@ def split_and_merge(
     is taken."""
     parts = len(boundaries) + 1
     splitter = _split_sorted.options(num_returns=parts)
-    pieces = [splitter.remote(b.ref, keys, descending, boundaries, presorted) for b in bundles]
+    spread = several_nodes()
+    pieces = [
+        near(splitter, b, spread).remote(b.ref, keys, descending, boundaries, presorted)
+        for b in bundles
+    ]
     pieces = _merge_in_groups(pieces, parts, partial(_merge_sorted_pieces.remote, keys, descending))
     return [
         DeferredBundle(
@@ -505,6 +535,10 @@ def _concat_pieces(*pieces: Block) -> Block:
     return _blocks.compact(_blocks.concat([p for p in pieces if p.num_rows] or [pieces[0]]))
 
 
+def _block_seed(seed: int | None, index: int) -> int | None:
+    return None if seed is None else seed + index
+
+
 def _reduce_seed(seed: int | None, part: int) -> int | None:
     return None if seed is None else seed * 7919 + part
 
@@ -514,9 +548,11 @@ def key_cuts(parts: int) -> np.ndarray:
     return np.arange(parts + 1, dtype=np.int64) * KEY_SPACE // parts
 
 
-def split_keyed(block_ref: Any, cuts: np.ndarray) -> list[Any]:
-    """A keyed block split into a piece per partition of ``cuts`` (more than one)."""
-    return list(_split_keyed.options(num_returns=len(cuts) - 1).remote(block_ref, cuts))
+def split_keyed(bundle: RefBundle, cuts: np.ndarray, spread: bool) -> list[Any]:
+    """A keyed block split into a piece per partition of ``cuts`` (more than one), on its
+    own node when the exchange is ``spread`` over several."""
+    splitter = near(_split_keyed.options(num_returns=len(cuts) - 1), bundle, spread)
+    return list(splitter.remote(bundle.ref, cuts))
 
 
 def permute_split(pieces: list[list[Any]], parts: int, seed: int | None) -> list[Any]:
@@ -545,7 +581,9 @@ def _keyed_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
     parts = _shuffle_parts(bundles, params, split)
     cuts = key_cuts(parts)
     if split and parts > 1:
-        return permute_split([split_keyed(bundle.ref, cuts) for bundle in bundles], parts, seed)
+        spread = several_nodes()
+        pieces = [split_keyed(bundle, cuts, spread) for bundle in bundles]
+        return permute_split(pieces, parts, seed)
     blocks = [bundle.ref for bundle in bundles]
     return [
         DeferredBundle(
@@ -579,14 +617,15 @@ def random_shuffle(bundles: list[RefBundle], params: dict[str, Any]) -> list[Any
         if parts > 1:
             cuts = key_cuts(parts)
             splitter = _key_and_split.options(num_returns=parts)
+            spread = several_nodes()
             pieces = [
-                list(splitter.remote(b.ref, cuts, None if seed is None else seed + index))
+                list(near(splitter, b, spread).remote(b.ref, cuts, _block_seed(seed, index)))
                 for index, b in enumerate(bundles)
             ]
             return permute_split(pieces, parts, seed)
     parts = output_partitions(bundles, params.get("num_blocks"))
     maps = [
-        _shuffle_map.remote(b.ref, parts, None if seed is None else seed + index)
+        _shuffle_map.remote(b.ref, parts, _block_seed(seed, index))
         for index, b in enumerate(bundles)
     ]
     offsets = [offset_ref for _, offset_ref in maps]

@@ -25,8 +25,10 @@ from nebula.data._shuffle import (
     KEY_SPACE,
     HeldBlocks,
     key_cuts,
+    partitions_for,
     permute_split,
     random_shuffle,
+    several_nodes,
     split_keyed,
 )
 
@@ -35,22 +37,20 @@ class ShuffleStream:
     """The ``ExchangeStream`` of a random shuffle whose blocks come keyed (``keyed``)."""
 
     def __init__(self, params: dict[str, Any]) -> None:
-        from nebula.data._executor import DataContext
-
         self._params = params
         self._seed: int | None = params.get("seed")
         self._requested: int | None = params.get("num_blocks")
-        self._target = max(1, DataContext.get_current().target_max_block_size)
         self._held = HeldBlocks()  # blocks that came before the parts were fixed
         self._cuts: np.ndarray | None = None  # the parts' key ranges, once fixed
         self._decided = False  # whether the blocks are split as they come (``_cuts``) or held
         self._pieces: list[list[Any]] = []  # per block split, its piece per part
+        self._spread = False  # whether blocks are split on their own nodes (several nodes)
 
     def add(self, bundle: RefBundle, to_come: int | None) -> None:
         if not bundle.meta.num_rows:
             return
         if self._cuts is not None:
-            self._pieces.append(split_keyed(bundle.ref, self._cuts))
+            self._pieces.append(split_keyed(bundle, self._cuts, self._spread))
             return
         if self._decided:
             self._held.hold(bundle)
@@ -63,14 +63,14 @@ class ShuffleStream:
         if parts <= 1:  # one output block: nothing to split, the shuffle as usual
             return
         self._cuts = key_cuts(parts)
-        self._pieces = [split_keyed(block.ref, self._cuts) for block in self._held.take()]
+        self._spread = several_nodes()
+        held = self._held.take()
+        self._pieces = [split_keyed(block, self._cuts, self._spread) for block in held]
 
     def _parts(self, expected: int) -> int:
-        """The partitions: as many as asked, else as many blocks of the target size as the
-        ``expected`` bytes make (``_shuffle._partitions_by_size`` on every block)."""
-        if self._requested:
-            return min(self._requested, KEY_SPACE)
-        return min(max(1, -(-expected // self._target)), KEY_SPACE)
+        """The partitions: as many as asked, else as ``partitions_for`` the ``expected``
+        bytes."""
+        return min(self._requested or partitions_for(expected), KEY_SPACE)
 
     def finish(self) -> list[Any]:
         if self._cuts is None:  # everything fits in the store, or one part: as usual

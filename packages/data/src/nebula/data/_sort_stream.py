@@ -28,7 +28,10 @@ from nebula.data._shuffle import (
     _pieces_of,
     _range_cuts,
     _submit,
+    near,
+    partitions_for,
     sample_boundaries,
+    several_nodes,
     sort,
     split_and_merge,
 )
@@ -77,6 +80,7 @@ class SortStream:
         self._held = HeldBlocks()  # blocks that came before the boundaries were chosen
         self._boundaries: np.ndarray | None = None
         self._split: list[_SplitBlock] = []
+        self._spread = False  # whether blocks are split on their own nodes (several nodes)
 
     def add(self, bundle: RefBundle, to_come: int | None) -> None:
         if not bundle.meta.num_rows:
@@ -88,17 +92,19 @@ class SortStream:
         if expected is None:
             return
         held = self._held.take()
-        parts = max(1, -(-expected // self._target))
+        parts = partitions_for(expected)
         per_block = max(4 * parts, _SAMPLES // len(held))
         self._boundaries = sample_boundaries(
             held, self._keys[0], self._descending, parts, per_block
         )
+        self._spread = several_nodes()
         for block in held:
             self._split_one(block)
 
     def _split_one(self, bundle: RefBundle) -> None:
         assert self._boundaries is not None
         splitter = _split_counted.options(num_returns=len(self._boundaries) + 2)
+        splitter = near(splitter, bundle, self._spread)
         refs = splitter.remote(bundle.ref, self._keys, self._descending, self._boundaries)
         self._split.append(_SplitBlock(list(refs[:-1]), refs[-1], bundle))
 
