@@ -413,20 +413,17 @@ class HeldBlocks:
 
 
 def _partitions_by_size(bundles: Sequence[RefBundle]) -> int:
-    return partitions_for(sum(bundle.meta.size_bytes for bundle in bundles), len(bundles))
+    return partitions_for(sum(bundle.meta.size_bytes for bundle in bundles))
 
 
-def partitions_for(size: int, blocks: int | None = None) -> int:
+def partitions_for(size: int) -> int:
     """The partitions of a split exchange of ``size`` bytes: as many as output blocks of
     ``target_max_block_size`` need (fewer than the blocks, so that pieces are not too small
-    to be worth storing one by one), and at least one per CPU of the cluster (up to the
-    ``blocks``, when known), so that the reduces run side by side."""
+    to be worth storing one by one)."""
     from nebula.data._executor import DataContext
 
     target = max(1, DataContext.get_current().target_max_block_size)
-    cpus = int(nebula.cluster_resources().get("CPU", 1)) if nebula.is_initialized() else 1
-    floor = max(1, cpus if blocks is None else min(cpus, blocks))
-    return max(floor, -(-size // target))
+    return max(1, -(-size // target))
 
 
 def _pieces_of(block: Block, cuts: Sequence[int]) -> tuple[Block, ...]:
