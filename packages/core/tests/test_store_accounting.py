@@ -170,13 +170,7 @@ def test_freed_files_are_kept_for_reuse_and_given_up_for_room(
     session_store: ObjectStore,
 ) -> None:
     store = session_store
-    object_id = b"big".ljust(20, b"_")
-    store.reserve(object_id, 8 * MB)
-    path = shm.object_path("acct0001", object_id, b"n")
-    with open(path, "wb") as f:
-        f.truncate(8 * MB)
-    store.seal(ShmLocation(object_id, b"n", path, 8 * MB), is_copy=False)
-    store.free(object_id)
+    store.free(_stored(store, b"big", 8 * MB, b"\0"))
     assert store.freed_bytes == 8 * MB  # kept: its pages make the next write fast
     assert store.available_bytes() == 64 * MB  # and still counted as free
     # A write of a similar size takes the kept file over.

@@ -185,7 +185,7 @@ class StoreClient:
             try:
                 return self._map(local)
             except ObjectLostError:
-                if local is origin or attempt == _PULL_ATTEMPTS - 1:
+                if attempt == _PULL_ATTEMPTS - 1:
                     raise
                 self.puller.forget(origin.object_id)
         raise AssertionError("unreachable")

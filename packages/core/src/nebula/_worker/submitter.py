@@ -383,10 +383,10 @@ class Submitter:
             and now - cls.waiting_since > _config.LEASE_RECLAIM_S
             for cls in self.classes.values()
         )
+        idle_timeout = 0.0 if reclaim else _config.LEASE_IDLE_TIMEOUT_S
         for key, cls in self.classes.items():
             if cls.queue:
                 continue
-            idle_timeout = 0.0 if reclaim else _config.LEASE_IDLE_TIMEOUT_S
             for lease in list(cls.leases.values()):
                 if lease.busy is None and now - lease.idle_since > idle_timeout:
                     self._return_lease(cls, lease)

@@ -37,14 +37,6 @@ def object_store_capacity() -> int:
     return int(psutil.virtual_memory().total * NODE_STORE_SHARE_OF_RAM)
 
 
-def compute_nodes() -> int:
-    """The live nodes that can run tasks (1 before any cluster is running)."""
-    if not nebula.is_initialized():
-        return 1
-    alive = [node for node in nebula.nodes() if node["Alive"]]
-    return max(1, sum(1 for node in alive if node["Resources"].get("CPU", 0) > 0))
-
-
 def resolve_memory_limit(limit: int | None, fraction: float) -> int:
     """``limit`` when set, else ``fraction`` of the cluster's object store."""
     if limit is not None:

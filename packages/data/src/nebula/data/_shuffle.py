@@ -357,10 +357,11 @@ def _keyed_shuffle_reduce(
 
 
 def several_nodes() -> bool:
-    """Whether the tasks of an exchange may run on more than one node."""
-    from nebula.data._budget import compute_nodes
-
-    return compute_nodes() > 1
+    """Whether the tasks of an exchange may run on more than one node (live, with CPUs)."""
+    if not nebula.is_initialized():
+        return False
+    nodes = [node for node in nebula.nodes() if node["Alive"]]
+    return sum(1 for node in nodes if node["Resources"].get("CPU", 0) > 0) > 1
 
 
 def near(task: Any, bundle: RefBundle, spread: bool) -> Any:
